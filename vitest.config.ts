@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // A lock library must not swallow a rejected promise: fail the run on any.
+    dangerouslyIgnoreUnhandledErrors: false,
+  },
+});
