@@ -1,0 +1,412 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, delimiter, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { ClusterBase, type EtcdMember } from './cluster.js';
+import { freePorts, isHealthy, memberStatus, pollUntil, postJson, type StatusResponse } from './http.js';
+import { fastFlags, minLeaseTtl, type ResolvedOptions } from './options.js';
+import { Reaper } from './reaper.js';
+
+const MAX_START_ATTEMPTS = 3;
+
+/** Resolves `binary` (a name to look up on PATH, or a path) to an executable file, or `undefined`. */
+export function resolveBinary(binary: string): string | undefined {
+  const candidates = binary.includes('/')
+    ? [binary]
+    : (process.env['PATH'] ?? '')
+        .split(delimiter)
+        .filter((dir) => dir !== '')
+        .map((dir) => join(dir, binary));
+  return candidates.find((candidate) => {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** `/dev/shm` when it is a writable tmpfs, so data dirs live in memory; else the OS temp dir. */
+function tempBase(): string {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return tmpdir();
+  }
+}
+
+/** The one-letter process state from `/proc/<pid>/stat` (`R`, `S`, `T`, `Z`, …), or `undefined` off Linux. */
+export function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function tail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+const STOP_LIKE = new Set<string>(['SIGSTOP', 'SIGCONT', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU']);
+
+interface MemberSpec {
+  name: string;
+  clientPort: number;
+  peerPort: number;
+  metricsPort: number;
+}
+
+class BinaryMember implements EtcdMember {
+  readonly name: string;
+  readonly clientUrl: string;
+  readonly peerUrl: string;
+  readonly metricsUrl: string;
+  readonly dataDir: string;
+  readonly logFile: string;
+  readonly #binary: string;
+  readonly #args: readonly string[];
+  readonly #reaper: Reaper;
+  readonly #timeoutMs: number;
+  readonly #quorumWouldRun: () => boolean;
+  #child: ChildProcess | undefined;
+  #exited: Promise<void> = Promise.resolve();
+  #paused = false;
+  /** The raft member ID, a decimal string as etcd's JSON gateway writes it; set once the cluster is up. */
+  id = '';
+
+  constructor(init: {
+    spec: MemberSpec;
+    dir: string;
+    binary: string;
+    flags: readonly string[];
+    reaper: Reaper;
+    timeoutMs: number;
+    quorumWouldRun: () => boolean;
+  }) {
+    const { spec, dir } = init;
+    this.name = spec.name;
+    this.clientUrl = `http://127.0.0.1:${spec.clientPort}`;
+    this.peerUrl = `http://127.0.0.1:${spec.peerPort}`;
+    this.metricsUrl = `http://127.0.0.1:${spec.metricsPort}`;
+    this.dataDir = join(dir, 'data');
+    this.logFile = join(dir, 'etcd.log');
+    this.#binary = init.binary;
+    this.#reaper = init.reaper;
+    this.#timeoutMs = init.timeoutMs;
+    this.#quorumWouldRun = init.quorumWouldRun;
+    this.#args = [
+      `--name=${spec.name}`,
+      `--data-dir=${this.dataDir}`,
+      `--listen-client-urls=${this.clientUrl}`,
+      `--advertise-client-urls=${this.clientUrl}`,
+      `--listen-peer-urls=${this.peerUrl}`,
+      `--initial-advertise-peer-urls=${this.peerUrl}`,
+      `--listen-metrics-urls=${this.metricsUrl}`,
+      ...init.flags,
+    ];
+    mkdirSync(dir, { recursive: true });
+  }
+
+  get pid(): number | undefined {
+    return this.running ? this.#child?.pid : undefined;
+  }
+
+  get running(): boolean {
+    const child = this.#child;
+    return child !== undefined && child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  get paused(): boolean {
+    return this.#paused && this.running;
+  }
+
+  /** Spawns the etcd process; it is tracked by the reaper until it exits. */
+  spawn(): void {
+    const log = openSync(this.logFile, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(this.#binary, this.#args, { stdio: ['ignore', 'ignore', log] });
+    } finally {
+      closeSync(log);
+    }
+    // A test that forgets stop() must not hang: the exit hook and the watchdog clean up instead.
+    child.unref();
+    this.#child = child;
+    this.#paused = false;
+    const { pid } = child;
+    if (pid !== undefined) this.#reaper.track(pid);
+    this.#exited = new Promise((resolve) => {
+      const done = () => {
+        if (pid !== undefined) this.#reaper.untrack(pid);
+        resolve();
+      };
+      child.once('exit', done);
+      child.once('error', done);
+    });
+  }
+
+  /** Resolves once the member serves, or rejects with its log when it exits or `timeoutMs` passes. */
+  async waitServing(options: { health: boolean; timeoutMs: number; signal?: AbortSignal | undefined }) {
+    const child = this.#child;
+    await pollUntil(
+      async () => {
+        if (!this.running || this.#child !== child) {
+          throw new MemberExitedError(this, tail(this.logFile));
+        }
+        if (options.health) return (await isHealthy(this.metricsUrl, 500, options.signal)) || undefined;
+        try {
+          await memberStatus(this.clientUrl, 500, options.signal);
+          return true;
+        } catch {
+          options.signal?.throwIfAborted();
+          return undefined;
+        }
+      },
+      { timeoutMs: options.timeoutMs, signal: options.signal, what: `etcd member ${this.name} to serve` },
+    ).catch((error: unknown) => {
+      if (error instanceof MemberExitedError || options.signal?.aborted) throw error;
+      throw new Error(`${(error as Error).message}; its log (${this.logFile}):\n${tail(this.logFile)}`, {
+        cause: error,
+      });
+    });
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (STOP_LIKE.has(signal)) {
+      throw new TypeError(`Expected \`signal\` to end the process, got \`${signal}\`; use pause() or resume()`);
+    }
+    const child = this.#child;
+    if (!this.running || child === undefined) return;
+    child.kill(signal);
+    if (this.#paused && signal !== 'SIGKILL') child.kill('SIGCONT');
+    this.#paused = false;
+    await this.#waitExit(this.#timeoutMs, `etcd member ${this.name} to exit after ${signal}`);
+  }
+
+  async pause(): Promise<void> {
+    const pid = this.pid;
+    if (pid === undefined) throw new Error(`etcd member ${this.name} is not running`);
+    process.kill(pid, 'SIGSTOP');
+    this.#paused = true;
+    if (processState(pid) === undefined) return;
+    await pollUntil(async () => (processState(pid) === 'T' ? true : undefined), {
+      timeoutMs: 5_000,
+      intervalMs: 5,
+      what: `etcd member ${this.name} to stop`,
+    });
+  }
+
+  async resume(): Promise<void> {
+    const pid = this.pid;
+    if (pid === undefined || !this.#paused) return;
+    process.kill(pid, 'SIGCONT');
+    this.#paused = false;
+  }
+
+  async restart(options: { signal?: AbortSignal } = {}): Promise<void> {
+    options.signal?.throwIfAborted();
+    await this.kill('SIGKILL');
+    this.spawn();
+    await this.waitServing({ health: this.#quorumWouldRun(), timeoutMs: this.#timeoutMs, signal: options.signal });
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (!this.running || child === undefined) return;
+    child.kill('SIGTERM');
+    if (this.#paused) child.kill('SIGCONT');
+    this.#paused = false;
+    try {
+      await this.#waitExit(2_000, `etcd member ${this.name} to exit after SIGTERM`);
+    } catch {
+      await this.kill('SIGKILL');
+    }
+  }
+
+  /** SIGKILLs the process (if any) and waits for it; for cluster shutdown and failed starts. */
+  async destroy(): Promise<void> {
+    await this.kill('SIGKILL');
+  }
+
+  async #waitExit(timeoutMs: number, what: string): Promise<void> {
+    // The timer is referenced: the child is not, so without it Node could exit while we wait.
+    const controller = new AbortController();
+    try {
+      await Promise.race([
+        this.#exited,
+        delay(timeoutMs, undefined, { signal: controller.signal }).then(() => {
+          throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+        }),
+      ]);
+    } finally {
+      controller.abort();
+    }
+  }
+}
+
+class MemberExitedError extends Error {
+  constructor(member: BinaryMember, log: string) {
+    super(`etcd member ${member.name} exited while starting; its log (${member.logFile}):\n${log}`);
+    this.name = 'MemberExitedError';
+  }
+}
+
+/** A cluster of etcd processes started from the binary, in a temp dir that the reaper guards. */
+class BinaryCluster extends ClusterBase {
+  readonly provider = 'binary';
+  readonly endpoints: readonly string[];
+  readonly minTtl: number;
+  readonly members: readonly BinaryMember[];
+  readonly #reaper: Reaper;
+  readonly #timeoutMs: number;
+
+  constructor(members: readonly BinaryMember[], reaper: Reaper, options: ResolvedOptions) {
+    super();
+    this.members = members;
+    this.endpoints = members.map((member) => member.clientUrl);
+    this.minTtl = minLeaseTtl(options.heartbeatInterval, options.electionTimeout);
+    this.#reaper = reaper;
+    this.#timeoutMs = options.startTimeoutMs;
+  }
+
+  async leader(options: { signal?: AbortSignal } = {}): Promise<EtcdMember> {
+    return pollUntil(async () => this.#currentLeader(options.signal), {
+      timeoutMs: this.#timeoutMs,
+      signal: options.signal,
+      what: 'an etcd leader',
+    });
+  }
+
+  protected metricsBaseUrl(member?: EtcdMember): string {
+    if (member !== undefined) {
+      if (!this.members.includes(member as BinaryMember)) {
+        throw new TypeError(`Expected \`member\` to be a member of this cluster, got \`${member.name}\``);
+      }
+      return member.metricsUrl;
+    }
+    const serving = this.members.find((candidate) => candidate.running && !candidate.paused);
+    if (serving === undefined) throw new Error('No etcd member is running and unpaused');
+    return serving.metricsUrl;
+  }
+
+  protected async shutdown(): Promise<void> {
+    try {
+      await Promise.all(this.members.map(async (member) => member.destroy()));
+    } finally {
+      this.#reaper.dispose();
+    }
+  }
+
+  /** The member that answers as leader with the highest term, if it is running and unpaused. */
+  async #currentLeader(signal?: AbortSignal): Promise<BinaryMember | undefined> {
+    const candidates = this.members.filter((member) => member.running && !member.paused);
+    const statuses = await Promise.all(
+      candidates.map(async (member) =>
+        memberStatus(member.clientUrl, 500, signal).then(
+          (status) => ({ member, status }),
+          () => undefined,
+        ),
+      ),
+    );
+    signal?.throwIfAborted();
+    let best: { member: BinaryMember; status: StatusResponse } | undefined;
+    for (const answer of statuses) {
+      if (answer === undefined) continue;
+      if (best === undefined || BigInt(answer.status.raftTerm ?? 0) > BigInt(best.status.raftTerm ?? 0)) best = answer;
+    }
+    const leaderId = best?.status.leader;
+    if (leaderId === undefined || leaderId === '0') return undefined;
+    const leader = statuses.find((answer) => answer?.member.id === leaderId);
+    // Only a leader that itself answers, and agrees it leads, counts.
+    return leader?.status.leader === leaderId ? leader.member : undefined;
+  }
+}
+
+/** Starts `options.members` etcd processes from `binary` and resolves once every member is healthy. */
+export async function startBinaryCluster(binary: string, options: ResolvedOptions): Promise<BinaryCluster> {
+  const root = mkdtempSync(join(tempBase(), 'leasehold-etcd-'));
+  const reaper = new Reaper(root);
+  let members: BinaryMember[] = [];
+  try {
+    for (let attempt = 1; ; attempt++) {
+      members = await spawnMembers(binary, root, reaper, options);
+      try {
+        await Promise.all(
+          members.map(async (member) =>
+            member.waitServing({ health: true, timeoutMs: options.startTimeoutMs, signal: options.signal }),
+          ),
+        );
+        break;
+      } catch (error) {
+        await Promise.all(members.map(async (member) => member.destroy()));
+        const portRace = members.some((member) => tail(member.logFile, 50).includes('address already in use'));
+        if (!portRace || attempt >= MAX_START_ATTEMPTS) throw error;
+        for (const member of members) rmSync(join(root, member.name), { recursive: true, force: true });
+      }
+    }
+    const list = await postJson<{ members: { ID: string; name: string }[] }>(
+      `${members[0]?.clientUrl}/v3/cluster/member/list`,
+      {},
+      5_000,
+      options.signal,
+    );
+    for (const member of members) {
+      member.id = list.members.find((entry) => entry.name === member.name)?.ID ?? '';
+    }
+    return new BinaryCluster(members, reaper, options);
+  } catch (error) {
+    await Promise.all(members.map(async (member) => member.destroy())).catch(() => {});
+    reaper.dispose();
+    throw error;
+  }
+}
+
+async function spawnMembers(
+  binary: string,
+  root: string,
+  reaper: Reaper,
+  options: ResolvedOptions,
+): Promise<BinaryMember[]> {
+  const ports = await freePorts(3 * options.members);
+  const specs: MemberSpec[] = Array.from({ length: options.members }, (_, i) => ({
+    name: `m${i}`,
+    clientPort: ports[3 * i] ?? 0,
+    peerPort: ports[3 * i + 1] ?? 0,
+    metricsPort: ports[3 * i + 2] ?? 0,
+  }));
+  const initialCluster = specs.map((spec) => `${spec.name}=http://127.0.0.1:${spec.peerPort}`).join(',');
+  const flags = [
+    `--initial-cluster=${initialCluster}`,
+    '--initial-cluster-state=new',
+    // Unique per cluster, so a member can never join another test's cluster on a recycled port.
+    `--initial-cluster-token=${basename(root)}`,
+    ...fastFlags(options),
+    ...options.extraArgs,
+  ];
+  const members: BinaryMember[] = [];
+  const quorumWouldRun = () => members.filter((member) => member.running).length + 1 > members.length / 2;
+  for (const spec of specs) {
+    members.push(
+      new BinaryMember({
+        spec,
+        dir: join(root, spec.name),
+        binary,
+        flags,
+        reaper,
+        timeoutMs: options.startTimeoutMs,
+        quorumWouldRun,
+      }),
+    );
+  }
+  for (const member of members) member.spawn();
+  return members;
+}

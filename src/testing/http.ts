@@ -1,0 +1,119 @@
+import { createServer } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+
+/** Fetches `url` with a per-request timeout, combined with `signal`. */
+async function fetchWithTimeout(url: string, init: RequestInit, timeoutMs: number, signal?: AbortSignal) {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return fetch(url, { ...init, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+}
+
+/** GETs `url` as text; throws on a non-2xx status. */
+export async function getText(url: string, timeoutMs: number, signal?: AbortSignal): Promise<string> {
+  const response = await fetchWithTimeout(url, {}, timeoutMs, signal);
+  const body = await response.text();
+  if (!response.ok) throw new Error(`GET ${url} answered ${response.status}: ${body}`);
+  return body;
+}
+
+/** POSTs JSON to etcd's gRPC gateway (`/v3/...` on a client URL) and returns the decoded answer. */
+export async function postJson<T>(url: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+  const response = await fetchWithTimeout(
+    url,
+    { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
+    timeoutMs,
+    signal,
+  );
+  const text = await response.text();
+  if (!response.ok) throw new Error(`POST ${url} answered ${response.status}: ${text}`);
+  return JSON.parse(text) as T;
+}
+
+/** The parts of etcd's `/v3/maintenance/status` answer used here; 64-bit numbers arrive as strings. */
+export interface StatusResponse {
+  header: { member_id: string; raft_term?: string };
+  leader?: string;
+  raftTerm?: string;
+}
+
+/** Asks the member at `clientUrl` for its own raft status (a local, non-quorum request). */
+export async function memberStatus(clientUrl: string, timeoutMs: number, signal?: AbortSignal) {
+  return postJson<StatusResponse>(`${clientUrl}/v3/maintenance/status`, {}, timeoutMs, signal);
+}
+
+/**
+ * Whether etcd's `/health` says the member has a leader and can serve a quorum read. Never throws for a
+ * member that is down, paused or unhealthy: that is `false`.
+ */
+export async function isHealthy(baseUrl: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  try {
+    const body = await getText(`${baseUrl}/health`, timeoutMs, signal);
+    return (JSON.parse(body) as { health?: unknown }).health === 'true';
+  } catch (error) {
+    signal?.throwIfAborted();
+    void error;
+    return false;
+  }
+}
+
+/**
+ * Measures the smallest lease TTL the cluster grants by asking for a 1 s lease and reading the TTL etcd
+ * actually granted (it raises short TTLs to its minimum), then revoking it.
+ */
+export async function probeMinTtl(clientUrl: string, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+  const granted = await postJson<{ ID: string; TTL: string }>(
+    `${clientUrl}/v3/lease/grant`,
+    { TTL: 1 },
+    timeoutMs,
+    signal,
+  );
+  await postJson(`${clientUrl}/v3/lease/revoke`, { ID: granted.ID }, timeoutMs, signal);
+  return Number(granted.TTL);
+}
+
+/** Polls `check` every `intervalMs` until it returns a value other than `undefined`, or `timeoutMs` passes. */
+export async function pollUntil<T>(
+  check: () => Promise<T | undefined>,
+  options: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal | undefined; what: string },
+): Promise<T> {
+  const deadline = performance.now() + options.timeoutMs;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const value = await check();
+    if (value !== undefined) return value;
+    if (performance.now() >= deadline) {
+      throw new Error(`Timed out after ${options.timeoutMs} ms waiting for ${options.what}`);
+    }
+    // A referenced timer: it keeps the event loop alive while we wait on unreferenced child processes.
+    try {
+      await delay(options.intervalMs ?? 25, undefined, { signal: options.signal });
+    } catch (error) {
+      options.signal?.throwIfAborted(); // Reject with the signal's own reason, not the timer's AbortError.
+      throw error;
+    }
+  }
+}
+
+/**
+ * Finds `count` distinct free TCP ports on 127.0.0.1 by binding port 0 that many times, then releasing
+ * them. Another process may take one before etcd binds it; the caller retries on "address already in use".
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      async () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => {
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('Expected a TCP address');
+    return address.port;
+  });
+  await Promise.all(servers.map(async (server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}

@@ -1,0 +1,6 @@
+// leasehold/testing: a real etcd for tests. Every export is named here; no `export *`.
+export { startEtcd } from './start-etcd.js';
+export { startEtcdDefaults } from './options.js';
+export type { StartEtcdOptions, EtcdProvider } from './options.js';
+export type { EtcdCluster, EtcdMember } from './cluster.js';
+export { parsePrometheusText, sumMetric } from './metrics.js';

@@ -1,0 +1,181 @@
+/** Where the etcd behind an {@link EtcdCluster} came from. */
+export type EtcdProvider = 'env' | 'binary' | 'docker';
+
+/** Options for `startEtcd()`. */
+export interface StartEtcdOptions {
+  /**
+   * Which provisioner to use. `'auto'` tries, in order: `ETCD_ENDPOINTS` (only when `members` is 1, since
+   * an external cluster's members cannot be controlled), an `etcd` binary, Docker via `testcontainers`.
+   * @default 'auto'
+   */
+  provider?: 'auto' | EtcdProvider;
+  /**
+   * How many members to start: 1, or 3 for fault tests (kill or pause one and keep a quorum). Three
+   * members need the `etcd` binary.
+   * @default 1
+   */
+  members?: number;
+  /**
+   * Raft heartbeat interval in milliseconds (`--heartbeat-interval`).
+   * @default 25
+   */
+  heartbeatInterval?: number;
+  /**
+   * Raft election timeout in milliseconds (`--election-timeout`); at least 5 × `heartbeatInterval`, as
+   * etcd requires. It also sets the minimum lease TTL: see {@link EtcdCluster.minTtl}.
+   * @default 250
+   */
+  electionTimeout?: number;
+  /**
+   * Whether etcd fsyncs its WAL. `false` passes `--unsafe-no-fsync`: much faster, and only safe because
+   * the data dir is thrown away — never use it outside tests.
+   * @default false
+   */
+  fsync?: boolean;
+  /**
+   * Extra command-line flags for every etcd member, appended after leasehold's own (so a repeated flag
+   * overrides the default). Ignored for `ETCD_ENDPOINTS`.
+   * @default []
+   */
+  extraArgs?: readonly string[];
+  /**
+   * How long to wait for etcd to serve (and, with 3 members, to elect a leader) before failing, in
+   * milliseconds. Also bounds `member.restart()` and `cluster.leader()`.
+   * @default 20_000
+   */
+  startTimeoutMs?: number;
+  /**
+   * The etcd executable: a name looked up on `PATH`, or a path.
+   * @default 'etcd'
+   */
+  binary?: string;
+  /**
+   * The container image for the Docker provider.
+   * @default 'gcr.io/etcd-development/etcd:v3.5.17'
+   */
+  image?: string;
+  /** Aborts the start: processes already spawned are killed and their data dirs removed. */
+  signal?: AbortSignal;
+}
+
+/** Default values of {@link StartEtcdOptions}. */
+export const startEtcdDefaults = Object.freeze({
+  provider: 'auto',
+  members: 1,
+  heartbeatInterval: 25,
+  electionTimeout: 250,
+  fsync: false,
+  extraArgs: Object.freeze([] as string[]),
+  startTimeoutMs: 20_000,
+  binary: 'etcd',
+  image: 'gcr.io/etcd-development/etcd:v3.5.17',
+} as const satisfies Required<Omit<StartEtcdOptions, 'signal'>>);
+
+/** Options after defaults are merged and every value is checked. */
+export interface ResolvedOptions {
+  provider: 'auto' | EtcdProvider;
+  members: 1 | 3;
+  heartbeatInterval: number;
+  electionTimeout: number;
+  fsync: boolean;
+  extraArgs: readonly string[];
+  startTimeoutMs: number;
+  binary: string;
+  image: string;
+  signal: AbortSignal | undefined;
+}
+
+const show = (value: unknown): string => {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (Array.isArray(value)) return `[${value.map(show).join(', ')}]`;
+  return String(value);
+};
+
+const isPositiveInteger = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
+
+/** Merges `startEtcdDefaults` into `options` and validates the result, throwing a `TypeError` naming the bad value. */
+export function resolveOptions(options: StartEtcdOptions = {}): ResolvedOptions {
+  // `undefined` means "the default", so drop undefined entries before the spread.
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const merged = { ...startEtcdDefaults, ...given } as Required<StartEtcdOptions>;
+
+  const { provider, members, heartbeatInterval, electionTimeout, fsync, extraArgs, startTimeoutMs, binary, image } =
+    merged;
+  if (!['auto', 'env', 'binary', 'docker'].includes(provider)) {
+    throw new TypeError(`Expected \`provider\` to be 'auto', 'env', 'binary' or 'docker', got \`${show(provider)}\``);
+  }
+  if (members !== 1 && members !== 3) {
+    throw new TypeError(`Expected \`members\` to be 1 or 3, got \`${show(members)}\``);
+  }
+  if (!isPositiveInteger(heartbeatInterval)) {
+    throw new TypeError(`Expected \`heartbeatInterval\` to be an integer >= 1, got \`${show(heartbeatInterval)}\``);
+  }
+  if (!isPositiveInteger(electionTimeout)) {
+    throw new TypeError(`Expected \`electionTimeout\` to be an integer >= 1, got \`${show(electionTimeout)}\``);
+  }
+  if (electionTimeout < 5 * heartbeatInterval) {
+    throw new TypeError(
+      `Expected \`electionTimeout\` to be at least 5 × \`heartbeatInterval\` (${5 * heartbeatInterval}), got \`${electionTimeout}\``,
+    );
+  }
+  if (electionTimeout > 50_000) {
+    throw new TypeError(`Expected \`electionTimeout\` to be at most 50000, got \`${electionTimeout}\``);
+  }
+  if (typeof fsync !== 'boolean') {
+    throw new TypeError(`Expected \`fsync\` to be a boolean, got \`${show(fsync)}\``);
+  }
+  if (!Array.isArray(extraArgs) || !extraArgs.every((arg) => typeof arg === 'string')) {
+    throw new TypeError(`Expected \`extraArgs\` to be an array of strings, got \`${show(extraArgs)}\``);
+  }
+  if (!isPositiveInteger(startTimeoutMs)) {
+    throw new TypeError(`Expected \`startTimeoutMs\` to be an integer >= 1, got \`${show(startTimeoutMs)}\``);
+  }
+  if (typeof binary !== 'string' || binary === '') {
+    throw new TypeError(`Expected \`binary\` to be a non-empty string, got \`${show(binary)}\``);
+  }
+  if (typeof image !== 'string' || image === '') {
+    throw new TypeError(`Expected \`image\` to be a non-empty string, got \`${show(image)}\``);
+  }
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`Expected \`signal\` to be an AbortSignal, got \`${show(signal)}\``);
+  }
+  return {
+    provider,
+    members,
+    heartbeatInterval,
+    electionTimeout,
+    fsync,
+    extraArgs: [...extraArgs],
+    startTimeoutMs,
+    binary,
+    image,
+    signal,
+  };
+}
+
+/**
+ * The minimum lease TTL in seconds that etcd grants with these raft timings; a shorter requested TTL is
+ * raised to it. Mirrors etcd's `ceil(⌊3 × electionTicks / 2⌋ × heartbeat)`, where
+ * `electionTicks = ⌊electionTimeout / heartbeatInterval⌋`.
+ */
+export function minLeaseTtl(heartbeatInterval: number, electionTimeout: number): number {
+  const electionTicks = Math.floor(electionTimeout / heartbeatInterval);
+  return Math.max(1, Math.ceil((Math.floor((3 * electionTicks) / 2) * heartbeatInterval) / 1000));
+}
+
+/** The etcd flags that make a throwaway test cluster fast; shared by the binary and Docker provisioners. */
+export function fastFlags(options: ResolvedOptions): string[] {
+  return [
+    `--heartbeat-interval=${options.heartbeatInterval}`,
+    `--election-timeout=${options.electionTimeout}`,
+    ...(options.fsync ? [] : ['--unsafe-no-fsync']),
+    '--auto-compaction-retention=0',
+    '--snapshot-count=100000',
+    '--logger=zap',
+    '--log-level=error',
+    '--log-outputs=stderr',
+  ];
+}
