@@ -1,0 +1,149 @@
+import type { ComparatorBuilder, IOperation, IRequestOp, ITxnResponse } from 'etcd3';
+import { NotHeldError } from './errors.js';
+import { sleep } from './internal/abort.js';
+import { internals } from './internal/session-internals.js';
+import type { Session } from './session.js';
+
+/** What a handle needs to exist; built by the primitives, not by users. */
+export interface HandleInit {
+  session: Session;
+  /** The handle's own key (relative to the session's namespace). */
+  key: string;
+  /** The key's create revision. */
+  token: bigint;
+  /** Passes the local turn on to the next acquisition of the same key on this Session. */
+  leave: () => void;
+}
+
+/**
+ * A held lock (or permit): the proof of holding it and the way to give it back.
+ *
+ * `signal` aborts when the handle is released or the session's lease is lost; after that, `held` is
+ * false and writes through {@link commit} fail. The `token` is the key's create revision: it only
+ * grows from one holder to the next, so storage outside etcd can fence writes with it.
+ *
+ * @example
+ * ```ts
+ * await using lock = await mutex.lock();
+ * await lock.commit(etcd.put('reports/last-run').value(new Date().toISOString()));
+ * ```
+ */
+export class LockHandle implements AsyncDisposable {
+  /** The lock's key in etcd (relative to the session's namespace), e.g. `jobs/nightly/694d7a1c0b3e4a21`. */
+  readonly key: string;
+  /** The fencing token: the key's create revision, larger for every later holder. */
+  readonly token: bigint;
+  /** The lease the lock is bound to (etcd's decimal string). */
+  readonly leaseId: string;
+  /** The session the lock was taken on. */
+  readonly session: Session;
+
+  readonly #controller = new AbortController();
+  readonly #leave: () => void;
+  readonly #onSessionEnd: () => void;
+  #releasing: Promise<void> | undefined;
+
+  /** @internal Handles are made by `Mutex`, `ReadWriteLock` and `Semaphore`. */
+  constructor(init: HandleInit) {
+    this.key = init.key;
+    this.token = init.token;
+    this.session = init.session;
+    this.leaseId = init.session.leaseId;
+    this.#leave = init.leave;
+    this.#onSessionEnd = () => this.#controller.abort(init.session.signal.reason);
+    if (init.session.signal.aborted) this.#onSessionEnd();
+    else init.session.signal.addEventListener('abort', this.#onSessionEnd, { once: true });
+  }
+
+  /**
+   * Aborts when the lock stops being held: on `release()` (reason: {@link NotHeldError}) or when the
+   * session's lease is lost (reason: {@link LeaseLostError}). Pass it to the work done under the lock.
+   */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** True while the lock is held: not released, and the session is within its validity deadline. */
+  get held(): boolean {
+    return !this.#controller.signal.aborted && this.session.alive;
+  }
+
+  /**
+   * A transaction builder that already compares `createRevision(key) == token`, so its `then` branch
+   * runs only while this lock is held. Add your own `.and(...)`, `.then(...)`, `.else(...)`, then
+   * `.commit()` and check `succeeded`. (Do not `await` the builder itself: it is a thenable.)
+   */
+  txn(): ComparatorBuilder {
+    return this.session.client.if(this.key, 'Create', '==', this.token.toString());
+  }
+
+  /**
+   * Applies `ops` (etcd3 builders such as `etcd.put(k).value(v)`, or raw request ops) in one txn only
+   * if this lock is still held. Resolves with the txn response.
+   * @throws NotHeldError when the lock is no longer held (released, lease lost, key deleted).
+   */
+  async commit(...ops: (IRequestOp | IOperation)[]): Promise<ITxnResponse> {
+    if (this.#controller.signal.aborted) {
+      throw new NotHeldError(this.key, undefined, { cause: this.#controller.signal.reason });
+    }
+    const res = await this.txn().then(...ops).commit();
+    if (!res.succeeded) throw new NotHeldError(this.key, `lock ${this.key} (token ${this.token}) is no longer held`);
+    return res;
+  }
+
+  /**
+   * Gives the lock back: deletes the key, guarded by its create revision, so a retried release can
+   * never delete a newer holder's key (etcd issue 22082). Idempotent; resolves at once when the
+   * lease is already gone. If etcd cannot be reached it rejects, and keeps trying in the background
+   * until it succeeds or the session ends (the next local acquisition of the name waits for that).
+   */
+  release(): Promise<void> {
+    this.#releasing ??= this.#release();
+    return this.#releasing;
+  }
+
+  /** Calls {@link release}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+
+  async #release(): Promise<void> {
+    this.session.signal.removeEventListener('abort', this.#onSessionEnd);
+    if (!this.#controller.signal.aborted) {
+      this.#controller.abort(new NotHeldError(this.key, `lock ${this.key} was released`));
+    }
+    if (this.session.signal.aborted) {
+      this.#leave();
+      return;
+    }
+    const session = internals(this.session);
+    try {
+      await session.ops.deleteIfCreated(this.key, this.token, this.session.signal);
+      this.#leave();
+    } catch (error) {
+      if (this.session.signal.aborted) {
+        this.#leave();
+        return;
+      }
+      session.track(this.#retryRelease());
+      throw error;
+    }
+  }
+
+  async #retryRelease(): Promise<void> {
+    const session = internals(this.session);
+    try {
+      for (let attempt = 0; !this.session.signal.aborted; attempt++) {
+        await sleep(Math.min(2000, 100 * 2 ** attempt), this.session.signal);
+        try {
+          await session.ops.deleteIfCreated(this.key, this.token, this.session.signal);
+          return;
+        } catch {
+          // keep trying until the session ends
+        }
+      }
+    } finally {
+      this.#leave();
+    }
+  }
+}

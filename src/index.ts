@@ -1,0 +1,24 @@
+/**
+ * leasehold: mutexes, read/write locks, semaphores and leader election for Node.js services, on etcd
+ * leases. Every export is named here; see README.md and docs/ for the guarantees.
+ */
+export { Session, sessionDefaults, type SessionOptions } from './session.js';
+export { Mutex, type LockOptions } from './mutex.js';
+export { LockHandle } from './handle.js';
+export {
+  LeaseholdError,
+  LeaseLostError,
+  NotHeldError,
+  NotLeaderError,
+  NoLeaderError,
+  PermitsMismatchError,
+  SessionClosedError,
+  isLeaseholdError,
+  isLeaseLostError,
+  isNotHeldError,
+  isNotLeaderError,
+  isNoLeaderError,
+  isPermitsMismatchError,
+  isSessionClosedError,
+  type LeaseholdErrorOptions,
+} from './errors.js';

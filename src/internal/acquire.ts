@@ -1,0 +1,152 @@
+/**
+ * The acquire/abort/cleanup sequence every queued primitive shares: take the local turn, join the
+ * queue, wait for our turn, and on any failure delete our key (guarded by its create revision) before
+ * rejecting — bounded, so an unreachable etcd does not hold an abort hostage (etcd issue 18082).
+ */
+import { NotHeldError } from '../errors.js';
+import { LockHandle } from '../handle.js';
+import type { Session } from '../session.js';
+import { anySignal, checkSignal, within } from './abort.js';
+import { enqueue, findBlocker, OwnKeyGone, waitTurn, type Enqueued, type QueueSpec } from './queue.js';
+import { isLeaseNotFound } from './retry.js';
+import { internals } from './session-internals.js';
+
+/** How long a rejected acquisition waits for its key's deletion before rejecting anyway. */
+const cleanupWait = 2000;
+
+export interface AcquireParams {
+  session: Session;
+  /** Our key (relative to the namespace). */
+  ownKey: string;
+  /** Which keys can block us. */
+  spec: QueueSpec;
+  /** The value stored in our key. */
+  value?: Buffer;
+  /** What the caller's options were called, for error messages. */
+  where: string;
+  /**
+   * Called when we are first (our key verified in place); may wait further (a semaphore's head
+   * waits for permits) and must throw to give up. Receives our create revision.
+   */
+  afterTurn?: (ownRevision: bigint, signal: AbortSignal) => Promise<void>;
+}
+
+/** Options accepted by every blocking acquisition. */
+export interface AcquireOptions {
+  /** Aborting it stops waiting: our key is deleted and the call rejects with `signal.reason` unchanged. */
+  signal?: AbortSignal;
+}
+
+/** Turns "our key is gone" into LeaseLostError (lease gone) or NotHeldError (someone deleted it). */
+async function explainGone(session: Session, ownKey: string, error: unknown): Promise<unknown> {
+  const s = internals(session);
+  if (error instanceof OwnKeyGone) {
+    if (!(await s.checkLease())) return session.signal.reason as unknown;
+    return new NotHeldError(ownKey, `${ownKey} was deleted by someone else while waiting`, { cause: error });
+  }
+  if (isLeaseNotFound(error)) {
+    s.lost(error);
+    return session.signal.reason as unknown;
+  }
+  return error;
+}
+
+/**
+ * Waits in line for `ownKey` and returns a handle once it is ours. Rejects with `signal.reason` on
+ * abort, with the session's {@link LeaseLostError} when the lease is lost, never with a handle for a
+ * key that is gone.
+ */
+export async function acquire(params: AcquireParams, options: AcquireOptions = {}): Promise<LockHandle> {
+  const { session, ownKey, spec } = params;
+  checkSignal(options.signal, params.where);
+  options.signal?.throwIfAborted();
+  const s = internals(session);
+  if (!session.alive) throw session.signal.reason;
+  const signal = anySignal(options.signal, session.signal);
+  const leave = await s.local.enter(ownKey, signal);
+  let joining: Promise<Enqueued> | undefined;
+  try {
+    joining = enqueue(s.ops, spec, ownKey, session.leaseId, params.value ?? Buffer.alloc(0), signal);
+    const joined = await raceJoin(joining, signal);
+    await waitTurn(s.ops, spec, ownKey, joined, signal);
+    await params.afterTurn?.(joined.ownRevision, signal);
+    signal.throwIfAborted();
+    if (!session.alive) throw session.signal.reason;
+    return new LockHandle({ session, key: ownKey, token: joined.ownRevision, leave });
+  } catch (error) {
+    const cleanup = abandon(session, ownKey, joining, leave);
+    await within(cleanup, cleanupWait);
+    if (options.signal?.aborted) throw options.signal.reason;
+    throw await explainGone(session, ownKey, error);
+  }
+}
+
+/** Awaits the enqueue, rejecting at once on abort (the enqueue itself goes on, for the cleanup). */
+function raceJoin(joining: Promise<Enqueued>, signal: AbortSignal): Promise<Enqueued> {
+  return new Promise<Enqueued>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as unknown);
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    joining.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/**
+ * Deletes the key an abandoned acquisition may have created (guarded by its create revision), then
+ * passes the local turn on. Tracked by the session so `close()` waits for it.
+ */
+function abandon(
+  session: Session,
+  ownKey: string,
+  joining: Promise<Enqueued> | undefined,
+  leave: () => void,
+): Promise<void> {
+  const s = internals(session);
+  const work = (async () => {
+    try {
+      if (!joining || session.signal.aborted) return;
+      const joined = await joining;
+      await s.ops.deleteIfCreated(ownKey, joined.ownRevision);
+    } catch {
+      // Nothing to delete, or etcd unreachable: the key goes with the lease at the latest.
+    } finally {
+      leave();
+    }
+  })();
+  s.track(work);
+  return work;
+}
+
+/**
+ * One non-blocking attempt: joins the queue and, if anyone is ahead, leaves it again at once.
+ * Resolves with a handle, or null when the lock is taken (here or on this very Session).
+ */
+export async function tryAcquire(
+  params: AcquireParams,
+  isFree?: (ownRevision: bigint) => Promise<boolean>,
+): Promise<LockHandle | null> {
+  const { session, ownKey, spec } = params;
+  const s = internals(session);
+  if (!session.alive) throw session.signal.reason;
+  const leave = s.local.tryEnter(ownKey);
+  if (!leave) return null;
+  let joining: Promise<Enqueued> | undefined;
+  try {
+    joining = enqueue(s.ops, spec, ownKey, session.leaseId, params.value ?? Buffer.alloc(0), session.signal);
+    const joined = await joining;
+    let first = joined.blocker === null;
+    if (joined.blocker === undefined) {
+      first = (await findBlocker(s.ops, spec, ownKey, joined.ownRevision, session.signal)).blocker === null;
+    }
+    if (first && isFree) first = await isFree(joined.ownRevision);
+    if (!first) {
+      await abandon(session, ownKey, joining, leave);
+      return null;
+    }
+    if (!session.alive) throw session.signal.reason;
+    return new LockHandle({ session, key: ownKey, token: joined.ownRevision, leave });
+  } catch (error) {
+    await within(abandon(session, ownKey, joining, leave), cleanupWait);
+    throw await explainGone(session, ownKey, error);
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The herd-free queue every primitive shares. Each participant writes one key bound to its lease; the
+ * order of create revisions is the queue; a waiter watches only its blocker — the contender with the
+ * largest create revision below its own — and re-reads when that key goes. A release therefore wakes
+ * exactly one waiter. Before a waiter is told it is first, the same read checks that its own key still
+ * exists with the same create revision (etcd issues 11456 and 19597).
+ */
+import type { IRangeRequest, IRangeResponse } from 'etcd3';
+import { sleep } from './abort.js';
+import { guardCompare, rangeOp, type EtcdOps } from './etcd.js';
+import { isDirectChild } from './keys.js';
+import { isTransientError } from './retry.js';
+import { waitForDelete, type Blocker } from './watch.js';
+
+/** Which keys are contenders that can block a waiter. */
+export interface QueueSpec {
+  /** Contenders live under this prefix (relative to the namespace). */
+  prefix: string;
+  /** Whether a key under `prefix` counts as a contender. @default a direct child of `prefix` */
+  counts?: (key: string) => boolean;
+}
+
+/** Thrown inside the queue when our own key is gone: the caller decides between lost and not held. */
+export class OwnKeyGone extends Error {
+  override name = 'OwnKeyGone';
+}
+
+function counts(spec: QueueSpec, key: string): boolean {
+  return spec.counts ? spec.counts(key) : isDirectChild(key, spec.prefix);
+}
+
+function blockerQuery(ops: EtcdOps, spec: QueueSpec, below: bigint | undefined, limit: number): IRangeRequest {
+  return {
+    ...ops.prefixRange(spec.prefix),
+    sort_target: 'Create',
+    sort_order: 'Descend',
+    limit,
+    keys_only: true,
+    ...(below === undefined ? {} : { max_create_revision: (below - 1n).toString() }),
+  };
+}
+
+/**
+ * The blocker in a range answer, or `undefined` when the answer was cut at a key that is not a
+ * contender (a nested name) and the range must be read in full.
+ */
+function pick(ops: EtcdOps, spec: QueueSpec, res: IRangeResponse, limited: boolean): Blocker | null | undefined {
+  for (const raw of res.kvs) {
+    const kv = ops.decode(raw);
+    if (counts(spec, kv.key)) return { key: kv.key, createRevision: kv.createRevision };
+  }
+  if (limited && res.more) return undefined;
+  return null;
+}
+
+/** The result of joining the queue. */
+export interface Enqueued {
+  /** Our key's create revision: our place in the queue and our fencing token. */
+  ownRevision: bigint;
+  /** Who we wait for, null when we are first, undefined when unknown yet. */
+  blocker: Blocker | null | undefined;
+  /** The revision the blocker was read at. */
+  checkedAt: bigint;
+}
+
+/**
+ * Joins the queue in one txn: put our key (if absent) bound to `lease`, and read the contender just
+ * before it. Idempotent: our key is named by our lease, so a retry after an ambiguous outcome finds
+ * the key it created and takes its create revision instead of creating a second one.
+ */
+export async function enqueue(
+  ops: EtcdOps,
+  spec: QueueSpec,
+  ownKey: string,
+  lease: string,
+  value: Buffer,
+  signal?: AbortSignal,
+): Promise<Enqueued> {
+  const key = ops.abs(ownKey);
+  const res = await ops.txn(
+    {
+      compare: [{ key, target: 'Create', result: 'Equal', create_revision: '0' }],
+      success: [rangeOp(blockerQuery(ops, spec, undefined, 1)), { request_put: { key, value, lease } }],
+      failure: [rangeOp({ key })],
+    },
+    signal,
+  );
+  const revision = BigInt(res.header.revision);
+  if (res.succeeded) {
+    const found = pick(ops, spec, res.responses[0]!.response_range, true);
+    return { ownRevision: revision, blocker: found, checkedAt: revision };
+  }
+  const own = res.responses[0]?.response_range.kvs[0];
+  if (!own) throw new OwnKeyGone(`${ownKey} vanished during enqueue`);
+  return { ownRevision: BigInt(own.create_revision), blocker: undefined, checkedAt: revision };
+}
+
+/**
+ * Reads our blocker in one txn guarded by our own key. Throws {@link OwnKeyGone} when our key no
+ * longer exists with `ownRevision`.
+ */
+export async function findBlocker(
+  ops: EtcdOps,
+  spec: QueueSpec,
+  ownKey: string,
+  ownRevision: bigint,
+  signal?: AbortSignal,
+): Promise<{ blocker: Blocker | null; checkedAt: bigint }> {
+  for (const limit of [1, 0]) {
+    const res = await ops.txn(
+      {
+        compare: [guardCompare(ops.abs(ownKey), ownRevision)],
+        success: [rangeOp(blockerQuery(ops, spec, ownRevision, limit))],
+      },
+      signal,
+    );
+    if (!res.succeeded) throw new OwnKeyGone(`${ownKey} is gone`);
+    const found = pick(ops, spec, res.responses[0]!.response_range, limit !== 0);
+    if (found !== undefined) return { blocker: found, checkedAt: BigInt(res.header.revision) };
+  }
+  throw new Error('unreachable: an unlimited range is never cut');
+}
+
+/**
+ * Waits until no contender is ahead of our key, watching only the one just ahead. Transient errors
+ * are retried until `signal` aborts (it includes the session's, so a lease that cannot be kept alive
+ * ends the wait with its loss). Resolves only after a read that saw our own key in place.
+ */
+export async function waitTurn(
+  ops: EtcdOps,
+  spec: QueueSpec,
+  ownKey: string,
+  joined: Enqueued,
+  signal: AbortSignal,
+): Promise<void> {
+  let blocker = joined.blocker;
+  let checkedAt = joined.checkedAt;
+  let failures = 0;
+  for (;;) {
+    signal.throwIfAborted();
+    try {
+      if (blocker === undefined) {
+        ({ blocker, checkedAt } = await findBlocker(ops, spec, ownKey, joined.ownRevision, signal));
+      }
+      if (blocker === null) return;
+      const woke = await waitForDelete(ops, blocker, checkedAt, signal);
+      blocker = undefined;
+      if (woke) failures = 0;
+      else await sleep(Math.min(1000, 10 * 2 ** failures++), signal);
+    } catch (error) {
+      if (signal.aborted || !isTransientError(error)) throw error;
+      failures++;
+      blocker = undefined;
+      await sleep(Math.min(1000, 25 * 2 ** failures), signal);
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import type { LockHandle } from './handle.js';
+import { acquire, tryAcquire, type AcquireOptions, type AcquireParams } from './internal/acquire.js';
+import { queuePrefix } from './internal/keys.js';
+import type { Session } from './session.js';
+
+/** Options of {@link Mutex.lock}. */
+export type LockOptions = AcquireOptions;
+
+/**
+ * A distributed mutual-exclusion lock on etcd, FIFO and herd-free.
+ *
+ * Each acquisition writes `${name}/${leaseHex}` bound to the session's lease — the layout of Go's
+ * `concurrency.Mutex` and of `etcdctl lock`, so a Go service or `etcdctl lock NAME` and this Mutex
+ * exclude each other. Waiters queue by create revision and each watches only the key just ahead of
+ * it, so a release wakes exactly one waiter. Names do not nest: `jobs` ignores `jobs/nightly/…`.
+ * Two acquisitions of one name on one Session exclude each other too (the second waits its turn
+ * locally); use one Session per independent worker if they should queue in etcd.
+ *
+ * @example
+ * ```ts
+ * const mutex = new Mutex(session, 'migrations');
+ * await using lock = await mutex.lock({ signal: AbortSignal.timeout(30_000) });
+ * await migrate({ signal: lock.signal, token: lock.token });
+ * ```
+ */
+export class Mutex {
+  /** The lock's name: its keys are `${name}/${leaseHex}`. */
+  readonly name: string;
+  /** The session whose lease the lock's key is bound to. */
+  readonly session: Session;
+  readonly #params: AcquireParams;
+
+  /**
+   * A Mutex named `name` on `session`. Creating it talks to nobody.
+   * @throws TypeError when `name` is empty, not a string, or ends with "/".
+   */
+  constructor(session: Session, name: string) {
+    const prefix = queuePrefix(name, 'Mutex');
+    this.name = name;
+    this.session = session;
+    this.#params = {
+      session,
+      ownKey: `${prefix}${session.leaseHex}`,
+      spec: { prefix },
+      where: 'Mutex.lock',
+    };
+  }
+
+  /**
+   * Waits until the lock is ours, in FIFO order, and returns its handle.
+   * Aborting `options.signal` deletes our queue key and rejects with `signal.reason` unchanged; if the
+   * lease is lost while waiting it rejects with {@link LeaseLostError} — never with a handle whose
+   * key is gone.
+   */
+  lock(options?: LockOptions): Promise<LockHandle> {
+    return acquire(this.#params, options);
+  }
+
+  /**
+   * Takes the lock if nobody holds or waits for it, without waiting; resolves with `null` otherwise
+   * (also when another acquisition on this same Session has it).
+   */
+  tryLock(): Promise<LockHandle | null> {
+    return tryAcquire(this.#params);
+  }
+
+  /**
+   * Runs `fn` while holding the lock and releases it when `fn` settles (also when it throws).
+   * `fn` gets the handle: pass `handle.signal` to the work so it stops if the lock is lost.
+   */
+  async withLock<T>(fn: (handle: LockHandle) => Promise<T> | T, options?: LockOptions): Promise<T> {
+    const handle = await this.lock(options);
+    try {
+      return await fn(handle);
+    } finally {
+      await handle.release();
+    }
+  }
+}
