@@ -1,6 +1,7 @@
 import type { LockHandle } from './handle.js';
 import { acquire, tryAcquire, type AcquireOptions, type AcquireParams } from './internal/acquire.js';
 import { queuePrefix } from './internal/keys.js';
+import { internals } from './internal/session-internals.js';
 import type { Session } from './session.js';
 
 /** Options of {@link Mutex.lock}. */
@@ -35,6 +36,7 @@ export class Mutex {
    * @throws TypeError when `name` is empty, not a string, or ends with "/".
    */
   constructor(session: Session, name: string) {
+    internals(session); // throws a TypeError naming the value when it is not a Session
     const prefix = queuePrefix(name, 'Mutex');
     this.name = name;
     this.session = session;
