@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ClusterBase, type EtcdMember } from './cluster.js';
-import { freePorts, isHealthy, memberStatus, pollUntil, postJson, type StatusResponse } from './http.js';
+import { answersHttp, freePorts, isHealthy, memberStatus, pollUntil, postJson, type StatusResponse } from './http.js';
 import { fastFlags, minLeaseTtl, type ResolvedOptions } from './options.js';
 import { Reaper } from './reaper.js';
 
@@ -131,6 +131,7 @@ class BinaryMember implements EtcdMember {
 
   /** Spawns the etcd process; it is tracked by the reaper until it exits. */
   spawn(): void {
+    if (this.#reaper.disposed) throw new Error(`etcd member ${this.name} belongs to a stopped cluster`);
     const log = openSync(this.logFile, 'a');
     let child: ChildProcess;
     try {
@@ -154,24 +155,32 @@ class BinaryMember implements EtcdMember {
     });
   }
 
-  /** Resolves once the member serves, or rejects with its log when it exits or `timeoutMs` passes. */
-  async waitServing(options: { health: boolean; timeoutMs: number; signal?: AbortSignal | undefined }) {
+  /**
+   * Resolves once the member serves — `'health'`: `/health` is true (it has a leader and a quorum read
+   * succeeds); `'listening'`: its metrics port answers, so its peer port serves too — or rejects with its log when it exits or
+   * `timeoutMs` passes.
+   */
+  async waitServing(options: { until: 'health' | 'listening'; timeoutMs: number; signal?: AbortSignal | undefined }) {
     const child = this.#child;
     await pollUntil(
       async () => {
         if (!this.running || this.#child !== child) {
           throw new MemberExitedError(this, tail(this.logFile));
         }
-        if (options.health) return (await isHealthy(this.metricsUrl, 500, options.signal)) || undefined;
-        try {
-          await memberStatus(this.clientUrl, 500, options.signal);
-          return true;
-        } catch {
-          options.signal?.throwIfAborted();
-          return undefined;
-        }
+        // The metrics listener serves from the start (503 without a leader); the client listener only
+        // once the member has joined, which needs a quorum.
+        const ok =
+          options.until === 'health'
+            ? await isHealthy(this.metricsUrl, 500, options.signal)
+            : await answersHttp(`${this.metricsUrl}/health`, 500, options.signal);
+        return ok || undefined;
       },
-      { timeoutMs: options.timeoutMs, signal: options.signal, what: `etcd member ${this.name} to serve` },
+      {
+        timeoutMs: options.timeoutMs,
+        intervalMs: options.until === 'health' ? 25 : 5,
+        signal: options.signal,
+        what: `etcd member ${this.name} to serve`,
+      },
     ).catch((error: unknown) => {
       if (error instanceof MemberExitedError || options.signal?.aborted) throw error;
       throw new Error(`${(error as Error).message}; its log (${this.logFile}):\n${tail(this.logFile)}`, {
@@ -216,7 +225,11 @@ class BinaryMember implements EtcdMember {
     options.signal?.throwIfAborted();
     await this.kill('SIGKILL');
     this.spawn();
-    await this.waitServing({ health: this.#quorumWouldRun(), timeoutMs: this.#timeoutMs, signal: options.signal });
+    await this.waitServing({
+      until: this.#quorumWouldRun() ? 'health' : 'listening',
+      timeoutMs: this.#timeoutMs,
+      signal: options.signal,
+    });
   }
 
   async stop(): Promise<void> {
@@ -286,16 +299,16 @@ class BinaryCluster extends ClusterBase {
     });
   }
 
-  protected metricsBaseUrl(member?: EtcdMember): string {
+  protected metricsBaseUrls(member?: EtcdMember): string[] {
     if (member !== undefined) {
       if (!this.members.includes(member as BinaryMember)) {
         throw new TypeError(`Expected \`member\` to be a member of this cluster, got \`${member.name}\``);
       }
-      return member.metricsUrl;
+      return [member.metricsUrl];
     }
-    const serving = this.members.find((candidate) => candidate.running && !candidate.paused);
-    if (serving === undefined) throw new Error('No etcd member is running and unpaused');
-    return serving.metricsUrl;
+    const serving = this.members.filter((candidate) => candidate.running && !candidate.paused);
+    if (serving.length === 0) throw new Error('No etcd member is running and unpaused');
+    return serving.map((candidate) => candidate.metricsUrl);
   }
 
   protected async shutdown(): Promise<void> {
@@ -338,11 +351,20 @@ export async function startBinaryCluster(binary: string, options: ResolvedOption
   let members: BinaryMember[] = [];
   try {
     for (let attempt = 1; ; attempt++) {
-      members = await spawnMembers(binary, root, reaper, options);
+      const deadline = performance.now() + options.startTimeoutMs;
+      const remaining = () => Math.max(1, Math.round(deadline - performance.now()));
+      members = await createMembers(binary, root, reaper, options);
       try {
+        // One at a time: a new member first asks each peer whether it is already bootstrapped, and a peer
+        // whose port is bound but not yet served makes that request hang for etcd's fixed 1 s bootstrap
+        // timeout. Started together, three members often took 1–2 s longer; in sequence, ~60 ms each.
+        for (const member of members) {
+          member.spawn();
+          await member.waitServing({ until: 'listening', timeoutMs: remaining(), signal: options.signal });
+        }
         await Promise.all(
           members.map(async (member) =>
-            member.waitServing({ health: true, timeoutMs: options.startTimeoutMs, signal: options.signal }),
+            member.waitServing({ until: 'health', timeoutMs: remaining(), signal: options.signal }),
           ),
         );
         break;
@@ -370,7 +392,7 @@ export async function startBinaryCluster(binary: string, options: ResolvedOption
   }
 }
 
-async function spawnMembers(
+async function createMembers(
   binary: string,
   root: string,
   reaper: Reaper,
@@ -407,6 +429,5 @@ async function spawnMembers(
       }),
     );
   }
-  for (const member of members) member.spawn();
   return members;
 }

@@ -35,9 +35,11 @@ export interface EtcdCluster extends AsyncDisposable {
    */
   leader(options?: { signal?: AbortSignal }): Promise<EtcdMember>;
   /**
-   * Reads etcd's Prometheus `/metrics` from `member` (default: the first running, unpaused member, or the
-   * first endpoint) into a map from series, e.g. `grpc_server_handled_total{grpc_code="OK",…}`, to value.
-   * Sum series with `sumMetric()`.
+   * Reads etcd's Prometheus `/metrics` into a map from series, e.g.
+   * `grpc_server_handled_total{grpc_code="OK",…}`, to value: `member`'s own, or without one, each series
+   * summed over every running, unpaused member (cluster-wide request and watch counts; a gauge such as
+   * `etcd_server_is_leader` then counts members). A restarted member's counters start again from zero.
+   * Add up the series of one metric with `sumMetric()`.
    */
   metrics(member?: EtcdMember): Promise<Map<string, number>>;
   /**
@@ -71,7 +73,7 @@ export interface EtcdMember {
   /**
    * Sends `signal` to the etcd process and resolves once it has exited; does nothing if it is not running.
    * A paused member is resumed after a catchable signal so it can act on it.
-   * @default signal 'SIGKILL'
+   * @param signal - The signal to send. @default 'SIGKILL'
    * @throws {TypeError} For SIGSTOP/SIGCONT-like signals: use `pause()`/`resume()`.
    */
   kill(signal?: NodeJS.Signals): Promise<void>;
@@ -112,7 +114,14 @@ export abstract class ClusterBase implements EtcdCluster {
   abstract leader(options?: { signal?: AbortSignal }): Promise<EtcdMember>;
 
   async metrics(member?: EtcdMember): Promise<Map<string, number>> {
-    return parsePrometheusText(await getText(`${this.metricsBaseUrl(member)}/metrics`, 5_000));
+    const texts = await Promise.all(
+      this.metricsBaseUrls(member).map(async (url) => getText(`${url}/metrics`, 5_000)),
+    );
+    const total = new Map<string, number>();
+    for (const text of texts) {
+      for (const [series, value] of parsePrometheusText(text)) total.set(series, (total.get(series) ?? 0) + value);
+    }
+    return total;
   }
 
   async stop(): Promise<void> {
@@ -124,8 +133,8 @@ export abstract class ClusterBase implements EtcdCluster {
     await this.stop();
   }
 
-  /** The base URL whose `/metrics` describes `member` (or the cluster). */
-  protected abstract metricsBaseUrl(member?: EtcdMember): string;
+  /** The base URLs whose `/metrics` describe `member`, or the whole cluster. */
+  protected abstract metricsBaseUrls(member?: EtcdMember): string[];
 
   /** Releases what the provider started, after the clients are closed. */
   protected abstract shutdown(): Promise<void>;

@@ -55,6 +55,18 @@ export async function isHealthy(baseUrl: string, timeoutMs: number, signal?: Abo
   }
 }
 
+/** Whether anything answers HTTP at `url`, whatever the status. */
+export async function answersHttp(url: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  try {
+    const response = await fetchWithTimeout(url, {}, timeoutMs, signal);
+    await response.body?.cancel();
+    return true;
+  } catch {
+    signal?.throwIfAborted();
+    return false;
+  }
+}
+
 /**
  * Measures the smallest lease TTL the cluster grants by asking for a 1 s lease and reading the TTL etcd
  * actually granted (it raises short TTLs to its minimum), then revoking it.

@@ -60,9 +60,9 @@ export class Reaper {
     live.add(this);
   }
 
-  /** The pid of the watchdog process, for tests. */
-  get watchdogPid(): number | undefined {
-    return this.#watchdog.pid;
+  /** Whether `dispose()` has run: the directory is gone and nothing more may be started in it. */
+  get disposed(): boolean {
+    return this.#disposed;
   }
 
   /** Records a process to kill if Node dies. */

@@ -30,9 +30,9 @@ class RemoteCluster extends ClusterBase {
     throw new Error(this.#noFaults());
   }
 
-  protected metricsBaseUrl(member?: EtcdMember): string {
+  protected metricsBaseUrls(member?: EtcdMember): string[] {
     if (member !== undefined) throw new Error(this.#noFaults());
-    return this.#metricsUrl;
+    return [this.#metricsUrl];
   }
 
   protected async shutdown(): Promise<void> {
