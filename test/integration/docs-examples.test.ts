@@ -17,6 +17,8 @@ interface Block {
   id: string;
   file: string;
   run: boolean;
+  /** A block that imports vitest is a test file: it runs under vitest, not as a script. */
+  vitest: boolean;
 }
 
 function extract(): Block[] {
@@ -29,9 +31,10 @@ function extract(): Block[] {
     for (const m of text.matchAll(fence)) {
       n++;
       const id = `${doc.replace(/[/.]/g, '_')}_${n}`;
-      const file = join(outDir, `${id}.ts`);
+      const vitest = /from 'vitest'/.test(m[3]!);
+      const file = join(outDir, `${id}${vitest ? '.test' : ''}.ts`);
       writeFileSync(file, `// extracted from ${doc}, block ${n}\n${m[3]}\nexport {};\n`);
-      blocks.push({ id: `${doc} #${n}`, file, run: !m[2]!.includes('no-run') });
+      blocks.push({ id: `${doc} #${n}`, file, run: !m[2]!.includes('no-run'), vitest });
     }
   }
   return blocks;
@@ -66,9 +69,24 @@ describe('documentation examples', () => {
   }, 120_000);
 
   test('every runnable block runs to completion against a real etcd', async () => {
-    for (const block of blocks.filter((b) => b.run)) {
-      const { code, output } = await runTs(block.file, { ETCD_ENDPOINTS: etcd.endpoints.join(',') }, 30_000);
+    const env = { ETCD_ENDPOINTS: etcd.endpoints.join(',') };
+    for (const block of blocks.filter((b) => b.run && !b.vitest)) {
+      const { code, output } = await runTs(block.file, env, 30_000);
       expect({ block: block.id, code, output }).toMatchObject({ code: 0 });
+    }
+    const tests = blocks.filter((b) => b.run && b.vitest);
+    if (tests.length > 0) {
+      writeFileSync(
+        join(outDir, 'vitest.config.ts'),
+        `export default { resolve: { conditions: ['leasehold-source', 'node', 'import', 'default'] }, ssr: { resolve: { conditions: ['leasehold-source', 'node', 'import', 'default'] } }, test: { include: ['*.test.ts'], testTimeout: 60000 } };\n`,
+      );
+      const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
+      const result = await promisify(execFile)(process.execPath, [vitest, 'run', '--root', outDir], { env: { ...process.env, ...env } }).then(
+        (r) => ({ code: 0, output: r.stdout }),
+        (e: { stdout?: string; stderr?: string; message: string }) => ({ code: 1, output: `${e.stdout ?? ''}${e.stderr ?? e.message}` }),
+      );
+      expect({ blocks: tests.map((b) => b.id), ...result }).toMatchObject({ code: 0 });
+      expect(result.output).toMatch(new RegExp(`Tests\\s+.*${tests.length} passed`));
     }
   }, 300_000);
 });
