@@ -370,8 +370,9 @@ export class Session implements AsyncDisposable {
     if (!stream || this.#controller.signal.aborted) return;
     const now = performance.now();
     const oldest = this.#pending[0];
-    if (oldest !== undefined && now - oldest > this.#timeout) {
-      // A stream that takes writes but answers nothing (etcd3 issue 110): replace it.
+    if (oldest !== undefined && now - oldest > Math.min(this.#timeout, this.#interval)) {
+      // A stream that takes writes but answers nothing (etcd3 issue 110): replace it, soon enough to
+      // try again (perhaps on another member) well before the validity deadline.
       this.#streamBroken(stream);
       return;
     }

@@ -44,10 +44,16 @@ function blockerQuery(ops: EtcdOps, spec: QueueSpec, below: bigint | undefined, 
  * The blocker in a range answer, or `undefined` when the answer was cut at a key that is not a
  * contender (a nested name) and the range must be read in full.
  */
-function pick(ops: EtcdOps, spec: QueueSpec, res: IRangeResponse, limited: boolean): Blocker | null | undefined {
+function pick(
+  ops: EtcdOps,
+  spec: QueueSpec,
+  res: IRangeResponse,
+  limited: boolean,
+  ownKey: string,
+): Blocker | null | undefined {
   for (const raw of res.kvs) {
     const kv = ops.decode(raw);
-    if (counts(spec, kv.key)) return { key: kv.key, createRevision: kv.createRevision };
+    if (kv.key !== ownKey && counts(spec, kv.key)) return { key: kv.key, createRevision: kv.createRevision };
   }
   if (limited && res.more) return undefined;
   return null;
@@ -87,7 +93,7 @@ export async function enqueue(
   );
   const revision = BigInt(res.header.revision);
   if (res.succeeded) {
-    const found = pick(ops, spec, res.responses[0]!.response_range, true);
+    const found = pick(ops, spec, res.responses[0]!.response_range, true, ownKey);
     return { ownRevision: revision, blocker: found, checkedAt: revision };
   }
   const own = res.responses[0]?.response_range.kvs[0];
@@ -115,7 +121,7 @@ export async function findBlocker(
       signal,
     );
     if (!res.succeeded) throw new OwnKeyGone(`${ownKey} is gone`);
-    const found = pick(ops, spec, res.responses[0]!.response_range, limit !== 0);
+    const found = pick(ops, spec, res.responses[0]!.response_range, limit !== 0, ownKey);
     if (found !== undefined) return { blocker: found, checkedAt: BigInt(res.header.revision) };
   }
   throw new Error('unreachable: an unlimited range is never cut');
