@@ -1,0 +1,313 @@
+/**
+ * A fault-test client: one child process that uses leasehold's public API the way a service would and
+ * logs every step as a JSON line on stdout, stamped with `process.hrtime.bigint()` (CLOCK_MONOTONIC,
+ * shared by every process on the host, so the parent can order events of all clients and its own
+ * faults on one clock). Stdout writes to a pipe are synchronous on Linux, so a line is in the pipe
+ * before the next statement runs — even a `kill -9` right after loses nothing that was logged.
+ *
+ * Usage: `node --import tsx test/fault/client.ts '<ClientConfig as JSON>'`. Commands arrive as JSON
+ * lines on stdin (see {@link Command}); in `loop` mode the client also runs lock cycles by itself.
+ */
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Etcd3, type IKeyValue, type IRangeResponse, type ITxnResponse } from 'etcd3';
+import { Mutex, Session, type LockHandle } from '../../src/index.js';
+import type { ClientConfig, Command, EffectOptions, LogEvent, PrimitiveKind } from './protocol.js';
+
+const config = JSON.parse(process.argv[2] ?? '{}') as ClientConfig;
+
+const hrBase = process.hrtime.bigint();
+const perfBase = performance.now();
+const now = (): string => process.hrtime.bigint().toString();
+/** A `performance.now()` instant (a Session deadline) on the hrtime clock, in ns. */
+const toHr = (perf: number): string => (hrBase + BigInt(Math.round((perf - perfBase) * 1e6))).toString();
+
+function log(event: Pick<LogEvent, 'ev' | 'op'> & Partial<LogEvent>): void {
+  const line: LogEvent = { ...event, c: config.id, t: now() };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+function errName(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`.slice(0, 300);
+  return String(error);
+}
+
+const client = new Etcd3({ hosts: config.endpoints });
+const callOptions = () => ({ deadline: Date.now() + (config.requestTimeout ?? 5000) });
+
+/** The primitive this client exercises, behind one interface. */
+interface Primitive {
+  acquire(signal: AbortSignal): Promise<LockHandle>;
+}
+
+function makePrimitive(kind: PrimitiveKind, session: Session): Primitive {
+  switch (kind) {
+    case 'mutex': {
+      const mutex = new Mutex(session, config.lock);
+      return { acquire: (signal) => mutex.lock({ signal }) };
+    }
+    default:
+      throw new TypeError(`unsupported kind ${kind}`);
+  }
+}
+
+let session: Session | undefined;
+let primitive: Primitive | undefined;
+let handle: LockHandle | undefined;
+let acquiring: AbortController | undefined;
+let cycle = 0;
+let effectSeq = 0;
+let stopping = false;
+let goWaiter: (() => void) | undefined;
+
+async function openSession(): Promise<Session> {
+  log({ ev: 'invoke', op: 'session' });
+  const s = await Session.create(client, {
+    ttl: config.ttl,
+    ...(config.requestTimeout === undefined ? {} : { requestTimeout: config.requestTimeout }),
+    ...(config.safetyMargin === undefined ? {} : { safetyMargin: config.safetyMargin }),
+  });
+  log({ ev: 'ok', op: 'session', lease: s.leaseHex, deadline: toHr(s.deadline) });
+  s.signal.addEventListener(
+    'abort',
+    () => log({ ev: 'lost', op: 'session', lease: s.leaseHex, deadline: toHr(s.deadline), err: errName(s.signal.reason) }),
+    { once: true },
+  );
+  // The session's validity deadline only moves forward; log each move so the checker knows, for a
+  // process that is later killed or paused, the last instant at which it could have believed it held.
+  let last = s.deadline;
+  const poll = setInterval(() => {
+    if (s.signal.aborted) {
+      clearInterval(poll);
+      return;
+    }
+    if (s.deadline !== last) {
+      last = s.deadline;
+      log({ ev: 'info', op: 'deadline', lease: s.leaseHex, deadline: toHr(last) });
+    }
+  }, 10);
+  poll.unref();
+  session = s;
+  primitive = makePrimitive(config.kind, s);
+  return s;
+}
+
+async function acquire(timeoutMs?: number): Promise<LockHandle | undefined> {
+  const s = session ?? (await openSession());
+  if (!primitive) throw new Error('no primitive');
+  const controller = new AbortController();
+  acquiring = controller;
+  const signal = timeoutMs === undefined ? controller.signal : AbortSignal.any([controller.signal, AbortSignal.timeout(timeoutMs)]);
+  log({ ev: 'invoke', op: 'acquire', lease: s.leaseHex, seq: cycle });
+  try {
+    const h = await primitive.acquire(signal);
+    handle = h;
+    log({
+      ev: 'ok',
+      op: 'acquire',
+      lease: s.leaseHex,
+      key: h.key,
+      token: h.token.toString(),
+      seq: cycle,
+      deadline: toHr(s.deadline),
+    });
+    return h;
+  } catch (error) {
+    log({ ev: 'fail', op: 'acquire', lease: s.leaseHex, seq: cycle, err: errName(error) });
+    return undefined;
+  } finally {
+    if (acquiring === controller) acquiring = undefined;
+  }
+}
+
+function decodeCounter(kv: IKeyValue | undefined): { n: number; id: string | undefined; mod: string } {
+  if (!kv) return { n: 0, id: undefined, mod: '0' };
+  const value = JSON.parse(kv.value.toString()) as { n: number; id: string };
+  return { n: value.n, id: value.id, mod: kv.mod_revision };
+}
+
+/**
+ * One effect under the lock: read the shared counter, then write `n + 1` with a record of who wrote it.
+ * Guarded: a txn that compares `createRevision(lockKey) == token` (the lock) and the counter's mod
+ * revision (so a retried txn that already applied is recognised, not applied twice). Unguarded (the
+ * negative control): a plain put, as code that checks `held` and then writes would do.
+ */
+async function effect(options: EffectOptions = {}): Promise<void> {
+  const h = handle;
+  const s = session;
+  if (!h || !s) {
+    log({ ev: 'fail', op: 'effect', err: 'no handle' });
+    return;
+  }
+  const guarded = options.guarded ?? config.guarded ?? true;
+  const id = `${config.id}:${h.session.leaseHex}:${h.token}:${effectSeq++}`;
+  log({ ev: 'invoke', op: 'effect', id, lease: s.leaseHex, key: h.key, token: h.token.toString(), guarded, deadline: toHr(s.deadline) });
+  if ((options.checkHeld ?? true) && !h.held) {
+    log({ ev: 'fail', op: 'effect', id, err: 'not held (checked before the effect)', skipped: true });
+    return;
+  }
+  try {
+    const read: IRangeResponse = await client.kv.range({ key: Buffer.from(config.counter) }, callOptions());
+    const before = decodeCounter(read.kvs[0]);
+    log({ ev: 'info', op: 'effect', id, phase: 'read', rev: read.header.revision, n: before.n });
+    if (options.wait) {
+      await new Promise<void>((resolve) => {
+        goWaiter = resolve;
+      });
+      log({ ev: 'info', op: 'effect', id, phase: 'go', held: h.held });
+    } else if (options.gapMs) {
+      await sleep(options.gapMs);
+    }
+    const value = JSON.stringify({
+      n: before.n + 1,
+      id,
+      c: config.id,
+      lease: h.session.leaseHex,
+      key: h.key,
+      token: h.token.toString(),
+      g: guarded,
+    });
+    if (!guarded) {
+      const res = await client.put(config.counter).value(value).options(callOptions()).exec();
+      log({ ev: 'ok', op: 'effect', id, rev: res.header.revision, n: before.n + 1 });
+      return;
+    }
+    const res: ITxnResponse = await h
+      .txn()
+      .and(config.counter, 'Mod', '==', before.mod)
+      .then(client.put(config.counter).value(value))
+      .else(client.get(config.counter), client.get(h.key))
+      .options(callOptions())
+      .commit();
+    if (res.succeeded) {
+      log({ ev: 'ok', op: 'effect', id, rev: res.header.revision, n: before.n + 1 });
+      return;
+    }
+    const now = decodeCounter(res.responses[0]?.response_range.kvs[0]);
+    const own = res.responses[1]?.response_range.kvs[0];
+    if (now.id === id) {
+      // An earlier attempt of this very txn applied (etcd3 retries after a lost response).
+      log({ ev: 'ok', op: 'effect', id, rev: res.header.revision, n: now.n, retried: true });
+    } else if (!own || own.create_revision !== h.token.toString()) {
+      log({ ev: 'fail', op: 'effect', id, rev: res.header.revision, err: 'not held (guard failed)' });
+    } else {
+      log({ ev: 'fail', op: 'effect', id, rev: res.header.revision, err: 'conflict: the counter changed while held' });
+    }
+  } catch (error) {
+    // Ambiguous: the txn may or may not have applied; the checker resolves it from etcd's history.
+    log({ ev: 'fail', op: 'effect', id, err: errName(error), ambiguous: true });
+  }
+}
+
+async function release(): Promise<void> {
+  const h = handle;
+  if (!h) return;
+  handle = undefined;
+  log({ ev: 'invoke', op: 'release', lease: h.session.leaseHex, key: h.key, token: h.token.toString() });
+  try {
+    await h.release();
+    log({ ev: 'ok', op: 'release', key: h.key, token: h.token.toString() });
+  } catch (error) {
+    log({ ev: 'fail', op: 'release', key: h.key, token: h.token.toString(), err: errName(error) });
+  }
+}
+
+async function closeSession(): Promise<void> {
+  const s = session;
+  if (!s) return;
+  session = undefined;
+  primitive = undefined;
+  log({ ev: 'invoke', op: 'close', lease: s.leaseHex });
+  await s.close();
+  log({ ev: 'ok', op: 'close', lease: s.leaseHex });
+}
+
+async function loop(): Promise<void> {
+  const cycles = config.cycles ?? Number.POSITIVE_INFINITY;
+  for (; cycle < cycles && !stopping; cycle++) {
+    if (session && !session.alive) {
+      if (!config.renew) break;
+      session = undefined;
+    }
+    const h = await acquire(config.acquireTimeoutMs);
+    if (h) {
+      for (let e = 0; e < (config.effects ?? 1); e++) {
+        if (config.holdMs) await sleep(config.holdMs);
+        await effect();
+      }
+      await release();
+    } else if (session && !session.alive && !config.renew) {
+      break;
+    } else {
+      await sleep(50);
+    }
+    if (config.thinkMs) await sleep(config.thinkMs);
+  }
+}
+
+async function run(command: Command): Promise<void> {
+  switch (command.cmd) {
+    case 'session':
+      await openSession();
+      return;
+    case 'acquire':
+      await acquire(command.timeoutMs);
+      return;
+    case 'abort':
+      acquiring?.abort(new Error('aborted by the test'));
+      return;
+    case 'effect':
+      await effect(command);
+      return;
+    case 'go':
+      goWaiter?.();
+      goWaiter = undefined;
+      return;
+    case 'release':
+      await release();
+      return;
+    case 'close':
+      await closeSession();
+      return;
+    case 'stop':
+      stopping = true;
+      return;
+    case 'exit':
+      log({ ev: 'info', op: 'exit' });
+      process.exit(0);
+  }
+}
+
+let pending = Promise.resolve();
+const lines = createInterface({ input: process.stdin });
+// The parent is gone (or let go of us): end at once, like a crash, so no client outlives a test run.
+lines.on('close', () => process.exit(0));
+lines.on('line', (line) => {
+  const command = JSON.parse(line) as Command;
+  // `go`, `abort` and `stop` act at once; everything else runs in order.
+  if (command.cmd === 'go' || command.cmd === 'abort' || command.cmd === 'stop') {
+    void run(command);
+    return;
+  }
+  pending = pending.then(() => run(command)).catch((error: unknown) => log({ ev: 'info', op: 'error', err: errName(error) }));
+});
+
+log({ ev: 'info', op: 'start', pid: process.pid });
+if (config.mode === 'loop') {
+  try {
+    await openSession();
+    if (config.waitStart) {
+      await new Promise<void>((resolve) => {
+        goWaiter = resolve;
+      });
+    }
+    await loop();
+    await release();
+    await closeSession();
+  } catch (error) {
+    log({ ev: 'info', op: 'error', err: errName(error) });
+  }
+  log({ ev: 'info', op: 'exit' });
+  client.close();
+  process.exit(0);
+}

@@ -1,0 +1,325 @@
+/**
+ * The fault-scenario harness: a fresh 3-member etcd per scenario, a history recorder on the scenario's
+ * prefix, client child processes (test/fault/client.ts) whose JSON-line logs it collects, the parent's
+ * own fault log on the same monotonic clock, and — at the end — the checker.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { Etcd3 } from 'etcd3';
+import { startEtcd, type EtcdCluster, type StartEtcdOptions } from '../../src/testing/index.js';
+import { check, describe as describeCheck, type CheckInput, type CheckResult } from './checker.js';
+import { HistoryRecorder } from './history.js';
+import type { ClientConfig, Command, LogEvent } from './protocol.js';
+
+const clientPath = fileURLToPath(new URL('./client.ts', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Where each scenario leaves its logs, history and verdict (overwritten by the next run). */
+export const logRoot = join(tmpdir(), 'leasehold-fault');
+
+export const hrnow = (): bigint => process.hrtime.bigint();
+export const nsToMs = (ns: bigint): number => Number(ns) / 1e6;
+
+/** A client child process and what it logged. */
+export class ClientProc {
+  readonly id: string;
+  readonly config: ClientConfig;
+  readonly lines: LogEvent[] = [];
+  readonly exited: Promise<number | null>;
+  stderr = '';
+  paused = false;
+  readonly #proc: ChildProcessWithoutNullStreams;
+  readonly #scenario: Scenario;
+  #listeners = new Set<() => void>();
+  #running = true;
+
+  constructor(scenario: Scenario, config: ClientConfig) {
+    this.#scenario = scenario;
+    this.id = config.id;
+    this.config = config;
+    this.#proc = spawn(process.execPath, ['--import', 'tsx', clientPath, JSON.stringify(config)], {
+      cwd: repoRoot,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.exited = new Promise((resolve) => {
+      this.#proc.on('exit', (code) => {
+        this.#running = false;
+        this.#notify();
+        resolve(code);
+      });
+    });
+    this.#proc.stdin.on('error', () => undefined);
+    createInterface({ input: this.#proc.stdout }).on('line', (text) => {
+      let line: LogEvent;
+      try {
+        line = JSON.parse(text) as LogEvent;
+      } catch {
+        this.stderr += `[stdout] ${text}\n`;
+        return;
+      }
+      this.lines.push(line);
+      scenario.logs.push(line);
+      this.#notify();
+    });
+    this.#proc.stderr.on('data', (chunk: Buffer) => {
+      if (this.stderr.length < 100_000) this.stderr += chunk.toString();
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.#proc.pid;
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  send(command: Command): void {
+    if (this.#running) this.#proc.stdin.write(`${JSON.stringify(command)}\n`);
+  }
+
+  /**
+   * Resolves with the first line at index `from` or later that matches; rejects after `timeoutMs` or
+   * when the process exits without one.
+   */
+  async waitFor(match: (line: LogEvent) => boolean, timeoutMs = 30_000, from = 0, what = 'a matching log line'): Promise<LogEvent> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const found = this.lines.slice(from).find(match);
+      if (found) return found;
+      if (!this.#running) throw new Error(`${this.id} exited before ${what}; stderr:\n${this.stderr.slice(-2000)}`);
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`${this.id}: no ${what} within ${timeoutMs} ms; last lines:\n${this.tail()}`);
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.#listeners.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(left, 1000));
+        this.#listeners.add(done);
+      });
+    }
+  }
+
+  /** Sends `command` and waits for its `ok` or `fail` line. */
+  async call(command: Command, op: string, timeoutMs = 30_000): Promise<LogEvent> {
+    const from = this.lines.length;
+    this.send(command);
+    return this.waitFor((l) => l.op === op && (l.ev === 'ok' || l.ev === 'fail'), timeoutMs, from, `${op} ok/fail`);
+  }
+
+  /** `kill -9` (or another signal), logged as a fault. */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.#scenario.fault('kill', { target: this.id, signal });
+    if (this.paused && signal !== 'SIGKILL') this.#proc.kill('SIGCONT');
+    this.#proc.kill(signal);
+    this.paused = false;
+  }
+
+  /** SIGSTOP, logged as a fault. */
+  pause(): void {
+    this.#scenario.fault('pause', { target: this.id });
+    this.#proc.kill('SIGSTOP');
+    this.paused = true;
+  }
+
+  /** SIGCONT, logged as a fault. */
+  resume(): void {
+    if (!this.paused) return;
+    this.#proc.kill('SIGCONT');
+    this.paused = false;
+    this.#scenario.fault('resume', { target: this.id });
+  }
+
+  tail(n = 8): string {
+    return this.lines
+      .slice(-n)
+      .map((l) => JSON.stringify(l))
+      .join('\n');
+  }
+
+  #notify(): void {
+    for (const listener of [...this.#listeners]) listener();
+  }
+}
+
+export interface ScenarioOptions {
+  /** Lease TTL of every client, in seconds. @default 2 */
+  ttl?: number;
+  etcd?: StartEtcdOptions;
+}
+
+/** One fault scenario: its cluster, prefix, recorder, clients and logs. */
+export class Scenario implements AsyncDisposable {
+  readonly name: string;
+  readonly etcd: EtcdCluster;
+  readonly admin: Etcd3;
+  readonly recorder: HistoryRecorder;
+  readonly prefix: string;
+  readonly lock: string;
+  readonly counter: string;
+  readonly ttl: number;
+  readonly logs: LogEvent[] = [];
+  readonly clients = new Map<string, ClientProc>();
+  readonly startedAt = hrnow();
+
+  private constructor(name: string, etcd: EtcdCluster, recorder: HistoryRecorder, ttl: number) {
+    this.name = name;
+    this.etcd = etcd;
+    this.admin = etcd.client();
+    this.recorder = recorder;
+    this.prefix = recorder.prefix;
+    this.lock = `${this.prefix}lock`;
+    this.counter = `${this.prefix}counter`;
+    this.ttl = ttl;
+  }
+
+  static async start(name: string, options: ScenarioOptions = {}): Promise<Scenario> {
+    const etcd = await startEtcd({ provider: 'binary', members: 3, ...options.etcd });
+    try {
+      const prefix = `fault/${name}/`;
+      const probe = etcd.client();
+      const res = await probe.get(prefix).exec();
+      probe.close();
+      const recorder = await HistoryRecorder.start(etcd.endpoints, prefix, BigInt(res.header.revision));
+      return new Scenario(name, etcd, recorder, options.ttl ?? 2);
+    } catch (error) {
+      await etcd.stop();
+      throw error;
+    }
+  }
+
+  /** Starts a client process. */
+  spawn(id: string, config: Partial<ClientConfig> = {}): ClientProc {
+    const full: ClientConfig = {
+      id,
+      endpoints: [...this.etcd.endpoints],
+      kind: 'mutex',
+      lock: this.lock,
+      counter: this.counter,
+      ttl: this.ttl,
+      mode: 'manual',
+      ...config,
+    };
+    const proc = new ClientProc(this, full);
+    this.clients.set(id, proc);
+    return proc;
+  }
+
+  /** Logs a fault (or any other parent action) on the shared clock. */
+  fault(op: string, extra: Record<string, unknown> = {}): LogEvent {
+    const line: LogEvent = { c: 'parent', t: hrnow().toString(), ev: 'fault', op, ...extra };
+    this.logs.push(line);
+    return line;
+  }
+
+  /** Lines of every client, in time order, that match. */
+  find(match: (line: LogEvent) => boolean): LogEvent[] {
+    return this.logs.filter(match).sort((a, b) => (BigInt(a.t) < BigInt(b.t) ? -1 : 1));
+  }
+
+  /** The contender keys alive now. */
+  async contenders(): Promise<string[]> {
+    return this.admin.getAll().prefix(`${this.lock}/`).keys();
+  }
+
+  /** Polls until no contender key is left (leases of killed clients expire), or `timeoutMs`. */
+  async drained(timeoutMs = (this.ttl + 5) * 1000): Promise<string[]> {
+    const until = performance.now() + timeoutMs;
+    for (;;) {
+      let keys: string[];
+      try {
+        keys = await this.contenders();
+      } catch {
+        keys = ['<etcd unreachable>'];
+      }
+      if (keys.length === 0 || performance.now() > until) return keys;
+      await delay(100);
+    }
+  }
+
+  /**
+   * Ends the scenario: resumes paused clients, stops every client (loop clients finish their cycle,
+   * manual ones release and close), SIGKILLs those that do not exit in `stopTimeoutMs`, waits for the
+   * contender keys to go, seals the history and runs the checker.
+   */
+  async finish(options: Partial<CheckInput> & { stopTimeoutMs?: number } = {}): Promise<CheckResult> {
+    const stopTimeoutMs = options.stopTimeoutMs ?? 20_000;
+    await Promise.all(
+      [...this.clients.values()].map(async (client) => {
+        if (!client.running) return;
+        client.resume();
+        if (client.config.mode === 'loop') client.send({ cmd: 'stop' });
+        else {
+          client.send({ cmd: 'release' });
+          client.send({ cmd: 'close' });
+          client.send({ cmd: 'exit' });
+        }
+        const timer = setTimeout(() => {
+          if (client.running) client.kill();
+        }, stopTimeoutMs);
+        await client.exited;
+        clearTimeout(timer);
+      }),
+    );
+    await this.drained();
+    await this.recorder.seal(this.admin);
+    const result = check({
+      history: this.recorder.events,
+      gaps: this.recorder.gaps(),
+      historyErrors: this.recorder.errors,
+      logs: this.logs,
+      lockPrefix: `${this.lock}/`,
+      counterKey: this.counter,
+      ...options,
+    });
+    this.save(result);
+    return result;
+  }
+
+  /** Writes the logs, the history and the verdict to `${logRoot}/${name}/`. */
+  save(result?: CheckResult): string {
+    const dir = join(logRoot, this.name);
+    mkdirSync(dir, { recursive: true });
+    const sorted = this.find(() => true);
+    writeFileSync(join(dir, 'logs.jsonl'), sorted.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'history.jsonl'),
+      this.recorder.events.map((e) => JSON.stringify(e, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).join('\n') + '\n',
+    );
+    const stderr = [...this.clients.values()].map((c) => `== ${c.id}\n${c.stderr}`).join('\n');
+    writeFileSync(join(dir, 'stderr.txt'), stderr);
+    if (result) writeFileSync(join(dir, 'verdict.txt'), `${describeCheck(result)}\n`);
+    return dir;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const client of this.clients.values()) {
+      if (client.running) client.kill();
+    }
+    await Promise.all([...this.clients.values()].map(async (c) => c.exited));
+    this.recorder.close();
+    await this.etcd.stop();
+  }
+}
+
+/** The member log of each etcd member's last lines, for failure messages. */
+export function memberLogs(etcd: EtcdCluster, lines = 20): string {
+  return etcd.members
+    .map((m) => {
+      let text = '';
+      try {
+        text = readFileSync(m.logFile, 'utf8').split('\n').slice(-lines).join('\n');
+      } catch {
+        text = '(no log)';
+      }
+      return `== ${m.name}\n${text}`;
+    })
+    .join('\n');
+}

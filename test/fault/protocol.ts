@@ -1,0 +1,84 @@
+/** What the fault-test parent and its client processes say to each other. */
+
+export type PrimitiveKind = 'mutex' | 'semaphore' | 'election';
+
+/** The client's configuration, passed as JSON in argv[2]. */
+export interface ClientConfig {
+  /** A name for the client in logs and reports, e.g. `c3`. */
+  id: string;
+  endpoints: string[];
+  kind: PrimitiveKind;
+  /** The lock (or semaphore, or election) name. */
+  lock: string;
+  /** The shared counter that effects increment. */
+  counter: string;
+  /** Lease TTL in seconds. */
+  ttl: number;
+  requestTimeout?: number;
+  safetyMargin?: number;
+  /** Semaphore permits. */
+  permits?: number;
+  /** `loop` runs lock cycles by itself until `cycles` or `stop`; `manual` only obeys commands. */
+  mode: 'loop' | 'manual';
+  cycles?: number;
+  /** Sleep inside the critical section before each effect. */
+  holdMs?: number;
+  /** Effects per cycle. @default 1 */
+  effects?: number;
+  /** Sleep between cycles. */
+  thinkMs?: number;
+  /** Whether effects are guarded txns. @default true */
+  guarded?: boolean;
+  /** Give up an acquisition after this long. */
+  acquireTimeoutMs?: number;
+  /** Loop mode: open the session, then wait for a `go` command before the first cycle. */
+  waitStart?: boolean;
+  /** After a lost session, open a new one and go on (loop mode). */
+  renew?: boolean;
+}
+
+/** How one effect behaves (manual mode). */
+export interface EffectOptions {
+  guarded?: boolean;
+  /** Check `handle.held` before the effect and skip it when false. @default true */
+  checkHeld?: boolean;
+  /** After reading the counter, wait for a `go` command before writing it. */
+  wait?: boolean;
+  /** After reading the counter, sleep this long before writing it. */
+  gapMs?: number;
+}
+
+export type Command =
+  | { cmd: 'session' }
+  | { cmd: 'acquire'; timeoutMs?: number }
+  | { cmd: 'abort' }
+  | ({ cmd: 'effect' } & EffectOptions)
+  | { cmd: 'go' }
+  | { cmd: 'release' }
+  | { cmd: 'close' }
+  | { cmd: 'stop' }
+  | { cmd: 'exit' };
+
+/** One line of a client's log (or of the parent's fault log, with `c: 'parent'`). */
+export interface LogEvent {
+  /** The client id. */
+  c: string;
+  /** `process.hrtime.bigint()` when the line was written, in ns, as a decimal string. */
+  t: string;
+  ev: 'invoke' | 'ok' | 'fail' | 'lost' | 'info' | 'fault';
+  op: string;
+  /** The session's lease in lower-case hex. */
+  lease?: string;
+  key?: string;
+  /** A fencing token (create revision), decimal. */
+  token?: string;
+  /** An etcd response header revision, decimal. */
+  rev?: string;
+  /** The session's validity deadline on the hrtime clock, in ns. */
+  deadline?: string;
+  seq?: number;
+  /** An effect's id: `client:lease:token:n`. */
+  id?: string;
+  err?: string;
+  [extra: string]: unknown;
+}
