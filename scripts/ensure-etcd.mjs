@@ -31,16 +31,24 @@ function run(command, args, options = {}) {
   return result.status ?? 1;
 }
 
-if ((process.env.ETCD_ENDPOINTS ?? '').trim() !== '' || onPath('etcd')) {
+const haveEndpoints = (process.env.ETCD_ENDPOINTS ?? '').trim() !== '';
+// etcdctl (Debian's etcd-client) is what the interop tests run beside leasehold: `etcdctl lock`/`elect`.
+if ((haveEndpoints || onPath('etcd')) && onPath('etcdctl')) {
   process.exit(0);
 }
 
 if (process.getuid?.() === 0 && onPath('apt-get')) {
-  console.error("leasehold: etcd not found; installing Debian's etcd-server with apt-get…");
+  console.error("leasehold: etcd or etcdctl not found; installing Debian's etcd-server and etcd-client with apt-get…");
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const updated = run('apt-get', ['update'], { env });
   if (updated !== 0) process.exit(updated);
-  process.exit(run('apt-get', ['install', '-y', 'etcd-server'], { env }));
+  process.exit(run('apt-get', ['install', '-y', 'etcd-server', 'etcd-client'], { env }));
+}
+
+if (haveEndpoints || onPath('etcd')) {
+  console.error('leasehold: etcdctl not found; the interop tests (etcdctl lock/elect) will fail. Install it:');
+  console.error('  sudo apt-get install -y etcd-client   (Debian/Ubuntu)    brew install etcd   (macOS)');
+  process.exit(0);
 }
 
 if (onPath('docker') && spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 15_000 }).status === 0) {
@@ -49,7 +57,7 @@ if (onPath('docker') && spawnSync('docker', ['info'], { stdio: 'ignore', timeout
 
 console.error(`leasehold: etcd not found. The tests, demo and benchmarks need a real etcd. Either:
 
-  install it (Debian/Ubuntu):   sudo apt-get install -y etcd-server
+  install it (Debian/Ubuntu):   sudo apt-get install -y etcd-server etcd-client
   install it (macOS):           brew install etcd
   use an existing cluster:      export ETCD_ENDPOINTS=http://127.0.0.1:2379
   or start a Docker daemon, and etcd will run in a container (testcontainers).
