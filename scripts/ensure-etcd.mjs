@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Makes sure the tests, the demo and the benchmarks will find an etcd, before they start.
-// Silent when ETCD_ENDPOINTS is set or `etcd` is on PATH. As root on Debian/Ubuntu, installs Debian's
-// etcd-server with apt-get. Otherwise accepts a running Docker daemon (testcontainers will start etcd),
+// Silent when ETCD_ENDPOINTS is set or `etcd` is on PATH, and `etcdctl` is too. As root on Debian/Ubuntu,
+// installs Debian's etcd-server and etcd-client with apt-get. Otherwise accepts a running Docker daemon (testcontainers will start etcd),
 // or prints how to install etcd and exits 1. Plain Node ESM, no dependencies.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';

@@ -219,6 +219,23 @@ export class Scenario implements AsyncDisposable {
     return line;
   }
 
+  /**
+   * Resolves with the first line of any client, logged after `after` (hrtime ns), that matches;
+   * rejects after `timeoutMs`.
+   */
+  async waitFor(match: (line: LogEvent) => boolean, timeoutMs = 30_000, after = 0n, what = 'a matching log line'): Promise<LogEvent> {
+    const until = performance.now() + timeoutMs;
+    let from = 0;
+    for (;;) {
+      for (; from < this.logs.length; from++) {
+        const line = this.logs[from]!;
+        if (BigInt(line.t) > after && match(line)) return line;
+      }
+      if (performance.now() > until) throw new Error(`no ${what} within ${timeoutMs} ms`);
+      await delay(5);
+    }
+  }
+
   /** Lines of every client, in time order, that match. */
   find(match: (line: LogEvent) => boolean): LogEvent[] {
     return this.logs.filter(match).sort((a, b) => (BigInt(a.t) < BigInt(b.t) ? -1 : 1));

@@ -1,7 +1,9 @@
 // Fault scenarios 1–11 for the Mutex: child-process clients, a 3-member etcd, faults, and the checker.
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from 'vitest';
 import { describe as describeCheck, type CheckResult } from './checker.js';
 import { nsToMs, Scenario, type ClientProc } from './harness.js';
+import type { LogEvent } from './protocol.js';
 
 const TTL = 2;
 
@@ -10,6 +12,22 @@ function expectSafe(result: CheckResult, scenario: Scenario): void {
   expect(result.violations, `${describeCheck(result)}\nlogs: ${dir}`).toEqual([]);
   expect(result.maxConcurrent).toBeLessThanOrEqual(1);
   expect(result.counter).toBe(result.applied);
+}
+
+const isOk = (op: string, c?: string) => (l: LogEvent) => l.op === op && l.ev === 'ok' && (c === undefined || l.c === c);
+const at = (l: LogEvent) => BigInt(l.t);
+/** Seconds between two log lines. */
+const secs = (from: LogEvent, to: LogEvent) => nsToMs(at(to) - at(from)) / 1000;
+
+/** Waits until `n` contender keys exist (waiters have joined the queue). */
+async function queued(s: Scenario, n: number, timeoutMs = 10_000): Promise<string[]> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    const keys = await s.contenders();
+    if (keys.length >= n) return keys;
+    if (performance.now() > until) throw new Error(`expected ${n} contender keys, have ${keys.length}`);
+    await delay(20);
+  }
 }
 
 async function startAll(s: Scenario, clients: ClientProc[]): Promise<void> {
@@ -39,5 +57,194 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
     expect(result.acquisitions).toHaveLength(800);
     expect(result.acknowledged).toBe(800);
     expect(result.counter).toBe(800);
+  });
+
+  test('2. holder kill -9 inside the critical section: the next holder within TTL + 2 s', async () => {
+    const s = (scenario = await Scenario.start('02-holder-kill', { ttl: TTL }));
+    const clients = Array.from({ length: 5 }, (_, i) =>
+      s.spawn(`c${i}`, { mode: 'loop', holdMs: 150, effects: 2, waitStart: true }),
+    );
+    await startAll(s, clients);
+    let after = 0n;
+    const gaps: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      // A holder between its first and second effect: inside the critical section.
+      const inside = await s.waitFor(
+        (l) => isOk('effect')(l) && s.clients.get(l.c)?.running === true,
+        10_000,
+        after,
+        'an effect under the lock',
+      );
+      const victim = s.clients.get(inside.c)!;
+      victim.kill();
+      const kill = s.find((l) => l.op === 'kill' && l['target'] === victim.id).at(-1)!;
+      await victim.exited;
+      expect(victim.lines.slice(victim.lines.indexOf(victim.lines.find((l) => l === inside)!)).some((l) => l.op === 'release')).toBe(false);
+      const next = await s.waitFor(isOk('acquire'), (TTL + 10) * 1000, at(kill), 'the next holder');
+      expect(next.c).not.toBe(victim.id);
+      gaps.push(secs(kill, next));
+      after = at(next);
+    }
+    const result = await s.finish();
+    console.log(`[fault 2] next holder ${gaps.map((g) => g.toFixed(2)).join(' s, ')} s after each kill; ${describeCheck(result)}`);
+    expectSafe(result, s);
+    for (const gap of gaps) expect(gap).toBeLessThanOrEqual(TTL + 2);
+    expect(result.acquisitions.filter((a) => a.endReason === 'kill')).toHaveLength(2);
+  });
+
+  test('3. holder SIGSTOP 2×TTL then SIGCONT: lost before any further effect, its guarded txn fails; the unguarded control is caught', async () => {
+    const s = (scenario = await Scenario.start('03-holder-pause', { ttl: TTL }));
+    const control = { lock: `${s.prefix}control`, counter: `${s.prefix}control-counter` };
+    const h = s.spawn('h');
+    const n = s.spawn('n', { ...control, guarded: false });
+    await h.call({ cmd: 'acquire' }, 'acquire');
+    await n.call({ cmd: 'acquire' }, 'acquire');
+    const others = [
+      ...Array.from({ length: 2 }, (_, i) => s.spawn(`b${i}`, { mode: 'loop', holdMs: 20 })),
+      ...Array.from({ length: 2 }, (_, i) => s.spawn(`x${i}`, { mode: 'loop', holdMs: 20, ...control })),
+    ];
+    // Both read the counter, check that they hold, and are frozen before they write.
+    h.send({ cmd: 'effect', wait: true, checkHeld: false });
+    n.send({ cmd: 'effect', wait: true, guarded: false });
+    await h.waitFor((l) => l.op === 'effect' && l['phase'] === 'read');
+    await n.waitFor((l) => l.op === 'effect' && l['phase'] === 'read');
+    h.pause();
+    n.pause();
+    const pause = s.find((l) => l.op === 'pause').at(-1)!;
+    // Meanwhile the others take over, on both locks.
+    const takeover = await s.waitFor((l) => isOk('acquire')(l) && l.c.startsWith('b'), (TTL + 10) * 1000, at(pause), 'a new holder');
+    await s.waitFor((l) => isOk('acquire')(l) && l.c.startsWith('x'), (TTL + 10) * 1000, at(pause), 'a new control holder');
+    await delay(Math.max(0, 2 * TTL * 1000 - secs(pause, takeover) * 1000));
+    h.resume();
+    n.resume();
+    h.send({ cmd: 'go' });
+    n.send({ cmd: 'go' });
+    const hDone = await h.waitFor((l) => l.op === 'effect' && (l.ev === 'ok' || l.ev === 'fail'));
+    await n.waitFor((l) => l.op === 'effect' && (l.ev === 'ok' || l.ev === 'fail'));
+    // A further effect, checking `held` first as the docs say, is not even attempted.
+    const again = await h.call({ cmd: 'effect' }, 'effect');
+    for (const c of others) c.send({ cmd: 'stop' });
+    const guarded = await s.finish({
+      logs: s.logs.filter((l) => l.c !== 'n' && !l.c.startsWith('x')),
+    });
+    const unguarded = await s.finish({
+      logs: s.logs.filter((l) => l.c === 'n' || l.c.startsWith('x') || l.c === 'parent'),
+      lockPrefix: `${control.lock}/`,
+      counterKey: control.counter,
+    });
+    console.log(`[fault 3] takeover ${secs(pause, takeover).toFixed(2)} s after the pause; guarded: ${describeCheck(guarded)}\ncontrol: ${describeCheck(unguarded)}`);
+
+    const hLost = h.lines.find((l) => l.ev === 'lost');
+    const go = h.lines.find((l) => l['phase'] === 'go')!;
+    expect(hLost, 'the paused holder reports lost').toBeDefined();
+    expect(at(hLost!)).toBeLessThanOrEqual(at(hDone));
+    expect(go['held']).toBe(false);
+    expect(hDone.ev).toBe('fail');
+    expect(hDone.err).toMatch(/guard failed/);
+    expect(again.ev).toBe('fail');
+    expect(again['skipped']).toBe(true);
+    expectSafe(guarded, s);
+    expect(guarded.fencedRejections).toBeGreaterThanOrEqual(1);
+    expect(secs(pause, takeover)).toBeLessThanOrEqual(TTL + 2);
+
+    // R4: the negative control — the same pause between check and write, without the fence — is caught.
+    expect(unguarded.violations.length, describeCheck(unguarded)).toBeGreaterThan(0);
+    expect(unguarded.violations.every((v) => v.client === 'n')).toBe(true);
+    expect(unguarded.violations.map((v) => v.rule)).toEqual(expect.arrayContaining(['R2', 'counter']));
+  });
+
+  test('4. a waiter whose lease expires while queued never reports acquired', async () => {
+    const s = (scenario = await Scenario.start('04-waiter-expires', { ttl: TTL }));
+    const h = s.spawn('h');
+    const w = s.spawn('w');
+    const x = s.spawn('x');
+    await h.call({ cmd: 'acquire' }, 'acquire');
+    w.send({ cmd: 'acquire' });
+    await queued(s, 2);
+    x.send({ cmd: 'acquire' });
+    await queued(s, 3);
+    w.pause();
+    const pause = s.find((l) => l.op === 'pause').at(-1)!;
+    // The holder leaves while w is frozen: w's key is first now, but w's lease runs out.
+    await delay(300);
+    await h.call({ cmd: 'release' }, 'release');
+    const xOk = await x.waitFor(isOk('acquire'), (TTL + 10) * 1000);
+    await delay(Math.max(0, 2 * TTL * 1000 - secs(pause, xOk) * 1000));
+    w.resume();
+    const wDone = await w.waitFor((l) => l.op === 'acquire' && (l.ev === 'ok' || l.ev === 'fail'), 15_000);
+    await x.call({ cmd: 'release' }, 'release');
+    const result = await s.finish();
+    console.log(`[fault 4] x acquired ${secs(pause, xOk).toFixed(2)} s after w froze; w: ${wDone.ev} ${wDone.err}; ${describeCheck(result)}`);
+    expect(wDone.ev).toBe('fail');
+    expect(wDone.err).toMatch(/LeaseLostError/);
+    expect(w.lines.some(isOk('acquire'))).toBe(false);
+    expectSafe(result, s);
+    // w's key ranked first on the server for a while (after h released) — and w never claimed it.
+    const wKey = result.versions.find((v) => v.lease === w.lines.find((l) => l.op === 'session' && l.ev === 'ok')?.lease);
+    expect(wKey?.heldFrom).toBeDefined();
+    expect(secs(pause, xOk)).toBeLessThanOrEqual(TTL + 2);
+  });
+
+  test('5. a waiter aborts: its key is gone at once and the others keep their order', async () => {
+    const s = (scenario = await Scenario.start('05-waiter-aborts', { ttl: TTL }));
+    const [h, w1, w2, w3, w4] = ['h', 'w1', 'w2', 'w3', 'w4'].map((id) => s.spawn(id));
+    await h!.call({ cmd: 'acquire' }, 'acquire');
+    let n = 1;
+    for (const w of [w1!, w2!, w3!]) {
+      w.send({ cmd: 'acquire' });
+      await queued(s, ++n);
+    }
+    // w4 gives up by itself after 500 ms (AbortSignal.timeout); w2 is aborted explicitly.
+    w4!.send({ cmd: 'acquire', timeoutMs: 500 });
+    await queued(s, ++n);
+    const w2Done = await w2!.call({ cmd: 'abort' }, 'acquire');
+    const w4Done = await w4!.waitFor((l) => l.op === 'acquire' && (l.ev === 'ok' || l.ev === 'fail'));
+    const left = await s.contenders();
+    // w2 joins again, behind w3.
+    w2!.send({ cmd: 'acquire' });
+    await queued(s, 4);
+    await h!.call({ cmd: 'release' }, 'release');
+    for (const w of [w1!, w3!, w2!]) {
+      await w.waitFor(isOk('acquire'), 10_000);
+      await w.call({ cmd: 'effect' }, 'effect');
+      await w.call({ cmd: 'release' }, 'release');
+    }
+    const result = await s.finish();
+    console.log(`[fault 5] ${describeCheck(result)}`);
+    expect(w2Done.ev).toBe('fail');
+    expect(w2Done.err).toMatch(/aborted by the test/);
+    expect(w4Done.ev).toBe('fail');
+    expect(w4Done.err).toMatch(/TimeoutError/);
+    expect(left).toHaveLength(3);
+    expectSafe(result, s);
+    const order = result.acquisitions.map((a) => a.client);
+    expect(order).toEqual(['h', 'w1', 'w3', 'w2']);
+    // Neither session was lost: the abort deleted the key, not the lease.
+    expect(s.logs.some((l) => l.ev === 'lost')).toBe(false);
+  });
+
+  test('6. a predecessor waiter dies while the holder holds: the next waiter keeps waiting', async () => {
+    const s = (scenario = await Scenario.start('06-predecessor-dies', { ttl: TTL }));
+    const [h, w1, w2] = ['h', 'w1', 'w2'].map((id) => s.spawn(id));
+    await h!.call({ cmd: 'acquire' }, 'acquire');
+    w1!.send({ cmd: 'acquire' });
+    await queued(s, 2);
+    w2!.send({ cmd: 'acquire' });
+    await queued(s, 3);
+    w1!.kill();
+    // w1's lease expires and its key goes: w2 wakes, finds h ahead, and waits on.
+    const until = performance.now() + (TTL + 5) * 1000;
+    while ((await s.contenders()).length > 2 && performance.now() < until) await delay(50);
+    await delay(500);
+    expect(await s.contenders()).toHaveLength(2);
+    expect(w2!.lines.some((l) => l.op === 'acquire' && l.ev !== 'invoke')).toBe(false);
+    const release = await h!.call({ cmd: 'release' }, 'release');
+    const w2Ok = await w2!.waitFor(isOk('acquire'), 10_000);
+    await w2!.call({ cmd: 'effect' }, 'effect');
+    const result = await s.finish();
+    console.log(`[fault 6] w2 acquired ${secs(release, w2Ok).toFixed(3)} s after h released; ${describeCheck(result)}`);
+    expectSafe(result, s);
+    expect(result.acquisitions.map((a) => a.client)).toEqual(['h', 'w2']);
+    expect(secs(release, w2Ok)).toBeLessThanOrEqual(2);
   });
 });
