@@ -134,7 +134,7 @@ export class Session implements AsyncDisposable {
     this.#interval = interval;
     this.#margin = margin;
     this.#timeout = timeout;
-    this.#ops = new EtcdOps(client, policy, timeout);
+    this.#ops = new EtcdOps(client, policy, timeout, Math.min(10_000, Math.max(1000, interval)));
     const internals: SessionInternals = {
       ops: this.#ops,
       local: new LocalQueue(),

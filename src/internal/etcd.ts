@@ -30,9 +30,15 @@ export class EtcdOps {
   readonly #prefix: Buffer;
   readonly #policy: IPolicy;
   readonly #timeout: number;
+  /**
+   * How often a waiter re-reads its blocker while its watch is quiet: a safety net for a watch stream
+   * stuck on a member that stopped answering (paused, partitioned), which would otherwise never fire.
+   */
+  readonly recheckMs: number;
 
-  constructor(ns: Namespace, policy: IPolicy, requestTimeout: number) {
+  constructor(ns: Namespace, policy: IPolicy, requestTimeout: number, recheckMs = 5000) {
     this.ns = ns;
+    this.recheckMs = recheckMs;
     this.#prefix = (ns as unknown as { prefix?: Buffer }).prefix ?? Buffer.alloc(0);
     this.#policy = policy;
     this.#timeout = requestTimeout;

@@ -31,6 +31,7 @@ export async function waitForDelete(
   const absKey = ops.abs(blocker.key);
   const stream = await ops.ns.watchClient.watch();
   let done = false;
+  let recheck: NodeJS.Timeout | undefined;
   try {
     return await new Promise<boolean>((resolve, reject) => {
       const finish = (woke: boolean, error?: unknown): void => {
@@ -41,6 +42,19 @@ export async function waitForDelete(
         else reject(error);
       };
       const onAbort = (): void => finish(false, signal.reason ?? new Error('aborted'));
+      // A quiet watch may be a dead one (a paused or partitioned member never answers): re-read the
+      // blocker now and then through a unary call with a deadline, which can reach another member.
+      const stillThere = (): void => {
+        ops.range({ key: absKey, keys_only: true }, signal).then(
+          (r) => {
+            const kv = r.kvs[0];
+            if (!kv || BigInt(kv.create_revision) !== blocker.createRevision) finish(true);
+            else if (!done) recheck = setTimeout(stillThere, ops.recheckMs);
+          },
+          () => finish(false),
+        );
+      };
+      recheck = setTimeout(stillThere, ops.recheckMs);
       signal.addEventListener('abort', onAbort, { once: true });
       stream.on('error', () => finish(false));
       stream.on('end', () => finish(false));
@@ -73,6 +87,7 @@ export async function waitForDelete(
     });
   } finally {
     done = true;
+    clearTimeout(recheck);
     stream.on('error', () => undefined);
     stream.cancel();
   }
