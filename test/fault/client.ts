@@ -11,7 +11,7 @@
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3, type IKeyValue, type IRangeResponse, type ITxnResponse } from 'etcd3';
-import { Mutex, Session, type LockHandle } from '../../src/index.js';
+import { isLeaseLostError, Mutex, Session, type LockHandle } from '../../src/index.js';
 import type { ClientConfig, Command, EffectOptions, LogEvent, PrimitiveKind } from './protocol.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ClientConfig;
@@ -70,7 +70,14 @@ async function openSession(): Promise<Session> {
   log({ ev: 'ok', op: 'session', lease: s.leaseHex, deadline: toHr(s.deadline) });
   s.signal.addEventListener(
     'abort',
-    () => log({ ev: 'lost', op: 'session', lease: s.leaseHex, deadline: toHr(s.deadline), err: errName(s.signal.reason) }),
+    () =>
+      log({
+        ev: isLeaseLostError(s.signal.reason) ? 'lost' : 'info',
+        op: 'session',
+        lease: s.leaseHex,
+        deadline: toHr(s.deadline),
+        err: errName(s.signal.reason),
+      }),
     { once: true },
   );
   // The session's validity deadline only moves forward; log each move so the checker knows, for a

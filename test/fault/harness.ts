@@ -264,10 +264,16 @@ export class Scenario implements AsyncDisposable {
   /**
    * Ends the scenario: resumes paused clients, stops every client (loop clients finish their cycle,
    * manual ones release and close), SIGKILLs those that do not exit in `stopTimeoutMs`, waits for the
-   * contender keys to go, seals the history and runs the checker.
+   * contender keys to go, and seals the history. Idempotent.
    */
-  async finish(options: Partial<CheckInput> & { stopTimeoutMs?: number } = {}): Promise<CheckResult> {
-    const stopTimeoutMs = options.stopTimeoutMs ?? 20_000;
+  stop(stopTimeoutMs = 20_000): Promise<void> {
+    this.#stopping ??= this.#stop(stopTimeoutMs);
+    return this.#stopping;
+  }
+
+  #stopping: Promise<void> | undefined;
+
+  async #stop(stopTimeoutMs: number): Promise<void> {
     await Promise.all(
       [...this.clients.values()].map(async (client) => {
         if (!client.running) return;
@@ -287,14 +293,23 @@ export class Scenario implements AsyncDisposable {
     );
     await this.drained();
     await this.recorder.seal(this.admin);
+  }
+
+  /**
+   * {@link stop}, then the checker over the history and the logs of the clients `only` selects (and the
+   * parent's faults); `options` override the scenario's lock and counter.
+   */
+  async finish(options: Partial<CheckInput> & { only?: (client: string) => boolean } = {}): Promise<CheckResult> {
+    await this.stop();
+    const { only, ...overrides } = options;
     const result = check({
       history: this.recorder.events,
       gaps: this.recorder.gaps(),
       historyErrors: this.recorder.errors,
-      logs: this.logs,
+      logs: this.logs.filter((l) => l.c === 'parent' || only === undefined || only(l.c)),
       lockPrefix: `${this.lock}/`,
       counterKey: this.counter,
-      ...options,
+      ...overrides,
     });
     this.save(result);
     return result;
