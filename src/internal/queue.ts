@@ -6,7 +6,7 @@
  * exists with the same create revision (etcd issues 11456 and 19597).
  */
 import type { IRangeRequest, IRangeResponse } from 'etcd3';
-import { sleep } from './abort.js';
+import { raceSignal, sleep } from './abort.js';
 import { guardCompare, rangeOp, type EtcdOps } from './etcd.js';
 import { isDirectChild } from './keys.js';
 import { isTransientError } from './retry.js';
@@ -113,11 +113,15 @@ export async function findBlocker(
   signal?: AbortSignal,
 ): Promise<{ blocker: Blocker | null; checkedAt: bigint }> {
   for (const limit of [1, 0]) {
-    const res = await ops.txn(
-      {
-        compare: [guardCompare(ops.abs(ownKey), ownRevision)],
-        success: [rangeOp(blockerQuery(ops, spec, ownRevision, limit))],
-      },
+    // A read: safe to stop waiting for at once on abort (unlike a write, whose outcome we must learn).
+    const res = await raceSignal(
+      ops.txn(
+        {
+          compare: [guardCompare(ops.abs(ownKey), ownRevision)],
+          success: [rangeOp(blockerQuery(ops, spec, ownRevision, limit))],
+        },
+        signal,
+      ),
       signal,
     );
     if (!res.succeeded) throw new OwnKeyGone(`${ownKey} is gone`);
