@@ -1,0 +1,243 @@
+/**
+ * Following an election's leader: one watch on the election's prefix per observer, and no reads on a
+ * change of leader, so N observers cost N watches and zero extra requests per handover.
+ *
+ * The watch is created at "now" (synced at birth); its creation response carries the revision W it
+ * starts after, and the contenders are then read once *at revision W*. The snapshot at W plus every
+ * event after W is the exact history, with neither a gap nor an overlap. A broken watch, a watch the
+ * server cancels, or a snapshot read that hits a compaction (etcd issues 7815/7819) all lead to the
+ * same answer: start over with a new watch and a new snapshot.
+ *
+ * Consumers get the *latest* state (states are coalesced when the consumer is slower than the
+ * changes), and never a state whose term is older than one already delivered.
+ */
+import { isBrokenCircuitError } from 'cockatiel';
+import type { IKeyValue, IWatchResponse } from 'etcd3';
+import { sleep } from './abort.js';
+import type { EtcdOps } from './etcd.js';
+import { isDirectChild } from './keys.js';
+import { isTransientError } from './retry.js';
+
+/** Who leads an election: the contender with the smallest create revision. */
+export interface LeaderState {
+  /** The leader's key (relative to the namespace), `${name}/${leaseHex}`. */
+  key: string;
+  /** The value the leader campaigned with or last proclaimed (UTF-8). */
+  value: string;
+  /** The leader key's create revision: larger for every later leader. */
+  term: bigint;
+  /** The lease the leader key is bound to (etcd's decimal string; `'0'` for a key without lease). */
+  leaseId: string;
+}
+
+interface Contender {
+  createRevision: bigint;
+  value: Buffer;
+  lease: string;
+}
+
+/** True for etcd's "required revision has been compacted" error. */
+export function isCompacted(error: unknown): boolean {
+  return error instanceof Error && /compacted/i.test(error.message);
+}
+
+/** The leader among `contenders`: smallest create revision, ties (one txn, several keys) by key. */
+function leaderOf(contenders: Map<string, Contender>): LeaderState | null {
+  let best: [string, Contender] | undefined;
+  for (const entry of contenders) {
+    const [key, c] = entry;
+    if (
+      !best ||
+      c.createRevision < best[1].createRevision ||
+      (c.createRevision === best[1].createRevision && key < best[0])
+    ) {
+      best = entry;
+    }
+  }
+  if (!best) return null;
+  const [key, c] = best;
+  return { key, value: c.value.toString(), term: c.createRevision, leaseId: c.lease };
+}
+
+function sameState(a: LeaderState | null, b: LeaderState | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.key === b.key && a.term === b.term && a.value === b.value;
+}
+
+/** The latest state, a version number, and a way to wait for the next version. */
+class Latest {
+  state: LeaderState | null = null;
+  version = 0;
+  /** Largest term ever delivered: a state below it is never published (monotonic terms). */
+  #maxTerm = -1n;
+  error: unknown;
+  #wake: (() => void) | undefined;
+
+  publish(state: LeaderState | null): void {
+    if (this.version > 0 && sameState(this.state, state)) return;
+    if (state !== null) {
+      if (state.term < this.#maxTerm) return;
+      this.#maxTerm = state.term;
+    }
+    this.state = state;
+    this.version++;
+    this.#notify();
+  }
+
+  fail(error: unknown): void {
+    this.error = error;
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** Resolves when there is a version newer than `seen`, an error, or `signal` aborted. */
+  async changed(seen: number, signal: AbortSignal): Promise<void> {
+    while (this.version <= seen && this.error === undefined && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const onAbort = (): void => resolve();
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.#wake = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+      });
+    }
+  }
+}
+
+/**
+ * One generation of following: a new watch, a snapshot at its start revision, then events until the
+ * watch breaks (resolves) or `signal` aborts (resolves). Rejects on a failed snapshot read.
+ */
+async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: AbortSignal): Promise<void> {
+  const range = ops.prefixRange(prefix);
+  const contenders = new Map<string, Contender>();
+  const apply = (kv: IKeyValue, type: 'Put' | 'Delete'): void => {
+    const decoded = ops.decode(kv);
+    if (!isDirectChild(decoded.key, prefix)) return;
+    if (type === 'Delete') contenders.delete(decoded.key);
+    else contenders.set(decoded.key, { createRevision: decoded.createRevision, value: kv.value, lease: kv.lease });
+  };
+  const stream = await ops.ns.watchClient.watch();
+  let done = false;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let startedAfter: bigint | undefined;
+      let snapshotRead = false;
+      const buffered: IWatchResponse[] = [];
+      const finish = (error?: unknown): void => {
+        if (done) return;
+        done = true;
+        signal.removeEventListener('abort', onAbort);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const onAbort = (): void => finish();
+      signal.addEventListener('abort', onAbort, { once: true });
+      const applyResponse = (res: IWatchResponse): void => {
+        for (const event of res.events) {
+          if (BigInt(event.kv.mod_revision) > startedAfter!) apply(event.kv, event.type);
+        }
+      };
+      stream.on('error', () => finish());
+      stream.on('end', () => finish());
+      stream.on('data', (res: IWatchResponse) => {
+        if (done) return;
+        if (res.canceled) {
+          finish(); // refused or compacted: start over
+          return;
+        }
+        if (res.created) {
+          startedAfter = BigInt(res.header.revision);
+          ops.range({ ...range, revision: startedAfter.toString() }, signal).then(
+            (snapshot) => {
+              if (done) return;
+              for (const kv of snapshot.kvs) apply(kv, 'Put');
+              for (const held of buffered.splice(0)) applyResponse(held);
+              snapshotRead = true;
+              latest.publish(leaderOf(contenders));
+            },
+            (error: unknown) => finish(signal.aborted ? undefined : error),
+          );
+          return;
+        }
+        if (!snapshotRead) {
+          buffered.push(res);
+          return;
+        }
+        applyResponse(res);
+        latest.publish(leaderOf(contenders));
+      });
+      stream.write({ create_request: { ...range, start_revision: 0 } });
+    });
+  } finally {
+    done = true;
+    stream.on('error', () => undefined);
+    stream.cancel();
+  }
+}
+
+/**
+ * Keeps `latest` up to date until `signal` aborts: follows, and on a broken watch or a compaction
+ * starts over (after a short backoff when it keeps failing). A non-transient error ends it via
+ * `latest.fail`. Never rejects.
+ */
+async function pump(ops: EtcdOps, prefix: string, latest: Latest, signal: AbortSignal): Promise<void> {
+  let failures = 0;
+  while (!signal.aborted) {
+    const started = performance.now();
+    try {
+      await follow(ops, prefix, latest, signal);
+      // A watch that lived a while and then broke is not a failure streak.
+      failures = performance.now() - started > 5000 ? 0 : failures + 1;
+    } catch (error) {
+      if (signal.aborted) return;
+      if (isCompacted(error)) {
+        failures = 0; // the revision moved on: the next snapshot is at a newer one
+        continue;
+      }
+      // etcd3 opens a host's circuit breaker for 5 s after three failed calls: an outage, not an end.
+      if (!isTransientError(error) && !isBrokenCircuitError(error)) {
+        latest.fail(error);
+        return;
+      }
+      failures++;
+    }
+    if (failures > 0) await sleep(Math.min(2000, 25 * 2 ** failures), signal).catch(() => undefined);
+  }
+}
+
+/**
+ * The leader of the election whose contenders live directly under `prefix`, as it changes: first
+ * the current state (`null` when nobody campaigns), then each change of leader or of its value.
+ * Ends (returns) when `signal` aborts or the consumer stops iterating; throws only on a
+ * non-transient etcd error (transient ones and compactions are retried by re-reading).
+ */
+export async function* followLeader(
+  ops: EtcdOps,
+  prefix: string,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<LeaderState | null, void, undefined> {
+  const controller = new AbortController();
+  const stop = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
+  const latest = new Latest();
+  const running = pump(ops, prefix, latest, stop);
+  let seen = 0;
+  try {
+    for (;;) {
+      await latest.changed(seen, stop);
+      if (stop.aborted) return;
+      if (latest.error !== undefined) throw latest.error;
+      seen = latest.version;
+      yield latest.state;
+    }
+  } finally {
+    controller.abort();
+    await running;
+  }
+}
