@@ -1,0 +1,320 @@
+/**
+ * The Semaphore's admission protocol: Curator's SemaphoreV2 idea, on etcd.
+ *
+ * Keys (relative to the namespace), for the semaphore `name`:
+ *
+ *   name/waiters/<suffix>   a queued acquisition; value `{"permits":P,"weight":W}`; lease-bound
+ *   name/holders/<suffix>   an admitted acquisition; same value; lease-bound; its create revision
+ *                           is the permit's token
+ *
+ * `<suffix>` is `${leaseHex}-${processNonce}${counter}` (see acquisition-key.ts): one per acquisition,
+ * so one Session can hold several permits at once, and the waiter and holder keys of one acquisition
+ * share it.
+ *
+ * Waiters queue by the create revision of their `waiters/` key and each watches only the waiter just
+ * ahead of it (the shared herd-free queue). The head of the queue — the waiter with nobody ahead —
+ * reads the holders and, when `sum(weights) + weight <= permits`, admits itself in one txn guarded by
+ * its own waiter key's create revision: put its `holders/` key and delete its `waiters/` key. That
+ * delete is what wakes the next waiter, which becomes the head. While there is no room, only the head
+ * watches the holders (for deletes). So a release wakes one client (the head), and an admission wakes
+ * one client (the next waiter), however long the queue is.
+ *
+ * Why the limit holds: holders are created only by a head's guarded txn, and there is at most one head
+ * able to commit at any revision — a waiter becomes head only after reading that every earlier waiter
+ * key is gone, and an earlier waiter whose key is gone can no longer commit its guarded txn. Between
+ * the head's read of the holders and its txn, holders can therefore only leave, never join, so the sum
+ * it checked can only have shrunk.
+ *
+ * Every key records the participant's `permits`. A head that reads a holder recording different permits
+ * throws {@link PermitsMismatchError} instead of admitting itself, so all holders at any revision agree
+ * on `permits` and never exceed it.
+ */
+import type { IKeyValue, IWatchResponse } from 'etcd3';
+import { PermitsMismatchError } from '../errors.js';
+import { sleep } from './abort.js';
+import { guardCompare, rangeOp, type EtcdOps } from './etcd.js';
+import { isDirectChild } from './keys.js';
+import { OwnKeyGone } from './queue.js';
+import { isTransientError } from './retry.js';
+
+/** What every participant writes into its keys. */
+export interface PermitRecord {
+  permits: number;
+  weight: number;
+}
+
+/** The value stored in a waiter's and a holder's key. */
+export function encodeRecord(record: PermitRecord): Buffer {
+  return Buffer.from(JSON.stringify({ permits: record.permits, weight: record.weight }));
+}
+
+/** Parses a key's value; `undefined` when it is not a permit record. */
+export function decodeRecord(value: Buffer): PermitRecord | undefined {
+  try {
+    const parsed = JSON.parse(value.toString()) as unknown;
+    if (typeof parsed !== 'object' || parsed === null) return undefined;
+    const { permits, weight } = parsed as Record<string, unknown>;
+    if (!Number.isInteger(permits) || !Number.isInteger(weight)) return undefined;
+    return { permits: permits as number, weight: weight as number };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The keys and record of one acquisition. */
+export interface ClaimSpec {
+  /** The semaphore's name, for errors. */
+  name: string;
+  /** `name/holders/`. */
+  holdersPrefix: string;
+  /** `name/waiters/<suffix>`: the queue key. */
+  waiterKey: string;
+  /** `name/holders/<suffix>`: the key that exists while the permits are held. */
+  holderKey: string;
+  /** The session's lease (decimal). */
+  lease: string;
+  /** Our permits and weight. */
+  record: PermitRecord;
+}
+
+interface HolderView {
+  /** `key@createRevision` of every holder, to tell whether the set changed. */
+  ids: Set<string>;
+  /** Sum of the holders' weights. */
+  sum: number;
+  /** The revision the holders were read at. */
+  revision: bigint;
+}
+
+/**
+ * One acquisition's admission: the head's wait for room and its guarded txn, plus the bookkeeping
+ * that lets the caller undo an admission it will not report (an abort that lands just after it).
+ */
+export class PermitClaim {
+  readonly spec: ClaimSpec;
+  /** The holder key's create revision (the permit's token), once admitted. */
+  admitted: bigint | undefined;
+  /** True once an admission txn was sent: from then on the holder key may exist. */
+  attempted = false;
+  readonly #ops: EtcdOps;
+
+  constructor(ops: EtcdOps, spec: ClaimSpec) {
+    this.#ops = ops;
+    this.spec = spec;
+  }
+
+  /**
+   * The head's loop: waits until our weight fits, then admits us. Transient errors are retried until
+   * `signal` aborts. Throws {@link OwnKeyGone} when our waiter key vanished without an admission,
+   * {@link PermitsMismatchError} when a holder recorded other permits.
+   */
+  async admit(ownRevision: bigint, signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    for (;;) {
+      signal.throwIfAborted();
+      try {
+        const view = await this.#read(ownRevision, signal);
+        if (view === 'admitted') return;
+        if (this.#fits(view)) {
+          await this.#commit(ownRevision, signal);
+          return;
+        }
+        const woke = await waitForDeletes(
+          this.#ops,
+          [this.#ops.prefixRange(this.spec.holdersPrefix), { key: this.#ops.abs(this.spec.waiterKey) }],
+          view.revision,
+          () => this.#changed(ownRevision, view, signal),
+          signal,
+        );
+        if (woke) failures = 0;
+        else await sleep(Math.min(1000, 10 * 2 ** failures++), signal);
+      } catch (error) {
+        if (signal.aborted || !isTransientError(error)) throw error;
+        failures++;
+        await sleep(Math.min(1000, 25 * 2 ** failures), signal);
+      }
+    }
+  }
+
+  /** One attempt without waiting: true when admitted now, false when there is no room. */
+  async tryAdmit(ownRevision: bigint, signal: AbortSignal): Promise<boolean> {
+    const view = await this.#read(ownRevision, signal);
+    if (view === 'admitted') return true;
+    if (!this.#fits(view)) return false;
+    await this.#commit(ownRevision, signal);
+    return true;
+  }
+
+  /**
+   * Deletes our holder key after an admission the caller will not report. Guarded by its create
+   * revision when known; after an ambiguous txn, by our lease (the key's name is ours alone).
+   */
+  async undo(): Promise<void> {
+    if (!this.attempted) return;
+    const key = this.#ops.abs(this.spec.holderKey);
+    if (this.admitted !== undefined) {
+      await this.#ops.deleteIfCreated(this.spec.holderKey, this.admitted);
+      return;
+    }
+    await this.#ops.txn({
+      compare: [{ key, target: 'Lease', result: 'Equal', lease: this.spec.lease }],
+      success: [{ request_delete_range: { key } }],
+    });
+  }
+
+  #fits(view: HolderView): boolean {
+    return view.sum + this.spec.record.weight <= this.spec.record.permits;
+  }
+
+  /** Our holder key, if a read found it: an earlier (ambiguous) admission txn went through. */
+  #adopt(kv: IKeyValue | undefined): boolean {
+    if (!kv || kv.lease !== this.spec.lease) return false;
+    this.attempted = true;
+    this.admitted = BigInt(kv.create_revision);
+    return true;
+  }
+
+  /** Reads the holders in a txn guarded by our waiter key. */
+  async #read(ownRevision: bigint, signal: AbortSignal): Promise<HolderView | 'admitted'> {
+    const res = await this.#ops.txn(
+      {
+        compare: [guardCompare(this.#ops.abs(this.spec.waiterKey), ownRevision)],
+        success: [rangeOp(this.#ops.prefixRange(this.spec.holdersPrefix))],
+        failure: [rangeOp({ key: this.#ops.abs(this.spec.holderKey) })],
+      },
+      signal,
+    );
+    if (!res.succeeded) {
+      if (this.#adopt(res.responses[0]?.response_range.kvs[0])) return 'admitted';
+      throw new OwnKeyGone(`${this.spec.waiterKey} is gone`);
+    }
+    const ids = new Set<string>();
+    let sum = 0;
+    for (const raw of res.responses[0]!.response_range.kvs) {
+      const kv = this.#ops.decode(raw);
+      if (!isDirectChild(kv.key, this.spec.holdersPrefix)) continue;
+      const record = decodeRecord(kv.value);
+      if (record?.permits !== this.spec.record.permits) {
+        throw new PermitsMismatchError(this.spec.name, this.spec.record.permits, record?.permits ?? Number.NaN);
+      }
+      ids.add(`${kv.key}@${kv.createRevision}`);
+      sum += record.weight;
+    }
+    return { ids, sum, revision: BigInt(res.header.revision) };
+  }
+
+  /** The admission txn: put our holder key and delete our waiter key, guarded by the waiter key. */
+  async #commit(ownRevision: bigint, signal: AbortSignal): Promise<void> {
+    const holder = this.#ops.abs(this.spec.holderKey);
+    this.attempted = true;
+    const res = await this.#ops.txn(
+      {
+        compare: [guardCompare(this.#ops.abs(this.spec.waiterKey), ownRevision)],
+        success: [
+          { request_put: { key: holder, value: encodeRecord(this.spec.record), lease: this.spec.lease } },
+          { request_delete_range: { key: this.#ops.abs(this.spec.waiterKey) } },
+        ],
+        failure: [rangeOp({ key: holder })],
+      },
+      signal,
+    );
+    if (res.succeeded) {
+      this.admitted = BigInt(res.header.revision);
+      return;
+    }
+    // A retry of a txn that was applied the first time finds our waiter key gone and our holder key in place.
+    if (this.#adopt(res.responses[0]?.response_range.kvs[0])) return;
+    throw new OwnKeyGone(`${this.spec.waiterKey} is gone`);
+  }
+
+  /** For the watch's catch-up check: did anything we wait for change since `view`? */
+  async #changed(ownRevision: bigint, view: HolderView, signal: AbortSignal): Promise<boolean> {
+    try {
+      const now = await this.#read(ownRevision, signal);
+      if (now === 'admitted' || now.ids.size !== view.ids.size) return true;
+      for (const id of now.ids) if (!view.ids.has(id)) return true;
+      return false;
+    } catch {
+      return true; // the caller's next read decides (our key gone, mismatch, etcd trouble)
+    }
+  }
+}
+
+/**
+ * Resolves once a key in one of `ranges` may have been deleted since `checkedAt`: `true` on a delete
+ * event (or when `changed` says a re-read found one), `false` when the watch broke or was cancelled.
+ * Like `waitForDelete`, the watches start at "now" so etcd syncs them at birth (no 100 ms catch-up);
+ * the gap between our read and their creation is covered by calling `changed` when the creation
+ * revision is not `checkedAt`, and a watch stuck on a silent member by calling it every
+ * `ops.recheckMs`. Rejects with `signal.reason` on abort.
+ */
+export async function waitForDeletes(
+  ops: EtcdOps,
+  ranges: { key: Buffer; range_end?: Buffer }[],
+  checkedAt: bigint,
+  changed: () => Promise<boolean>,
+  signal: AbortSignal,
+): Promise<boolean> {
+  signal.throwIfAborted();
+  const stream = await ops.ns.watchClient.watch();
+  let done = false;
+  let recheck: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise<boolean>((resolve, reject) => {
+      let created = 0;
+      let newest = checkedAt;
+      const finish = (woke: boolean, error?: unknown): void => {
+        if (done) return;
+        done = true;
+        signal.removeEventListener('abort', onAbort);
+        if (error === undefined) resolve(woke);
+        else reject(error);
+      };
+      const onAbort = (): void => finish(false, signal.reason ?? new Error('aborted'));
+      // As in waitForDelete: a quiet watch may be a dead one (a paused or partitioned member never
+      // answers), so re-check through a unary call with a deadline now and then.
+      const stillSame = (): void => {
+        changed().then((yes) => {
+          if (yes) finish(true);
+          else if (!done) recheck = setTimeout(stillSame, ops.recheckMs);
+        }, () => finish(false));
+      };
+      recheck = setTimeout(stillSame, ops.recheckMs);
+      signal.addEventListener('abort', onAbort, { once: true });
+      stream.on('error', () => finish(false));
+      stream.on('end', () => finish(false));
+      stream.on('data', (res: IWatchResponse) => {
+        if (res.canceled) {
+          finish(false);
+          return;
+        }
+        if (res.created) {
+          const revision = BigInt(res.header.revision);
+          if (revision > newest) newest = revision;
+          if (++created === ranges.length && newest !== checkedAt) {
+            changed().then(
+              (yes) => {
+                if (yes) finish(true);
+              },
+              () => finish(true),
+            );
+          }
+          return;
+        }
+        if (res.events.some((event) => event.type === 'Delete')) finish(true);
+      });
+      for (const range of ranges) {
+        stream.write({ create_request: { ...range, start_revision: 0, filters: ['Noput'] } });
+      }
+    });
+  } finally {
+    done = true;
+    clearTimeout(recheck);
+    stream.on('error', () => undefined);
+    // End our side first: etcd3 reports an error on a still-writable stream to its connection pool,
+    // which counts a cancelled watch as a host failure (resetting the host's channels, and opening its
+    // circuit breaker after three in a row).
+    stream.end();
+    stream.cancel();
+  }
+}

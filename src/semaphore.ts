@@ -1,0 +1,223 @@
+import { LockHandle, type HandleInit } from './handle.js';
+import { within } from './internal/abort.js';
+import { acquisitionSuffix } from './internal/acquisition-key.js';
+import { acquire, tryAcquire, type AcquireParams } from './internal/acquire.js';
+import { queuePrefix } from './internal/keys.js';
+import { encodeRecord, PermitClaim } from './internal/permits.js';
+import { internals } from './internal/session-internals.js';
+import type { Session } from './session.js';
+
+/** Options of the {@link Semaphore} constructor. */
+export interface SemaphoreOptions {
+  /**
+   * How many permits exist in total. Every participant of one semaphore name must pass the same
+   * number: one that meets another's record gets {@link PermitsMismatchError}.
+   */
+  permits: number;
+}
+
+/** Options of {@link Semaphore.acquire}. */
+export interface PermitOptions {
+  /**
+   * How many permits this acquisition takes, an integer from 1 to the semaphore's `permits`.
+   * @default 1
+   */
+  weight?: number;
+  /** Aborting it stops waiting: our queue key is deleted and the call rejects with `signal.reason` unchanged. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Semaphore.tryAcquire}. */
+export type TryPermitOptions = Pick<PermitOptions, 'weight'>;
+
+/** The defaults of {@link PermitOptions}. */
+export const permitDefaults = { weight: 1 } as const;
+
+/** How long a rejected acquisition waits for an admission's undo before rejecting anyway. */
+const undoWait = 2000;
+
+const noop = (): void => undefined;
+
+/**
+ * Permits held on a {@link Semaphore}: a {@link LockHandle} whose `key` is the holder key
+ * (`name/holders/<suffix>`) and whose `token` is that key's create revision (the revision of the
+ * admission), plus the `weight` it holds.
+ *
+ * `signal` aborts on `release()` or when the session's lease is lost; `release()` is idempotent and
+ * deletes the holder key guarded by its create revision.
+ */
+export class PermitHandle extends LockHandle {
+  /** How many permits this handle holds. */
+  readonly weight: number;
+  /** The semaphore's total permits, as this participant configured and recorded them. */
+  readonly permits: number;
+
+  /** @internal Permit handles are made by `Semaphore`. */
+  constructor(init: HandleInit, weight: number, permits: number) {
+    super(init);
+    this.weight = weight;
+    this.permits = permits;
+  }
+}
+
+function checkCount(what: string, value: unknown, max?: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new TypeError(`Expected \`${what}\` to be an integer, got \`${String(value)}\``);
+  }
+  if (value < 1) throw new RangeError(`Expected \`${what}\` to be >= 1, got \`${value}\``);
+  if (max !== undefined && value > max) {
+    throw new RangeError(`Expected \`${what}\` to be at most \`permits\` (${max}), got \`${value}\``);
+  }
+  return value;
+}
+
+/**
+ * A distributed counting semaphore on etcd: at most `permits` permits are held at any revision, by
+ * any number of processes; FIFO, herd-free, weighted.
+ *
+ * Keys (for the name `jobs`): a waiter writes `jobs/waiters/<suffix>`, and on admission that key is
+ * replaced, in one guarded txn, by `jobs/holders/<suffix>`. Both are bound to the session's lease and
+ * hold `{"permits":P,"weight":W}`. `<suffix>` is `${leaseHex}-${nonce}${counter}`, unique per
+ * acquisition, so one Session may hold several permits at once. Waiters queue by create revision and
+ * each watches only the waiter just ahead of it; only the head of the queue watches the holders, and
+ * admits itself when `sum(weights) + weight <= permits`. A release therefore wakes one client (the
+ * head) and an admission wakes one more (the new head), however many are waiting. The order is strict
+ * FIFO: a heavy head blocks lighter acquisitions behind it rather than being starved by them.
+ *
+ * Every participant records its `permits`; meeting a different record rejects with
+ * {@link PermitsMismatchError} instead of admitting more than either side allows.
+ *
+ * @example
+ * ```ts
+ * const transcodes = new Semaphore(session, 'ffmpeg', { permits: 4 });
+ * await using permit = await transcodes.acquire({ signal: AbortSignal.timeout(60_000) });
+ * await transcode(file, { signal: permit.signal });
+ * ```
+ */
+export class Semaphore {
+  /** The semaphore's name: its keys live under `${name}/waiters/` and `${name}/holders/`. */
+  readonly name: string;
+  /** The session whose lease this participant's keys are bound to. */
+  readonly session: Session;
+  /** The total number of permits, as this participant records it. */
+  readonly permits: number;
+  readonly #waiters: string;
+  readonly #holders: string;
+
+  /**
+   * A Semaphore named `name` with `options.permits` permits, on `session`. Creating it talks to nobody.
+   * @throws TypeError when `name` is empty, not a string or ends with "/", or `permits` is not an integer.
+   * @throws RangeError when `permits` is less than 1.
+   */
+  constructor(session: Session, name: string, options: SemaphoreOptions) {
+    const prefix = queuePrefix(name, 'Semaphore');
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`Expected \`options\` of Semaphore to be an object with \`permits\`, got \`${String(options)}\``);
+    }
+    this.permits = checkCount('permits', options.permits);
+    this.name = name;
+    this.session = session;
+    this.#waiters = `${prefix}waiters/`;
+    this.#holders = `${prefix}holders/`;
+  }
+
+  /**
+   * Waits, in FIFO order, until `weight` permits are free and returns a handle holding them.
+   * Aborting `options.signal` deletes our queue key and rejects with `signal.reason` unchanged; if the
+   * lease is lost while waiting it rejects with {@link LeaseLostError} — never with a handle whose key
+   * is gone.
+   * @throws TypeError/RangeError (synchronously checked, as a rejection) when `weight` is not an
+   * integer from 1 to `permits`.
+   * @throws PermitsMismatchError when a holder recorded different `permits`.
+   */
+  async acquire(options: PermitOptions = {}): Promise<PermitHandle> {
+    const weight = checkCount('weight', options.weight ?? permitDefaults.weight, this.permits);
+    const { claim, params } = this.#claim(weight, 'Semaphore.acquire');
+    params.afterTurn = (ownRevision, signal) => claim.admit(ownRevision, signal);
+    let waiter: LockHandle;
+    try {
+      waiter = await acquire(params, { signal: options.signal });
+    } catch (error) {
+      await this.#undo(claim);
+      throw error;
+    }
+    return this.#permit(claim, waiter, weight);
+  }
+
+  /**
+   * Takes `weight` permits if nobody is queued ahead and they are free now, without waiting; resolves
+   * with `null` otherwise (FIFO: it never overtakes a waiter, even one that needs more permits).
+   * @throws TypeError/RangeError when `weight` is not an integer from 1 to `permits`.
+   * @throws PermitsMismatchError when a holder recorded different `permits`.
+   */
+  async tryAcquire(options: TryPermitOptions = {}): Promise<PermitHandle | null> {
+    const weight = checkCount('weight', options.weight ?? permitDefaults.weight, this.permits);
+    const { claim, params } = this.#claim(weight, 'Semaphore.tryAcquire');
+    let waiter: LockHandle | null;
+    try {
+      waiter = await tryAcquire(params, (ownRevision) => claim.tryAdmit(ownRevision, this.session.signal));
+    } catch (error) {
+      await this.#undo(claim);
+      throw error;
+    }
+    return waiter && this.#permit(claim, waiter, weight);
+  }
+
+  /**
+   * Runs `fn` while holding `weight` permits and releases them when `fn` settles (also when it
+   * throws). `fn` gets the handle: pass `handle.signal` to the work so it stops if the lease is lost.
+   */
+  async withPermit<T>(fn: (handle: PermitHandle) => Promise<T> | T, options?: PermitOptions): Promise<T> {
+    const handle = await this.acquire(options);
+    try {
+      return await fn(handle);
+    } finally {
+      await handle.release();
+    }
+  }
+
+  #claim(weight: number, where: string): { claim: PermitClaim; params: AcquireParams } {
+    const s = internals(this.session);
+    const suffix = acquisitionSuffix(this.session.leaseHex);
+    const record = { permits: this.permits, weight };
+    const claim = new PermitClaim(s.ops, {
+      name: this.name,
+      holdersPrefix: this.#holders,
+      waiterKey: `${this.#waiters}${suffix}`,
+      holderKey: `${this.#holders}${suffix}`,
+      lease: this.session.leaseId,
+      record,
+    });
+    const params: AcquireParams = {
+      session: this.session,
+      ownKey: claim.spec.waiterKey,
+      spec: { prefix: this.#waiters },
+      value: encodeRecord(record),
+      where,
+    };
+    return { claim, params };
+  }
+
+  /**
+   * Turns the queue's handle (for our waiter key, which the admission txn already deleted) into a
+   * handle for our holder key. The queue handle is released in the background: that passes its local
+   * turn on, and its guarded delete finds nothing to delete.
+   */
+  #permit(claim: PermitClaim, waiter: LockHandle, weight: number): PermitHandle {
+    internals(this.session).track(waiter.release());
+    if (claim.admitted === undefined) throw new Error(`${claim.spec.waiterKey}: admitted without a holder key`);
+    return new PermitHandle(
+      { session: this.session, key: claim.spec.holderKey, token: claim.admitted, leave: noop },
+      weight,
+      this.permits,
+    );
+  }
+
+  /** After a rejected acquisition: deletes a holder key an admission may have created just before. */
+  async #undo(claim: PermitClaim): Promise<void> {
+    if (!claim.attempted || this.session.signal.aborted) return;
+    const work = claim.undo();
+    internals(this.session).track(work);
+    await within(work, undoWait);
+  }
+}

@@ -1,0 +1,437 @@
+// Semaphore against a real etcd: the limit (checked by an independent watcher and in-process counters),
+// FIFO order, weights, mismatched permits, abort cleanup, tryAcquire, O(1) wake-ups, lease loss, example.
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { Etcd3, IWatchResponse } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { isLeaseLostError, isPermitsMismatchError, PermitsMismatchError } from '../../src/errors.js';
+import { PermitHandle, Semaphore } from '../../src/semaphore.js';
+import { Session } from '../../src/session.js';
+import { eventually, runTs } from '../helpers.js';
+import { startEtcd, sumMetric, type EtcdCluster } from '../../src/testing/index.js';
+
+let etcd: EtcdCluster;
+/** The independent observer: its own client, never used by a participant. */
+let observer: Etcd3;
+const sessions: Session[] = [];
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  observer = etcd.client();
+});
+
+afterAll(async () => {
+  await Promise.allSettled(sessions.map((s) => s.close()));
+  await etcd.stop();
+});
+
+/** A session on its own client, closed after the file. */
+async function session(ttl = 10): Promise<Session> {
+  const s = await Session.create(etcd.client(), { ttl });
+  sessions.push(s);
+  return s;
+}
+
+/** Polls `check` until it holds, for up to 15 s by default (generous: other tests share the machine). */
+const until = (check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> => eventually(check, timeoutMs);
+
+const keys = (prefix: string): Promise<string[]> => observer.getAll().prefix(prefix).keys();
+const waiting = async (name: string): Promise<number> => (await keys(`${name}/waiters/`)).length;
+
+/**
+ * Replays every event under `name/holders/` from now on and keeps, at each revision, the set of holders
+ * and the sum of their weights: the limit as etcd itself saw it, not as the participants report it.
+ */
+async function observeHolders(name: string, permits: number) {
+  const start = BigInt((await observer.kv.range({ key: Buffer.from(name) })).header.revision) + 1n;
+  const holders = new Map<string, number>();
+  const state = { max: 0, admissions: 0, foreignPermits: [] as unknown[] };
+  const watcher = await observer.watch().prefix(`${name}/holders/`).startRevision(start.toString()).create();
+  watcher.on('data', (res: IWatchResponse) => {
+    // Apply all events of one revision, then check: the sum at every revision.
+    const byRevision = new Map<string, typeof res.events>();
+    for (const event of res.events) {
+      const list = byRevision.get(event.kv.mod_revision) ?? [];
+      list.push(event);
+      byRevision.set(event.kv.mod_revision, list);
+    }
+    for (const events of byRevision.values()) {
+      for (const event of events) {
+        const key = event.kv.key.toString();
+        if (event.type === 'Delete') holders.delete(key);
+        else {
+          const record = JSON.parse(event.kv.value.toString()) as { permits: number; weight: number };
+          if (record.permits !== permits) state.foreignPermits.push(record.permits);
+          holders.set(key, record.weight);
+          state.admissions++;
+        }
+      }
+      const sum = [...holders.values()].reduce((a, b) => a + b, 0);
+      state.max = Math.max(state.max, sum);
+    }
+  });
+  return {
+    state,
+    holders,
+    async close() {
+      await watcher.cancel();
+    },
+  };
+}
+
+describe('Semaphore limit', () => {
+  test('never more than `permits` held: 12 contenders × 8 cycles, weights 1–2, by etcd watch and by counters', async () => {
+    const name = 'sem-limit';
+    const permits = 3;
+    const watch = await observeHolders(name, permits);
+    let held = 0;
+    let maxHeld = 0;
+    const tokens: bigint[] = [];
+    const contenders = await Promise.all(Array.from({ length: 12 }, () => session()));
+    await Promise.all(
+      contenders.map(async (s, i) => {
+        const sem = new Semaphore(s, name, { permits });
+        for (let cycle = 0; cycle < 8; cycle++) {
+          const weight = 1 + ((i + cycle) % 2);
+          const permit = await sem.acquire({ weight });
+          held += weight;
+          maxHeld = Math.max(maxHeld, held);
+          expect(held).toBeLessThanOrEqual(permits);
+          tokens.push(permit.token);
+          await delay(Math.random() * 15);
+          held -= weight;
+          await permit.release();
+        }
+      }),
+    );
+    await until(() => watch.state.admissions === 96 && watch.holders.size === 0);
+    await watch.close();
+    expect(watch.state.max).toBeLessThanOrEqual(permits);
+    expect(watch.state.max).toBeGreaterThanOrEqual(2); // permits really were shared, so the check meant something
+    expect(maxHeld).toBeLessThanOrEqual(permits);
+    expect(watch.state.foreignPermits).toEqual([]);
+    expect(new Set(tokens).size).toBe(96);
+    expect(await keys(`${name}/`)).toEqual([]);
+  });
+
+  test('one Session can hold several permits at once, up to the limit', async () => {
+    const sem = new Semaphore(await session(), 'sem-one-session', { permits: 3 });
+    const permits = await Promise.all([sem.acquire(), sem.acquire(), sem.acquire({ weight: 1 })]);
+    expect(new Set(permits.map((p) => p.key)).size).toBe(3);
+    expect(permits.every((p) => p.held && p instanceof PermitHandle && p.weight === 1)).toBe(true);
+    expect(await sem.tryAcquire()).toBeNull();
+    await permits[0]!.release();
+    const again = await sem.tryAcquire();
+    expect(again?.held).toBe(true);
+    await Promise.all([again!.release(), ...permits.map((p) => p.release())]);
+    expect(await keys('sem-one-session/')).toEqual([]);
+  });
+});
+
+describe('Semaphore order and weights', () => {
+  test('FIFO: waiters are admitted in the order they queued (admission tokens grow in queue order)', async () => {
+    const name = 'sem-fifo';
+    const sem = (s: Session) => new Semaphore(s, name, { permits: 2 });
+    const first = await sem(await session()).acquire();
+    const second = await sem(await session()).acquire();
+    const admitted: { index: number; token: bigint }[] = [];
+    const runs: Promise<void>[] = [];
+    for (let index = 0; index < 8; index++) {
+      const s = await session();
+      runs.push(
+        sem(s)
+          .acquire()
+          .then(async (permit) => {
+            admitted.push({ index, token: permit.token });
+            await delay(5);
+            await permit.release();
+          }),
+      );
+      await until(async () => (await waiting(name)) === index + 1);
+    }
+    expect(admitted).toEqual([]);
+    await first.release();
+    await second.release();
+    await Promise.all(runs);
+    expect(admitted.toSorted((a, b) => (a.token < b.token ? -1 : 1)).map((a) => a.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  test('weights: a heavy head is not overtaken by lighter waiters behind it, even with permits free', async () => {
+    const name = 'sem-weights';
+    const make = async () => new Semaphore(await session(), name, { permits: 3 });
+    const a = await (await make()).acquire({ weight: 2 });
+    expect(a.weight).toBe(2);
+    const events: string[] = [];
+    const b = (await make()).acquire({ weight: 2 }).then((p) => (events.push('b'), p));
+    await until(async () => (await waiting(name)) === 1);
+    const c = (await make()).acquire({ weight: 1 }).then((p) => (events.push('c'), p));
+    await until(async () => (await waiting(name)) === 2);
+    // One permit is free and C needs one, but B is ahead: neither C nor a tryAcquire may take it.
+    await delay(300);
+    expect(events).toEqual([]);
+    expect(await (await make()).tryAcquire({ weight: 1 })).toBeNull();
+
+    await a.release();
+    const pb = await b;
+    const pc = await c;
+    expect(events).toEqual(['b', 'c']);
+    expect(pb.token < pc.token).toBe(true);
+    // 2 + 1 = 3 held: a waiter of weight 3 waits for both.
+    const d = (await make()).acquire({ weight: 3 }).then((p) => (events.push('d'), p));
+    await until(async () => (await waiting(name)) === 1);
+    await pb.release();
+    await delay(200);
+    expect(events).toEqual(['b', 'c']);
+    await pc.release();
+    const pd = await d;
+    expect(pd.weight).toBe(3);
+    await pd.release();
+    expect(await keys(`${name}/`)).toEqual([]);
+  });
+});
+
+describe('Semaphore permits mismatch', () => {
+  test('a participant with other permits gets PermitsMismatchError, not an extra admission, and leaves no key', async () => {
+    const name = 'sem-mismatch';
+    const three = await new Semaphore(await session(), name, { permits: 3 }).acquire({ weight: 3 });
+    const five = new Semaphore(await session(), name, { permits: 5 });
+
+    const error = await five.acquire().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PermitsMismatchError);
+    expect(isPermitsMismatchError(error)).toBe(true);
+    expect(error).toMatchObject({ expected: 5, actual: 3 });
+    expect((error as Error).message).toMatch(/permits 5.*permits 3/);
+    await expect(five.tryAcquire()).rejects.toBeInstanceOf(PermitsMismatchError);
+    expect(await keys(`${name}/waiters/`)).toEqual([]);
+    expect(await keys(`${name}/holders/`)).toEqual([three.key]);
+
+    // The other way round: a holder with permits 5 makes a permits-3 head fail, whatever its weight.
+    await three.release();
+    const fivePermit = await five.acquire({ weight: 1 });
+    await expect(new Semaphore(await session(), name, { permits: 3 }).acquire()).rejects.toMatchObject({
+      name: 'PermitsMismatchError',
+      expected: 3,
+      actual: 5,
+    });
+    await fivePermit.release();
+    expect(await keys(`${name}/`)).toEqual([]);
+  });
+});
+
+describe('Semaphore input validation', () => {
+  test.each([
+    [{ permits: 0 }, RangeError, /`permits` to be >= 1, got `0`/],
+    [{ permits: -2 }, RangeError, /`permits` to be >= 1, got `-2`/],
+    [{ permits: 1.5 }, TypeError, /`permits` to be an integer, got `1.5`/],
+    [{ permits: '3' }, TypeError, /`permits` to be an integer, got `3`/],
+    [{}, TypeError, /`permits` to be an integer, got `undefined`/],
+  ])('new Semaphore(…, %o) throws', async (options, type, message) => {
+    const s = await session();
+    expect(() => new Semaphore(s, 'sem-bad', options as { permits: number })).toThrow(type);
+    expect(() => new Semaphore(s, 'sem-bad', options as { permits: number })).toThrow(message);
+  });
+
+  test('a bad name or missing options throws TypeError naming it', async () => {
+    const s = await session();
+    expect(() => new Semaphore(s, '', { permits: 1 })).toThrow(/non-empty string, got ``/);
+    expect(() => new Semaphore(s, 'jobs/', { permits: 1 })).toThrow(/not to end with "\/", got `jobs\/`/);
+    expect(() => new Semaphore(s, 'jobs', undefined as unknown as { permits: number })).toThrow(TypeError);
+  });
+
+  test.each([
+    [0, RangeError, /`weight` to be >= 1, got `0`/],
+    [-1, RangeError, /`weight` to be >= 1, got `-1`/],
+    [1.5, TypeError, /`weight` to be an integer, got `1.5`/],
+    [Number.NaN, TypeError, /`weight` to be an integer, got `NaN`/],
+    [4, RangeError, /`weight` to be at most `permits` \(3\), got `4`/],
+  ])('weight %s is rejected by acquire and tryAcquire, before touching etcd', async (weight, type, message) => {
+    const sem = new Semaphore(await session(), 'sem-bad-weight', { permits: 3 });
+    await expect(sem.acquire({ weight })).rejects.toThrow(type);
+    await expect(sem.acquire({ weight })).rejects.toThrow(message);
+    await expect(sem.tryAcquire({ weight })).rejects.toThrow(message);
+    expect(await keys('sem-bad-weight/')).toEqual([]);
+  });
+
+  test('a signal that is not an AbortSignal is a TypeError', async () => {
+    const sem = new Semaphore(await session(), 'sem-bad-signal', { permits: 1 });
+    await expect(sem.acquire({ signal: 'soon' as unknown as AbortSignal })).rejects.toThrow(
+      /`signal` of Semaphore.acquire to be an AbortSignal, got `soon`/,
+    );
+  });
+});
+
+describe('Semaphore abort and tryAcquire', () => {
+  test('aborting a waiter (in the queue or at its head) rejects with signal.reason and leaves no key', async () => {
+    const name = 'sem-abort';
+    const make = async () => new Semaphore(await session(), name, { permits: 1 });
+    const holder = await (await make()).acquire();
+    const headAbort = new AbortController();
+    const middleAbort = new AbortController();
+    const head = (await make()).acquire({ signal: headAbort.signal });
+    await until(async () => (await waiting(name)) === 1);
+    const middle = (await make()).acquire({ signal: middleAbort.signal });
+    await until(async () => (await waiting(name)) === 2);
+    const tail = (await make()).acquire();
+    await until(async () => (await waiting(name)) === 3);
+
+    const middleReason = new Error('middle gave up');
+    middleAbort.abort(middleReason);
+    await expect(middle).rejects.toBe(middleReason);
+    expect(await waiting(name)).toBe(2);
+
+    const headReason = new Error('head gave up'); // the head is watching the holders, not a waiter
+    headAbort.abort(headReason);
+    await expect(head).rejects.toBe(headReason);
+    expect(await waiting(name)).toBe(1);
+
+    await holder.release();
+    const permit = await tail; // the queue closed up behind the aborted ones
+    expect(permit.held).toBe(true);
+    await permit.release();
+    expect(await keys(`${name}/`)).toEqual([]);
+
+    const already = AbortSignal.abort(new Error('never started'));
+    await expect((await make()).acquire({ signal: already })).rejects.toBe(already.reason);
+  });
+
+  test('aborts racing the admission (0–8 ms timeouts, 40 tries) never leave a key behind', async () => {
+    const name = 'sem-abort-race';
+    const sems = await Promise.all([0, 1, 2].map(async () => new Semaphore(await session(), name, { permits: 2 })));
+    let got = 0;
+    await Promise.all(
+      sems.map(async (sem) => {
+        for (let i = 0; i < 40; i++) {
+          try {
+            const permit = await sem.acquire({ signal: AbortSignal.timeout(Math.floor(Math.random() * 9)) });
+            got++;
+            await permit.release();
+          } catch (error) {
+            expect((error as Error).name).toBe('TimeoutError');
+          }
+        }
+      }),
+    );
+    await until(async () => (await keys(`${name}/`)).length === 0, 10_000);
+    expect(got).toBeGreaterThanOrEqual(0);
+  });
+
+  test('tryAcquire: a handle when free, null when full or when someone is queued, and no key left on null', async () => {
+    const name = 'sem-try';
+    const a = new Semaphore(await session(), name, { permits: 2 });
+    const b = new Semaphore(await session(), name, { permits: 2 });
+    const p1 = await a.tryAcquire();
+    expect(p1).toBeInstanceOf(PermitHandle);
+    expect(p1!.key).toMatch(new RegExp(`^${name}/holders/${a.session.leaseHex}-[0-9a-z]+$`));
+    const p2 = await b.tryAcquire();
+    expect(p2?.held).toBe(true);
+    expect(p2!.token > p1!.token).toBe(true);
+    expect(await a.tryAcquire()).toBeNull();
+    expect(await keys(`${name}/waiters/`)).toEqual([]);
+
+    await p1!.release();
+    expect(await b.tryAcquire({ weight: 2 })).toBeNull(); // 1 of 2 held
+    const p3 = await a.tryAcquire({ weight: 1 });
+    expect(p3?.weight).toBe(1);
+    await Promise.all([p2!.release(), p3!.release(), p1!.release()]);
+    expect(await keys(`${name}/`)).toEqual([]);
+  });
+
+  test('released permits abort their signal and fail guarded commits', async () => {
+    const sem = new Semaphore(await session(), 'sem-handle', { permits: 1 });
+    const permit = await sem.acquire();
+    await permit.commit(observer.put('sem-handle-effect').value('1'));
+    await permit.release();
+    await permit.release(); // idempotent
+    expect(permit.signal.aborted).toBe(true);
+    expect(permit.held).toBe(false);
+    await expect(permit.commit(observer.put('sem-handle-effect').value('2'))).rejects.toMatchObject({ name: 'NotHeldError' });
+    expect(await observer.get('sem-handle-effect').string()).toBe('1');
+  });
+});
+
+describe('Semaphore wake-ups and lease loss', () => {
+  test('a release wakes O(1) clients: etcd sends ≤ 3 watch events per handoff with 12 waiters queued', async () => {
+    const name = 'sem-herd';
+    const make = async () => new Semaphore(await session(), name, { permits: 1 });
+    const holder = await (await make()).acquire();
+    const waiters = 12;
+    const done: Promise<void>[] = [];
+    for (let i = 0; i < waiters; i++) {
+      const sem = await make();
+      // Each holds a little, so the next head is watching the holders when it leaves.
+      done.push(sem.acquire().then(async (permit) => (await delay(20), permit.release())));
+      await until(async () => (await waiting(name)) === i + 1);
+    }
+    await delay(200); // every waiter is watching by now
+    const before = sumMetric(await etcd.metrics(), 'etcd_debugging_mvcc_events_total');
+    await holder.release();
+    await Promise.all(done);
+    await delay(200);
+    const events = sumMetric(await etcd.metrics(), 'etcd_debugging_mvcc_events_total') - before;
+    // Each of the 12 handoffs costs one event to the head (a holder left) and one to the next waiter (the
+    // head's waiter key left). A herd would cost one event per waiter per release: 12 + 11 + … = 78.
+    expect(events).toBeGreaterThanOrEqual(waiters);
+    expect(events).toBeLessThanOrEqual(3 * waiters);
+    expect(await keys(`${name}/`)).toEqual([]);
+  });
+
+  test('negative control: the metric does count a herd (12 watchers of one key, one delete = 12 events)', async () => {
+    await observer.put('sem-herd-control').value('x');
+    const watchers = await Promise.all(
+      Array.from({ length: 12 }, () => observer.watch().key('sem-herd-control').create()),
+    );
+    const before = sumMetric(await etcd.metrics(), 'etcd_debugging_mvcc_events_total');
+    await observer.delete().key('sem-herd-control');
+    await until(async () => sumMetric(await etcd.metrics(), 'etcd_debugging_mvcc_events_total') - before >= 12);
+    await Promise.all(watchers.map((w) => w.cancel()));
+  });
+
+  test('a waiter whose lease is revoked mid-wait gets LeaseLostError, never a permit; the next one gets in', async () => {
+    const name = 'sem-lease';
+    const watch = await observeHolders(name, 1);
+    const make = async (ttl?: number) => new Semaphore(await session(ttl), name, { permits: 1 });
+    const holder = await (await make()).acquire();
+    const doomed = await make(3);
+    const doomedWait = doomed.acquire();
+    await until(async () => (await waiting(name)) === 1);
+    const next = (await make()).acquire();
+    await until(async () => (await waiting(name)) === 2);
+
+    await observer.leaseClient.leaseRevoke({ ID: doomed.session.leaseId });
+    const error = await doomedWait.catch((e: unknown) => e);
+    expect(isLeaseLostError(error)).toBe(true);
+    await holder.release();
+    const permit = await next;
+    expect(permit.held).toBe(true);
+    await permit.release();
+    await until(() => watch.holders.size === 0);
+    await watch.close();
+    expect(watch.state.max).toBe(1);
+    expect(watch.state.admissions).toBe(2);
+  });
+});
+
+describe('Semaphore: a queue key deleted by someone else', () => {
+  test('the head (watching the holders) notices at once and rejects with NotHeldError, admitting nothing', async () => {
+    const name = 'sem-deleted';
+    const make = async () => new Semaphore(await session(), name, { permits: 1 });
+    const holder = await (await make()).acquire();
+    const head = (await make()).acquire();
+    await until(async () => (await waiting(name)) === 1);
+    const [waiterKey] = await keys(`${name}/waiters/`);
+    await observer.delete().key(waiterKey!);
+    await expect(head).rejects.toMatchObject({ name: 'NotHeldError' });
+    expect(await keys(`${name}/holders/`)).toEqual([holder.key]);
+    await holder.release();
+    expect(await keys(`${name}/`)).toEqual([]);
+  });
+});
+
+describe('examples/semaphore.ts', () => {
+  test('runs against ETCD_ENDPOINTS as a user would run it, importing leasehold', async () => {
+    const file = fileURLToPath(new URL('../../examples/semaphore.ts', import.meta.url));
+    const { code, output } = await runTs(file, { ETCD_ENDPOINTS: etcd.endpoints.join(',') }, 50_000);
+    expect(output).toMatch(/at most 2 transcodes ran at once/);
+    expect(code).toBe(0);
+  });
+});
