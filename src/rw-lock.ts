@@ -1,0 +1,128 @@
+import type { LockHandle } from './handle.js';
+import { acquisitionSuffix } from './internal/acquisition-key.js';
+import { acquire, tryAcquire, type AcquireOptions, type AcquireParams } from './internal/acquire.js';
+import { isDirectChild, queuePrefix } from './internal/keys.js';
+import type { Session } from './session.js';
+
+/** Options of {@link ReadWriteLock.readLock} and {@link ReadWriteLock.writeLock}. */
+export type RwLockOptions = AcquireOptions;
+
+/**
+ * A distributed read/write lock on etcd: readers share it, a writer excludes everyone; FIFO by
+ * create revision, so a stream of readers never starves a writer; herd-free.
+ *
+ * Keys (for the name `config`): a reader writes `config/read/<suffix>`, a writer
+ * `config/write/<suffix>`, bound to the session's lease, with an empty value. `<suffix>` is
+ * `${leaseHex}-${nonce}${counter}`, unique per acquisition, so two readers on one Session share the
+ * lock like readers anywhere else. The create revisions of all of them form one queue:
+ * - a reader waits for the last writer created before it (readers ahead of it do not block it);
+ * - a writer waits for the last key of either kind created before it.
+ * Each waiter watches only that one key and re-reads when it goes, so a release wakes one writer or
+ * the readers directly behind it, never the whole queue. After every wait the waiter re-checks its own
+ * key in the same read (etcd issue 16221: Go's RWMutex recipe let two lockers in when a waiter's lease
+ * expired mid-wait; here that waiter gets {@link LeaseLostError}).
+ *
+ * Not re-entrant and no upgrades: taking `writeLock` while this process holds a read lock on the same
+ * name waits for that read lock forever, and a read lock taken while a writer is queued waits behind
+ * that writer.
+ *
+ * @example
+ * ```ts
+ * const rw = new ReadWriteLock(session, 'config');
+ * {
+ *   await using read = await rw.readLock();
+ *   console.log(await etcd.get('config/current').string());
+ * }
+ * await using write = await rw.writeLock({ signal: AbortSignal.timeout(10_000) });
+ * await write.commit(etcd.put('config/current').value('v2'));
+ * ```
+ */
+export class ReadWriteLock {
+  /** The lock's name: its keys are `${name}/read/<suffix>` and `${name}/write/<suffix>`. */
+  readonly name: string;
+  /** The session whose lease the lock's keys are bound to. */
+  readonly session: Session;
+  readonly #prefix: string;
+  readonly #readers: string;
+  readonly #writers: string;
+
+  /**
+   * A ReadWriteLock named `name` on `session`. Creating it talks to nobody.
+   * @throws TypeError when `name` is empty, not a string, or ends with "/".
+   */
+  constructor(session: Session, name: string) {
+    this.#prefix = queuePrefix(name, 'ReadWriteLock');
+    this.#readers = `${this.#prefix}read/`;
+    this.#writers = `${this.#prefix}write/`;
+    this.name = name;
+    this.session = session;
+  }
+
+  /**
+   * Waits until no writer queued before us holds or waits, then returns a shared (read) handle.
+   * Aborting `options.signal` deletes our queue key and rejects with `signal.reason` unchanged; if the
+   * lease is lost while waiting it rejects with {@link LeaseLostError}.
+   */
+  readLock(options?: RwLockOptions): Promise<LockHandle> {
+    return acquire(this.#readParams('ReadWriteLock.readLock'), options);
+  }
+
+  /**
+   * Waits until every reader and writer queued before us has gone, then returns an exclusive (write)
+   * handle. Aborting `options.signal` deletes our queue key and rejects with `signal.reason`
+   * unchanged; if the lease is lost while waiting it rejects with {@link LeaseLostError}.
+   */
+  writeLock(options?: RwLockOptions): Promise<LockHandle> {
+    return acquire(this.#writeParams('ReadWriteLock.writeLock'), options);
+  }
+
+  /** Takes a read lock if no writer holds or waits for the lock, without waiting; `null` otherwise. */
+  tryReadLock(): Promise<LockHandle | null> {
+    return tryAcquire(this.#readParams('ReadWriteLock.tryReadLock'));
+  }
+
+  /** Takes the write lock if nobody holds or waits for the lock, without waiting; `null` otherwise. */
+  tryWriteLock(): Promise<LockHandle | null> {
+    return tryAcquire(this.#writeParams('ReadWriteLock.tryWriteLock'));
+  }
+
+  /** Runs `fn` under a read lock and releases it when `fn` settles (also when it throws). */
+  async withReadLock<T>(fn: (handle: LockHandle) => Promise<T> | T, options?: RwLockOptions): Promise<T> {
+    return this.#with(await this.readLock(options), fn);
+  }
+
+  /** Runs `fn` under the write lock and releases it when `fn` settles (also when it throws). */
+  async withWriteLock<T>(fn: (handle: LockHandle) => Promise<T> | T, options?: RwLockOptions): Promise<T> {
+    return this.#with(await this.writeLock(options), fn);
+  }
+
+  async #with<T>(handle: LockHandle, fn: (handle: LockHandle) => Promise<T> | T): Promise<T> {
+    try {
+      return await fn(handle);
+    } finally {
+      await handle.release();
+    }
+  }
+
+  #readParams(where: string): AcquireParams {
+    return {
+      session: this.session,
+      ownKey: `${this.#readers}${acquisitionSuffix(this.session.leaseHex)}`,
+      // Only writers block a reader: the queue looks for the last writer created before us.
+      spec: { prefix: this.#writers },
+      where,
+    };
+  }
+
+  #writeParams(where: string): AcquireParams {
+    const readers = this.#readers;
+    const writers = this.#writers;
+    return {
+      session: this.session,
+      ownKey: `${writers}${acquisitionSuffix(this.session.leaseHex)}`,
+      // Every reader and writer blocks a writer: the last key of either kind created before us.
+      spec: { prefix: this.#prefix, counts: (key) => isDirectChild(key, readers) || isDirectChild(key, writers) },
+      where,
+    };
+  }
+}
