@@ -32,6 +32,7 @@ export interface LeaderState {
 
 interface Contender {
   createRevision: bigint;
+  modRevision: bigint;
   value: Buffer;
   lease: string;
 }
@@ -113,6 +114,11 @@ class Latest {
 /**
  * One generation of following: a new watch, a snapshot at its start revision, then events until the
  * watch breaks (resolves) or `signal` aborts (resolves). Rejects on a failed snapshot read.
+ *
+ * A quiet watch may be a dead one (a stream stuck on a paused or partitioned member never fires), so
+ * every `ops.recheckMs` the keys are re-read (keys only) through a unary call with a deadline: when
+ * that read is newer than what the watch delivered and disagrees with it, this generation ends and
+ * the caller starts a new one.
  */
 async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: AbortSignal): Promise<void> {
   const range = ops.prefixRange(prefix);
@@ -121,18 +127,29 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
     const decoded = ops.decode(kv);
     if (!isDirectChild(decoded.key, prefix)) return;
     if (type === 'Delete') contenders.delete(decoded.key);
-    else contenders.set(decoded.key, { createRevision: decoded.createRevision, value: kv.value, lease: kv.lease });
+    else {
+      contenders.set(decoded.key, {
+        createRevision: decoded.createRevision,
+        modRevision: decoded.modRevision,
+        value: kv.value,
+        lease: kv.lease,
+      });
+    }
   };
   const stream = await ops.ns.watchClient.watch();
   let done = false;
+  let recheck: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
-      let startedAfter: bigint | undefined;
+      let startedAfter = 0n;
+      /** The revision the contenders are known at: the snapshot's, then each event's. */
+      let applied = 0n;
       let snapshotRead = false;
       const buffered: IWatchResponse[] = [];
       const finish = (error?: unknown): void => {
         if (done) return;
         done = true;
+        clearTimeout(recheck);
         signal.removeEventListener('abort', onAbort);
         if (error === undefined) resolve();
         else reject(error);
@@ -141,8 +158,30 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
       signal.addEventListener('abort', onAbort, { once: true });
       const applyResponse = (res: IWatchResponse): void => {
         for (const event of res.events) {
-          if (BigInt(event.kv.mod_revision) > startedAfter!) apply(event.kv, event.type);
+          const revision = BigInt(event.kv.mod_revision);
+          if (revision <= startedAfter) continue;
+          apply(event.kv, event.type);
+          if (revision > applied) applied = revision;
         }
+      };
+      const stillLive = (): void => {
+        ops.range({ ...range, keys_only: true }, signal).then(
+          (res) => {
+            if (done) return;
+            const agrees =
+              BigInt(res.header.revision) <= applied ||
+              (() => {
+                const keys = res.kvs.map((kv) => ops.decode(kv)).filter((kv) => isDirectChild(kv.key, prefix));
+                return (
+                  keys.length === contenders.size &&
+                  keys.every((kv) => contenders.get(kv.key)?.modRevision === kv.modRevision)
+                );
+              })();
+            if (agrees) recheck = setTimeout(stillLive, ops.recheckMs);
+            else finish(); // the watch missed something: start over
+          },
+          () => finish(),
+        );
       };
       stream.on('error', () => finish());
       stream.on('end', () => finish());
@@ -158,9 +197,11 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
             (snapshot) => {
               if (done) return;
               for (const kv of snapshot.kvs) apply(kv, 'Put');
+              applied = startedAfter;
               for (const held of buffered.splice(0)) applyResponse(held);
               snapshotRead = true;
               latest.publish(leaderOf(contenders));
+              recheck = setTimeout(stillLive, ops.recheckMs);
             },
             (error: unknown) => finish(signal.aborted ? undefined : error),
           );
@@ -177,6 +218,7 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
     });
   } finally {
     done = true;
+    clearTimeout(recheck);
     stream.on('error', () => undefined);
     stream.cancel();
   }

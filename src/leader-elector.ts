@@ -1,0 +1,349 @@
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { ExponentialBackoff, type IBackoff, type IBackoffFactory } from 'cockatiel';
+import type { Namespace } from 'etcd3';
+import { Election, type Leadership } from './election.js';
+import { NotLeaderError } from './errors.js';
+import { checkSignal, sleep } from './internal/abort.js';
+import { EtcdOps } from './internal/etcd.js';
+import { queuePrefix } from './internal/keys.js';
+import { followLeader, type LeaderState } from './internal/observe.js';
+import { defaultRetryPolicy } from './internal/retry.js';
+import { Session, type SessionOptions } from './session.js';
+
+/** Options of {@link LeaderElector}. */
+export interface LeaderElectorOptions {
+  /**
+   * The value this candidate campaigns with: what `leader` and `etcdctl elect -l NAME` show while
+   * it leads. In Kubernetes, the pod name (`HOSTNAME`) is a good choice.
+   * @default `${os.hostname()}-${process.pid}`
+   */
+  identity?: string;
+  /**
+   * Lease TTL of each session, in whole seconds: how long a leader that vanishes without resigning
+   * (killed, frozen, partitioned) keeps the others waiting.
+   * @default 10
+   */
+  ttl?: number;
+  /**
+   * Delays between attempts after a failure: a campaign or session that failed, a lease lost while
+   * leading, a callback that threw. Restarts from its first delay after a term whose callback
+   * returned normally or lasted at least one TTL.
+   * @default cockatiel `new ExponentialBackoff({ initialDelay: 250, maxDelay: 10_000 })`
+   */
+  backoff?: IBackoffFactory<unknown>;
+  /**
+   * After {@link LeaderElector.stop}, how long to wait for the callback to return before resigning
+   * anyway, in milliseconds. The callback's `signal` aborts at once; a callback that honours it
+   * returns within milliseconds, so the handover takes one round trip. Waiting first means a
+   * well-behaved old leader has stopped before the next one starts.
+   * @default 5000
+   */
+  stopTimeout?: number;
+  /** Options of every session the elector creates (`ttl` comes from above). */
+  session?: Omit<SessionOptions, 'ttl' | 'leaseId' | 'signal'>;
+}
+
+/** The defaults of {@link LeaderElectorOptions} that do not depend on the process. */
+export const leaderElectorDefaults = {
+  ttl: 10,
+  stopTimeout: 5000,
+} as const;
+
+/** What the callback of {@link LeaderElector.run} gets for one term. */
+export interface LeaderContext {
+  /**
+   * Aborts when this term ends: lease lost ({@link LeaseLostError}), campaign key deleted by someone
+   * else ({@link NotLeaderError}), or {@link LeaderElector.stop} ({@link NotLeaderError}). Return soon after.
+   */
+  signal: AbortSignal;
+  /** The term: larger for every later leader, a fencing token for writes outside etcd. */
+  term: bigint;
+  /** The leadership itself: `proclaim`, guarded `commit`/`txn` of etcd writes. */
+  leadership: Leadership;
+  /** The session the leadership is bound to. */
+  session: Session;
+}
+
+/** Events of {@link LeaderElector}. Listeners must not throw (an error they throw is printed as a warning). */
+export interface LeaderElectorEvents {
+  /** This candidate became leader; the callback starts right after. */
+  elected: [info: { term: bigint; key: string; leaseId: string; identity: string }];
+  /** This candidate's term ended: resigned, lease lost, or key deleted. */
+  demoted: [info: { term: bigint; reason: unknown }];
+  /** The election's leader (anyone's) changed: the new leader, or `null` while nobody leads. */
+  leaderChanged: [state: LeaderState | null];
+  /** Something failed (campaign, session, lease, callback); the next attempt starts after `delay` ms. */
+  retry: [info: { error: unknown; delay: number }];
+}
+
+/** Options of {@link LeaderElector.run}. */
+export interface RunOptions {
+  /** Aborting it stops the elector like {@link LeaderElector.stop}; `run` then rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+function checkNumber(name: string, value: unknown, integer: boolean, min: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
+    throw new TypeError(
+      `Expected \`${name}\` to be ${integer ? 'an integer' : 'a number'} >= ${min}, got \`${String(value)}\``,
+    );
+  }
+  return value;
+}
+
+/**
+ * The Kubernetes-style leader-election loop: campaign, run a callback while leading, resign, and
+ * campaign again — after a lost lease, a failed campaign or a callback that threw — until stopped.
+ *
+ * Each term runs the callback with a `signal` that aborts when the term ends (lease lost, key deleted,
+ * `stop()`); the elector waits for the callback to return before it campaigns again, so one process
+ * never runs two terms at once. `stop()` aborts the callback's signal, resigns as soon as the callback
+ * returns (one round trip to the next leader, not a TTL) and closes the session. Unlike client-go's
+ * one-shot `Run`, losing leadership never ends the loop: only `stop()` does.
+ *
+ * @example
+ * ```ts
+ * const elector = new LeaderElector(etcd, 'scheduler', { identity: process.env.HOSTNAME, ttl: 10 });
+ * process.once('SIGTERM', () => void elector.stop());
+ * await elector.run(async ({ signal, term }) => {
+ *   await schedule({ signal, fencingToken: term });
+ * });
+ * ```
+ */
+export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements AsyncDisposable {
+  /** The election's name: campaign keys are `${name}/${leaseHex}`. */
+  readonly name: string;
+  /** The value this candidate campaigns with. */
+  readonly identity: string;
+  /** The lease TTL of each session, in seconds. */
+  readonly ttl: number;
+
+  readonly #client: Namespace;
+  readonly #backoff: IBackoffFactory<unknown>;
+  readonly #stopTimeout: number;
+  readonly #sessionOptions: Omit<SessionOptions, 'ttl' | 'leaseId' | 'signal'>;
+  readonly #stop = new AbortController();
+  #running: Promise<void> | undefined;
+  #leadership: Leadership | undefined;
+  #leader: LeaderState | null = null;
+
+  /**
+   * A candidate for the election `name`. Creating it talks to nobody; {@link run} starts it.
+   * @throws TypeError when `client`, `name` or an option is invalid, naming the value.
+   */
+  constructor(client: Namespace, name: string, options: LeaderElectorOptions = {}) {
+    super();
+    if (client === null || typeof client !== 'object' || !('leaseClient' in client)) {
+      throw new TypeError(`Expected \`client\` to be an etcd3 Etcd3 or Namespace, got \`${String(client)}\``);
+    }
+    queuePrefix(name, 'LeaderElector');
+    const merged = { ...leaderElectorDefaults, identity: `${hostname()}-${process.pid}`, ...options };
+    if (typeof merged.identity !== 'string') {
+      throw new TypeError(`Expected \`identity\` to be a string, got \`${String(merged.identity)}\``);
+    }
+    this.ttl = checkNumber('ttl', merged.ttl, true, 1);
+    this.#stopTimeout = checkNumber('stopTimeout', merged.stopTimeout, false, 0);
+    const backoff = merged.backoff ?? new ExponentialBackoff({ initialDelay: 250, maxDelay: 10_000 });
+    if (typeof backoff !== 'object' || backoff === null || typeof backoff.next !== 'function') {
+      throw new TypeError(`Expected \`backoff\` to be a cockatiel IBackoffFactory, got \`${String(backoff)}\``);
+    }
+    this.#backoff = backoff;
+    this.#sessionOptions = merged.session ?? {};
+    this.#client = client;
+    this.name = name;
+    this.identity = merged.identity;
+  }
+
+  /** True while this candidate leads: elected, and its term has not ended. For readiness probes. */
+  get isLeader(): boolean {
+    return this.#leadership?.isLeader ?? false;
+  }
+
+  /**
+   * The election's current leader as last observed (this candidate or another), `null` while nobody
+   * leads or before {@link run} has read it. Follows the election with one watch while running.
+   */
+  get leader(): LeaderState | null {
+    return this.#leader;
+  }
+
+  /** The current leadership while this candidate leads, otherwise `undefined`. */
+  get leadership(): Leadership | undefined {
+    return this.isLeader ? this.#leadership : undefined;
+  }
+
+  /**
+   * Campaigns and runs `fn` for every term this candidate wins, until {@link stop}. Resolves when the
+   * loop has ended after `stop()`; aborting `options.signal` stops it the same way and then rejects
+   * with `signal.reason`. Lease loss is never an error here: `fn`'s signal aborts, and after `fn`
+   * returns the elector campaigns again with a new session.
+   * @throws TypeError when `fn` is not a function. Error when already running or already stopped.
+   */
+  async run(fn: (context: LeaderContext) => Promise<void> | void, options: RunOptions = {}): Promise<void> {
+    if (typeof fn !== 'function') {
+      throw new TypeError(`Expected \`fn\` of LeaderElector.run to be a function, got \`${String(fn)}\``);
+    }
+    checkSignal(options.signal, 'LeaderElector.run');
+    if (this.#stop.signal.aborted) throw new Error(`LeaderElector ${this.name} is stopped; create a new one`);
+    if (this.#running) throw new Error(`LeaderElector ${this.name} is already running`);
+    const signal = options.signal;
+    const onAbort = (): void => void this.stop();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    this.#running = this.#loop(fn);
+    try {
+      await this.#running;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    if (signal?.aborted) throw signal.reason;
+  }
+
+  /**
+   * Stops the elector: aborts the running callback's signal, resigns as soon as the callback has
+   * returned (at most `stopTimeout` later), closes the session, and resolves when the loop has ended
+   * (after the callback has returned). Idempotent; a stopped elector stays stopped.
+   */
+  stop(): Promise<void> {
+    if (!this.#stop.signal.aborted) this.#stop.abort(new Error(`LeaderElector ${this.name} stopped`));
+    return this.#running ?? Promise.resolve();
+  }
+
+  /** Calls {@link stop}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  #emit<K extends keyof LeaderElectorEvents>(event: K, ...args: LeaderElectorEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...rest: LeaderElectorEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      process.emitWarning(error instanceof Error ? error : new Error(String(error)), 'LeaderElectorListenerError');
+    }
+  }
+
+  async #loop(fn: (context: LeaderContext) => Promise<void> | void): Promise<void> {
+    const stop = this.#stop.signal;
+    const watching = this.#watchLeader(stop);
+    let session: Session | undefined;
+    let backoff: IBackoff<unknown> | undefined;
+    const fail = async (error: unknown): Promise<void> => {
+      if (stop.aborted) return;
+      backoff = backoff ? backoff.next(undefined) : this.#backoff.next(undefined);
+      this.#emit('retry', { error, delay: backoff.duration });
+      await sleep(backoff.duration, stop).catch(() => undefined);
+    };
+    try {
+      while (!stop.aborted) {
+        if (session && !session.alive) {
+          await session.close();
+          session = undefined;
+        }
+        let leadership: Leadership;
+        try {
+          session ??= await Session.create(this.#client, { ...this.#sessionOptions, ttl: this.ttl, signal: stop });
+          leadership = await new Election(session, this.name).campaign(this.identity, { signal: stop });
+        } catch (error) {
+          await fail(error);
+          continue;
+        }
+        const started = performance.now();
+        const outcome = await this.#term(session, leadership, fn);
+        // A term that returned normally, or lasted a TTL, ends a streak of failures.
+        if (!(outcome.threw || outcome.lost) || performance.now() - started >= this.ttl * 1000) backoff = undefined;
+        if (outcome.threw || outcome.lost) await fail(outcome.error);
+      }
+    } finally {
+      await session?.close();
+      await watching;
+    }
+  }
+
+  /** One term: run the callback, resign when it returns (or on stop), wait for it to finish. */
+  async #term(
+    session: Session,
+    leadership: Leadership,
+    fn: (context: LeaderContext) => Promise<void> | void,
+  ): Promise<{ threw: boolean; lost: boolean; error?: unknown }> {
+    const stop = this.#stop.signal;
+    const controller = new AbortController();
+    const endTerm = (reason: unknown): void => {
+      if (!controller.signal.aborted) controller.abort(reason);
+    };
+    const onLost = (): void => {
+      this.#emit('demoted', { term: leadership.term, reason: leadership.signal.reason });
+      endTerm(leadership.signal.reason);
+    };
+    const onStop = (): void =>
+      endTerm(
+        new NotLeaderError(leadership.key, `${leadership.key} (term ${leadership.term}) is resigning: LeaderElector stopped`, {
+          cause: stop.reason,
+        }),
+      );
+    this.#leadership = leadership;
+    this.#emit('elected', {
+      term: leadership.term,
+      key: leadership.key,
+      leaseId: leadership.leaseId,
+      identity: this.identity,
+    });
+    leadership.signal.addEventListener('abort', onLost, { once: true });
+    stop.addEventListener('abort', onStop, { once: true });
+    if (leadership.signal.aborted) onLost();
+    if (stop.aborted) onStop();
+    let threw = false;
+    let error: unknown;
+    const running = (async () => fn({ signal: controller.signal, term: leadership.term, leadership, session }))().then(
+      () => undefined,
+      (e: unknown) => {
+        threw = true;
+        error = e;
+      },
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const stopGrace = new Promise<void>((resolve) => {
+      const arm = (): void => {
+        timer = setTimeout(resolve, this.#stopTimeout);
+      };
+      if (stop.aborted) arm();
+      else stop.addEventListener('abort', arm, { once: true });
+      void running.then(() => stop.removeEventListener('abort', arm));
+    });
+    try {
+      await Promise.race([running, stopGrace]);
+      // Ended by itself (lease lost, key deleted) rather than by our resignation below?
+      const lost = leadership.signal.aborted;
+      await leadership.resign().catch(() => undefined);
+      await running;
+      return { threw, lost: lost && !stop.aborted, error: threw ? error : leadership.signal.reason };
+    } finally {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
+      leadership.signal.removeEventListener('abort', onLost);
+      if (this.#leadership === leadership) this.#leadership = undefined;
+    }
+  }
+
+  /** Keeps `leader` up to date and emits `leaderChanged` until `stop` aborts. Never rejects. */
+  async #watchLeader(stop: AbortSignal): Promise<void> {
+    const ops = new EtcdOps(
+      this.#client,
+      this.#sessionOptions.retryPolicy ?? defaultRetryPolicy(),
+      this.#sessionOptions.requestTimeout ?? 5000,
+    );
+    const prefix = queuePrefix(this.name, 'LeaderElector');
+    let failures = 0;
+    while (!stop.aborted) {
+      try {
+        for await (const state of followLeader(ops, prefix, stop)) {
+          failures = 0;
+          this.#leader = state;
+          this.#emit('leaderChanged', state);
+        }
+      } catch {
+        await sleep(Math.min(10_000, 250 * 2 ** failures++), stop).catch(() => undefined);
+      }
+    }
+  }
+}
