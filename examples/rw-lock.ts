@@ -4,9 +4,7 @@
 // Run: ETCD_ENDPOINTS=127.0.0.1:2379 node --conditions=leasehold-source --import tsx examples/rw-lock.ts
 import { setTimeout as delay } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
-import { Session } from 'leasehold';
-// `ReadWriteLock` is exported by `leasehold` too; imported from the source here while the index catches up.
-import { ReadWriteLock } from '../src/rw-lock.js';
+import { ReadWriteLock, Session } from 'leasehold';
 
 const hosts = (process.env['ETCD_ENDPOINTS'] ?? '127.0.0.1:2379').split(',');
 const torn: string[] = [];

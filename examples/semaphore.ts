@@ -3,9 +3,7 @@
 // Run: ETCD_ENDPOINTS=127.0.0.1:2379 node --conditions=leasehold-source --import tsx examples/semaphore.ts
 import { setTimeout as delay } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
-import { Session } from 'leasehold';
-// `Semaphore` is exported by `leasehold` too; imported from the source here while the index catches up.
-import { Semaphore } from '../src/semaphore.js';
+import { Semaphore, Session } from 'leasehold';
 
 const endpoints = (process.env['ETCD_ENDPOINTS'] ?? '127.0.0.1:2379').split(',');
 const permits = 2;

@@ -6,6 +6,15 @@ export { Session, sessionDefaults, type SessionOptions } from './session.js';
 export { Mutex, type LockOptions } from './mutex.js';
 export { LockHandle } from './handle.js';
 export {
+  Semaphore,
+  PermitHandle,
+  permitDefaults,
+  type SemaphoreOptions,
+  type PermitOptions,
+  type TryPermitOptions,
+} from './semaphore.js';
+export { ReadWriteLock, type RwLockOptions } from './rw-lock.js';
+export {
   LeaseholdError,
   LeaseLostError,
   NotHeldError,

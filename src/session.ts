@@ -4,6 +4,7 @@ import { LeaseLostError, SessionClosedError } from './errors.js';
 import { raceSignal } from './internal/abort.js';
 import { EtcdOps } from './internal/etcd.js';
 import { leaseHex } from './internal/keys.js';
+import { closeStream } from './internal/streams.js';
 import { LocalQueue } from './internal/local-queue.js';
 import { defaultRetryPolicy, isLeaseNotFound } from './internal/retry.js';
 import { register, type SessionInternals } from './internal/session-internals.js';
@@ -279,10 +280,7 @@ export class Session implements AsyncDisposable {
     clearTimeout(this.#reconnectTimer);
     const stream = this.#stream;
     this.#stream = undefined;
-    if (stream) {
-      stream.on('error', () => undefined);
-      stream.cancel();
-    }
+    if (stream) closeStream(stream);
     if (!this.#controller.signal.aborted) this.#controller.abort(reason);
   }
 
@@ -334,8 +332,7 @@ export class Session implements AsyncDisposable {
     this.client.leaseClient.leaseKeepAlive().then(
       (stream) => {
         if (this.#controller.signal.aborted) {
-          stream.on('error', () => undefined);
-          stream.cancel();
+          closeStream(stream);
           return;
         }
         this.#stream = stream;
@@ -351,8 +348,7 @@ export class Session implements AsyncDisposable {
   #streamBroken(stream: KeepAliveStream): void {
     if (this.#stream !== stream) return;
     this.#stream = undefined;
-    stream.on('error', () => undefined);
-    stream.cancel();
+    closeStream(stream);
     this.#scheduleReconnect();
   }
 

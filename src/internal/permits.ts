@@ -36,6 +36,7 @@ import { guardCompare, rangeOp, type EtcdOps } from './etcd.js';
 import { isDirectChild } from './keys.js';
 import { OwnKeyGone } from './queue.js';
 import { isTransientError } from './retry.js';
+import { closeStream } from './streams.js';
 
 /** What every participant writes into its keys. */
 export interface PermitRecord {
@@ -310,11 +311,6 @@ export async function waitForDeletes(
   } finally {
     done = true;
     clearTimeout(recheck);
-    stream.on('error', () => undefined);
-    // End our side first: etcd3 reports an error on a still-writable stream to its connection pool,
-    // which counts a cancelled watch as a host failure (resetting the host's channels, and opening its
-    // circuit breaker after three in a row).
-    stream.end();
-    stream.cancel();
+    closeStream(stream);
   }
 }

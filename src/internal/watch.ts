@@ -9,6 +9,7 @@
  */
 import type { IWatchResponse } from 'etcd3';
 import type { EtcdOps } from './etcd.js';
+import { closeStream } from './streams.js';
 
 /** The key to wait for and the create revision it had when we read it. */
 export interface Blocker {
@@ -88,7 +89,6 @@ export async function waitForDelete(
   } finally {
     done = true;
     clearTimeout(recheck);
-    stream.on('error', () => undefined);
-    stream.cancel();
+    closeStream(stream);
   }
 }

@@ -108,6 +108,26 @@ describe('Mutex', () => {
     expect(await keysUnder(admin, `${name}/`)).toEqual([]);
   });
 
+  test('many waiters sharing one etcd3 client keep working (closing a watch must not trip its circuit breaker)', async () => {
+    // etcd3 counts an error on a still-writable stream as a host failure; three in a row opened the
+    // host's circuit breaker and failed every call on that client for 5 s.
+    const client = etcd.client();
+    const name = uniqueName('one-client');
+    const sessions = await Promise.all(Array.from({ length: 6 }, () => Session.create(client, { ttl: 5 })));
+    let acquisitions = 0;
+    try {
+      await Promise.all(
+        sessions.map(async (s) => {
+          for (let i = 0; i < 5; i++) await new Mutex(s, name).withLock(() => void acquisitions++);
+        }),
+      );
+    } finally {
+      await Promise.all(sessions.map((s) => s.close()));
+    }
+    expect(acquisitions).toBe(30);
+    expect(await client.get('anything').string()).toBeNull(); // the client still serves calls
+  });
+
   test('tryLock takes a free lock and returns null while it is held', async () => {
     await using a = await session();
     await using b = await session();
