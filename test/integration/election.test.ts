@@ -482,10 +482,19 @@ describe('Election', () => {
     await leadership.resign();
   });
 
-  test('a closed or lost session cannot campaign', async () => {
+  test('a closed session cannot campaign, but leader() and observe() need no lease and still work', async () => {
+    const name = uniqueName('closed');
     const s = await session();
     await s.close();
-    await expect(new Election(s, uniqueName('closed')).campaign('x')).rejects.toBeInstanceOf(SessionClosedError);
+    const election = new Election(s, name);
+    await expect(election.campaign('x')).rejects.toBeInstanceOf(SessionClosedError);
+    await using other = await session();
+    const leadership = await new Election(other, name).campaign('other');
+    expect(await election.leader()).toMatchObject({ value: 'other', term: leadership.term });
+    const observer = observeInto(election);
+    await eventually(() => observer.seen.at(-1)?.value === 'other', 5000, 'observed on a closed session');
+    await observer.stop();
+    await leadership.resign();
   });
 });
 

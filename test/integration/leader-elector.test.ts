@@ -135,6 +135,29 @@ describe('LeaderElector', () => {
     await running;
   });
 
+  test('a failed campaign (etcd down) is retried with backoff until etcd is back', async () => {
+    await using own = await startEtcd();
+    const member = own.members[0]!;
+    await member.kill();
+    const elector = new LeaderElector(own.client(), uniqueName('etcd-down'), {
+      identity: 'a',
+      ttl: 10,
+      backoff: new ConstantBackoff(200),
+      session: { requestTimeout: 500 },
+    });
+    const retries: unknown[] = [];
+    elector.on('retry', ({ error }) => retries.push(error));
+    const fn = untilAborted();
+    const running = elector.run(fn);
+    await eventually(() => retries.length >= 2, 20_000, 'campaign failures reported');
+    expect(fn.record).toEqual([]);
+    await member.restart();
+    await eventually(() => fn.record.length === 1, 30_000, 'elected once etcd is back');
+    expect(elector.isLeader).toBe(true);
+    await elector.stop();
+    await running;
+  });
+
   test('a callback that throws: resign, back off, campaign again (behind the waiting candidate)', async () => {
     const name = uniqueName('throws');
     const a = candidate(name, 'a', { backoff: new ConstantBackoff(50) });
