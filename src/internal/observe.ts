@@ -17,6 +17,7 @@ import { sleep } from './abort.js';
 import type { EtcdOps } from './etcd.js';
 import { isDirectChild } from './keys.js';
 import { isTransientError } from './retry.js';
+import { closeStream } from './streams.js';
 
 /** Who leads an election: the contender with the smallest create revision. */
 export interface LeaderState {
@@ -219,8 +220,7 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
   } finally {
     done = true;
     clearTimeout(recheck);
-    stream.on('error', () => undefined);
-    stream.cancel();
+    closeStream(stream);
   }
 }
 
