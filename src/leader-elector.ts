@@ -78,7 +78,7 @@ export interface LeaderElectorEvents {
 }
 
 /** Options of {@link LeaderElector.run}. */
-export interface RunOptions {
+export interface LeaderElectorRunOptions {
   /** Aborting it stops the elector like {@link LeaderElector.stop}; `run` then rejects with `signal.reason`. */
   signal?: AbortSignal;
 }
@@ -180,7 +180,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
    * returns the elector campaigns again with a new session.
    * @throws TypeError when `fn` is not a function. Error when already running or already stopped.
    */
-  async run(fn: (context: LeaderContext) => Promise<void> | void, options: RunOptions = {}): Promise<void> {
+  async run(fn: (context: LeaderContext) => Promise<void> | void, options: LeaderElectorRunOptions = {}): Promise<void> {
     if (typeof fn !== 'function') {
       throw new TypeError(`Expected \`fn\` of LeaderElector.run to be a function, got \`${String(fn)}\``);
     }
