@@ -120,6 +120,24 @@ describe('the history checker', () => {
     expect(result.acquisitions[0]?.endReason).toBe('kill');
   });
 
+  test('R3: an overlap caused by etcd revoking a lease before its deadline is marked as a server fault', () => {
+    const input = cleanRun();
+    // a holds until 400 by its deadline, but etcd revoked its lease (key deleted at 5) and a learns at 300.
+    input.logs = [
+      ...cycle('a', 'a', 2, 100, 500, 1, 1000).slice(0, 4),
+      line('a', 300, 'lost', 'session', { lease: 'a', deadline: ms(1000), cause: 'Error: etcd answered the keep-alive with TTL 0' }),
+      ...cycle('b', 'b', 3, 210, 300, 2),
+    ];
+    const result = check(input);
+    expect(result.earlyRevocations).toHaveLength(1);
+    expect(result.violations).toHaveLength(1);
+    expect(result.violations[0]?.rule).toBe('R3');
+    expect(result.violations[0]?.server).toMatch(/etcd revoked lease a of a 700 ms before/);
+    // The same overlap without a revocation reported by etcd is the library's fault.
+    input.logs = input.logs.filter((l) => l.ev !== 'lost');
+    expect(check(input).violations.filter((v) => v.rule === 'R3' && !v.server)).toHaveLength(1);
+  });
+
   test('R1: a waiter told it holds a key that expired before it ranked first (etcd issue 11456)', () => {
     const input = cleanRun();
     // b's key is deleted (lease expiry) at 4, before a releases at 5; b still reports acquiring at 210.

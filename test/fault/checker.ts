@@ -26,6 +26,24 @@ export interface Violation {
   rule: Rule;
   client?: string;
   message: string;
+  /**
+   * Set when the violation is the server's doing, not the library's: an R3 overlap whose earlier
+   * holder's lease etcd revoked while that holder's validity deadline was still ahead (a keep-alive
+   * had succeeded less than a TTL before) — etcd 3.4 < 3.4.31 does this when a stalled leader
+   * resumes (etcd issues 15247, 12528).
+   */
+  server?: string;
+}
+
+/** A lease etcd revoked while its client's validity deadline was still ahead. */
+export interface EarlyRevocation {
+  client: string;
+  lease: string;
+  /** When the client learned it (hrtime ns). */
+  t: bigint;
+  /** How far its deadline still was, in ms. */
+  aheadMs: number;
+  cause: string;
 }
 
 /** One version of a contender key: from its creation to its deletion. */
@@ -49,6 +67,8 @@ export interface Acquisition {
   end: bigint;
   endReason: 'release' | 'lost' | 'close' | 'kill' | 'exit' | 'deadline';
   version: KeyVersion | undefined;
+  /** Set when the window ended because etcd revoked the lease before the client's deadline. */
+  revokedEarly?: EarlyRevocation;
 }
 
 export interface CheckInput {
@@ -96,6 +116,8 @@ export interface CheckResult {
   maxConcurrent: number;
   /** Contender keys alive at the end of the history. */
   leaked: string[];
+  /** Leases etcd revoked before their client's validity deadline (a server fault; see Violation.server). */
+  earlyRevocations: EarlyRevocation[];
 }
 
 interface EffectRecord {
@@ -198,6 +220,17 @@ export function check(input: CheckInput): CheckResult {
   }
   const faults = logs.filter((line) => line.ev === 'fault');
 
+  // Leases etcd said were gone (keep-alive TTL 0, lease not found) while the client's deadline was ahead.
+  const earlyRevocations: EarlyRevocation[] = [];
+  for (const line of logs) {
+    if (line.ev !== 'lost' || !line.lease || line.deadline === undefined || typeof line['cause'] !== 'string') continue;
+    const ahead = BigInt(line.deadline) - BigInt(line.t);
+    if (ahead > 0n) {
+      earlyRevocations.push({ client: line.c, lease: line.lease, t: BigInt(line.t), aheadMs: Number(ahead) / 1e6, cause: line['cause'] });
+    }
+  }
+  const earlyByLease = new Map(earlyRevocations.map((r) => [`${r.client}/${r.lease}`, r]));
+
   // Acquisitions and their validity windows.
   const acquisitions: Acquisition[] = [];
   for (const [client, lines] of byClient) {
@@ -245,6 +278,7 @@ export function check(input: CheckInput): CheckResult {
         end = deadline;
         endReason = 'deadline';
       }
+      const early = earlyByLease.get(`${client}/${lease}`);
       acquisitions.push({
         client,
         lease,
@@ -254,6 +288,7 @@ export function check(input: CheckInput): CheckResult {
         end: max(end, start),
         endReason,
         version: byKeyToken.get(`${line.key}@${token}`),
+        ...((endReason as Acquisition['endReason']) === 'lost' && early ? { revokedEarly: early } : {}),
       });
     });
   }
@@ -302,7 +337,20 @@ export function check(input: CheckInput): CheckResult {
       const detail = others
         .map((o) => `${o.client} token ${o.token} (until ${o.endReason}, ${ms(o.end - edge.t)} later)`)
         .join('; ');
-      flag('R3', `${edge.acq.client} token ${edge.acq.token} started holding while ${others.length} others held: ${detail}`, edge.acq.client);
+      const message = `${edge.acq.client} token ${edge.acq.token} started holding while ${others.length} others held: ${detail}`;
+      const revoked = others.filter((o) => o.revokedEarly !== undefined);
+      if (revoked.length === others.length - permits + 1 && revoked.length > 0) {
+        violations.push({
+          rule: 'R3',
+          client: edge.acq.client,
+          message,
+          server: revoked
+            .map((o) => `etcd revoked lease ${o.lease} of ${o.client} ${o.revokedEarly!.aheadMs.toFixed(0)} ms before its validity deadline (${o.revokedEarly!.cause})`)
+            .join('; '),
+        });
+      } else {
+        flag('R3', message, edge.acq.client);
+      }
     }
   }
   const seenTokens = new Map<bigint, Acquisition>();
@@ -400,14 +448,15 @@ export function check(input: CheckInput): CheckResult {
     counter,
     maxConcurrent,
     leaked,
+    earlyRevocations,
   };
 }
 
 /** A readable summary of a check, for test failure messages and logs. */
 export function describe(result: CheckResult): string {
   const lines = [
-    `acquisitions ${result.acquisitions.length}, effects applied ${result.applied} (acknowledged ${result.acknowledged}, ambiguous-applied ${result.ambiguousApplied}), counter ${result.counter}, fenced rejections ${result.fencedRejections}, max concurrent ${result.maxConcurrent}`,
-    ...result.violations.slice(0, 20).map((v) => `  ${v.rule}: ${v.message}`),
+    `acquisitions ${result.acquisitions.length}, early revocations by etcd ${result.earlyRevocations.length}, effects applied ${result.applied} (acknowledged ${result.acknowledged}, ambiguous-applied ${result.ambiguousApplied}), counter ${result.counter}, fenced rejections ${result.fencedRejections}, max concurrent ${result.maxConcurrent}`,
+    ...result.violations.slice(0, 20).map((v) => `  ${v.rule}: ${v.message}${v.server ? ` [server fault: ${v.server}]` : ''}`),
   ];
   if (result.violations.length > 20) lines.push(`  … ${result.violations.length - 20} more`);
   return lines.join('\n');

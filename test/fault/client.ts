@@ -10,6 +10,7 @@
  */
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IRangeResponse, type ITxnResponse } from 'etcd3';
 import { isLeaseLostError, Mutex, Session, type LockHandle } from '../../src/index.js';
 import type { ClientConfig, Command, EffectOptions, LogEvent, PrimitiveKind } from './protocol.js';
@@ -28,11 +29,14 @@ function log(event: Pick<LogEvent, 'ev' | 'op'> & Partial<LogEvent>): void {
 }
 
 function errName(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`.slice(0, 300);
+  if (error instanceof Error) return `${error.name === 'Error' ? error.constructor.name : error.name}: ${error.message}`.slice(0, 300);
   return String(error);
 }
 
-const client = new Etcd3({ hosts: config.endpoints });
+const client = new Etcd3({
+  hosts: config.endpoints,
+  ...(config.etcd3Faults === 'none' ? { faultHandling: { host: () => noop, global: noop } } : {}),
+});
 const callOptions = () => ({ deadline: Date.now() + (config.requestTimeout ?? 5000) });
 
 /** The primitive this client exercises, behind one interface. */
@@ -77,6 +81,7 @@ async function openSession(): Promise<Session> {
         lease: s.leaseHex,
         deadline: toHr(s.deadline),
         err: errName(s.signal.reason),
+        cause: (s.signal.reason as { cause?: unknown } | undefined)?.cause === undefined ? undefined : errName((s.signal.reason as { cause?: unknown }).cause),
       }),
     { once: true },
   );

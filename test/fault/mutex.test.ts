@@ -6,6 +6,8 @@ import { nsToMs, Scenario, type ClientProc } from './harness.js';
 import type { LogEvent } from './protocol.js';
 
 const TTL = 2;
+/** How long etcd3's default per-host circuit breaker stays open (`halfOpenAfter`). */
+const ETCD3_BREAKER_S = 5;
 
 function expectSafe(result: CheckResult, scenario: Scenario): void {
   const dir = scenario.save(result);
@@ -244,5 +246,82 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
     expectSafe(result, s);
     expect(result.acquisitions.map((a) => a.client)).toEqual(['h', 'w2']);
     expect(secs(release, w2Ok)).toBeLessThanOrEqual(2);
+  });
+
+  test('7. the etcd member a client talks to is SIGSTOPped: no call hangs past its deadline; fail over or report lost within TTL', async () => {
+    const s = (scenario = await Scenario.start('07-member-paused', { ttl: TTL }));
+    const requestTimeout = 1000;
+    const clients = Array.from({ length: 4 }, (_, i) =>
+      s.spawn(`c${i}`, { mode: 'loop', holdMs: 20, renew: true, waitStart: true, requestTimeout, etcd3Faults: 'none' }),
+    );
+    await startAll(s, clients);
+    await delay(1000);
+    const leader = await s.etcd.leader();
+    const follower = s.etcd.members.find((m) => m !== leader)!;
+    const windows: { role: string; paused: LogEvent; resumed: LogEvent }[] = [];
+    for (const [role, member] of [
+      ['follower', follower],
+      ['leader', leader],
+    ] as const) {
+      await member.pause();
+      const paused = s.fault('member-pause', { member: member.name, role });
+      await delay(2 * TTL * 1000);
+      await member.resume();
+      const resumed = s.fault('member-resume', { member: member.name, role });
+      windows.push({ role, paused, resumed });
+      await delay(2000);
+    }
+    const result = await s.finish();
+    const durations = (op: string) =>
+      clients.flatMap((c) =>
+        c.lines.flatMap((l, i) => {
+          if (l.op !== op || l.ev !== 'invoke') return [];
+          const done = c.lines.slice(i + 1).find((m) => m.op === op && m.ev !== 'info' && m.ev !== 'invoke');
+          return done ? [secs(l, done)] : [];
+        }),
+      );
+    const lost = s.find((l) => l.ev === 'lost');
+    const progress = windows.map(({ paused, resumed }) => ({
+      during: s.find((l) => isOk('acquire')(l) && at(l) > at(paused) && at(l) < at(resumed)).length,
+      after: s.find((l) => isOk('acquire')(l) && at(l) > at(resumed))[0],
+    }));
+    console.log(
+      `[fault 7] effect max ${Math.max(...durations('effect')).toFixed(2)} s, release max ${Math.max(...durations('release')).toFixed(2)} s; ` +
+        `acquisitions while paused: ${progress.map((p, i) => `${windows[i]!.role} ${p.during}`).join(', ')}; ` +
+        `lost ${lost.length}: ${lost.map((l) => `${l.c} ${nsToMs(at(l) - BigInt(l.deadline!)).toFixed(0)} ms after its deadline${l['cause'] ? ` (${String(l['cause']).slice(0, 60)})` : ''}`).join(', ')}\n${describeCheck(result)}`,
+    );
+    s.save(result);
+    // Fencing and the server-backed checks hold throughout.
+    expect(result.violations.filter((v) => !v.server), describeCheck(result)).toEqual([]);
+    expect(result.counter).toBe(result.applied);
+    // etcd 3.4.23 (issues 15247/12528, fixed in 3.4.31): a leader frozen past the TTL revokes, when it
+    // thaws, every lease it did not see renewed — though the new leader did renew them. Only then may
+    // a lease go before its client's deadline (and a holder overlap its successor until it learns).
+    const leaderThaw = windows.find((w) => w.role === 'leader')!.resumed;
+    for (const r of result.earlyRevocations) {
+      expect(nsToMs(r.t - at(leaderThaw)), `early revocation of ${r.lease} long after the leader thawed`).toBeGreaterThanOrEqual(0);
+      expect(nsToMs(r.t - at(leaderThaw))).toBeLessThanOrEqual(TTL * 1000);
+    }
+    // No call outlives its deadline: an effect is two calls of 1 s each; a release retries a few times.
+    expect(Math.max(...durations('effect'))).toBeLessThanOrEqual((2 * requestTimeout) / 1000 + 1);
+    expect(Math.max(...durations('release'))).toBeLessThanOrEqual((6 * requestTimeout) / 1000 + 1);
+    // A session that cannot keep its lease reports it by its validity deadline (at most TTL − margin
+    // after the send of its last successful keep-alive), never later.
+    // (Session.create may itself outlast the TTL when its grant waited on the frozen member: the session
+    // it returns is then already past its deadline, and lost at once.)
+    for (const l of lost) {
+      const created = s.find((m) => m.c === l.c && m.op === 'session' && m.ev === 'ok' && m.lease === l.lease)[0]!;
+      const due = BigInt(l.deadline!) > at(created) ? BigInt(l.deadline!) : at(created);
+      expect(nsToMs(at(l) - due), `${l.c} reported the loss of ${l.lease} late`).toBeLessThanOrEqual(500);
+    }
+    // Two members keep a quorum: work goes on while a follower is frozen. While the leader is, etcd3's
+    // per-host circuit breakers may all open (3 failed calls each, then 5 s closed) and stop everyone:
+    // after a thaw the next acquisition comes within TTL + 2 s, plus those 5 s.
+    expect(progress[0]!.during, 'acquisitions while a follower was paused').toBeGreaterThanOrEqual(1);
+    for (const [i, p] of progress.entries()) {
+      const { role, resumed } = windows[i]!;
+      expect(p.after, `an acquisition after the ${role} thawed`).toBeDefined();
+      expect(secs(resumed, p.after!)).toBeLessThanOrEqual(TTL + 2 + ETCD3_BREAKER_S);
+    }
   });
 });

@@ -16,6 +16,11 @@ export interface ClientConfig {
   ttl: number;
   requestTimeout?: number;
   safetyMargin?: number;
+  /**
+   * etcd3's own fault handling: its defaults (a global retry of 3 and a per-host circuit breaker), or
+   * none — leasehold retries by itself (see docs/guarantees.md on etcd3's breakers). @default 'default'
+   */
+  etcd3Faults?: 'default' | 'none';
   /** Semaphore permits. */
   permits?: number;
   /** `loop` runs lock cycles by itself until `cycles` or `stop`; `manual` only obeys commands. */
