@@ -1,9 +1,7 @@
 // Two services campaign to be the scheduler; a third only watches. The leader proclaims its progress,
 // fences a write with its term, and resigns: the waiting candidate leads one round trip later.
 import { Etcd3 } from 'etcd3';
-import { NotLeaderError, Session } from 'leasehold';
-// `Election` is exported by `leasehold` too; imported from the source here while the index catches up.
-import { Election } from '../src/election.js';
+import { Election, NotLeaderError, Session } from 'leasehold';
 
 const etcd = new Etcd3({ hosts: (process.env['ETCD_ENDPOINTS'] ?? '127.0.0.1:2379').split(',') });
 try {

@@ -3,15 +3,14 @@
 // another replica takes over one round trip later instead of one TTL later. /ready answers 200 only on
 // the leader, for a Service that must route to the active replica.
 //
-//   ETCD_ENDPOINTS=127.0.0.1:2379 npx tsx examples/leader-elector.ts
+//   ETCD_ENDPOINTS=127.0.0.1:2379 node --conditions=leasehold-source --import tsx examples/leader-elector.ts
 //
 // LIFETIME_MS (default 3000) makes the demo send itself SIGTERM, as the kubelet would; 0 runs until a
 // real SIGTERM or SIGINT.
 import { createServer } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
-// `LeaderElector` is exported by `leasehold` too; imported from the source here while the index catches up.
-import { LeaderElector } from '../src/leader-elector.js';
+import { LeaderElector } from 'leasehold';
 
 const etcd = new Etcd3({ hosts: (process.env['ETCD_ENDPOINTS'] ?? '127.0.0.1:2379').split(',') });
 const identity = process.env['IDENTITY'] ?? process.env['HOSTNAME'] ?? `replica-${process.pid}`;

@@ -14,6 +14,15 @@ export {
   type TryPermitOptions,
 } from './semaphore.js';
 export { ReadWriteLock, type RwLockOptions } from './rw-lock.js';
+export { Election, Leadership, type CampaignOptions, type ElectionCallOptions, type LeaderState } from './election.js';
+export {
+  LeaderElector,
+  leaderElectorDefaults,
+  type LeaderElectorOptions,
+  type LeaderElectorEvents,
+  type LeaderContext,
+  type LeaderElectorRunOptions,
+} from './leader-elector.js';
 export {
   LeaseholdError,
   LeaseLostError,

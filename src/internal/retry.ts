@@ -1,5 +1,5 @@
 /** Which etcd errors are transient, and the default retry policy for them. */
-import { ExponentialBackoff, handleWhen, retry, type IPolicy } from 'cockatiel';
+import { ExponentialBackoff, handleWhen, isBrokenCircuitError, retry, type IPolicy } from 'cockatiel';
 import {
   EtcdLeaseInvalidError,
   GRPCDeadlineExceededError,
@@ -17,6 +17,8 @@ const transientMessage =
 export function isTransientError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error instanceof EtcdLeaseInvalidError) return false;
+  // etcd3 opens a host's circuit breaker for 5 s after three failed calls: an outage, not a verdict.
+  if (isBrokenCircuitError(error)) return true;
   if (
     error instanceof GRPCUnavailableError ||
     error instanceof GRPCDeadlineExceededError ||

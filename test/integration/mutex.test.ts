@@ -379,6 +379,21 @@ describe('Mutex and lease loss', () => {
     await s.close();
   });
 
+  test('a waiter rides out an etcd restart (connection failures and etcd3’s open circuit breaker are transient)', async () => {
+    await using own = await startEtcd();
+    await using a = await Session.create(own.client(), { ttl: 5 });
+    await using b = await Session.create(own.client(), { ttl: 5 });
+    const held = await new Mutex(a, 'restart').lock();
+    const waiting = new Mutex(b, 'restart').lock();
+    await delay(200);
+    await own.members[0]!.restart();
+    expect(await stillPending(waiting, 300)).toBe(true);
+    await held.release();
+    const got = await waiting;
+    expect(got.token > held.token).toBe(true);
+    await got.release();
+  });
+
   test('a lease revoked behind the session’s back aborts the holder and is final', async () => {
     await using s = await session(5);
     const lock = await new Mutex(s, uniqueName('revoked')).lock();
