@@ -1,0 +1,156 @@
+/**
+ * `npm run bench`: leasehold against what Node users have today (etcd3's polled Lock and its
+ * Election), measured by latency and by etcd's own counters, in one run against one etcd.
+ * See `--help` and docs/benchmarks.md (which `--markdown docs/benchmarks.md` regenerates).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { startEtcd, type EtcdCluster } from '../src/testing/index.js';
+import type { BenchContext, Row } from './lib/harness.js';
+import { etcdInfo, load1, machine } from './lib/machine.js';
+import { parseOptions, usage, type BenchOptions } from './lib/options.js';
+import { evaluateTargets, markdown, resultsTable, targetsTable } from './lib/report.js';
+import { etcd3Election, killRow, leadMs, leaseholdElection, resignRow } from './scenarios/failover.js';
+import { floorRow } from './scenarios/floor.js';
+import { etcd3ElectionRow, etcd3LockRow, mutexRow } from './scenarios/locks.js';
+import { memoryRow } from './scenarios/memory.js';
+import { rwlockRow, semaphoreRow } from './scenarios/shared.js';
+
+const startedAt = new Date();
+const t0 = performance.now();
+const loadAtStart = load1();
+
+function log(message: string): void {
+  process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
+}
+
+function summary(row: Row): string {
+  if (row.status !== 'ok') return `${row.label} ×${row.workers ?? '-'}: ${row.status} (${row.reason ?? ''})`;
+  const ops = row.opsPerSec ? `, ${Math.round(row.opsPerSec)} ops/s` : '';
+  const h = row.handoff?.p50 != null ? `, handoff p50 ${row.handoff.p50.toFixed(2)} ms` : '';
+  const u = row.etcd ? `, ${row.etcd.unary.toFixed(2)} unary/acq, ${row.etcd.watchEvents.toFixed(2)} events/acq` : '';
+  return `${row.label} ×${row.workers ?? '-'}: ${row.ops ?? ''} in ${(row.seconds ?? 0).toFixed(1)} s${ops}${h}${u}`;
+}
+
+async function start(options: BenchOptions): Promise<{ etcd: EtcdCluster; cleanup: () => void }> {
+  const fromEnv = (process.env['ETCD_ENDPOINTS'] ?? '').trim() !== '';
+  if (fromEnv || !options.fsync) {
+    return { etcd: await startEtcd({ fsync: options.fsync }), cleanup: () => undefined };
+  }
+  // leasehold/testing keeps data dirs in /dev/shm, where fsync is free; real fsync needs a disk.
+  mkdirSync(options.dataDir, { recursive: true });
+  const dir = mkdtempSync(join(options.dataDir, 'leasehold-bench-'));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    return { etcd: await startEtcd({ fsync: true, extraArgs: [`--data-dir=${join(dir, 'data')}`] }), cleanup };
+  } catch (error) {
+    cleanup();
+    throw error;
+  }
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions;
+  try {
+    const parsed = parseOptions(process.argv.slice(2));
+    if (parsed === 'help') {
+      console.log(usage);
+      return 0;
+    }
+    options = parsed;
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${usage}`);
+    return 2;
+  }
+
+  const { etcd, cleanup } = await start(options);
+  const onSignal = (): void => {
+    void etcd.stop().finally(() => {
+      cleanup();
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let rowCounter = 0;
+  const ctx: BenchContext = {
+    etcd,
+    ttl: options.ttl,
+    failoverTtl: options.failoverTtl,
+    client: () => etcd.client({ grpcOptions: { 'grpc.use_local_subchannel_pool': 1 } }),
+    log,
+    unique: (base) => `${base}-${process.pid}-${++rowCounter}`,
+  };
+  const rows: Row[] = [];
+  const emit = (row: Row): void => {
+    rows.push(row);
+    process.stdout.write(`${JSON.stringify(row)}\n`);
+    log(summary(row));
+  };
+  try {
+    const info = await etcdInfo(etcd);
+    log(`etcd ${info.version} (${info.provider}), data dir on ${info.dataDirFs ?? '?'}, fsync ${options.fsync ? 'on' : 'off'}`);
+    const { workers, ops, maxSeconds } = options;
+    for (const scenario of options.scenarios) {
+      switch (scenario) {
+        case 'floor':
+          emit(await floorRow(ctx, ops));
+          break;
+        case 'mutex':
+          for (const w of workers) emit(await mutexRow(ctx, w, ops, maxSeconds));
+          break;
+        case 'etcd3-lock':
+          for (const w of workers) emit(await etcd3LockRow(ctx, w, ops, maxSeconds));
+          break;
+        case 'etcd3-election':
+          for (const w of workers) emit(await etcd3ElectionRow(ctx, w, ops, maxSeconds));
+          break;
+        case 'semaphore':
+          for (const w of workers) emit(await semaphoreRow(ctx, w, ops, maxSeconds));
+          break;
+        case 'rwlock':
+          for (const w of workers) emit(await rwlockRow(ctx, w, ops, maxSeconds));
+          break;
+        case 'failover':
+          emit(await floorRow(ctx, options.failoverReps, leadMs));
+          emit(await resignRow(ctx, leaseholdElection, options.failoverReps));
+          emit(await resignRow(ctx, etcd3Election, options.failoverReps));
+          emit(await killRow(ctx, leaseholdElection, options.killReps));
+          emit(await killRow(ctx, etcd3Election, options.killReps));
+          break;
+        case 'memory':
+          emit(await memoryRow(ctx, 'leasehold', options.memoryLocks));
+          emit(await memoryRow(ctx, 'etcd3', options.memoryLocks));
+          break;
+      }
+    }
+    const targets = evaluateTargets(rows, workers, options.failoverTtl);
+    const seconds = (performance.now() - t0) / 1000;
+    if (!options.json) {
+      process.stdout.write(`\n${resultsTable(rows)}\n\n${targetsTable(targets)}\n`);
+    }
+    if (options.markdown) {
+      const file = resolve(options.markdown);
+      const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().replace(/ --$/, '');
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(
+        file,
+        markdown({ rows, targets, machine: machine(loadAtStart), etcd: { info }, options, command, startedAt, seconds }),
+      );
+      log(`wrote ${file}`);
+    }
+    log(`done in ${seconds.toFixed(0)} s`);
+    return rows.some((r) => r.status === 'failed') ? 1 : 0;
+  } finally {
+    await etcd.stop();
+    cleanup();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,91 @@
+/**
+ * Scenario 4: leasehold's Semaphore (5 permits, weight 1) and ReadWriteLock (90 % readers), acquire →
+ * release on one name, every worker its own client and Session.
+ */
+import { ReadWriteLock, Semaphore, Session } from '../../src/index.js';
+import { runContention, warm, type BenchContext, type Participant, type Row } from '../lib/harness.js';
+import { quantiles } from '../lib/stats.js';
+
+export const semaphorePermits = 5;
+export const readerShare = 0.9;
+
+export async function semaphoreRow(ctx: BenchContext, workers: number, ops: number, maxSeconds: number): Promise<Row> {
+  const name = ctx.unique('bench/semaphore');
+  return runContention(ctx, {
+    scenario: 'semaphore',
+    label: `leasehold Semaphore (${semaphorePermits} permits)`,
+    workers,
+    ops,
+    maxSeconds,
+    handoff: 'shared',
+    async open(): Promise<Participant> {
+      const client = ctx.client();
+      await warm(client);
+      const session = await Session.create(client, { ttl: ctx.ttl });
+      const semaphore = new Semaphore(session, name, { permits: semaphorePermits });
+      return {
+        async acquire() {
+          const permit = await semaphore.acquire();
+          return { release: async () => permit.release() };
+        },
+        async close() {
+          await session.close();
+          client.close();
+        },
+      };
+    },
+  });
+}
+
+/** A small deterministic PRNG (mulberry32), so every run draws the same reader/writer sequence. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function rwlockRow(ctx: BenchContext, workers: number, ops: number, maxSeconds: number): Promise<Row> {
+  const name = ctx.unique('bench/rwlock');
+  return runContention(ctx, {
+    scenario: 'rwlock',
+    label: `leasehold ReadWriteLock (${Math.round(readerShare * 100)} % readers)`,
+    workers,
+    ops,
+    maxSeconds,
+    handoff: 'shared',
+    async open(i): Promise<Participant> {
+      const client = ctx.client();
+      await warm(client);
+      const session = await Session.create(client, { ttl: ctx.ttl });
+      const lock = new ReadWriteLock(session, name);
+      const random = prng(i + 1);
+      return {
+        async acquire() {
+          const writer = random() >= readerShare;
+          const handle = writer ? await lock.writeLock() : await lock.readLock();
+          return { release: async () => handle.release(), marks: { writer: writer ? 1 : 0 } };
+        },
+        async close() {
+          await session.close();
+          client.close();
+        },
+      };
+    },
+    describe(samples) {
+      const of = (writer: number) => samples.filter((s) => (s.marks?.['writer'] ?? 0) === writer);
+      const readers = of(0);
+      const writers = of(1);
+      return {
+        readers: readers.length,
+        writers: writers.length,
+        readerAcquire: quantiles(readers.map((s) => s.acquired - s.start)),
+        writerAcquire: quantiles(writers.map((s) => s.acquired - s.start)),
+      };
+    },
+  });
+}
