@@ -2,6 +2,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from 'vitest';
 import { describe as describeCheck, type CheckResult } from './checker.js';
+import { startProxy } from '../../src/testing/proxy.js';
 import { nsToMs, Scenario, type ClientProc } from './harness.js';
 import type { LogEvent } from './protocol.js';
 
@@ -322,6 +323,89 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
       const { role, resumed } = windows[i]!;
       expect(p.after, `an acquisition after the ${role} thawed`).toBeDefined();
       expect(secs(resumed, p.after!)).toBeLessThanOrEqual(TTL + 2 + ETCD3_BREAKER_S);
+    }
+  });
+
+  test('8. etcd leader kill -9 and restart every few seconds under contention for ~20 s', async () => {
+    const s = (scenario = await Scenario.start('08-leader-kill-loop', { ttl: TTL }));
+    const clients = Array.from({ length: 4 }, (_, i) =>
+      s.spawn(`c${i}`, { mode: 'loop', holdMs: 20, renew: true, waitStart: true, requestTimeout: 1000, etcd3Faults: 'none' }),
+    );
+    await startAll(s, clients);
+    const until = performance.now() + 20_000;
+    const kills: LogEvent[] = [];
+    while (performance.now() < until) {
+      await delay(2500);
+      const leader = await s.etcd.leader();
+      await leader.kill();
+      kills.push(s.fault('member-kill', { member: leader.name }));
+      await delay(500);
+      await leader.restart();
+      s.fault('member-restart', { member: leader.name });
+    }
+    await delay(1000);
+    const result = await s.finish();
+    const recovery = kills.map((k) => {
+      const next = s.find((l) => isOk('acquire')(l) && at(l) > at(k))[0];
+      return next ? secs(k, next) : Number.POSITIVE_INFINITY;
+    });
+    const lost = s.find((l) => l.ev === 'lost');
+    console.log(
+      `[fault 8] ${kills.length} leader kills; next acquisition after each: ${recovery.map((r) => r.toFixed(2)).join(', ')} s; lost ${lost.length}; ${describeCheck(result)}`,
+    );
+    expectSafe(result, s);
+    expect(result.acquisitions.length).toBeGreaterThan(20);
+    for (const r of recovery) expect(r).toBeLessThanOrEqual(TTL + 2 + 1);
+  });
+
+  test('9. a client blackholed for 3×TTL: lost within TTL, others acquire, no resurrection after healing', async () => {
+    const s = (scenario = await Scenario.start('09-blackhole', { ttl: TTL }));
+    const proxy = await startProxy(s.etcd.members[0]!.clientUrl);
+    try {
+      const p = s.spawn('p', { endpoints: [proxy.url] });
+      const others = Array.from({ length: 2 }, (_, i) => s.spawn(`c${i}`, { mode: 'loop', holdMs: 20, waitStart: true }));
+      const held = await p.call({ cmd: 'acquire' }, 'acquire');
+      await startAll(s, others);
+      await p.call({ cmd: 'effect' }, 'effect');
+      proxy.blackhole();
+      const cut = s.fault('blackhole', { target: 'p' });
+      const lost = await p.waitFor((l) => l.ev === 'lost', (TTL + 5) * 1000);
+      const next = await s.waitFor((l) => isOk('acquire')(l) && l.c !== 'p', (TTL + 10) * 1000, at(cut), 'a new holder');
+      await delay(Math.max(0, 3 * TTL * 1000 - secs(cut, next) * 1000));
+      proxy.heal();
+      const healed = s.fault('heal', { target: 'p' });
+      await delay(1000);
+      // The old handle stays dead: a guarded write through it is refused, and it says it is not held.
+      const fenced = await p.call({ cmd: 'effect', checkHeld: false }, 'effect');
+      const skipped = await p.call({ cmd: 'effect' }, 'effect');
+      await p.call({ cmd: 'release' }, 'release');
+      // A new session is the way back.
+      await p.call({ cmd: 'close' }, 'close');
+      const again = await p.call({ cmd: 'acquire' }, 'acquire', (TTL + 10) * 1000);
+      await p.call({ cmd: 'effect' }, 'effect');
+      await p.call({ cmd: 'release' }, 'release');
+      const result = await s.finish();
+      console.log(
+        `[fault 9] lost ${secs(cut, lost).toFixed(2)} s after the blackhole, next holder after ${secs(cut, next).toFixed(2)} s; ${describeCheck(result)}`,
+      );
+      expectSafe(result, s);
+      expect(secs(cut, lost)).toBeLessThanOrEqual(TTL + 0.5);
+      expect(secs(cut, next)).toBeLessThanOrEqual(TTL + 2);
+      expect(fenced.ev).toBe('fail');
+      expect(fenced.err).toMatch(/guard failed/);
+      expect(skipped['skipped']).toBe(true);
+      expect(again.ev).toBe('ok');
+      expect(again.lease).not.toBe(held.lease);
+      // No resurrection: after the loss, the old lease never moved its deadline again and its key never
+      // came back.
+      expect(p.lines.some((l) => l.op === 'deadline' && l.lease === held.lease && at(l) > at(lost))).toBe(false);
+      const resurrected = p.lines.filter(
+        (l) => at(l) > at(healed) && l.ev === 'ok' && (l.op === 'acquire' || l.op === 'effect') && (l.lease === held.lease || l.id?.includes(held.lease!)),
+      );
+      expect(resurrected).toEqual([]);
+      expect(s.recorder.events.filter((e) => e.lease === held.lease && e.type === 'put')).toHaveLength(1);
+    } finally {
+      await proxy.close();
     }
   });
 });
