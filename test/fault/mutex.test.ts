@@ -408,4 +408,78 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
       await proxy.close();
     }
   });
+
+  test('10. brief connection resets shorter than the TTL: no false lost; an ambiguous acquire creates no second key', async () => {
+    const s = (scenario = await Scenario.start('10-resets', { ttl: TTL }));
+    const proxy = await startProxy(s.etcd.members[0]!.clientUrl);
+    const proxy2 = await startProxy(s.etcd.members[1]!.clientUrl);
+    try {
+      const r = s.spawn('r', { mode: 'loop', endpoints: [proxy.url], holdMs: 20, waitStart: true });
+      const others = Array.from({ length: 2 }, (_, i) => s.spawn(`c${i}`, { mode: 'loop', holdMs: 20, waitStart: true }));
+      await startAll(s, [r, ...others]);
+      const resets: LogEvent[] = [];
+      for (let i = 0; i < 10; i++) {
+        await delay(400);
+        proxy.reset();
+        resets.push(s.fault('reset', { target: 'r' }));
+      }
+      await delay(1000);
+      for (const c of [r, ...others]) c.send({ cmd: 'stop' });
+      await Promise.all([r, ...others].map(async (c) => c.exited));
+
+      // An acquire whose response is lost: the txn that creates the key is applied, the answer never
+      // arrives, the connection is reset, and the retry must find the key, not make a second one.
+      const h = s.spawn('h');
+      const a = s.spawn('a', { endpoints: [proxy2.url] });
+      await h.call({ cmd: 'acquire' }, 'acquire');
+      await a.call({ cmd: 'session' }, 'session');
+      proxy2.blackhole('toClient');
+      a.send({ cmd: 'acquire' });
+      await queued(s, 2);
+      proxy2.reset();
+      proxy2.heal();
+      await delay(500);
+      await h.call({ cmd: 'release' }, 'release');
+      const aOk = await a.waitFor(isOk('acquire'), 15_000);
+      await a.call({ cmd: 'effect' }, 'effect');
+      await a.call({ cmd: 'release' }, 'release');
+      const result = await s.finish();
+      const rCycles = r.lines.filter(isOk('acquire')).length;
+      console.log(`[fault 10] r completed ${rCycles} cycles through ${resets.length} resets; ${describeCheck(result)}`);
+      expectSafe(result, s);
+      expect(r.lines.filter((l) => l.ev === 'lost')).toEqual([]);
+      expect(rCycles).toBeGreaterThan(0);
+      const aKeys = s.recorder.events.filter((e) => e.lease === aOk.lease && e.type === 'put');
+      expect(aKeys, 'one key created for the ambiguous acquire').toHaveLength(1);
+      expect(aKeys[0]!.createRevision.toString()).toBe(aOk.token);
+      expect(proxy2.accepted, 'a reconnected after the reset').toBeGreaterThanOrEqual(2);
+    } finally {
+      await proxy.close();
+      await proxy2.close();
+    }
+  });
+
+  test('11. compaction to the current revision every 100 ms while waiters queue: no leaked keys, order kept', async () => {
+    const s = (scenario = await Scenario.start('11-compaction', { ttl: TTL }));
+    const clients = Array.from({ length: 6 }, (_, i) => s.spawn(`c${i}`, { mode: 'loop', holdMs: 20, waitStart: true }));
+    await startAll(s, clients);
+    const until = performance.now() + 6000;
+    let compactions = 0;
+    while (performance.now() < until) {
+      await delay(100);
+      // Up to what the history recorder has seen, which is the current revision while it keeps up.
+      const revision = s.recorder.lastRevision;
+      try {
+        await s.admin.kv.compact({ revision: revision.toString(), physical: false });
+        compactions++;
+      } catch (error) {
+        if (!/compacted/.test(String(error))) throw error;
+      }
+    }
+    const result = await s.finish();
+    console.log(`[fault 11] ${compactions} compactions; ${describeCheck(result)}`);
+    expectSafe(result, s);
+    expect(compactions).toBeGreaterThan(20);
+    for (const c of clients) expect(c.lines.filter(isOk('acquire')).length, `${c.id} acquisitions`).toBeGreaterThanOrEqual(3);
+  });
 });
