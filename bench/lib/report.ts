@@ -63,6 +63,34 @@ export function methodTable(rows: readonly Row[]): string {
   return [head, ...lines].join('\n');
 }
 
+/** Where a leasehold handoff's time goes: the split at the waiter's wake-up event (see probe.ts). */
+export function insideTable(rows: readonly Row[]): string {
+  const q = (r: Row, key: string): string => {
+    const v = r.extra?.[key] as { p50?: number | null } | undefined;
+    return num(v?.p50);
+  };
+  const lines: string[] = [];
+  for (const r of rows) {
+    if (r.status !== 'ok') continue;
+    if (r.scenario === 'mutex' && (r.workers ?? 0) > 1) {
+      lines.push(
+        `| ${r.label} ×${r.workers} | ${num(r.release?.p50)} | ${q(r, 'releaseToWakeEvent')} | ${q(r, 'wakeEventToAcquired')} | ${num(r.handoff?.p50)} | ${fixed(r.extra?.['clientCpuMsPerAcq'] as number)} | ${fixed(r.etcd?.cpuMs)} |`,
+      );
+    }
+    if (r.scenario === 'leasehold-resign') {
+      lines.push(
+        `| ${r.label} | ${num(r.acquire?.p50)} (resign) | ${q(r, 'resignCalledToWakeEvent')} (from the resign() call) | ${q(r, 'wakeEventToElected')} | ${num(r.handoff?.p50)} (from the call) | – | ${fixed(r.etcd?.cpuMs)} |`,
+      );
+    }
+  }
+  if (lines.length === 0) return '';
+  return [
+    '| row | release() p50 | release resolved → wake event p50 | wake event → acquired p50 | handoff p50 | client CPU ms / acq | etcd CPU ms / acq |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...lines,
+  ].join('\n');
+}
+
 export function memoryTable(rows: readonly Row[]): string {
   const mem = rows.filter((r) => r.scenario.startsWith('memory'));
   if (mem.length === 0) return '';
@@ -210,6 +238,44 @@ export function evaluateTargets(rows: readonly Row[], workers: readonly number[]
   return out;
 }
 
+/** Why a missed target is missed: the structural part, true of the protocols whatever the run. */
+const why: [RegExp, string][] = [
+  [
+    /ops\/s ≥ 3× polled etcd3 Lock/,
+    'Under contention a leasehold acquisition waits for one write (the holder\'s delete), one watch event and one ' +
+      'read (the waiter\'s check); the polled Lock keeps attempts in flight, so its handoff is about one write after the ' +
+      'revoke. What the polled Lock pays instead is load — see unary requests and keep-alive messages per acquisition, ' +
+      'which grow with the workers — and that only caps its throughput once etcd and the clients run out of CPU.',
+  ],
+  [
+    /ops\/s ≥ 3× etcd3 Election lock/,
+    'etcd3\'s Election queues as leasehold does (each campaigner watches its predecessor), so its handoff is also one ' +
+      'write, one event and one read. It loses time when a waiter\'s watch is younger than etcd\'s 100 ms sync of ' +
+      'unsynced watchers (short queues) and to its extra requests (a lease grant, a revoke and three ranges per ' +
+      'campaign); in a deep queue the waiting watches are old enough to be synced, so only the extra requests remain.',
+  ],
+  [
+    /handoff p50 ≤ 1\.5× floor/,
+    'The floor is one write plus one event; a leasehold handoff is the event plus the waiter\'s verifying read (see ' +
+      '"Inside a leasehold handoff"). Under contention that read competes with the previous holder re-joining the queue ' +
+      '(a write) and with every client for CPU.',
+  ],
+  [
+    /graceful handover/,
+    'A leasehold handover is the resign delete, the event, the follower\'s verifying read and its campaign-value txn, ' +
+      'which is a raft write even when the value already matches.',
+  ],
+];
+
+function missedNotes(targets: readonly Target[]): string {
+  const notes = new Set<string>();
+  for (const t of targets) {
+    if (t.status !== 'missed') continue;
+    for (const [pattern, text] of why) if (pattern.test(t.target)) notes.add(text);
+  }
+  return notes.size === 0 ? '' : `Why the missed ones are missed:\n\n${[...notes].map((n) => `- ${n}`).join('\n')}\n`;
+}
+
 export function targetsTable(targets: readonly Target[]): string {
   return [
     '| target | measured | |',
@@ -306,6 +372,17 @@ export function markdown(input: ReportInput): string {
     '## Targets (issue 4)',
     '',
     targetsTable(targets),
+    '',
+    missedNotes(targets),
+    '## Inside a leasehold handoff (p50, ms)',
+    '',
+    'The waiter\'s client is probed (its raw watch streams are wrapped to note when an event arrives; leasehold',
+    'itself is untouched), which splits a handoff at the wake-up: etcd sending the delete event, then what the',
+    'waiter does after waking — for a Mutex one linearizable read that checks it is first and its key is still',
+    'there; for an Election that read plus a txn that checks the campaign value (a write: it contains a put).',
+    'CPU is per acquisition: the bench process (every client together) and etcd (`process_cpu_seconds_total`).',
+    '',
+    insideTable(rows) || 'Not run.',
     '',
     '## Unary requests per acquisition, by method',
     '',
