@@ -29,14 +29,14 @@
  * throws {@link PermitsMismatchError} instead of admitting itself, so all holders at any revision agree
  * on `permits` and never exceed it.
  */
-import type { IKeyValue, IWatchResponse } from 'etcd3';
+import type { IKeyValue } from 'etcd3';
 import { PermitsMismatchError } from '../errors.js';
 import { sleep } from './abort.js';
 import { guardCompare, rangeOp, type EtcdOps } from './etcd.js';
 import { isDirectChild } from './keys.js';
 import { OwnKeyGone } from './queue.js';
 import { isTransientError } from './retry.js';
-import { closeStream } from './streams.js';
+import { waitForDeletes } from './watch.js';
 
 /** What every participant writes into its keys. */
 export interface PermitRecord {
@@ -238,79 +238,5 @@ export class PermitClaim {
     } catch {
       return true; // the caller's next read decides (our key gone, mismatch, etcd trouble)
     }
-  }
-}
-
-/**
- * Resolves once a key in one of `ranges` may have been deleted since `checkedAt`: `true` on a delete
- * event (or when `changed` says a re-read found one), `false` when the watch broke or was cancelled.
- * Like `waitForDelete`, the watches start at "now" so etcd syncs them at birth (no 100 ms catch-up);
- * the gap between our read and their creation is covered by calling `changed` when the creation
- * revision is not `checkedAt`, and a watch stuck on a silent member by calling it every
- * `ops.recheckMs`. Rejects with `signal.reason` on abort.
- */
-export async function waitForDeletes(
-  ops: EtcdOps,
-  ranges: { key: Buffer; range_end?: Buffer }[],
-  checkedAt: bigint,
-  changed: () => Promise<boolean>,
-  signal: AbortSignal,
-): Promise<boolean> {
-  signal.throwIfAborted();
-  const stream = await ops.ns.watchClient.watch();
-  let done = false;
-  let recheck: NodeJS.Timeout | undefined;
-  try {
-    return await new Promise<boolean>((resolve, reject) => {
-      let created = 0;
-      let newest = checkedAt;
-      const finish = (woke: boolean, error?: unknown): void => {
-        if (done) return;
-        done = true;
-        signal.removeEventListener('abort', onAbort);
-        if (error === undefined) resolve(woke);
-        else reject(error);
-      };
-      const onAbort = (): void => finish(false, signal.reason ?? new Error('aborted'));
-      // As in waitForDelete: a quiet watch may be a dead one (a paused or partitioned member never
-      // answers), so re-check through a unary call with a deadline now and then.
-      const stillSame = (): void => {
-        changed().then((yes) => {
-          if (yes) finish(true);
-          else if (!done) recheck = setTimeout(stillSame, ops.recheckMs);
-        }, () => finish(false));
-      };
-      recheck = setTimeout(stillSame, ops.recheckMs);
-      signal.addEventListener('abort', onAbort, { once: true });
-      stream.on('error', () => finish(false));
-      stream.on('end', () => finish(false));
-      stream.on('data', (res: IWatchResponse) => {
-        if (res.canceled) {
-          finish(false);
-          return;
-        }
-        if (res.created) {
-          const revision = BigInt(res.header.revision);
-          if (revision > newest) newest = revision;
-          if (++created === ranges.length && newest !== checkedAt) {
-            changed().then(
-              (yes) => {
-                if (yes) finish(true);
-              },
-              () => finish(true),
-            );
-          }
-          return;
-        }
-        if (res.events.some((event) => event.type === 'Delete')) finish(true);
-      });
-      for (const range of ranges) {
-        stream.write({ create_request: { ...range, start_revision: 0, filters: ['Noput'] } });
-      }
-    });
-  } finally {
-    done = true;
-    clearTimeout(recheck);
-    closeStream(stream);
   }
 }

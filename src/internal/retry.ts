@@ -41,13 +41,14 @@ export function isLeaseNotFound(error: unknown): boolean {
 }
 
 /**
- * The default policy for transient etcd errors: up to 6 attempts with exponential backoff from 25 ms
- * to 1 s. Every call leasehold makes is idempotent by construction, so a retry after an ambiguous
- * outcome is safe; retries also stop as soon as the session's lease is lost.
+ * The default policy for transient etcd errors: up to 12 attempts with exponential backoff from 25 ms
+ * to 1 s (about 6.5 s in all: long enough to ride out the 5 s that etcd3's default host circuit
+ * breaker stays open). Every call leasehold makes is idempotent by construction, so a retry after an
+ * ambiguous outcome is safe; retries also stop as soon as the session's lease is lost.
  */
 export function defaultRetryPolicy(): IPolicy {
   return retry(handleWhen(isTransientError), {
-    maxAttempts: 5,
+    maxAttempts: 12,
     backoff: new ExponentialBackoff({ initialDelay: 25, maxDelay: 1000 }),
   });
 }

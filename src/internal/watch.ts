@@ -1,5 +1,5 @@
 /**
- * Waiting for one key to go away, with a watch that is synced at birth.
+ * Waiting for keys to go away, with watches that are synced at birth.
  *
  * etcd serves a watch created at an old start revision from its "unsynced" set, caught up only every
  * 100 ms; Go's `waitDeletes` starts its watch at the read's revision and so pays up to 100 ms per
@@ -22,19 +22,43 @@ export interface Blocker {
  * revision we saw, `false` when the watch broke or was compacted. The caller re-reads in every case
  * (a wake-up is a hint, never a verdict). Rejects with `signal.reason` when `signal` aborts.
  */
-export async function waitForDelete(
+export function waitForDelete(
   ops: EtcdOps,
   blocker: Blocker,
   checkedAt: bigint,
   signal: AbortSignal,
 ): Promise<boolean> {
+  const key = ops.abs(blocker.key);
+  const gone = async (): Promise<boolean> => {
+    const kv = (await ops.range({ key, keys_only: true }, signal)).kvs[0];
+    return !kv || BigInt(kv.create_revision) !== blocker.createRevision;
+  };
+  return waitForDeletes(ops, [{ key }], checkedAt, gone, signal);
+}
+
+/**
+ * Resolves once a key in one of `ranges` may have been deleted since `checkedAt`: `true` on a delete
+ * event (or when `changed` says a re-read found one), `false` when the watch broke or was cancelled.
+ * The watches start at "now" so etcd syncs them at birth (no 100 ms catch-up);
+ * the gap between our read and their creation is covered by calling `changed` when the creation
+ * revision is not `checkedAt`, and a watch stuck on a silent member by calling it every
+ * `ops.recheckMs`. Rejects with `signal.reason` on abort.
+ */
+export async function waitForDeletes(
+  ops: EtcdOps,
+  ranges: { key: Buffer; range_end?: Buffer }[],
+  checkedAt: bigint,
+  changed: () => Promise<boolean>,
+  signal: AbortSignal,
+): Promise<boolean> {
   signal.throwIfAborted();
-  const absKey = ops.abs(blocker.key);
   const stream = await ops.ns.watchClient.watch();
   let done = false;
   let recheck: NodeJS.Timeout | undefined;
   try {
     return await new Promise<boolean>((resolve, reject) => {
+      let created = 0;
+      let newest = checkedAt;
       const finish = (woke: boolean, error?: unknown): void => {
         if (done) return;
         done = true;
@@ -43,48 +67,41 @@ export async function waitForDelete(
         else reject(error);
       };
       const onAbort = (): void => finish(false, signal.reason ?? new Error('aborted'));
-      // A quiet watch may be a dead one (a paused or partitioned member never answers): re-read the
-      // blocker now and then through a unary call with a deadline, which can reach another member.
-      const stillThere = (): void => {
-        ops.range({ key: absKey, keys_only: true }, signal).then(
-          (r) => {
-            const kv = r.kvs[0];
-            if (!kv || BigInt(kv.create_revision) !== blocker.createRevision) finish(true);
-            else if (!done) recheck = setTimeout(stillThere, ops.recheckMs);
-          },
-          () => finish(false),
-        );
+      // A quiet watch may be a dead one (a paused or partitioned member never answers): re-check
+      // through a unary call with a deadline, which can reach another member, now and then.
+      const stillSame = (): void => {
+        changed().then((yes) => {
+          if (yes) finish(true);
+          else if (!done) recheck = setTimeout(stillSame, ops.recheckMs);
+        }, () => finish(false));
       };
-      recheck = setTimeout(stillThere, ops.recheckMs);
+      recheck = setTimeout(stillSame, ops.recheckMs);
       signal.addEventListener('abort', onAbort, { once: true });
       stream.on('error', () => finish(false));
       stream.on('end', () => finish(false));
       stream.on('data', (res: IWatchResponse) => {
         if (res.canceled) {
-          finish(false); // compacted or refused: the caller re-reads
+          finish(false);
           return;
         }
         if (res.created) {
-          if (BigInt(res.header.revision) !== checkedAt) {
-            // Something changed since our read: make sure the blocker did not leave in between.
-            ops.range({ key: absKey }, signal).then(
-              (r) => {
-                const kv = r.kvs[0];
-                if (!kv || BigInt(kv.create_revision) !== blocker.createRevision) finish(true);
+          const revision = BigInt(res.header.revision);
+          if (revision > newest) newest = revision;
+          if (++created === ranges.length && newest !== checkedAt) {
+            changed().then(
+              (yes) => {
+                if (yes) finish(true);
               },
-              () => finish(false),
+              () => finish(true),
             );
           }
           return;
         }
-        for (const event of res.events) {
-          if (event.type === 'Delete' || BigInt(event.kv.create_revision) !== blocker.createRevision) {
-            finish(true);
-            return;
-          }
-        }
+        if (res.events.some((event) => event.type === 'Delete')) finish(true);
       });
-      stream.write({ create_request: { key: absKey, start_revision: 0, filters: ['Noput'] } });
+      for (const range of ranges) {
+        stream.write({ create_request: { ...range, start_revision: 0, filters: ['Noput'] } });
+      }
     });
   } finally {
     done = true;

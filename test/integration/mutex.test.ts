@@ -1,6 +1,7 @@
 // Mutex against a real etcd: FIFO, mutual exclusion, herd-free handoff, aborts, lease loss, interop.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
+import { noop } from 'cockatiel';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { LeaseLostError, Mutex, NotHeldError, Session, isLeaseLostError } from '../../src/index.js';
@@ -381,10 +382,29 @@ describe('Mutex and lease loss', () => {
 
   test('a waiter rides out an etcd restart (connection failures and etcd3’s open circuit breaker are transient)', async () => {
     await using own = await startEtcd();
-    await using a = await Session.create(own.client(), { ttl: 5 });
-    await using b = await Session.create(own.client(), { ttl: 5 });
+    // The client a short-TTL user should configure (docs/session.md): etcd3's default host breaker
+    // blocks a single-host client for 5 s after three failures — longer than this 5 s lease.
+    const client = () => own.client({ faultHandling: { host: () => noop } });
+    await using a = await Session.create(client(), { ttl: 5 });
+    await using b = await Session.create(client(), { ttl: 5 });
     const held = await new Mutex(a, 'restart').lock();
     const waiting = new Mutex(b, 'restart').lock();
+    await delay(200);
+    await own.members[0]!.restart();
+    expect(await stillPending(waiting, 300)).toBe(true);
+    await held.release();
+    const got = await waiting;
+    expect(got.token > held.token).toBe(true);
+    await got.release();
+  });
+
+  test('with etcd3’s default client, an open circuit breaker is ridden out as a transient error', async () => {
+    await using own = await startEtcd();
+    const client = own.client();
+    await using a = await Session.create(client, { ttl: 30 });
+    const held = await new Mutex(a, 'breaker').lock();
+    await using b = await Session.create(client, { ttl: 30 });
+    const waiting = new Mutex(b, 'breaker').lock();
     await delay(200);
     await own.members[0]!.restart();
     expect(await stillPending(waiting, 300)).toBe(true);
