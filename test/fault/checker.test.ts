@@ -218,4 +218,18 @@ describe('the history checker', () => {
     const three = check({ ...base, logs: [...acquire('a', 2, 100, 300), ...acquire('b', 3, 110, 400), ...acquire('c', 4, 200, 500)] });
     expect(three.violations.map((v) => v.rule)).toContain('R3');
   });
+
+  test('holders mode (semaphore): more live holder keys than permits at one revision is flagged', () => {
+    const H = `${L}holders/`;
+    const rec = (w = 1) => JSON.stringify({ permits: 2, weight: w });
+    const base = { lockPrefix: L, counterKey: COUNTER, permits: 2, holderPrefix: H, logs: [] };
+    const ok = [put(2, `${H}a`, 'a', 2, rec()), put(3, `${H}b`, 'b', 3, rec()), del(4, `${H}a`, 2, 'a'), put(5, `${H}c`, 'c', 5, rec()), del(6, `${H}b`, 3, 'b'), del(7, `${H}c`, 5, 'c')];
+    expect(check({ ...base, history: ok }).violations).toEqual([]);
+    const over = [put(2, `${H}a`, 'a', 2, rec()), put(3, `${H}b`, 'b', 3, rec()), put(4, `${H}c`, 'c', 4, rec()), del(5, `${H}a`, 2, 'a'), del(6, `${H}b`, 3, 'b'), del(7, `${H}c`, 4, 'c')];
+    expect(check({ ...base, history: over }).violations.map((v) => v.message)).toEqual([expect.stringMatching(/revision 4 the holder keys hold 3 permits of 2/)]);
+    const heavy = [put(2, `${H}a`, 'a', 2, rec(2)), put(3, `${H}b`, 'b', 3, rec()), del(4, `${H}a`, 2, 'a'), del(5, `${H}b`, 3, 'b')];
+    expect(check({ ...base, history: heavy }).violations.map((v) => v.rule)).toEqual(['R3']);
+    // A waiter key left behind is a leak too.
+    expect(check({ ...base, history: [...ok, put(8, `${L}waiters/d`, 'd')] }).violations.map((v) => v.rule)).toEqual(['leak']);
+  });
 });

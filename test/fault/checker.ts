@@ -88,6 +88,14 @@ export interface CheckInput {
   permits?: number;
   /** Whether a key under `lockPrefix` is a contender. @default a direct child */
   isContender?: (key: string) => boolean;
+  /**
+   * For a semaphore: holders are the direct children of this prefix (under `lockPrefix`), each held
+   * from its creation (the admission) until its deletion, weighing `value.weight` (default 1). The
+   * server-side check is then that the weights of the live holder keys never sum to more than
+   * `permits` at any revision. Without it, holders are the first `permits` contenders by create
+   * revision (a Mutex's or an Election's queue).
+   */
+  holderPrefix?: string;
   /** Whether leftover contender keys at the end are violations. @default true */
   checkLeaks?: boolean;
   /**
@@ -183,6 +191,13 @@ export function keyVersions(history: readonly HistoryEvent[], isContender: (key:
   return versions;
 }
 
+/** Every version of every holder key under `prefix` (a semaphore's), held from its creation. */
+export function holderVersions(history: readonly HistoryEvent[], prefix: string): KeyVersion[] {
+  const versions = keyVersions(history, directChild(prefix), Number.MAX_SAFE_INTEGER);
+  for (const v of versions) v.heldFrom = v.createRevision;
+  return versions;
+}
+
 const heldAt = (version: KeyVersion | undefined, rev: bigint): boolean =>
   version !== undefined &&
   version.heldFrom !== undefined &&
@@ -205,7 +220,34 @@ export function check(input: CheckInput): CheckResult {
     flag('history', `revisions missing from the history: ${input.gaps.slice(0, 10).join(', ')}${input.gaps.length > 10 ? ', …' : ''}`);
   }
 
-  const versions = keyVersions(input.history, isContender, permits);
+  const versions = input.holderPrefix
+    ? holderVersions(input.history, input.holderPrefix)
+    : keyVersions(input.history, isContender, permits);
+  if (input.holderPrefix) {
+    // Server side: the live holders' weights, revision by revision.
+    const weights = new Map<string, number>();
+    const live = new Map<string, number>();
+    let flagged = 0;
+    for (const event of [...input.history].sort((a, b) => (a.rev < b.rev ? -1 : a.rev > b.rev ? 1 : 0))) {
+      if (!directChild(input.holderPrefix)(event.key)) continue;
+      if (event.type === 'put') {
+        let weight = 1;
+        try {
+          weight = (JSON.parse(event.value) as { weight?: number }).weight ?? 1;
+        } catch {
+          // not a JSON record: weight 1
+        }
+        weights.set(event.key, weight);
+        live.set(event.key, weight);
+      } else {
+        live.delete(event.key);
+      }
+      const sum = [...live.values()].reduce((a, b) => a + b, 0);
+      if (sum > permits && flagged++ < 5) {
+        flag('R3', `at revision ${event.rev} the holder keys hold ${sum} permits of ${permits}: ${[...live.keys()].join(', ')}`);
+      }
+    }
+  }
   const byKeyToken = new Map(versions.map((v) => [`${v.key}@${v.createRevision}`, v]));
 
   const logs = [...input.logs].sort((a, b) => {
@@ -419,7 +461,7 @@ export function check(input: CheckInput): CheckResult {
         if (applied) ambiguousApplied++;
       } else if (applied) {
         flag('ack', `${line.c} was told effect ${line.id} failed (${line.err}), but it applied at revision ${applied.rev}`, line.c);
-      } else if (line['skipped'] !== true) {
+      } else if (line['fenced'] === true) {
         fencedRejections++;
       }
     } else if (line.ev === 'invoke' && line.token !== undefined) {
@@ -434,7 +476,14 @@ export function check(input: CheckInput): CheckResult {
     flag('counter', `the counter is ${counter} but ${appliedIds.size} effects applied`);
   }
 
-  const leaked = versions.filter((v) => v.deleteRevision === undefined).map((v) => `${v.key}@${v.createRevision}`);
+  // Every key under the lock's prefix (queue, holders, records) must be gone at the end.
+  const alive = new Map<string, bigint>();
+  for (const event of [...input.history].sort((a, b) => (a.rev < b.rev ? -1 : a.rev > b.rev ? 1 : 0))) {
+    if (!event.key.startsWith(input.lockPrefix)) continue;
+    if (event.type === 'put') alive.set(event.key, event.createRevision);
+    else alive.delete(event.key);
+  }
+  const leaked = [...alive].map(([key, rev]) => `${key}@${rev}`);
   if ((input.checkLeaks ?? true) && leaked.length > 0) flag('leak', `contender keys left at the end: ${leaked.join(', ')}`);
 
   return {

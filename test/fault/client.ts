@@ -12,7 +12,8 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IRangeResponse, type ITxnResponse } from 'etcd3';
-import { isLeaseLostError, Mutex, Session, type LockHandle } from '../../src/index.js';
+import { Election, isLeaseLostError, Mutex, Semaphore, Session } from '../../src/index.js';
+import type { ComparatorBuilder } from 'etcd3';
 import type { ClientConfig, Command, EffectOptions, LogEvent, PrimitiveKind } from './protocol.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ClientConfig;
@@ -39,9 +40,22 @@ const client = new Etcd3({
 });
 const callOptions = () => ({ deadline: Date.now() + (config.requestTimeout ?? 5000) });
 
+/** What this client holds — a lock, permits or a leadership — behind one interface. */
+interface Held {
+  /** The key whose create revision fences (lock key, holder key, campaign key). */
+  key: string;
+  /** Its create revision: the token, or the term. */
+  token: bigint;
+  session: Session;
+  readonly held: boolean;
+  /** A txn guarded by `createRevision(key) == token`. */
+  txn(): ComparatorBuilder;
+  release(): Promise<void>;
+}
+
 /** The primitive this client exercises, behind one interface. */
 interface Primitive {
-  acquire(signal: AbortSignal): Promise<LockHandle>;
+  acquire(signal: AbortSignal): Promise<Held>;
 }
 
 function makePrimitive(kind: PrimitiveKind, session: Session): Primitive {
@@ -50,14 +64,34 @@ function makePrimitive(kind: PrimitiveKind, session: Session): Primitive {
       const mutex = new Mutex(session, config.lock);
       return { acquire: (signal) => mutex.lock({ signal }) };
     }
-    default:
-      throw new TypeError(`unsupported kind ${kind}`);
+    case 'semaphore': {
+      const semaphore = new Semaphore(session, config.lock, { permits: config.permits ?? 1 });
+      return { acquire: (signal) => semaphore.acquire({ signal }) };
+    }
+    case 'election': {
+      const election = new Election(session, config.lock);
+      return {
+        acquire: async (signal) => {
+          const leadership = await election.campaign(config.id, { signal });
+          return {
+            key: leadership.key,
+            token: leadership.term,
+            session,
+            get held() {
+              return leadership.isLeader;
+            },
+            txn: () => leadership.txn(),
+            release: () => leadership.resign(),
+          };
+        },
+      };
+    }
   }
 }
 
 let session: Session | undefined;
 let primitive: Primitive | undefined;
-let handle: LockHandle | undefined;
+let handle: Held | undefined;
 let acquiring: AbortController | undefined;
 let cycle = 0;
 let effectSeq = 0;
@@ -104,7 +138,7 @@ async function openSession(): Promise<Session> {
   return s;
 }
 
-async function acquire(timeoutMs?: number): Promise<LockHandle | undefined> {
+async function acquire(timeoutMs?: number): Promise<Held | undefined> {
   const s = session ?? (await openSession());
   if (!primitive) throw new Error('no primitive');
   const controller = new AbortController();
@@ -159,51 +193,60 @@ async function effect(options: EffectOptions = {}): Promise<void> {
     return;
   }
   try {
-    const read: IRangeResponse = await client.kv.range({ key: Buffer.from(config.counter) }, callOptions());
-    const before = decodeCounter(read.kvs[0]);
-    log({ ev: 'info', op: 'effect', id, phase: 'read', rev: read.header.revision, n: before.n });
-    if (options.wait) {
-      await new Promise<void>((resolve) => {
-        goWaiter = resolve;
+    for (let attempt = 0; ; attempt++) {
+      const read: IRangeResponse = await client.kv.range({ key: Buffer.from(config.counter) }, callOptions());
+      const before = decodeCounter(read.kvs[0]);
+      log({ ev: 'info', op: 'effect', id, phase: 'read', rev: read.header.revision, n: before.n });
+      if (options.wait) {
+        await new Promise<void>((resolve) => {
+          goWaiter = resolve;
+        });
+        log({ ev: 'info', op: 'effect', id, phase: 'go', held: h.held });
+      } else if (options.gapMs) {
+        await sleep(options.gapMs);
+      }
+      const value = JSON.stringify({
+        n: before.n + 1,
+        id,
+        c: config.id,
+        lease: h.session.leaseHex,
+        key: h.key,
+        token: h.token.toString(),
+        g: guarded,
       });
-      log({ ev: 'info', op: 'effect', id, phase: 'go', held: h.held });
-    } else if (options.gapMs) {
-      await sleep(options.gapMs);
-    }
-    const value = JSON.stringify({
-      n: before.n + 1,
-      id,
-      c: config.id,
-      lease: h.session.leaseHex,
-      key: h.key,
-      token: h.token.toString(),
-      g: guarded,
-    });
-    if (!guarded) {
-      const res = await client.put(config.counter).value(value).options(callOptions()).exec();
-      log({ ev: 'ok', op: 'effect', id, rev: res.header.revision, n: before.n + 1 });
-      return;
-    }
-    const res: ITxnResponse = await h
-      .txn()
-      .and(config.counter, 'Mod', '==', before.mod)
-      .then(client.put(config.counter).value(value))
-      .else(client.get(config.counter), client.get(h.key))
-      .options(callOptions())
-      .commit();
-    if (res.succeeded) {
-      log({ ev: 'ok', op: 'effect', id, rev: res.header.revision, n: before.n + 1 });
-      return;
-    }
-    const now = decodeCounter(res.responses[0]?.response_range.kvs[0]);
-    const own = res.responses[1]?.response_range.kvs[0];
-    if (now.id === id) {
-      // An earlier attempt of this very txn applied (etcd3 retries after a lost response).
-      log({ ev: 'ok', op: 'effect', id, rev: res.header.revision, n: now.n, retried: true });
-    } else if (!own || own.create_revision !== h.token.toString()) {
-      log({ ev: 'fail', op: 'effect', id, rev: res.header.revision, err: 'not held (guard failed)' });
-    } else {
-      log({ ev: 'fail', op: 'effect', id, rev: res.header.revision, err: 'conflict: the counter changed while held' });
+      if (!guarded) {
+        const res = await client.put(config.counter).value(value).options(callOptions()).exec();
+        log({ ev: 'ok', op: 'effect', id, rev: res.header.revision, n: before.n + 1 });
+        return;
+      }
+      const res: ITxnResponse = await h
+        .txn()
+        .and(config.counter, 'Mod', '==', before.mod)
+        .then(client.put(config.counter).value(value))
+        .else(client.get(config.counter), client.get(h.key))
+        .options(callOptions())
+        .commit();
+      if (res.succeeded) {
+        log({ ev: 'ok', op: 'effect', id, rev: res.header.revision, n: before.n + 1 });
+        return;
+      }
+      const current = decodeCounter(res.responses[0]?.response_range.kvs[0]);
+      const own = res.responses[1]?.response_range.kvs[0];
+      if (current.id === id) {
+        // An earlier attempt of this very txn applied (etcd3 retries after a lost response).
+        log({ ev: 'ok', op: 'effect', id, rev: res.header.revision, n: current.n, retried: true });
+        return;
+      }
+      if (!own || own.create_revision !== h.token.toString()) {
+        log({ ev: 'fail', op: 'effect', id, rev: res.header.revision, err: 'not held (guard failed)', fenced: true });
+        return;
+      }
+      // The counter moved: under a mutex that means someone else wrote it (the checker will say who);
+      // holders of a semaphore share it and simply try again.
+      if (attempt >= (config.effectRetries ?? 0)) {
+        log({ ev: 'fail', op: 'effect', id, rev: res.header.revision, err: 'conflict: the counter changed while held' });
+        return;
+      }
     }
   } catch (error) {
     // Ambiguous: the txn may or may not have applied; the checker resolves it from etcd's history.
@@ -304,7 +347,34 @@ lines.on('line', (line) => {
   pending = pending.then(() => run(command)).catch((error: unknown) => log({ ev: 'info', op: 'error', err: errName(error) }));
 });
 
+async function observe(): Promise<void> {
+  const s = await openSession();
+  const election = new Election(s, config.lock);
+  const controller = new AbortController();
+  const check = setInterval(() => {
+    if (stopping) controller.abort();
+  }, 20);
+  try {
+    for await (const state of election.observe({ signal: controller.signal })) {
+      log({ ev: 'info', op: 'observe', key: state.key, token: state.term.toString(), value: state.value });
+    }
+  } finally {
+    clearInterval(check);
+  }
+}
+
 log({ ev: 'info', op: 'start', pid: process.pid });
+if (config.mode === 'observe') {
+  try {
+    await observe();
+    await closeSession();
+  } catch (error) {
+    log({ ev: 'info', op: 'error', err: errName(error) });
+  }
+  log({ ev: 'info', op: 'exit' });
+  client.close();
+  process.exit(0);
+}
 if (config.mode === 'loop') {
   try {
     await openSession();

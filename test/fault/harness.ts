@@ -278,7 +278,7 @@ export class Scenario implements AsyncDisposable {
       [...this.clients.values()].map(async (client) => {
         if (!client.running) return;
         client.resume();
-        if (client.config.mode === 'loop') client.send({ cmd: 'stop' });
+        if (client.config.mode !== 'manual') client.send({ cmd: 'stop' });
         else {
           client.send({ cmd: 'release' });
           client.send({ cmd: 'close' });
@@ -355,3 +355,27 @@ export function memberLogs(etcd: EtcdCluster, lines = 20): string {
     })
     .join('\n');
 }
+
+export const isOk = (op: string, c?: string) => (l: LogEvent) => l.op === op && l.ev === 'ok' && (c === undefined || l.c === c);
+export const at = (l: LogEvent): bigint => BigInt(l.t);
+/** Seconds between two log lines. */
+export const secs = (from: LogEvent, to: LogEvent): number => nsToMs(at(to) - at(from)) / 1000;
+
+/** Waits until every client has its session, then lets them all start at once. */
+export async function startAll(clients: ClientProc[]): Promise<void> {
+  await Promise.all(clients.map(async (c) => c.waitFor((l) => l.op === 'session' && l.ev === 'ok', 30_000)));
+  for (const c of clients) c.send({ cmd: 'go' });
+}
+
+/** A small seeded PRNG (mulberry32), so a failing run can be replayed with its seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+

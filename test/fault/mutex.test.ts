@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from 'vitest';
 import { describe as describeCheck, type CheckResult } from './checker.js';
 import { startProxy } from '../../src/testing/proxy.js';
-import { nsToMs, Scenario, type ClientProc } from './harness.js';
+import { at, isOk, nsToMs, Scenario, secs, startAll } from './harness.js';
 import type { LogEvent } from './protocol.js';
 
 const TTL = 2;
@@ -17,10 +17,6 @@ function expectSafe(result: CheckResult, scenario: Scenario): void {
   expect(result.counter).toBe(result.applied);
 }
 
-const isOk = (op: string, c?: string) => (l: LogEvent) => l.op === op && l.ev === 'ok' && (c === undefined || l.c === c);
-const at = (l: LogEvent) => BigInt(l.t);
-/** Seconds between two log lines. */
-const secs = (from: LogEvent, to: LogEvent) => nsToMs(at(to) - at(from)) / 1000;
 
 /** Waits until `n` contender keys exist (waiters have joined the queue). */
 async function queued(s: Scenario, n: number, timeoutMs = 10_000): Promise<string[]> {
@@ -33,10 +29,6 @@ async function queued(s: Scenario, n: number, timeoutMs = 10_000): Promise<strin
   }
 }
 
-async function startAll(s: Scenario, clients: ClientProc[]): Promise<void> {
-  await Promise.all(clients.map(async (c) => c.waitFor((l) => l.op === 'session' && l.ev === 'ok', 30_000)));
-  for (const c of clients) c.send({ cmd: 'go' });
-}
 
 describe('Mutex under faults', { timeout: 120_000 }, () => {
   let scenario: Scenario | undefined;
@@ -50,7 +42,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
     const clients = Array.from({ length: 8 }, (_, i) =>
       s.spawn(`c${i}`, { mode: 'loop', cycles: 100, waitStart: true }),
     );
-    await startAll(s, clients);
+    await startAll(clients);
     const started = performance.now();
     await Promise.all(clients.map(async (c) => c.exited));
     const elapsed = performance.now() - started;
@@ -67,7 +59,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
     const clients = Array.from({ length: 5 }, (_, i) =>
       s.spawn(`c${i}`, { mode: 'loop', holdMs: 150, effects: 2, waitStart: true }),
     );
-    await startAll(s, clients);
+    await startAll(clients);
     let after = 0n;
     const gaps: number[] = [];
     for (let round = 0; round < 2; round++) {
@@ -255,7 +247,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
     const clients = Array.from({ length: 4 }, (_, i) =>
       s.spawn(`c${i}`, { mode: 'loop', holdMs: 20, renew: true, waitStart: true, requestTimeout, etcd3Faults: 'none' }),
     );
-    await startAll(s, clients);
+    await startAll(clients);
     await delay(1000);
     const leader = await s.etcd.leader();
     const follower = s.etcd.members.find((m) => m !== leader)!;
@@ -331,7 +323,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
     const clients = Array.from({ length: 4 }, (_, i) =>
       s.spawn(`c${i}`, { mode: 'loop', holdMs: 20, renew: true, waitStart: true, requestTimeout: 1000, etcd3Faults: 'none' }),
     );
-    await startAll(s, clients);
+    await startAll(clients);
     const until = performance.now() + 20_000;
     const kills: LogEvent[] = [];
     while (performance.now() < until) {
@@ -365,7 +357,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
       const p = s.spawn('p', { endpoints: [proxy.url] });
       const others = Array.from({ length: 2 }, (_, i) => s.spawn(`c${i}`, { mode: 'loop', holdMs: 20, waitStart: true }));
       const held = await p.call({ cmd: 'acquire' }, 'acquire');
-      await startAll(s, others);
+      await startAll(others);
       await p.call({ cmd: 'effect' }, 'effect');
       proxy.blackhole();
       const cut = s.fault('blackhole', { target: 'p' });
@@ -416,7 +408,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
     try {
       const r = s.spawn('r', { mode: 'loop', endpoints: [proxy.url], holdMs: 20, waitStart: true });
       const others = Array.from({ length: 2 }, (_, i) => s.spawn(`c${i}`, { mode: 'loop', holdMs: 20, waitStart: true }));
-      await startAll(s, [r, ...others]);
+      await startAll([r, ...others]);
       const resets: LogEvent[] = [];
       for (let i = 0; i < 10; i++) {
         await delay(400);
@@ -462,7 +454,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
   test('11. compaction to the current revision every 100 ms while waiters queue: no leaked keys, order kept', async () => {
     const s = (scenario = await Scenario.start('11-compaction', { ttl: TTL }));
     const clients = Array.from({ length: 6 }, (_, i) => s.spawn(`c${i}`, { mode: 'loop', holdMs: 20, waitStart: true }));
-    await startAll(s, clients);
+    await startAll(clients);
     const until = performance.now() + 6000;
     let compactions = 0;
     while (performance.now() < until) {

@@ -23,8 +23,11 @@ export interface ClientConfig {
   etcd3Faults?: 'default' | 'none';
   /** Semaphore permits. */
   permits?: number;
-  /** `loop` runs lock cycles by itself until `cycles` or `stop`; `manual` only obeys commands. */
-  mode: 'loop' | 'manual';
+  /**
+   * `loop` runs lock cycles by itself until `cycles` or `stop`; `manual` only obeys commands;
+   * `observe` follows an election's leader (`Election.observe`) and logs each state until `stop`.
+   */
+  mode: 'loop' | 'manual' | 'observe';
   cycles?: number;
   /** Sleep inside the critical section before each effect. */
   holdMs?: number;
@@ -34,6 +37,8 @@ export interface ClientConfig {
   thinkMs?: number;
   /** Whether effects are guarded txns. @default true */
   guarded?: boolean;
+  /** How often an effect re-reads and retries when the counter moved under it (semaphore holders share it). @default 0 */
+  effectRetries?: number;
   /** Give up an acquisition after this long. */
   acquireTimeoutMs?: number;
   /** Loop mode: open the session, then wait for a `go` command before the first cycle. */

@@ -1,0 +1,76 @@
+// Fault scenario 12: a Semaphore of 3 permits under random kills and pauses of 10 client processes.
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterEach, describe, expect, test } from 'vitest';
+import { describe as describeCheck } from './checker.js';
+import { at, isOk, prng, Scenario, startAll, type ClientProc } from './harness.js';
+import type { ClientConfig, LogEvent } from './protocol.js';
+
+const TTL = 2;
+const PERMITS = 3;
+
+describe('Semaphore under faults', { timeout: 120_000 }, () => {
+  let scenario: Scenario | undefined;
+  afterEach(async () => {
+    await scenario?.[Symbol.asyncDispose]();
+    scenario = undefined;
+  });
+
+  test('12. semaphore (permits 3) with random kills and pauses of 10 clients: never more than 3 holders', async () => {
+    const s = (scenario = await Scenario.start('12-semaphore', { ttl: TTL }));
+    const seed = Number(process.env['FAULT_SEED'] ?? Date.now() % 100_000);
+    const random = prng(seed);
+    const config: Partial<ClientConfig> = {
+      kind: 'semaphore',
+      permits: PERMITS,
+      mode: 'loop',
+      holdMs: 100,
+      renew: true,
+      effectRetries: 20,
+      requestTimeout: 1000,
+      etcd3Faults: 'none',
+    };
+    let next = 0;
+    const spawn = (): ClientProc => s.spawn(`c${next++}`, { ...config, waitStart: true });
+    const running = Array.from({ length: 10 }, spawn);
+    await startAll(running);
+    const faults: LogEvent[] = [];
+    const resumes: Promise<void>[] = [];
+    const until = performance.now() + 15_000;
+    while (performance.now() < until) {
+      await delay(1000 + random() * 1000);
+      const live = running.filter((c) => c.running && !c.paused);
+      const victim = live[Math.floor(random() * live.length)];
+      if (!victim) continue;
+      if (random() < 0.5) {
+        victim.kill();
+        faults.push(s.find((l) => l.op === 'kill').at(-1)!);
+        running.splice(running.indexOf(victim), 1);
+        const fresh = spawn();
+        running.push(fresh);
+        resumes.push(startAll([fresh]));
+      } else {
+        victim.pause();
+        faults.push(s.find((l) => l.op === 'pause').at(-1)!);
+        resumes.push(delay(2 * TTL * 1000).then(() => victim.resume()));
+      }
+    }
+    await Promise.all(resumes);
+    await delay(1000);
+    const result = await s.finish({ holderPrefix: `${s.lock}/holders/`, permits: PERMITS });
+    // Work goes on: an acquisition in every 3-second slice of the run.
+    const oks = s.find(isOk('acquire')).map(at);
+    const first = oks[0]!;
+    const last = oks.at(-1)!;
+    const slices: number[] = [];
+    for (let t = first; t < last; t += 3_000_000_000n) slices.push(oks.filter((o) => o >= t && o < t + 3_000_000_000n).length);
+    console.log(
+      `[fault 12] seed ${seed}; ${faults.map((f) => `${f.op} ${String(f['target'])}`).join(', ')}; acquisitions per 3 s: ${slices.join(' ')}\n${describeCheck(result)}`,
+    );
+    const dir = s.save(result);
+    expect(result.violations, `${describeCheck(result)}\nlogs: ${dir} (replay with FAULT_SEED=${seed})`).toEqual([]);
+    expect(result.maxConcurrent).toBeLessThanOrEqual(PERMITS);
+    expect(result.maxConcurrent, 'the permits were actually shared').toBeGreaterThanOrEqual(2);
+    expect(result.counter).toBe(result.applied);
+    for (const n of slices) expect(n).toBeGreaterThan(0);
+  });
+});
