@@ -6,15 +6,15 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { startEtcd, type EtcdCluster } from '../src/testing/index.js';
-import type { BenchContext, Row } from './lib/harness.js';
+import { describeError, rowFromParts, type BenchContext, type Part, type Row, type Task } from './lib/harness.js';
 import { etcdInfo, load1, machine } from './lib/machine.js';
-import { parseOptions, usage, type BenchOptions } from './lib/options.js';
+import { allScenarios, parseOptions, usage, type BenchOptions, type ScenarioName } from './lib/options.js';
 import { evaluateTargets, markdown, resultsTable, targetsTable } from './lib/report.js';
-import { etcd3Election, killRow, leadMs, leaseholdElection, resignRow } from './scenarios/failover.js';
-import { floorRow } from './scenarios/floor.js';
-import { etcd3ElectionRow, etcd3LockRow, mutexRow } from './scenarios/locks.js';
+import { etcd3Election, killRow, leadMs, leaseholdElection, resignTask } from './scenarios/failover.js';
+import { floorTask } from './scenarios/floor.js';
+import { etcd3ElectionTask, etcd3LockTask, mutexTask } from './scenarios/locks.js';
 import { memoryRow } from './scenarios/memory.js';
-import { rwlockRow, semaphoreRow } from './scenarios/shared.js';
+import { rwlockTask, semaphoreTask } from './scenarios/shared.js';
 
 const startedAt = new Date();
 const t0 = performance.now();
@@ -91,38 +91,63 @@ async function main(): Promise<number> {
     const info = await etcdInfo(etcd);
     log(`etcd ${info.version} (${info.provider}), data dir on ${info.dataDirFs ?? '?'}, fsync ${options.fsync ? 'on' : 'off'}`);
     const { workers, ops, maxSeconds } = options;
-    for (const scenario of options.scenarios) {
-      switch (scenario) {
-        case 'floor':
-          emit(await floorRow(ctx, ops));
-          break;
-        case 'mutex':
-          for (const w of workers) emit(await mutexRow(ctx, w, ops, maxSeconds));
-          break;
-        case 'etcd3-lock':
-          for (const w of workers) emit(await etcd3LockRow(ctx, w, ops, maxSeconds));
-          break;
-        case 'etcd3-election':
-          for (const w of workers) emit(await etcd3ElectionRow(ctx, w, ops, maxSeconds));
-          break;
-        case 'semaphore':
-          for (const w of workers) emit(await semaphoreRow(ctx, w, ops, maxSeconds));
-          break;
-        case 'rwlock':
-          for (const w of workers) emit(await rwlockRow(ctx, w, ops, maxSeconds));
-          break;
-        case 'failover':
-          emit(await floorRow(ctx, options.failoverReps, leadMs));
-          emit(await resignRow(ctx, leaseholdElection, options.failoverReps));
-          emit(await resignRow(ctx, etcd3Election, options.failoverReps));
-          emit(await killRow(ctx, leaseholdElection, options.killReps));
-          emit(await killRow(ctx, etcd3Election, options.killReps));
-          break;
-        case 'memory':
-          emit(await memoryRow(ctx, 'leasehold', options.memoryLocks));
-          emit(await memoryRow(ctx, 'etcd3', options.memoryLocks));
-          break;
+    const want = new Set(options.scenarios);
+    // The rows that are compared with each other, in their report order.
+    const tasks: Task[] = [];
+    if (want.has('floor')) tasks.push(floorTask(ctx));
+    for (const w of workers) {
+      if (want.has('mutex')) tasks.push(mutexTask(ctx, w));
+      if (want.has('etcd3-lock')) tasks.push(etcd3LockTask(ctx, w));
+      if (want.has('etcd3-election')) tasks.push(etcd3ElectionTask(ctx, w));
+    }
+    for (const w of workers) if (want.has('semaphore')) tasks.push(semaphoreTask(ctx, w));
+    for (const w of workers) if (want.has('rwlock')) tasks.push(rwlockTask(ctx, w));
+    const handovers: Task[] = want.has('failover')
+      ? [floorTask(ctx, leadMs), resignTask(ctx, leaseholdElection), resignTask(ctx, etcd3Election)]
+      : [];
+    const measured = new Map<Task, Part[]>();
+    const failed = new Map<Task, string>();
+    // Two passes, the second in reverse order, each with half of the acquisitions: rows compared with
+    // each other are measured around the same moments on average, whatever the machine's load did.
+    const runPasses = async (group: Task[], units: number): Promise<void> => {
+      const first = Math.ceil(units / 2);
+      for (const [pass, order, n] of [
+        [1, group, first],
+        [2, [...group].reverse(), units - first],
+      ] as const) {
+        for (const task of order) {
+          if (n === 0 || failed.has(task)) continue;
+          try {
+            const part = await task.run(n, maxSeconds / 2);
+            measured.set(task, [...(measured.get(task) ?? []), part]);
+            log(`pass ${pass}: ${task.label}${task.workers === null ? '' : ` ×${task.workers}`}: ${part.n} in ${part.seconds.toFixed(1)} s`);
+          } catch (error) {
+            failed.set(task, describeError(error));
+            log(`pass ${pass}: ${task.label} ×${task.workers ?? '-'} failed: ${describeError(error)}`);
+          }
+        }
       }
+    };
+    await runPasses(tasks, ops);
+    await runPasses(handovers, options.failoverReps);
+    const rank = (t: Task): number => allScenarios.indexOf(t.scenario as ScenarioName) >>> 0;
+    const reportOrder = [...tasks].sort((a, b) => rank(a) - rank(b) || (a.workers ?? 0) - (b.workers ?? 0));
+    for (const task of [...reportOrder, ...handovers]) {
+      const reason = failed.get(task);
+      const target = handovers.includes(task) ? options.failoverReps : ops;
+      emit(
+        reason === undefined
+          ? rowFromParts(task, measured.get(task) ?? [], target)
+          : { scenario: task.scenario, label: task.label, workers: task.workers, status: 'failed', reason },
+      );
+    }
+    if (want.has('failover')) {
+      emit(await killRow(ctx, leaseholdElection, options.killReps));
+      emit(await killRow(ctx, etcd3Election, options.killReps));
+    }
+    if (want.has('memory')) {
+      emit(await memoryRow(ctx, 'leasehold', options.memoryLocks));
+      emit(await memoryRow(ctx, 'etcd3', options.memoryLocks));
     }
     const targets = evaluateTargets(rows, workers, options.failoverTtl);
     const seconds = (performance.now() - t0) / 1000;

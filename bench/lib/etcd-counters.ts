@@ -29,6 +29,13 @@ function unaryByMethod(m: Snapshot): Map<string, number> {
   return out;
 }
 
+/** after − before for every series. */
+export function counterDelta(before: Snapshot, after: Snapshot): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [series, value] of after) out.set(series, value - (before.get(series) ?? 0));
+  return out;
+}
+
 /** The per-acquisition etcd figures of one scenario row. */
 export interface EtcdFigures {
   /** Unary requests (all methods) per acquisition. */

@@ -16,16 +16,21 @@ function fixed(value: number | null | undefined, digits = 2): string {
   return value.toFixed(digits);
 }
 
+/** Rows that sit idle between operations on purpose (the idle floor, leader handovers). */
+function hasIdle(r: Row): boolean {
+  return r.scenario === 'floor-idle' || r.scenario.endsWith('-resign');
+}
+
 /** The main results table: one line per contention / floor / failover row. */
 export function resultsTable(rows: readonly Row[]): string {
   const head =
-    '| scenario | workers | acquisitions | ops/s | acquire p50 / p99 (ms) | handoff p50 / p99 (ms) | unary req / acq | watch events / acq | keep-alive msgs / acq | watch msgs / acq | writes / acq |\n' +
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+    '| scenario | workers | acquisitions | ops/s | acquire p50 / p99 (ms) | handoff p50 / p99 (ms) | unary req / acq | watch events / acq | keep-alive msgs / acq | watch msgs / acq | writes / acq | CPU ms / acq: clients / etcd |\n' +
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const lines = rows
     .filter((r) => !r.scenario.startsWith('memory'))
     .map((r) => {
       if (r.status !== 'ok') {
-        return `| ${r.label} | ${r.workers ?? dash} | ${r.status}: ${r.reason ?? ''} | | | | | | | | |`;
+        return `| ${r.label} | ${r.workers ?? dash} | ${r.status}: ${r.reason ?? ''} | | | | | | | | | |`;
       }
       const e = r.etcd;
       const capped = r.extra?.['capped'] === true ? ' (capped)' : '';
@@ -42,6 +47,8 @@ export function resultsTable(rows: readonly Row[]): string {
         e ? fixed(e.keepAliveMsgs.received + e.keepAliveMsgs.sent) : dash,
         e ? fixed(e.watchMsgs.received + e.watchMsgs.sent) : dash,
         fixed(e?.proposals),
+        // Rows that idle between operations would show etcd's idle background (raft heartbeats) as per-op CPU.
+        hasIdle(r) ? dash : `${fixed(r.extra?.['clientCpuMsPerAcq'] as number | undefined)} / ${fixed(e?.cpuMs)}`,
         '',
       ]
         .join(' | ')
@@ -79,7 +86,7 @@ export function insideTable(rows: readonly Row[]): string {
     }
     if (r.scenario === 'leasehold-resign') {
       lines.push(
-        `| ${r.label} | ${num(r.acquire?.p50)} (resign) | ${q(r, 'resignCalledToWakeEvent')} (from the resign() call) | ${q(r, 'wakeEventToElected')} | ${num(r.handoff?.p50)} (from the call) | – | ${fixed(r.etcd?.cpuMs)} |`,
+        `| ${r.label} | ${num(r.acquire?.p50)} (resign) | ${q(r, 'resignCalledToWakeEvent')} (from the resign() call) | ${q(r, 'wakeEventToElected')} | ${num(r.handoff?.p50)} (from the call) | – | – |`,
       );
     }
   }
@@ -273,7 +280,7 @@ function missedNotes(targets: readonly Target[]): string {
     if (t.status !== 'missed') continue;
     for (const [pattern, text] of why) if (pattern.test(t.target)) notes.add(text);
   }
-  return notes.size === 0 ? '' : `Why the missed ones are missed:\n\n${[...notes].map((n) => `- ${n}`).join('\n')}\n`;
+  return notes.size === 0 ? '' : `Why the missed ones are missed:\n\n${[...notes].map((n) => `- ${n}`).join('\n')}`;
 }
 
 export function targetsTable(targets: readonly Target[]): string {
@@ -300,9 +307,10 @@ const meanings = `## What each figure means
 - **workers**: contenders, each with its own \`etcd3\` client (own gRPC connections) and, for leasehold, its
   own Session — as separate services would be. They all run in the bench process, so one monotonic
   clock (\`performance.now()\`) times every release and every acquisition.
-- **acquisitions / ops/s**: each worker loops acquire → release on one name, holding for 0 ms, until the row
-  has its acquisitions; acquisitions already waiting then finish too, and count. ops/s = acquisitions ÷ wall
-  time of the row. A row stops starting acquisitions after \`--max-seconds\` (marked *capped*).
+- **acquisitions / ops/s**: each worker loops acquire → release on one name, holding for 0 ms, until the pass
+  has its acquisitions; acquisitions already waiting then finish too, and count (so 50 workers add up to 49 per
+  pass). ops/s = acquisitions ÷ wall time of the two passes. A pass stops starting acquisitions after half of
+  \`--max-seconds\` (the row is then marked *capped*).
 - **acquire p50 / p99**: \`lock()\` (or campaign, or the polling loop) called → resolved, waiting included.
 - **handoff p50 / p99**: the previous holder's \`release()\` resolved → the next holder's acquire resolved,
   counted only when the next holder was already waiting at that moment (so never with 1 worker). For the
@@ -321,7 +329,11 @@ const meanings = `## What each figure means
   for \`LeaseKeepAlive\` and \`Watch\` streams, ÷ acquisitions. Watch messages are create/cancel requests and
   created/event/cancel responses.
 - **writes / acq**: \`etcd_server_proposals_committed_total\` ÷ acquisitions: raft proposals (puts, deletes,
-  write txns, lease grants/revokes), each a WAL append and, with fsync, a disk flush.
+  write txns, lease grants/revokes), each a WAL append and, with fsync, a disk flush. A txn that contains a
+  put or delete is a proposal even when its compare fails.
+- **CPU ms / acq**: CPU time per acquisition of the bench process (all workers' clients together,
+  \`process.cpuUsage()\`) and of etcd (\`process_cpu_seconds_total\`). On a 2-core machine shared with other
+  work, ops/s is bounded by this CPU as much as by round trips.
 - **memory**: a fresh child process (\`--expose-gc\`) takes 1,000 locks with distinct names (50 at a time) and
   holds them for 1 s; heap / external / RSS are \`process.memoryUsage()\` after GC minus before the first
   lock, scaled to 1,000 locks; peak RSS is \`process.resourceUsage().maxRSS\` of that process.
@@ -359,21 +371,25 @@ export function markdown(input: ReportInput): string {
     info.flags.length > 0 ? `- etcd flags: \`${info.flags.filter((f) => !/^--(name|initial-cluster-token)=/.test(f)).join(' ')}\`` : '',
     `- Bench settings: workers ${options.workers.join(', ')}; ${options.ops} acquisitions per row; lock/session TTL ${options.ttl} s; ` +
       `failover TTL ${options.failoverTtl} s; rows capped at ${options.maxSeconds} s.`,
+    '- Each compared row is measured in two passes of half its acquisitions, the second pass in reverse order, and the ' +
+      'halves are merged: rows compared with each other are measured around the same moments on average.',
     '',
     '## Results',
     '',
     resultsTable(rows),
     '',
     capped.length > 0
-      ? `Capped rows (too slow to reach ${options.ops} acquisitions in ${options.maxSeconds} s; their figures are over the acquisitions made): ${capped.map((r) => `${r.label} ×${r.workers}`).join(', ')}.\n`
+      ? `Capped rows (too slow to reach ${options.ops} acquisitions in ${options.maxSeconds} s; their figures are over the acquisitions made): ${capped.map((r) => `${r.label} ×${r.workers}`).join(', ')}.`
       : '',
-    pendingRows.length > 0 ? `Pending: ${pendingRows.map((r) => `${r.label} (${r.reason ?? ''})`).join('; ')}.\n` : '',
-    failedRows.length > 0 ? `Failed: ${failedRows.map((r) => `${r.label} ×${r.workers} (${r.reason ?? ''})`).join('; ')}.\n` : '',
+    pendingRows.length > 0 ? `Pending: ${pendingRows.map((r) => `${r.label} (${r.reason ?? ''})`).join('; ')}.` : '',
+    failedRows.length > 0 ? `Failed: ${failedRows.map((r) => `${r.label} ×${r.workers} (${r.reason ?? ''})`).join('; ')}.` : '',
+    '',
     '## Targets (issue 4)',
     '',
     targetsTable(targets),
     '',
     missedNotes(targets),
+    '',
     '## Inside a leasehold handoff (p50, ms)',
     '',
     'The waiter\'s client is probed (its raw watch streams are wrapped to note when an event arrives; leasehold',

@@ -7,10 +7,10 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Election } from '../../src/election.js';
 import { Session } from '../../src/index.js';
-import { figures } from '../lib/etcd-counters.js';
+import { counterDelta, missingSeries } from '../lib/etcd-counters.js';
 import { startChild } from '../lib/child.js';
 import { watchEventProbe } from '../lib/probe.js';
-import { describeError, warm, type BenchContext, type Row } from '../lib/harness.js';
+import { describeError, warm, type BenchContext, type Row, type Task } from '../lib/harness.js';
 import { quantiles } from '../lib/stats.js';
 import { elected } from './locks.js';
 
@@ -76,68 +76,74 @@ export const leaseholdElection: ElectionImpl = {
 /** How long a leader leads before resigning: longer than etcd's 100 ms watcher sync, as in real use. */
 export const leadMs = 150;
 
-/** Graceful handover between two candidates, `reps` times. */
-export async function resignRow(ctx: BenchContext, impl: ElectionImpl, reps: number): Promise<Row> {
-  const base = { scenario: `${impl.kind}-resign`, label: `${impl.label}: resign → next leader`, workers: 2 };
-  const name = ctx.unique(`bench-${impl.kind}-resign`);
-  const candidates: Candidate[] = [];
-  try {
-    candidates.push(await impl.candidate(ctx, name, ctx.ttl), await impl.candidate(ctx, name, ctx.ttl));
-    let leader = await candidates[0]!.campaign();
-    let next = 1;
-    const fromCall: number[] = [];
-    const fromResolved: number[] = [];
-    const resignRtt: number[] = [];
-    const toEvent: number[] = [];
-    const afterEvent: number[] = [];
-    const before = await ctx.etcd.metrics();
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) {
-      const follower = candidates[next]!.campaign();
-      await delay(leadMs);
-      const called = performance.now();
-      await leader.resign();
-      const resigned = performance.now();
-      const waiting = candidates[next]!;
-      leader = await follower;
-      const got = performance.now();
-      const event = waiting.lastEvent?.();
-      if (event !== undefined && event > called) {
-        toEvent.push(event - called);
-        afterEvent.push(got - event);
+/** Graceful handover between two candidates, measured `reps` times per part. */
+export function resignTask(ctx: BenchContext, impl: ElectionImpl): Task {
+  return {
+    scenario: `${impl.kind}-resign`,
+    label: `${impl.label}: resign → next leader`,
+    workers: 2,
+    rate: false,
+    extra: { leadMs },
+    notes: [
+      `acquire columns: resign() round trip; handoff columns: resign() called → follower elected (leader led ${leadMs} ms first)`,
+    ],
+    async run(reps) {
+      const name = ctx.unique(`bench-${impl.kind}-resign`);
+      const candidates: Candidate[] = [];
+      try {
+        candidates.push(await impl.candidate(ctx, name, ctx.ttl), await impl.candidate(ctx, name, ctx.ttl));
+        let leader = await candidates[0]!.campaign();
+        let next = 1;
+        const fromCall: number[] = [];
+        const fromResolved: number[] = [];
+        const resignRtt: number[] = [];
+        const toEvent: number[] = [];
+        const afterEvent: number[] = [];
+        let busy = 0;
+        const before = await ctx.etcd.metrics();
+        for (let i = 0; i < reps; i++) {
+          const follower = candidates[next]!.campaign();
+          await delay(leadMs);
+          const called = performance.now();
+          await leader.resign();
+          const resigned = performance.now();
+          const waiting = candidates[next]!;
+          leader = await follower;
+          const got = performance.now();
+          const event = waiting.lastEvent?.();
+          if (event !== undefined && event > called) {
+            toEvent.push(event - called);
+            afterEvent.push(got - event);
+          }
+          busy += got - called;
+          fromCall.push(got - called);
+          fromResolved.push(got - resigned);
+          resignRtt.push(resigned - called);
+          next = 1 - next;
+        }
+        const after = await ctx.etcd.metrics();
+        await leader.resign();
+        return {
+          n: reps,
+          seconds: busy / 1000,
+          delta: counterDelta(before, after),
+          clientCpuMs: null,
+          capped: false,
+          series: {
+            acquire: resignRtt,
+            handoff: fromCall,
+            resignResolvedToElected: fromResolved,
+            resignCalledToWakeEvent: toEvent,
+            wakeEventToElected: afterEvent,
+          },
+          sums: {},
+          missing: missingSeries(after),
+        };
+      } finally {
+        await Promise.allSettled(candidates.map(async (c) => c.close()));
       }
-      fromCall.push(got - called);
-      fromResolved.push(got - resigned);
-      resignRtt.push(resigned - called);
-      next = 1 - next;
-    }
-    const t1 = performance.now();
-    const after = await ctx.etcd.metrics();
-    await leader.resign();
-    return {
-      ...base,
-      status: 'ok',
-      ops: reps,
-      seconds: (t1 - t0) / 1000,
-      opsPerSec: null,
-      acquire: quantiles(resignRtt),
-      handoff: quantiles(fromCall),
-      etcd: figures(before, after, reps),
-      extra: {
-        resignResolvedToElected: quantiles(fromResolved),
-        resignCalledToWakeEvent: quantiles(toEvent),
-        wakeEventToElected: quantiles(afterEvent),
-        leadMs,
-      },
-      notes: [
-        `acquire columns: resign() round trip; handoff columns: resign() called → follower elected (leader led ${leadMs} ms first)`,
-      ],
-    };
-  } catch (error) {
-    return { ...base, status: 'failed', reason: describeError(error) };
-  } finally {
-    await Promise.allSettled(candidates.map(async (c) => c.close()));
-  }
+    },
+  };
 }
 
 /** Crash failover: a leader process is SIGKILLed `reps` times while an in-process follower waits. */

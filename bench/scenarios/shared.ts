@@ -3,38 +3,46 @@
  * release on one name, every worker its own client and Session.
  */
 import { ReadWriteLock, Semaphore, Session } from '../../src/index.js';
-import { runContention, warm, type BenchContext, type Participant, type Row } from '../lib/harness.js';
-import { quantiles } from '../lib/stats.js';
+import { runContention, warm, type BenchContext, type Participant, type Task } from '../lib/harness.js';
 
 export const semaphorePermits = 5;
 export const readerShare = 0.9;
 
-export async function semaphoreRow(ctx: BenchContext, workers: number, ops: number, maxSeconds: number): Promise<Row> {
-  const name = ctx.unique('bench/semaphore');
-  return runContention(ctx, {
+export function semaphoreTask(ctx: BenchContext, workers: number): Task {
+  return {
     scenario: 'semaphore',
     label: `leasehold Semaphore (${semaphorePermits} permits)`,
     workers,
-    ops,
-    maxSeconds,
-    handoff: 'shared',
-    async open(): Promise<Participant> {
-      const client = ctx.client();
-      await warm(client);
-      const session = await Session.create(client, { ttl: ctx.ttl });
-      const semaphore = new Semaphore(session, name, { permits: semaphorePermits });
-      return {
-        async acquire() {
-          const permit = await semaphore.acquire();
-          return { release: async () => permit.release() };
+    rate: true,
+    async run(ops, maxSeconds) {
+      const name = ctx.unique('bench/semaphore');
+      return runContention(
+        ctx,
+        {
+          workers,
+          handoff: 'shared',
+          async open(): Promise<Participant> {
+            const client = ctx.client();
+            await warm(client);
+            const session = await Session.create(client, { ttl: ctx.ttl });
+            const semaphore = new Semaphore(session, name, { permits: semaphorePermits });
+            return {
+              async acquire() {
+                const permit = await semaphore.acquire();
+                return { release: async () => permit.release() };
+              },
+              async close() {
+                await session.close();
+                client.close();
+              },
+            };
+          },
         },
-        async close() {
-          await session.close();
-          client.close();
-        },
-      };
+        ops,
+        maxSeconds,
+      );
     },
-  });
+  };
 }
 
 /** A small deterministic PRNG (mulberry32), so every run draws the same reader/writer sequence. */
@@ -49,43 +57,54 @@ function prng(seed: number): () => number {
   };
 }
 
-export async function rwlockRow(ctx: BenchContext, workers: number, ops: number, maxSeconds: number): Promise<Row> {
-  const name = ctx.unique('bench/rwlock');
-  return runContention(ctx, {
+export function rwlockTask(ctx: BenchContext, workers: number): Task {
+  let part = 0;
+  return {
     scenario: 'rwlock',
     label: `leasehold ReadWriteLock (${Math.round(readerShare * 100)} % readers)`,
     workers,
-    ops,
-    maxSeconds,
-    handoff: 'shared',
-    async open(i): Promise<Participant> {
-      const client = ctx.client();
-      await warm(client);
-      const session = await Session.create(client, { ttl: ctx.ttl });
-      const lock = new ReadWriteLock(session, name);
-      const random = prng(i + 1);
-      return {
-        async acquire() {
-          const writer = random() >= readerShare;
-          const handle = writer ? await lock.writeLock() : await lock.readLock();
-          return { release: async () => handle.release(), marks: { writer: writer ? 1 : 0 } };
+    rate: true,
+    async run(ops, maxSeconds) {
+      const name = ctx.unique('bench/rwlock');
+      const seedBase = 1000 * ++part;
+      return runContention(
+        ctx,
+        {
+          workers,
+          handoff: 'shared',
+          async open(i): Promise<Participant> {
+            const client = ctx.client();
+            await warm(client);
+            const session = await Session.create(client, { ttl: ctx.ttl });
+            const lock = new ReadWriteLock(session, name);
+            const random = prng(seedBase + i + 1);
+            return {
+              async acquire() {
+                const writer = random() >= readerShare;
+                const handle = writer ? await lock.writeLock() : await lock.readLock();
+                return { release: async () => handle.release(), marks: { writer: writer ? 1 : 0 } };
+              },
+              async close() {
+                await session.close();
+                client.close();
+              },
+            };
+          },
+          collect(samples) {
+            const writers = samples.filter((s) => s.marks?.['writer'] === 1);
+            const readers = samples.filter((s) => s.marks?.['writer'] !== 1);
+            return {
+              series: {
+                readerAcquire: readers.map((s) => s.acquired - s.start),
+                writerAcquire: writers.map((s) => s.acquired - s.start),
+              },
+              sums: { writers: writers.length },
+            };
+          },
         },
-        async close() {
-          await session.close();
-          client.close();
-        },
-      };
+        ops,
+        maxSeconds,
+      );
     },
-    describe(samples) {
-      const of = (writer: number) => samples.filter((s) => (s.marks?.['writer'] ?? 0) === writer);
-      const readers = of(0);
-      const writers = of(1);
-      return {
-        readers: readers.length,
-        writers: writers.length,
-        readerAcquire: quantiles(readers.map((s) => s.acquired - s.start)),
-        writerAcquire: quantiles(writers.map((s) => s.acquired - s.start)),
-      };
-    },
-  });
+  };
 }
