@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { startEtcd, type EtcdCluster } from '../src/testing/index.js';
 import { describeError, rowFromParts, type BenchContext, type Part, type Row, type Task } from './lib/harness.js';
-import { etcdInfo, load1, machine } from './lib/machine.js';
+import { etcdInfo, load1, machine, sourceVersion } from './lib/machine.js';
 import { allScenarios, parseOptions, usage, type BenchOptions, type ScenarioName } from './lib/options.js';
 import { evaluateTargets, markdown, resultsTable, targetsTable } from './lib/report.js';
 import { etcd3Election, killRow, leadMs, leaseholdElection, resignTask } from './scenarios/failover.js';
@@ -19,6 +19,7 @@ import { rwlockTask, semaphoreTask } from './scenarios/shared.js';
 const startedAt = new Date();
 const t0 = performance.now();
 const loadAtStart = load1();
+const source = sourceVersion();
 
 function log(message: string): void {
   process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
@@ -160,7 +161,7 @@ async function main(): Promise<number> {
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(
         file,
-        markdown({ rows, targets, machine: machine(loadAtStart), etcd: { info }, options, command, startedAt, seconds }),
+        markdown({ rows, targets, machine: machine(loadAtStart), etcd: { info }, options, command, startedAt, seconds, source }),
       );
       log(`wrote ${file}`);
     }

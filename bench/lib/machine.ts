@@ -1,4 +1,5 @@
 /** What the benchmark ran on: the machine, Node, and the etcd it measured. */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 import type { EtcdCluster } from '../../src/testing/index.js';
@@ -92,4 +93,16 @@ export async function etcdInfo(etcd: EtcdCluster): Promise<EtcdInfo> {
     dataDirFs = fsType(dataDir);
   }
   return { provider: etcd.provider, version, flags, dataDirFs };
+}
+
+/** The leasehold commit measured, and whether src/ had uncommitted changes when the run started. */
+export function sourceVersion(): string {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const commit = git('rev-parse', '--short', 'HEAD');
+    const dirty = git('status', '--porcelain', '--', 'src') !== '';
+    return dirty ? `${commit} with uncommitted changes in src/` : commit;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
 }

@@ -300,6 +300,8 @@ export interface ReportInput {
   command: string;
   startedAt: Date;
   seconds: number;
+  /** The leasehold commit measured. */
+  source: string;
 }
 
 const meanings = `## What each figure means
@@ -344,7 +346,7 @@ const meanings = `## What each figure means
 - Targets compare rows of this same run (ratios), as the issue asks.`;
 
 export function markdown(input: ReportInput): string {
-  const { rows, targets, machine: m, etcd, options, command, startedAt, seconds } = input;
+  const { rows, targets, machine: m, etcd, options, command, startedAt, seconds, source } = input;
   const info = etcd.info;
   const fsyncNote = !options.fsync
     ? '`--unsafe-no-fsync` (the `--no-fsync` flag): the WAL is never flushed.'
@@ -362,6 +364,7 @@ export function markdown(input: ReportInput): string {
     '',
     '## Machine and etcd',
     '',
+    `- leasehold at commit ${source}.`,
     `- CPU: ${m.cores} cores, ${m.cpuModel}; ${m.memoryGiB} GiB RAM; Linux ${m.kernel}; Node ${m.node}.`,
     `- 1-minute load average ${m.load.start} when the run started, ${m.load.end} when it ended (${m.cores} cores): ` +
       (Math.max(m.load.start, m.load.end) > m.cores / 2
