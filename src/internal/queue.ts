@@ -10,7 +10,7 @@ import { raceSignal, sleep } from './abort.js';
 import { guardCompare, rangeOp, type EtcdOps } from './etcd.js';
 import { isDirectChild } from './keys.js';
 import { isTransientError } from './retry.js';
-import { waitForDelete, type Blocker } from './watch.js';
+import { waitForDelete, type Blocker, type Wake } from './watch.js';
 
 /** Which keys are contenders that can block a waiter. */
 export interface QueueSpec {
@@ -132,6 +132,46 @@ export async function findBlocker(
 }
 
 /**
+ * The same question as {@link findBlocker}, asked of the snapshot at `revision` (the revision of the
+ * delete that woke us) with serializable reads: served by the member without a consensus round, and
+ * exactly as sound — at that revision our key either existed and had nobody ahead, or not. Resolves
+ * `undefined` when the member cannot answer for that revision (not applied yet, compacted, or a
+ * nested name cut the answer), and the caller asks {@link findBlocker} instead.
+ */
+async function snapshotBlocker(
+  ops: EtcdOps,
+  spec: QueueSpec,
+  ownKey: string,
+  ownRevision: bigint,
+  revision: bigint,
+  signal: AbortSignal,
+): Promise<{ blocker: Blocker | null; checkedAt: bigint } | undefined> {
+  const at = { revision: revision.toString(), serializable: true };
+  try {
+    const res = await raceSignal(
+      ops.txn(
+        {
+          compare: [],
+          success: [
+            rangeOp({ key: ops.abs(ownKey), keys_only: true, ...at }),
+            rangeOp({ ...blockerQuery(ops, spec, ownRevision, 1), ...at }),
+          ],
+        },
+        signal,
+      ),
+      signal,
+    );
+    const own = res.responses[0]?.response_range.kvs[0];
+    if (!own || BigInt(own.create_revision) !== ownRevision) return undefined; // the caller's read decides
+    const found = pick(ops, spec, res.responses[1]!.response_range, true, ownKey);
+    return found === undefined ? undefined : { blocker: found, checkedAt: revision };
+  } catch (error) {
+    if (signal.aborted) throw error;
+    return undefined;
+  }
+}
+
+/**
  * Waits until no contender is ahead of our key, watching only the one just ahead. Transient errors
  * are retried until `signal` aborts (it includes the session's, so a lease that cannot be kept alive
  * ends the wait with its loss). Resolves only after a read that saw our own key in place.
@@ -153,8 +193,13 @@ export async function waitTurn(
         ({ blocker, checkedAt } = await findBlocker(ops, spec, ownKey, joined.ownRevision, signal));
       }
       if (blocker === null) return;
-      const woke = await waitForDelete(ops, blocker, checkedAt, signal);
+      const wake: Wake = {};
+      const woke = await waitForDelete(ops, blocker, checkedAt, signal, wake);
       blocker = undefined;
+      if (wake.deletedAt !== undefined) {
+        const seen = await snapshotBlocker(ops, spec, ownKey, joined.ownRevision, wake.deletedAt, signal);
+        if (seen) ({ blocker, checkedAt } = seen);
+      }
       if (woke) failures = 0;
       else await sleep(Math.min(1000, 10 * 2 ** failures++), signal);
     } catch (error) {

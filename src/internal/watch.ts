@@ -27,13 +27,19 @@ export function waitForDelete(
   blocker: Blocker,
   checkedAt: bigint,
   signal: AbortSignal,
+  wake?: Wake,
 ): Promise<boolean> {
   const key = ops.abs(blocker.key);
   const gone = async (): Promise<boolean> => {
     const kv = (await ops.range({ key, keys_only: true }, signal)).kvs[0];
     return !kv || BigInt(kv.create_revision) !== blocker.createRevision;
   };
-  return waitForDeletes(ops, [{ key }], checkedAt, gone, signal);
+  return waitForDeletes(ops, [{ key }], checkedAt, gone, signal, wake);
+}
+
+/** Filled in by a wait that ended on a delete event: the revision of that delete. */
+export interface Wake {
+  deletedAt?: bigint;
 }
 
 /**
@@ -42,7 +48,8 @@ export function waitForDelete(
  * The watches start at "now" so etcd syncs them at birth (no 100 ms catch-up);
  * the gap between our read and their creation is covered by calling `changed` when the creation
  * revision is not `checkedAt`, and a watch stuck on a silent member by calling it every
- * `ops.recheckMs`. Rejects with `signal.reason` on abort.
+ * `ops.recheckMs`. Rejects with `signal.reason` on abort. When it ends on a delete event, `wake`
+ * gets the revision of that delete.
  */
 export async function waitForDeletes(
   ops: EtcdOps,
@@ -50,6 +57,7 @@ export async function waitForDeletes(
   checkedAt: bigint,
   changed: () => Promise<boolean>,
   signal: AbortSignal,
+  wake?: Wake,
 ): Promise<boolean> {
   signal.throwIfAborted();
   const stream = await ops.ns.watchClient.watch();
@@ -97,7 +105,11 @@ export async function waitForDeletes(
           }
           return;
         }
-        if (res.events.some((event) => event.type === 'Delete')) finish(true);
+        const deleted = res.events.find((event) => event.type === 'Delete');
+        if (deleted) {
+          if (wake) wake.deletedAt = BigInt(deleted.kv.mod_revision);
+          finish(true);
+        }
       });
       for (const range of ranges) {
         stream.write({ create_request: { ...range, start_revision: 0, filters: ['Noput'] } });
