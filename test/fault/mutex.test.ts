@@ -7,8 +7,8 @@ import { at, isOk, nsToMs, Scenario, secs, startAll } from './harness.js';
 import type { LogEvent } from './protocol.js';
 
 const TTL = 2;
-/** How long etcd3's default per-host circuit breaker stays open (`halfOpenAfter`). */
-const ETCD3_BREAKER_S = 5;
+/** A quiet watch is re-checked this often (leasehold's `recheckMs`); etcd3's breakers also close for 5 s. */
+const RECHECK_S = 5;
 
 function expectSafe(result: CheckResult, scenario: Scenario): void {
   const dir = scenario.save(result);
@@ -307,14 +307,13 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
       const due = BigInt(l.deadline!) > at(created) ? BigInt(l.deadline!) : at(created);
       expect(nsToMs(at(l) - due), `${l.c} reported the loss of ${l.lease} late`).toBeLessThanOrEqual(500);
     }
-    // Two members keep a quorum: work goes on while a follower is frozen. While the leader is, etcd3's
-    // per-host circuit breakers may all open (3 failed calls each, then 5 s closed) and stop everyone:
-    // after a thaw the next acquisition comes within TTL + 2 s, plus those 5 s.
-    expect(progress[0]!.during, 'acquisitions while a follower was paused').toBeGreaterThanOrEqual(1);
+    // Work resumes after a thaw within TTL + 2 s, plus 5 s: a waiter whose watch sat on the frozen
+    // member re-reads its blocker only every 5 s (and etcd3's breakers, with its defaults, close for
+    // 5 s). While a member is frozen progress is possible but not assured: see docs/guarantees.md.
     for (const [i, p] of progress.entries()) {
       const { role, resumed } = windows[i]!;
       expect(p.after, `an acquisition after the ${role} thawed`).toBeDefined();
-      expect(secs(resumed, p.after!)).toBeLessThanOrEqual(TTL + 2 + ETCD3_BREAKER_S);
+      expect(secs(resumed, p.after!)).toBeLessThanOrEqual(TTL + 2 + RECHECK_S);
     }
   });
 
