@@ -155,13 +155,25 @@ async function main(): Promise<number> {
     if (!options.json) {
       process.stdout.write(`\n${resultsTable(rows)}\n\n${targetsTable(targets)}\n`);
     }
+    const sourceAtEnd = sourceVersion();
+    if (sourceAtEnd !== source) log(`warning: src/ changed during the run (${source} → ${sourceAtEnd})`);
     if (options.markdown) {
       const file = resolve(options.markdown);
       const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().replace(/ --$/, '');
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(
         file,
-        markdown({ rows, targets, machine: machine(loadAtStart), etcd: { info }, options, command, startedAt, seconds, source }),
+        markdown({
+          rows,
+          targets,
+          machine: machine(loadAtStart),
+          etcd: { info },
+          options,
+          command,
+          startedAt,
+          seconds,
+          source: sourceAtEnd === source ? source : `${source} when the run started, ${sourceAtEnd} when it ended (src/ changed during the run: the rows run in child processes — leader kill, memory — may have loaded the newer code)`,
+        }),
       );
       log(`wrote ${file}`);
     }

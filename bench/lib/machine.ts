@@ -1,5 +1,6 @@
 /** What the benchmark ran on: the machine, Node, and the etcd it measured. */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 import type { EtcdCluster } from '../../src/testing/index.js';
@@ -100,8 +101,10 @@ export function sourceVersion(): string {
   try {
     const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const commit = git('rev-parse', '--short', 'HEAD');
-    const dirty = git('status', '--porcelain', '--', 'src') !== '';
-    return dirty ? `${commit} with uncommitted changes in src/` : commit;
+    if (git('status', '--porcelain', '--', 'src') === '') return commit;
+    // Identify the uncommitted state too, so a change during the run shows.
+    const state = git('diff', 'HEAD', '--', 'src') + git('ls-files', '--others', '--exclude-standard', '--', 'src');
+    return `${commit} with uncommitted changes in src/ (diff ${createHash('sha1').update(state).digest('hex').slice(0, 7)})`;
   } catch {
     return 'unknown (not a git checkout)';
   }
