@@ -70,11 +70,14 @@ export class LockHandle implements AsyncDisposable {
 
   /**
    * A transaction builder that already compares `createRevision(key) == token`, so its `then` branch
-   * runs only while this lock is held. Add your own `.and(...)`, `.then(...)`, `.else(...)`, then
-   * `.commit()` and check `succeeded`. (Do not `await` the builder itself: it is a thenable.)
+   * runs only while this lock is held, and the session's `requestTimeout` as its deadline. Add your own
+   * `.and(...)`, `.then(...)`, `.else(...)`, then `.commit()` and check `succeeded`. (Do not `await`
+   * the builder itself: it is a thenable.)
    */
   txn(): ComparatorBuilder {
-    return this.session.client.if(this.key, 'Create', '==', this.token.toString());
+    return this.session.client
+      .if(this.key, 'Create', '==', this.token.toString())
+      .options(internals(this.session).ops.callOptions());
   }
 
   /**

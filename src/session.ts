@@ -1,10 +1,11 @@
 import type { IPolicy } from 'cockatiel';
-import type { ILeaseKeepAliveRequest, ILeaseKeepAliveResponse, IDuplexStream, Namespace } from 'etcd3';
+import type { ILeaseKeepAliveResponse, Namespace } from 'etcd3';
 import { LeaseLostError, SessionClosedError } from './errors.js';
 import { raceSignal } from './internal/abort.js';
 import { EtcdOps } from './internal/etcd.js';
 import { leaseHex } from './internal/keys.js';
 import { closeStream } from './internal/streams.js';
+import { openKeepAlive, type KeepAliveStream } from './internal/keepalive-stream.js';
 import { LocalQueue } from './internal/local-queue.js';
 import { defaultRetryPolicy, isLeaseNotFound } from './internal/retry.js';
 import { register, type SessionInternals } from './internal/session-internals.js';
@@ -55,7 +56,6 @@ export const sessionDefaults = {
   requestTimeout: 5000,
 } as const;
 
-type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
 
 function checkInteger(name: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
@@ -107,10 +107,16 @@ export class Session implements AsyncDisposable {
   readonly #interval: number;
   readonly #margin: number;
   readonly #timeout: number;
+  /** How long a keep-alive may go unanswered before its stream is replaced. */
+  readonly #stallMs: number;
   #deadline: number;
   #deadlineTimer: NodeJS.Timeout | undefined;
   #intervalTimer: NodeJS.Timeout | undefined;
   #stream: KeepAliveStream | undefined;
+  /** The member the current stream is on, and the last one that went silent (opaque etcd3 hosts). */
+  #streamHost: unknown;
+  #silentHost: unknown;
+  #stallTimer: NodeJS.Timeout | undefined;
   #pending: number[] = [];
   #reconnectTimer: NodeJS.Timeout | undefined;
   #reconnects = 0;
@@ -135,6 +141,7 @@ export class Session implements AsyncDisposable {
     this.#interval = interval;
     this.#margin = margin;
     this.#timeout = timeout;
+    this.#stallMs = Math.min(timeout, interval / 2);
     this.#ops = new EtcdOps(client, policy, timeout, Math.min(10_000, Math.max(1000, interval)));
     const internals: SessionInternals = {
       ops: this.#ops,
@@ -154,7 +161,8 @@ export class Session implements AsyncDisposable {
    * Grants a lease (or adopts `options.leaseId`) and starts keeping it alive.
    * Aborting `options.signal` rejects with its reason and revokes a lease granted meanwhile.
    * @throws TypeError when an option is invalid, naming the value.
-   * @throws LeaseLostError when `options.leaseId` names a lease that does not exist.
+   * @throws LeaseLostError when `options.leaseId` names a lease that does not exist, or when etcd
+   * answered so late that the lease's validity had already run out (it is revoked).
    */
   static async create(client: Namespace, options: SessionOptions = {}): Promise<Session> {
     if (client === null || typeof client !== 'object' || !('leaseClient' in client)) {
@@ -210,7 +218,17 @@ export class Session implements AsyncDisposable {
         throw error;
       }
     }
-    return new Session(client, leaseId!, ttl, sent + remaining * 1000 - margin, interval, margin, timeout, policy);
+    const deadline = sent + remaining * 1000 - margin;
+    if (performance.now() >= deadline) {
+      // The grant (or look-up) took longer than the lease can be trusted for: hand out no session
+      // that is lost on arrival.
+      client.leaseClient.leaseRevoke({ ID: leaseId! }, callOptions()).catch(() => undefined);
+      throw new LeaseLostError(
+        leaseHex(leaseId!),
+        `lease ${leaseHex(leaseId!)} was granted after ${Math.round(performance.now() - sent)} ms, past its validity (TTL ${ttl} s − safetyMargin ${margin} ms); etcd is too slow or unreachable`,
+      );
+    }
+    return new Session(client, leaseId!, ttl, deadline, interval, margin, timeout, policy);
   }
 
   /**
@@ -278,6 +296,7 @@ export class Session implements AsyncDisposable {
     clearInterval(this.#intervalTimer);
     clearTimeout(this.#deadlineTimer);
     clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#stallTimer);
     const stream = this.#stream;
     this.#stream = undefined;
     if (stream) closeStream(stream);
@@ -329,14 +348,17 @@ export class Session implements AsyncDisposable {
   #openStream(): void {
     if (this.#controller.signal.aborted) return;
     this.#pending = [];
-    this.client.leaseClient.leaseKeepAlive().then(
-      (stream) => {
+    openKeepAlive(this.client, this.#silentHost).then(
+      ({ stream, host }) => {
         if (this.#controller.signal.aborted) {
           closeStream(stream);
           return;
         }
         this.#stream = stream;
-        stream.on('data', (res: ILeaseKeepAliveResponse) => this.#onKeepAlive(res));
+        this.#streamHost = host;
+        stream.on('data', (res: ILeaseKeepAliveResponse) => {
+          if (this.#stream === stream) this.#onKeepAlive(res); // never pair a replaced stream's answer
+        });
         stream.on('error', () => this.#streamBroken(stream));
         stream.on('end', () => this.#streamBroken(stream));
         this.#sendKeepAlive();
@@ -345,16 +367,18 @@ export class Session implements AsyncDisposable {
     );
   }
 
-  #streamBroken(stream: KeepAliveStream): void {
+  #streamBroken(stream: KeepAliveStream, silent = false): void {
     if (this.#stream !== stream) return;
     this.#stream = undefined;
+    clearTimeout(this.#stallTimer);
+    if (silent) this.#silentHost = this.#streamHost;
     closeStream(stream);
-    this.#scheduleReconnect();
+    this.#scheduleReconnect(silent);
   }
 
-  #scheduleReconnect(): void {
+  #scheduleReconnect(now = false): void {
     if (this.#controller.signal.aborted || this.#reconnectTimer) return;
-    const delay = Math.min(this.#interval / 2, 50 * 2 ** Math.min(this.#reconnects++, 6));
+    const delay = now ? 0 : Math.min(this.#interval / 2, 50 * 2 ** Math.min(this.#reconnects++, 6));
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
       this.#openStream();
@@ -364,20 +388,20 @@ export class Session implements AsyncDisposable {
   #sendKeepAlive(): void {
     const stream = this.#stream;
     if (!stream || this.#controller.signal.aborted) return;
-    const now = performance.now();
-    const oldest = this.#pending[0];
-    if (oldest !== undefined && now - oldest > Math.min(this.#timeout, this.#interval)) {
-      // A stream that takes writes but answers nothing (etcd3 issue 110): replace it, soon enough to
-      // try again (perhaps on another member) well before the validity deadline.
-      this.#streamBroken(stream);
-      return;
-    }
-    this.#pending.push(now);
+    if (this.#pending.length > 0) return; // the stall timer of the unanswered one decides
+    this.#pending.push(performance.now());
     stream.write({ ID: this.leaseId });
+    // A stream that takes writes but answers nothing (etcd3 issue 110; a paused or partitioned
+    // member): replace it at once, on another member if there is one, well before the deadline.
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = setTimeout(() => {
+      if (this.#stream === stream && this.#pending.length > 0) this.#streamBroken(stream, true);
+    }, this.#stallMs);
   }
 
   #onKeepAlive(res: ILeaseKeepAliveResponse): void {
     const sent = this.#pending.shift();
+    if (this.#pending.length === 0) clearTimeout(this.#stallTimer);
     if (this.#controller.signal.aborted) return;
     const ttl = Number(res.TTL);
     if (ttl <= 0) {
@@ -385,6 +409,7 @@ export class Session implements AsyncDisposable {
       return;
     }
     this.#reconnects = 0;
+    this.#silentHost = undefined;
     if (sent === undefined) return;
     const deadline = sent + ttl * 1000 - this.#margin;
     if (deadline > this.#deadline) {

@@ -4,3 +4,5 @@ export { startEtcdDefaults } from './options.js';
 export type { StartEtcdOptions, EtcdProvider } from './options.js';
 export type { EtcdCluster, EtcdMember } from './cluster.js';
 export { parsePrometheusText, sumMetric } from './metrics.js';
+export { startProxy } from './proxy.js';
+export type { TcpProxy, StartProxyOptions, ProxyDirection } from './proxy.js';
