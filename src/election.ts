@@ -89,9 +89,15 @@ export class Election {
         spec: { prefix: this.#prefix },
         value: bytes,
         where: 'Election.campaign',
-        // Our turn: make sure the key holds this campaign's value (it may predate this campaign when
-        // the session adopted an existing lease, as Go's Campaign also handles) and is still ours.
-        afterTurn: async (ownRevision, signal) => {
+        // Our turn: when the key predates this campaign (the session adopted an existing lease, as Go's
+        // Campaign also handles), make sure it holds this campaign's value and is still ours — one
+        // more txn, a write; a key this campaign created already holds its value.
+        afterTurn: async (ownRevision, signal, turn) => {
+          if (turn.created) {
+            // This campaign wrote the key with its value, and the turn was verified at checkedAt.
+            checkedAt = turn.checkedAt;
+            return;
+          }
           const key = ops.abs(ownKey);
           const res = await ops.txn(
             {

@@ -28,7 +28,22 @@ export interface HandleInit {
  * await lock.commit(etcd.put('reports/last-run').value(new Date().toISOString()));
  * ```
  */
+let disownHandle: (handle: LockHandle) => void;
+
+/**
+ * Ends a handle whose key is already gone from etcd by our own doing (a semaphore's waiter key, which
+ * its admission txn deleted): aborts its signal and passes the local turn on, without the delete that
+ * `release()` would send. Internal to leasehold; not exported from the package.
+ */
+export function disown(handle: LockHandle): void {
+  disownHandle(handle);
+}
+
 export class LockHandle implements AsyncDisposable {
+  static {
+    disownHandle = (handle) => handle.#disown();
+  }
+
   /** The lock's key in etcd (relative to the session's namespace), e.g. `jobs/nightly/694d7a1c0b3e4a21`. */
   readonly key: string;
   /** The fencing token: the key's create revision, larger for every later holder. */
@@ -108,6 +123,16 @@ export class LockHandle implements AsyncDisposable {
   /** Calls {@link release}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.release();
+  }
+
+  #disown(): void {
+    this.#releasing ??= (async () => {
+      this.session.signal.removeEventListener('abort', this.#onSessionEnd);
+      if (!this.#controller.signal.aborted) {
+        this.#controller.abort(new NotHeldError(this.key, `lock ${this.key} was released`));
+      }
+      this.#leave();
+    })();
   }
 
   async #release(): Promise<void> {

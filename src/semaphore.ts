@@ -1,4 +1,4 @@
-import { LockHandle, type HandleInit } from './handle.js';
+import { disown, LockHandle, type HandleInit } from './handle.js';
 import { within } from './internal/abort.js';
 import { acquisitionSuffix } from './internal/acquisition-key.js';
 import { acquire, tryAcquire, type AcquireParams } from './internal/acquire.js';
@@ -204,7 +204,7 @@ export class Semaphore {
    * turn on, and its guarded delete finds nothing to delete.
    */
   #permit(claim: PermitClaim, waiter: LockHandle, weight: number): PermitHandle {
-    internals(this.session).track(waiter.release());
+    disown(waiter); // its key is gone already: the admission txn deleted it
     if (claim.admitted === undefined) throw new Error(`${claim.spec.waiterKey}: admitted without a holder key`);
     return new PermitHandle(
       { session: this.session, key: claim.spec.holderKey, token: claim.admitted, leave: noop },

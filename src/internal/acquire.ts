@@ -26,9 +26,18 @@ export interface AcquireParams {
   where: string;
   /**
    * Called when we are first (our key verified in place); may wait further (a semaphore's head
-   * waits for permits) and must throw to give up. Receives our create revision.
+   * waits for permits) and must throw to give up. Receives our create revision, and whether this
+   * acquisition created its key (else it adopted one) with the revision our turn was verified at.
    */
-  afterTurn?: (ownRevision: bigint, signal: AbortSignal) => Promise<void>;
+  afterTurn?: (ownRevision: bigint, signal: AbortSignal, turn: Turn) => Promise<void>;
+}
+
+/** How a turn was won, for {@link AcquireParams.afterTurn}. */
+export interface Turn {
+  /** True when this acquisition created its key (so the key holds `params.value`). */
+  created: boolean;
+  /** The revision at which our key was verified first in line. */
+  checkedAt: bigint;
 }
 
 /** Options accepted by every blocking acquisition. */
@@ -68,8 +77,8 @@ export async function acquire(params: AcquireParams, options: AcquireOptions = {
   try {
     joining = enqueue(s.ops, spec, ownKey, session.leaseId, params.value ?? Buffer.alloc(0), signal);
     const joined = await raceJoin(joining, signal);
-    await waitTurn(s.ops, spec, ownKey, joined, signal);
-    await params.afterTurn?.(joined.ownRevision, signal);
+    const checkedAt = await waitTurn(s.ops, spec, ownKey, joined, signal);
+    await params.afterTurn?.(joined.ownRevision, signal, { created: joined.created, checkedAt });
     signal.throwIfAborted();
     if (!session.alive) throw session.signal.reason;
     return new LockHandle({ session, key: ownKey, token: joined.ownRevision, leave });

@@ -67,6 +67,8 @@ export interface Enqueued {
   blocker: Blocker | null | undefined;
   /** The revision the blocker was read at. */
   checkedAt: bigint;
+  /** True when this call created our key (so it holds our value); false when it adopted one. */
+  created: boolean;
 }
 
 /**
@@ -94,11 +96,11 @@ export async function enqueue(
   const revision = BigInt(res.header.revision);
   if (res.succeeded) {
     const found = pick(ops, spec, res.responses[0]!.response_range, true, ownKey);
-    return { ownRevision: revision, blocker: found, checkedAt: revision };
+    return { ownRevision: revision, blocker: found, checkedAt: revision, created: true };
   }
   const own = res.responses[0]?.response_range.kvs[0];
   if (!own) throw new OwnKeyGone(`${ownKey} vanished during enqueue`);
-  return { ownRevision: BigInt(own.create_revision), blocker: undefined, checkedAt: revision };
+  return { ownRevision: BigInt(own.create_revision), blocker: undefined, checkedAt: revision, created: false };
 }
 
 /**
@@ -174,7 +176,8 @@ async function snapshotBlocker(
 /**
  * Waits until no contender is ahead of our key, watching only the one just ahead. Transient errors
  * are retried until `signal` aborts (it includes the session's, so a lease that cannot be kept alive
- * ends the wait with its loss). Resolves only after a read that saw our own key in place.
+ * ends the wait with its loss). Resolves only after a read that saw our own key in place, with the
+ * revision of that read.
  */
 export async function waitTurn(
   ops: EtcdOps,
@@ -182,7 +185,7 @@ export async function waitTurn(
   ownKey: string,
   joined: Enqueued,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<bigint> {
   let blocker = joined.blocker;
   let checkedAt = joined.checkedAt;
   let failures = 0;
@@ -192,7 +195,7 @@ export async function waitTurn(
       if (blocker === undefined) {
         ({ blocker, checkedAt } = await findBlocker(ops, spec, ownKey, joined.ownRevision, signal));
       }
-      if (blocker === null) return;
+      if (blocker === null) return checkedAt;
       const wake: Wake = {};
       const woke = await waitForDelete(ops, blocker, checkedAt, signal, wake);
       blocker = undefined;
