@@ -4,6 +4,7 @@
  */
 import { ReadWriteLock, Semaphore, Session } from '../../src/index.js';
 import { runContention, warm, type BenchContext, type Participant, type Task } from '../lib/harness.js';
+import { prng } from '../../test/prng.js';
 
 export const semaphorePermits = 5;
 export const readerShare = 0.9;
@@ -45,17 +46,6 @@ export function semaphoreTask(ctx: BenchContext, workers: number): Task {
   };
 }
 
-/** A small deterministic PRNG (mulberry32), so every run draws the same reader/writer sequence. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function rwlockTask(ctx: BenchContext, workers: number): Task {
   let part = 0;

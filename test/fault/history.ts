@@ -7,6 +7,7 @@
  * {@link HistoryRecorder.lastRevision} (see the compaction scenario).
  */
 import { Etcd3, type IDuplexStream, type IWatchRequest, type IWatchResponse } from 'etcd3';
+import { prefixEnd } from '../../src/internal/keys.js';
 
 /** One put or delete of a key under the recorded prefix. */
 export interface HistoryEvent {
@@ -19,17 +20,6 @@ export interface HistoryEvent {
   /** The key's lease in lower-case hex, `0` for none. */
   lease: string;
   value: string;
-}
-
-function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i] = end[i]! + 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
 }
 
 type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse>;
