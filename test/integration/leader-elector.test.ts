@@ -6,29 +6,21 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ConstantBackoff } from 'cockatiel';
 import type { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Election } from '../../src/election.js';
 import { NotLeaderError, LeaseLostError, Session } from '../../src/index.js';
 import { LeaderElector, type LeaderContext, type LeaderElectorOptions } from '../../src/leader-elector.js';
-import { startEtcd, type EtcdCluster } from '../../src/testing/index.js';
+import { startEtcd } from '../../src/testing/index.js';
 import { eventually, keysUnder, uniqueName } from '../helpers.js';
+import { etcdForFile } from '../fixture.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-let etcd: EtcdCluster;
-let admin: Etcd3;
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  admin = etcd.client();
-});
-afterAll(async () => {
-  await etcd?.stop();
-});
+const fx = etcdForFile(5);
 
 /** An elector on its own client, recording its events. */
 function candidate(name: string, identity: string, options: LeaderElectorOptions = {}) {
-  const elector = new LeaderElector(etcd.client(), name, { identity, ttl: 10, ...options });
+  const elector = new LeaderElector(fx.etcd.client(), name, { identity, ttl: 10, ...options });
   const events: { type: string; at: number; term?: bigint; reason?: unknown; error?: unknown; leader?: string | null }[] = [];
   elector.on('elected', ({ term }) => events.push({ type: 'elected', at: performance.now(), term }));
   elector.on('demoted', ({ term, reason }) => events.push({ type: 'demoted', at: performance.now(), term, reason }));
@@ -64,7 +56,7 @@ describe('LeaderElector', () => {
     expect(a.of('elected')).toEqual([expect.objectContaining({ term: context.term })]);
     expect(a.of('leaderChanged').at(-1)?.leader).toBe('pod-a');
     // Another reader agrees.
-    await using reader = await Session.create(admin, { ttl: 10 });
+    await using reader = await Session.create(fx.admin, { ttl: 10 });
     expect(await new Election(reader, name).leader()).toMatchObject({ value: 'pod-a', term: context.term });
 
     await a.elector.stop();
@@ -75,8 +67,8 @@ describe('LeaderElector', () => {
     expect(a.elector.isLeader).toBe(false);
     expect(a.of('demoted')).toEqual([expect.objectContaining({ term: context.term })]);
     expect((a.of('demoted')[0]!.reason as Error).name).toBe('NotLeaderError');
-    expect(await keysUnder(admin, `${name}/`)).toEqual([]);
-    expect(Number((await admin.leaseClient.leaseTimeToLive({ ID: context.session.leaseId })).TTL)).toBe(-1);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([]);
+    expect(Number((await fx.admin.leaseClient.leaseTimeToLive({ ID: context.session.leaseId })).TTL)).toBe(-1);
     await expect(a.elector.run(fn)).rejects.toThrow(/stopped/);
     await a.elector.stop(); // idempotent
   });
@@ -93,7 +85,7 @@ describe('LeaderElector', () => {
     await eventually(() => a.elector.isLeader, 10_000, 'a leads');
     const bFn = untilAborted();
     const bRun = b.elector.run(bFn);
-    await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 10_000, 'b queued');
+    await eventually(async () => (await keysUnder(fx.admin, `${name}/`)).length === 2, 10_000, 'b queued');
     expect(b.elector.isLeader).toBe(false);
     await eventually(() => b.elector.leader?.value === 'a', 5000, 'b sees a');
 
@@ -121,7 +113,7 @@ describe('LeaderElector', () => {
     const running = a.elector.run(fn);
     await eventually(() => fn.record.length === 1, 10_000, 'first term');
     const first = fn.record[0]!;
-    await admin.leaseClient.leaseRevoke({ ID: first.session.leaseId }); // as if the lease had expired
+    await fx.admin.leaseClient.leaseRevoke({ ID: first.session.leaseId }); // as if the lease had expired
     await eventually(() => fn.record.length === 2, 10_000, 'second term');
     const second = fn.record[1]!;
     expect(first.signal.reason).toBeInstanceOf(LeaseLostError);
@@ -168,7 +160,7 @@ describe('LeaderElector', () => {
     const aRun = a.elector.run(async (context) => {
       if (++calls === 1) {
         // Let b queue up behind us, then fail.
-        await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 10_000, 'b queued');
+        await eventually(async () => (await keysUnder(fx.admin, `${name}/`)).length === 2, 10_000, 'b queued');
         throw boom;
       }
       await aFn(context);
@@ -207,7 +199,7 @@ describe('LeaderElector', () => {
     const fn = untilAborted();
     const running = a.elector.run(fn);
     await eventually(() => fn.record.length === 1, 10_000, 'first term');
-    await admin.delete().key(fn.record[0]!.leadership.key);
+    await fx.admin.delete().key(fn.record[0]!.leadership.key);
     await eventually(() => fn.record.length === 2, 10_000, 'second term');
     expect(fn.record[0]!.signal.reason).toBeInstanceOf(NotLeaderError);
     expect(fn.record[1]!.session).toBe(fn.record[0]!.session); // the lease was fine
@@ -224,7 +216,7 @@ describe('LeaderElector', () => {
     const aRun = a.elector.run(() => returned);
     await eventually(() => a.elector.isLeader, 10_000, 'a leads');
     const bRun = b.elector.run(untilAborted());
-    await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 10_000, 'b queued');
+    await eventually(async () => (await keysUnder(fx.admin, `${name}/`)).length === 2, 10_000, 'b queued');
     let stopResolved = false;
     const stopping = a.elector.stop().then(() => (stopResolved = true));
     await eventually(() => b.elector.isLeader, 10_000, 'b leads after the stop timeout');
@@ -256,17 +248,17 @@ describe('LeaderElector', () => {
     const aRun = a.elector.run(untilAborted());
     await eventually(() => a.elector.isLeader, 10_000, 'a leads');
     const bRun = b.elector.run(untilAborted());
-    await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 10_000, 'b queued');
+    await eventually(async () => (await keysUnder(fx.admin, `${name}/`)).length === 2, 10_000, 'b queued');
     await b.elector.stop();
     await bRun;
-    expect((await keysUnder(admin, `${name}/`)).length).toBe(1);
+    expect((await keysUnder(fx.admin, `${name}/`)).length).toBe(1);
     expect(b.of('elected')).toEqual([]);
     await a.elector.stop();
     await aRun;
   });
 
   test('inputs are validated with TypeErrors that name the value', async () => {
-    const client = etcd.client();
+    const client = fx.etcd.client();
     expect(() => new LeaderElector({} as Etcd3, 'x')).toThrow(/Expected `client`/);
     expect(() => new LeaderElector(client, '')).toThrow(/Expected `name` of LeaderElector/);
     expect(() => new LeaderElector(client, 'x', { ttl: 0.5 })).toThrow(/Expected `ttl` to be an integer >= 1, got `0.5`/);
@@ -284,7 +276,7 @@ describe('examples/leader-elector.ts', () => {
     const name = uniqueName('k8s');
     const child = spawn(process.execPath, ['--conditions=leasehold-source', '--import', 'tsx', join(root, 'examples', 'leader-elector.ts')], {
       cwd: root,
-      env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoints.join(','), ELECTION: name, IDENTITY: 'replica-1', LIFETIME_MS: '0' },
+      env: { ...process.env, ETCD_ENDPOINTS: fx.etcd.endpoints.join(','), ELECTION: name, IDENTITY: 'replica-1', LIFETIME_MS: '0' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -305,7 +297,7 @@ describe('examples/leader-elector.ts', () => {
       expect(ready.status).toBe(200);
       expect(await ready.json()).toEqual({ leader: 'replica-1' });
       bRun = b.elector.run(untilAborted());
-      await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 10_000, 'replica-2 queued');
+      await eventually(async () => (await keysUnder(fx.admin, `${name}/`)).length === 2, 10_000, 'replica-2 queued');
       const t0 = performance.now();
       child.kill('SIGTERM');
       await eventually(() => b.elector.isLeader, 10_000, 'replica-2 leads');

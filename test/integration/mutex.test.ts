@@ -2,37 +2,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { noop } from 'cockatiel';
-import type { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { LeaseLostError, Mutex, NotHeldError, Session, isLeaseLostError } from '../../src/index.js';
-import { startEtcd, type EtcdCluster } from '../../src/testing/index.js';
+import { startEtcd } from '../../src/testing/index.js';
 import { eventually, keysUnder, stillPending, uniqueName } from '../helpers.js';
+import { etcdForFile } from '../fixture.js';
 
-let etcd: EtcdCluster;
-let admin: Etcd3;
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  admin = etcd.client();
-});
-afterAll(async () => {
-  await etcd?.stop();
-});
-
-/** A Session on its own client, as a separate service would have. */
-async function session(ttl = 5): Promise<Session> {
-  return Session.create(etcd.client(), { ttl });
-}
+const fx = etcdForFile(5);
 
 describe('Mutex', () => {
   test('an uncontended lock is ours at once, with etcd’s key layout and a token that is the create revision', async () => {
-    await using s = await session();
+    await using s = await fx.session();
     const name = uniqueName('layout');
     const mutex = new Mutex(s, name);
     await using lock = await mutex.lock();
     expect(lock.key).toBe(`${name}/${s.leaseHex}`);
     expect(lock.leaseId).toBe(s.leaseId);
-    const kv = await admin.get(lock.key).exec();
+    const kv = await fx.admin.get(lock.key).exec();
     expect(kv.kvs).toHaveLength(1);
     expect(BigInt(kv.kvs[0]!.create_revision)).toBe(lock.token);
     expect(kv.kvs[0]!.lease).toBe(s.leaseId);
@@ -41,13 +27,13 @@ describe('Mutex', () => {
     expect(lock.held).toBe(false);
     expect(lock.signal.aborted).toBe(true);
     expect(lock.signal.reason).toBeInstanceOf(NotHeldError);
-    expect(await keysUnder(admin, `${name}/`)).toEqual([]);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([]);
     await lock.release(); // idempotent
   });
 
   test('waiters acquire in FIFO order (6 contenders)', async () => {
     const name = uniqueName('fifo');
-    const sessions = await Promise.all(Array.from({ length: 6 }, () => session()));
+    const sessions = await Promise.all(Array.from({ length: 6 }, () => fx.session()));
     try {
       const first = await new Mutex(sessions[0]!, name).lock();
       const order: number[] = [];
@@ -62,7 +48,7 @@ describe('Mutex', () => {
           }),
         );
         // Make the queue order unambiguous: wait until this waiter's key is in etcd.
-        await eventually(async () => (await keysUnder(admin, `${name}/`)).length === i + 1, 5000, 'enqueue');
+        await eventually(async () => (await keysUnder(fx.admin, `${name}/`)).length === i + 1, 5000, 'enqueue');
       }
       await first.release();
       await Promise.all(waits);
@@ -74,7 +60,7 @@ describe('Mutex', () => {
 
   test('exactly one holder at a time under 20 contenders, tokens strictly increasing', async () => {
     const name = uniqueName('exclusive');
-    const sessions = await Promise.all(Array.from({ length: 20 }, () => session()));
+    const sessions = await Promise.all(Array.from({ length: 20 }, () => fx.session()));
     const cycles = 8;
     let holders = 0;
     let maxHolders = 0;
@@ -90,9 +76,9 @@ describe('Mutex', () => {
               maxHolders = Math.max(maxHolders, holders);
               tokens.push(lock.token);
               // A guarded read-modify-write: lost updates would show if two held the lock at once.
-              const current = Number((await admin.get(`${name}-counter`).string()) ?? '0');
+              const current = Number((await fx.admin.get(`${name}-counter`).string()) ?? '0');
               await delay(1);
-              await lock.commit(admin.put(`${name}-counter`).value(String(current + 1)));
+              await lock.commit(fx.admin.put(`${name}-counter`).value(String(current + 1)));
               counter++;
               holders--;
             });
@@ -104,15 +90,15 @@ describe('Mutex', () => {
     }
     expect(maxHolders).toBe(1);
     expect(counter).toBe(20 * cycles);
-    expect(Number(await admin.get(`${name}-counter`).string())).toBe(20 * cycles);
+    expect(Number(await fx.admin.get(`${name}-counter`).string())).toBe(20 * cycles);
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]! > tokens[i - 1]!).toBe(true);
-    expect(await keysUnder(admin, `${name}/`)).toEqual([]);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([]);
   });
 
   test('many waiters sharing one etcd3 client keep working (closing a watch must not trip its circuit breaker)', async () => {
     // etcd3 counts an error on a still-writable stream as a host failure; three in a row opened the
     // host's circuit breaker and failed every call on that client for 5 s.
-    const client = etcd.client();
+    const client = fx.etcd.client();
     const name = uniqueName('one-client');
     const sessions = await Promise.all(Array.from({ length: 6 }, () => Session.create(client, { ttl: 5 })));
     let acquisitions = 0;
@@ -130,13 +116,13 @@ describe('Mutex', () => {
   });
 
   test('tryLock takes a free lock and returns null while it is held', async () => {
-    await using a = await session();
-    await using b = await session();
+    await using a = await fx.session();
+    await using b = await fx.session();
     const name = uniqueName('try');
     const lock = await new Mutex(a, name).tryLock();
     expect(lock).not.toBeNull();
     expect(await new Mutex(b, name).tryLock()).toBeNull();
-    expect(await keysUnder(admin, `${name}/`)).toEqual([lock!.key]); // the failed try left nothing
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([lock!.key]); // the failed try left nothing
     await lock!.release();
     const again = await new Mutex(b, name).tryLock();
     expect(again).not.toBeNull();
@@ -144,36 +130,36 @@ describe('Mutex', () => {
   });
 
   test('abort while waiting rejects with the reason unchanged and leaves no key behind', async () => {
-    await using a = await session();
-    await using b = await session();
+    await using a = await fx.session();
+    await using b = await fx.session();
     const name = uniqueName('abort');
     await using held = await new Mutex(a, name).lock();
     const controller = new AbortController();
     const waiting = new Mutex(b, name).lock({ signal: controller.signal });
-    await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 5000, 'enqueue');
+    await eventually(async () => (await keysUnder(fx.admin, `${name}/`)).length === 2, 5000, 'enqueue');
     const reason = new Error('changed my mind');
     controller.abort(reason);
     await expect(waiting).rejects.toBe(reason);
-    expect(await keysUnder(admin, `${name}/`)).toEqual([held.key]);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([held.key]);
 
     const timedOut = new Mutex(b, name).lock({ signal: AbortSignal.timeout(200) });
     await expect(timedOut).rejects.toMatchObject({ name: 'TimeoutError' });
-    expect(await keysUnder(admin, `${name}/`)).toEqual([held.key]);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([held.key]);
 
     const already = AbortSignal.abort(reason);
     await expect(new Mutex(b, name).lock({ signal: already })).rejects.toBe(reason);
   });
 
   test('a waiter whose lease is gone while queued gets LeaseLostError, never the lock', async () => {
-    await using a = await session();
-    const b = await session();
+    await using a = await fx.session();
+    const b = await fx.session();
     const name = uniqueName('expired-waiter');
     const held = await new Mutex(a, name).lock();
     const waiting = new Mutex(b, name).lock();
     waiting.catch(() => undefined);
-    await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 5000, 'enqueue');
+    await eventually(async () => (await keysUnder(fx.admin, `${name}/`)).length === 2, 5000, 'enqueue');
     // The lease vanishes on the server (as on expiry); the waiter's key goes with it.
-    await admin.leaseClient.leaseRevoke({ ID: b.leaseId });
+    await fx.admin.leaseClient.leaseRevoke({ ID: b.leaseId });
     await held.release();
     const error = await waiting.then(
       () => new Error('acquired a lock on a lost lease'),
@@ -188,31 +174,31 @@ describe('Mutex', () => {
   });
 
   test('a waiter whose queue key is deleted by someone else gets NotHeldError', async () => {
-    await using a = await session();
-    await using b = await session();
+    await using a = await fx.session();
+    await using b = await fx.session();
     const name = uniqueName('deleted-waiter');
     const held = await new Mutex(a, name).lock();
     const waiting = new Mutex(b, name).lock();
     waiting.catch(() => undefined);
-    await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 5000, 'enqueue');
-    await admin.delete().key(`${name}/${b.leaseHex}`);
+    await eventually(async () => (await keysUnder(fx.admin, `${name}/`)).length === 2, 5000, 'enqueue');
+    await fx.admin.delete().key(`${name}/${b.leaseHex}`);
     await held.release();
     await expect(waiting).rejects.toBeInstanceOf(NotHeldError);
     expect(b.alive).toBe(true);
   });
 
   test('when the waiter ahead leaves while the holder still holds, the next waiter keeps waiting', async () => {
-    await using holder = await session();
-    await using middle = await session();
-    await using last = await session();
+    await using holder = await fx.session();
+    await using middle = await fx.session();
+    await using last = await fx.session();
     const name = uniqueName('predecessor');
     const held = await new Mutex(holder, name).lock();
     const controller = new AbortController();
     const middleWait = new Mutex(middle, name).lock({ signal: controller.signal });
     middleWait.catch(() => undefined);
-    await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 5000, 'enqueue');
+    await eventually(async () => (await keysUnder(fx.admin, `${name}/`)).length === 2, 5000, 'enqueue');
     const lastWait = new Mutex(last, name).lock();
-    await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 3, 5000, 'enqueue');
+    await eventually(async () => (await keysUnder(fx.admin, `${name}/`)).length === 3, 5000, 'enqueue');
     controller.abort();
     await expect(middleWait).rejects.toBeDefined();
     expect(await stillPending(lastWait, 500)).toBe(true); // the holder still holds
@@ -224,7 +210,7 @@ describe('Mutex', () => {
   });
 
   test('two acquisitions of one name on one Session exclude each other', async () => {
-    await using s = await session();
+    await using s = await fx.session();
     const name = uniqueName('same-session');
     const mutex = new Mutex(s, name);
     const first = await mutex.lock();
@@ -238,20 +224,20 @@ describe('Mutex', () => {
     expect(first.held).toBe(false);
     // The first handle's late release must not delete the second's key (guarded by token).
     await first.release();
-    expect(await keysUnder(admin, `${name}/`)).toEqual([h2.key]);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([h2.key]);
     await h2.release();
   });
 
   test('names do not nest: `jobs` ignores `jobs/nightly/<lease>`', async () => {
-    await using a = await session();
-    await using b = await session();
+    await using a = await fx.session();
+    await using b = await fx.session();
     const name = uniqueName('jobs');
     await using nested = await new Mutex(a, `${name}/nightly`).lock();
     const outer = await new Mutex(b, name).lock({ signal: AbortSignal.timeout(5000) });
     expect(outer.held && nested.held).toBe(true);
     await outer.release();
     // And the nested key sorted after ours still does not block a later contender.
-    await using c = await session();
+    await using c = await fx.session();
     const h = await new Mutex(c, name).tryLock();
     expect(h).not.toBeNull();
     await h!.release();
@@ -259,7 +245,7 @@ describe('Mutex', () => {
 
   test('a release wakes exactly one waiter (herd-free)', async () => {
     const name = uniqueName('herd');
-    const sessions = await Promise.all(Array.from({ length: 8 }, () => session()));
+    const sessions = await Promise.all(Array.from({ length: 8 }, () => fx.session()));
     try {
       const held = await new Mutex(sessions[0]!, name).lock();
       const acquired: number[] = [];
@@ -269,13 +255,13 @@ describe('Mutex', () => {
           return h;
         }),
       );
-      await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 8, 5000, 'enqueue');
+      await eventually(async () => (await keysUnder(fx.admin, `${name}/`)).length === 8, 5000, 'enqueue');
       // Count watch events etcd delivers per release: one watcher per key, so one delete → one event.
-      const before = await etcd.metrics();
+      const before = await fx.etcd.metrics();
       await held.release();
       await eventually(() => acquired.length === 1, 5000, 'handoff');
       await delay(200);
-      const after = await etcd.metrics();
+      const after = await fx.etcd.metrics();
       const events = (m: Map<string, number>) =>
         [...m].filter(([k]) => k.startsWith('etcd_debugging_mvcc_events_total')).reduce((n, [, v]) => n + v, 0);
       expect(acquired).toHaveLength(1);
@@ -290,21 +276,21 @@ describe('Mutex', () => {
   });
 
   test('guarded writes succeed only while the lock is held', async () => {
-    await using s = await session();
+    await using s = await fx.session();
     const name = uniqueName('guarded');
     const lock = await new Mutex(s, name).lock();
-    await lock.commit(admin.put(`${name}-data`).value('v1'));
-    const res = await lock.txn().then(admin.put(`${name}-data`).value('v2')).commit();
+    await lock.commit(fx.admin.put(`${name}-data`).value('v1'));
+    const res = await lock.txn().then(fx.admin.put(`${name}-data`).value('v2')).commit();
     expect(res.succeeded).toBe(true);
     await lock.release();
-    await expect(lock.commit(admin.put(`${name}-data`).value('v3'))).rejects.toBeInstanceOf(NotHeldError);
-    const stale = await lock.txn().then(admin.put(`${name}-data`).value('v4')).commit();
+    await expect(lock.commit(fx.admin.put(`${name}-data`).value('v3'))).rejects.toBeInstanceOf(NotHeldError);
+    const stale = await lock.txn().then(fx.admin.put(`${name}-data`).value('v4')).commit();
     expect(stale.succeeded).toBe(false);
-    expect(await admin.get(`${name}-data`).string()).toBe('v2');
+    expect(await fx.admin.get(`${name}-data`).string()).toBe('v2');
   });
 
   test('bad names and signals are rejected with errors that name the value', async () => {
-    await using s = await session();
+    await using s = await fx.session();
     expect(() => new Mutex(s, '')).toThrow(/`name` of Mutex .* got ``/);
     expect(() => new Mutex(s, 'jobs/')).toThrow(/got `jobs\/`/);
     expect(() => new Mutex(s, 42 as unknown as string)).toThrow(TypeError);
@@ -317,7 +303,7 @@ describe('Mutex', () => {
 
 describe('Mutex interop with etcdctl lock', () => {
   function etcdctl(args: string[]): ChildProcess & { output: () => string } {
-    const child = spawn('etcdctl', [`--endpoints=${etcd.endpoints.join(',')}`, ...args], {
+    const child = spawn('etcdctl', [`--endpoints=${fx.etcd.endpoints.join(',')}`, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ETCDCTL_API: '3' },
     });
@@ -330,22 +316,22 @@ describe('Mutex interop with etcdctl lock', () => {
     new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
 
   test('a lock held by `etcdctl lock` blocks ours until it exits', async () => {
-    await using s = await session();
+    await using s = await fx.session();
     const name = uniqueName('interop-a');
     const child = etcdctl(['lock', '--ttl=2', name, '--', 'sh', '-c', 'echo HELD; sleep 1.5']);
     await eventually(() => child.output().includes('HELD'), 10_000, 'etcdctl holds');
-    const [theirs] = await keysUnder(admin, `${name}/`);
+    const [theirs] = await keysUnder(fx.admin, `${name}/`);
     expect(theirs).toMatch(new RegExp(`^${name}/[0-9a-f]+$`));
     const ours = new Mutex(s, name).lock();
     expect(await stillPending(ours, 500)).toBe(true);
     await exited(child);
     const lock = await ours;
-    expect(await keysUnder(admin, `${name}/`)).toEqual([lock.key]);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([lock.key]);
     await lock.release();
   });
 
   test('a lock held by us blocks `etcdctl lock` until we release', async () => {
-    await using s = await session();
+    await using s = await fx.session();
     const name = uniqueName('interop-b');
     const lock = await new Mutex(s, name).lock();
     const child = etcdctl(['lock', '--ttl=2', name, '--', 'sh', '-c', 'echo GOT']);
@@ -402,9 +388,9 @@ describe('Mutex and lease loss', () => {
   });
 
   test('a lease revoked behind the session’s back aborts the holder and is final', async () => {
-    await using s = await session(5);
+    await using s = await fx.session(5);
     const lock = await new Mutex(s, uniqueName('revoked')).lock();
-    await admin.leaseClient.leaseRevoke({ ID: s.leaseId });
+    await fx.admin.leaseClient.leaseRevoke({ ID: s.leaseId });
     await eventually(() => lock.signal.aborted, 5000, 'holder aborted');
     expect(isLeaseLostError(lock.signal.reason)).toBe(true);
     expect(s.alive).toBe(false);

@@ -2,41 +2,21 @@
 // variants, abort cleanup, a lease lost mid-wait (etcd issue 16221), and the example.
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { isLeaseLostError } from '../../src/errors.js';
 import type { LockHandle } from '../../src/handle.js';
 import { ReadWriteLock } from '../../src/rw-lock.js';
-import { Session } from '../../src/session.js';
 import { eventually, runTs } from '../helpers.js';
-import { startEtcd, type EtcdCluster } from '../../src/testing/index.js';
+import { etcdForFile } from '../fixture.js';
 
-let etcd: EtcdCluster;
-let observer: Etcd3;
-const sessions: Session[] = [];
+const fx = etcdForFile(10);
 
-beforeAll(async () => {
-  etcd = await startEtcd();
-  observer = etcd.client();
-});
-
-afterAll(async () => {
-  await Promise.allSettled(sessions.map((s) => s.close()));
-  await etcd.stop();
-});
-
-async function session(ttl = 10): Promise<Session> {
-  const s = await Session.create(etcd.client(), { ttl });
-  sessions.push(s);
-  return s;
-}
-
-const lock = async (name: string, ttl?: number) => new ReadWriteLock(await session(ttl), name);
+const lock = async (name: string, ttl?: number) => new ReadWriteLock(await fx.session(ttl), name);
 
 /** Polls `check` until it holds, for up to 15 s by default (generous: other tests share the machine). */
 const until = (check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> => eventually(check, timeoutMs);
 
-const keys = (prefix: string): Promise<string[]> => observer.getAll().prefix(prefix).keys();
+const keys = (prefix: string): Promise<string[]> => fx.admin.getAll().prefix(prefix).keys();
 const queued = async (name: string): Promise<number> => (await keys(`${name}/`)).length;
 
 /** In-process counters of what is held, checked at every acquisition. */
@@ -242,7 +222,7 @@ describe('ReadWriteLock and lost leases (etcd issue 16221)', () => {
     await until(async () => (await queued(name)) === 3);
 
     // Go's recipe: s2 is revoked while m2 waits, then m1 unlocks, and both m2 and m3 "hold".
-    await observer.leaseClient.leaseRevoke({ ID: doomed.session.leaseId });
+    await fx.admin.leaseClient.leaseRevoke({ ID: doomed.session.leaseId });
     await m1.release();
     const outcome = await m2.then(
       (h: LockHandle) => h,
@@ -261,7 +241,7 @@ describe('ReadWriteLock and lost leases (etcd issue 16221)', () => {
     const doomed = await lock(name, 3);
     const r = doomed.readLock();
     await until(async () => (await queued(name)) === 2);
-    await observer.leaseClient.leaseRevoke({ ID: doomed.session.leaseId });
+    await fx.admin.leaseClient.leaseRevoke({ ID: doomed.session.leaseId });
     await w.release();
     await expect(r).rejects.toSatisfy(isLeaseLostError);
     expect(await keys(`${name}/`)).toEqual([]);
@@ -270,7 +250,7 @@ describe('ReadWriteLock and lost leases (etcd issue 16221)', () => {
 
 describe('ReadWriteLock input validation', () => {
   test('a bad name throws TypeError naming it; a bad signal is a TypeError', async () => {
-    const s = await session();
+    const s = await fx.session();
     expect(() => new ReadWriteLock(s, '')).toThrow(/non-empty string, got ``/);
     expect(() => new ReadWriteLock(s, 'cfg/')).toThrow(/not to end with "\/", got `cfg\/`/);
     await expect(new ReadWriteLock(s, 'cfg').readLock({ signal: 1 as unknown as AbortSignal })).rejects.toThrow(
@@ -282,7 +262,7 @@ describe('ReadWriteLock input validation', () => {
 describe('examples/rw-lock.ts', () => {
   test('runs against ETCD_ENDPOINTS as a user would run it, importing leasehold', async () => {
     const file = fileURLToPath(new URL('../../examples/rw-lock.ts', import.meta.url));
-    const { code, output } = await runTs(file, { ETCD_ENDPOINTS: etcd.endpoints.join(',') }, 50_000);
+    const { code, output } = await runTs(file, { ETCD_ENDPOINTS: fx.etcd.endpoints.join(',') }, 50_000);
     expect(output).toMatch(/config is now v3; every read saw a whole version: true/);
     expect(code).toBe(0);
   });

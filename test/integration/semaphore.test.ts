@@ -2,40 +2,21 @@
 // FIFO order, weights, mismatched permits, abort cleanup, tryAcquire, O(1) wake-ups, lease loss, example.
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Etcd3, IWatchResponse } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { IWatchResponse } from 'etcd3';
+import { describe, expect, test } from 'vitest';
 import { isLeaseLostError, isPermitsMismatchError, PermitsMismatchError } from '../../src/errors.js';
 import { PermitHandle, Semaphore } from '../../src/semaphore.js';
 import { Session } from '../../src/session.js';
 import { eventually, runTs } from '../helpers.js';
-import { startEtcd, sumMetric, type EtcdCluster } from '../../src/testing/index.js';
+import { sumMetric } from '../../src/testing/index.js';
+import { etcdForFile } from '../fixture.js';
 
-let etcd: EtcdCluster;
-/** The independent observer: its own client, never used by a participant. */
-let observer: Etcd3;
-const sessions: Session[] = [];
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  observer = etcd.client();
-});
-
-afterAll(async () => {
-  await Promise.allSettled(sessions.map((s) => s.close()));
-  await etcd.stop();
-});
-
-/** A session on its own client, closed after the file. */
-async function session(ttl = 10): Promise<Session> {
-  const s = await Session.create(etcd.client(), { ttl });
-  sessions.push(s);
-  return s;
-}
+const fx = etcdForFile(10);
 
 /** Polls `check` until it holds, for up to 15 s by default (generous: other tests share the machine). */
 const until = (check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> => eventually(check, timeoutMs);
 
-const keys = (prefix: string): Promise<string[]> => observer.getAll().prefix(prefix).keys();
+const keys = (prefix: string): Promise<string[]> => fx.admin.getAll().prefix(prefix).keys();
 const waiting = async (name: string): Promise<number> => (await keys(`${name}/waiters/`)).length;
 
 /**
@@ -43,10 +24,10 @@ const waiting = async (name: string): Promise<number> => (await keys(`${name}/wa
  * and the sum of their weights: the limit as etcd itself saw it, not as the participants report it.
  */
 async function observeHolders(name: string, permits: number) {
-  const start = BigInt((await observer.kv.range({ key: Buffer.from(name) })).header.revision) + 1n;
+  const start = BigInt((await fx.admin.kv.range({ key: Buffer.from(name) })).header.revision) + 1n;
   const holders = new Map<string, number>();
   const state = { max: 0, admissions: 0, foreignPermits: [] as unknown[] };
-  const watcher = await observer.watch().prefix(`${name}/holders/`).startRevision(start.toString()).create();
+  const watcher = await fx.admin.watch().prefix(`${name}/holders/`).startRevision(start.toString()).create();
   watcher.on('data', (res: IWatchResponse) => {
     // Apply all events of one revision, then check: the sum at every revision.
     const byRevision = new Map<string, typeof res.events>();
@@ -87,7 +68,7 @@ describe('Semaphore limit', () => {
     let held = 0;
     let maxHeld = 0;
     const tokens: bigint[] = [];
-    const contenders = await Promise.all(Array.from({ length: 12 }, () => session()));
+    const contenders = await Promise.all(Array.from({ length: 12 }, () => fx.session()));
     await Promise.all(
       contenders.map(async (s, i) => {
         const sem = new Semaphore(s, name, { permits });
@@ -115,7 +96,7 @@ describe('Semaphore limit', () => {
   });
 
   test('one Session can hold several permits at once, up to the limit', async () => {
-    const sem = new Semaphore(await session(), 'sem-one-session', { permits: 3 });
+    const sem = new Semaphore(await fx.session(), 'sem-one-session', { permits: 3 });
     const permits = await Promise.all([sem.acquire(), sem.acquire(), sem.acquire({ weight: 1 })]);
     expect(new Set(permits.map((p) => p.key)).size).toBe(3);
     expect(permits.every((p) => p.held && p instanceof PermitHandle && p.weight === 1)).toBe(true);
@@ -132,12 +113,12 @@ describe('Semaphore order and weights', () => {
   test('FIFO: waiters are admitted in the order they queued (admission tokens grow in queue order)', async () => {
     const name = 'sem-fifo';
     const sem = (s: Session) => new Semaphore(s, name, { permits: 2 });
-    const first = await sem(await session()).acquire();
-    const second = await sem(await session()).acquire();
+    const first = await sem(await fx.session()).acquire();
+    const second = await sem(await fx.session()).acquire();
     const admitted: { index: number; token: bigint }[] = [];
     const runs: Promise<void>[] = [];
     for (let index = 0; index < 8; index++) {
-      const s = await session();
+      const s = await fx.session();
       runs.push(
         sem(s)
           .acquire()
@@ -158,7 +139,7 @@ describe('Semaphore order and weights', () => {
 
   test('weights: a heavy head is not overtaken by lighter waiters behind it, even with permits free', async () => {
     const name = 'sem-weights';
-    const make = async () => new Semaphore(await session(), name, { permits: 3 });
+    const make = async () => new Semaphore(await fx.session(), name, { permits: 3 });
     const a = await (await make()).acquire({ weight: 2 });
     expect(a.weight).toBe(2);
     const events: string[] = [];
@@ -193,8 +174,8 @@ describe('Semaphore order and weights', () => {
 describe('Semaphore permits mismatch', () => {
   test('a participant with other permits gets PermitsMismatchError, not an extra admission, and leaves no key', async () => {
     const name = 'sem-mismatch';
-    const three = await new Semaphore(await session(), name, { permits: 3 }).acquire({ weight: 3 });
-    const five = new Semaphore(await session(), name, { permits: 5 });
+    const three = await new Semaphore(await fx.session(), name, { permits: 3 }).acquire({ weight: 3 });
+    const five = new Semaphore(await fx.session(), name, { permits: 5 });
 
     const error = await five.acquire().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PermitsMismatchError);
@@ -208,7 +189,7 @@ describe('Semaphore permits mismatch', () => {
     // The other way round: a holder with permits 5 makes a permits-3 head fail, whatever its weight.
     await three.release();
     const fivePermit = await five.acquire({ weight: 1 });
-    await expect(new Semaphore(await session(), name, { permits: 3 }).acquire()).rejects.toMatchObject({
+    await expect(new Semaphore(await fx.session(), name, { permits: 3 }).acquire()).rejects.toMatchObject({
       name: 'PermitsMismatchError',
       expected: 3,
       actual: 5,
@@ -226,13 +207,13 @@ describe('Semaphore input validation', () => {
     [{ permits: '3' }, TypeError, /`permits` to be an integer, got `3`/],
     [{}, TypeError, /`permits` to be an integer, got `undefined`/],
   ])('new Semaphore(…, %o) throws', async (options, type, message) => {
-    const s = await session();
+    const s = await fx.session();
     expect(() => new Semaphore(s, 'sem-bad', options as { permits: number })).toThrow(type);
     expect(() => new Semaphore(s, 'sem-bad', options as { permits: number })).toThrow(message);
   });
 
   test('a bad name or missing options throws TypeError naming it', async () => {
-    const s = await session();
+    const s = await fx.session();
     expect(() => new Semaphore(s, '', { permits: 1 })).toThrow(/non-empty string, got ``/);
     expect(() => new Semaphore(s, 'jobs/', { permits: 1 })).toThrow(/not to end with "\/", got `jobs\/`/);
     expect(() => new Semaphore(s, 'jobs', undefined as unknown as { permits: number })).toThrow(TypeError);
@@ -245,7 +226,7 @@ describe('Semaphore input validation', () => {
     [Number.NaN, TypeError, /`weight` to be an integer, got `NaN`/],
     [4, RangeError, /`weight` to be at most `permits` \(3\), got `4`/],
   ])('weight %s is rejected by acquire and tryAcquire, before touching etcd', async (weight, type, message) => {
-    const sem = new Semaphore(await session(), 'sem-bad-weight', { permits: 3 });
+    const sem = new Semaphore(await fx.session(), 'sem-bad-weight', { permits: 3 });
     await expect(sem.acquire({ weight })).rejects.toThrow(type);
     await expect(sem.acquire({ weight })).rejects.toThrow(message);
     await expect(sem.tryAcquire({ weight })).rejects.toThrow(message);
@@ -253,7 +234,7 @@ describe('Semaphore input validation', () => {
   });
 
   test('a signal that is not an AbortSignal is a TypeError', async () => {
-    const sem = new Semaphore(await session(), 'sem-bad-signal', { permits: 1 });
+    const sem = new Semaphore(await fx.session(), 'sem-bad-signal', { permits: 1 });
     await expect(sem.acquire({ signal: 'soon' as unknown as AbortSignal })).rejects.toThrow(
       /`signal` of Semaphore.acquire to be an AbortSignal, got `soon`/,
     );
@@ -263,7 +244,7 @@ describe('Semaphore input validation', () => {
 describe('Semaphore abort and tryAcquire', () => {
   test('aborting a waiter (in the queue or at its head) rejects with signal.reason and leaves no key', async () => {
     const name = 'sem-abort';
-    const make = async () => new Semaphore(await session(), name, { permits: 1 });
+    const make = async () => new Semaphore(await fx.session(), name, { permits: 1 });
     const holder = await (await make()).acquire();
     const headAbort = new AbortController();
     const middleAbort = new AbortController();
@@ -296,7 +277,7 @@ describe('Semaphore abort and tryAcquire', () => {
 
   test('aborts racing the admission (0–8 ms timeouts, 40 tries) never leave a key behind', async () => {
     const name = 'sem-abort-race';
-    const sems = await Promise.all([0, 1, 2].map(async () => new Semaphore(await session(), name, { permits: 2 })));
+    const sems = await Promise.all([0, 1, 2].map(async () => new Semaphore(await fx.session(), name, { permits: 2 })));
     let got = 0;
     await Promise.all(
       sems.map(async (sem) => {
@@ -317,8 +298,8 @@ describe('Semaphore abort and tryAcquire', () => {
 
   test('tryAcquire: a handle when free, null when full or when someone is queued, and no key left on null', async () => {
     const name = 'sem-try';
-    const a = new Semaphore(await session(), name, { permits: 2 });
-    const b = new Semaphore(await session(), name, { permits: 2 });
+    const a = new Semaphore(await fx.session(), name, { permits: 2 });
+    const b = new Semaphore(await fx.session(), name, { permits: 2 });
     const p1 = await a.tryAcquire();
     expect(p1).toBeInstanceOf(PermitHandle);
     expect(p1!.key).toMatch(new RegExp(`^${name}/holders/${a.session.leaseHex}-[0-9a-z]+$`));
@@ -337,22 +318,22 @@ describe('Semaphore abort and tryAcquire', () => {
   });
 
   test('released permits abort their signal and fail guarded commits', async () => {
-    const sem = new Semaphore(await session(), 'sem-handle', { permits: 1 });
+    const sem = new Semaphore(await fx.session(), 'sem-handle', { permits: 1 });
     const permit = await sem.acquire();
-    await permit.commit(observer.put('sem-handle-effect').value('1'));
+    await permit.commit(fx.admin.put('sem-handle-effect').value('1'));
     await permit.release();
     await permit.release(); // idempotent
     expect(permit.signal.aborted).toBe(true);
     expect(permit.held).toBe(false);
-    await expect(permit.commit(observer.put('sem-handle-effect').value('2'))).rejects.toMatchObject({ name: 'NotHeldError' });
-    expect(await observer.get('sem-handle-effect').string()).toBe('1');
+    await expect(permit.commit(fx.admin.put('sem-handle-effect').value('2'))).rejects.toMatchObject({ name: 'NotHeldError' });
+    expect(await fx.admin.get('sem-handle-effect').string()).toBe('1');
   });
 });
 
 describe('Semaphore wake-ups and lease loss', () => {
   test('a release wakes O(1) clients: etcd sends ≤ 3 watch events per handoff with 12 waiters queued', async () => {
     const name = 'sem-herd';
-    const make = async () => new Semaphore(await session(), name, { permits: 1 });
+    const make = async () => new Semaphore(await fx.session(), name, { permits: 1 });
     const holder = await (await make()).acquire();
     const waiters = 12;
     const done: Promise<void>[] = [];
@@ -363,11 +344,11 @@ describe('Semaphore wake-ups and lease loss', () => {
       await until(async () => (await waiting(name)) === i + 1);
     }
     await delay(200); // every waiter is watching by now
-    const before = sumMetric(await etcd.metrics(), 'etcd_debugging_mvcc_events_total');
+    const before = sumMetric(await fx.etcd.metrics(), 'etcd_debugging_mvcc_events_total');
     await holder.release();
     await Promise.all(done);
     await delay(200);
-    const events = sumMetric(await etcd.metrics(), 'etcd_debugging_mvcc_events_total') - before;
+    const events = sumMetric(await fx.etcd.metrics(), 'etcd_debugging_mvcc_events_total') - before;
     // Each of the 12 handoffs costs one event to the head (a holder left) and one to the next waiter (the
     // head's waiter key left). A herd would cost one event per waiter per release: 12 + 11 + … = 78.
     expect(events).toBeGreaterThanOrEqual(waiters);
@@ -376,20 +357,20 @@ describe('Semaphore wake-ups and lease loss', () => {
   });
 
   test('negative control: the metric does count a herd (12 watchers of one key, one delete = 12 events)', async () => {
-    await observer.put('sem-herd-control').value('x');
+    await fx.admin.put('sem-herd-control').value('x');
     const watchers = await Promise.all(
-      Array.from({ length: 12 }, () => observer.watch().key('sem-herd-control').create()),
+      Array.from({ length: 12 }, () => fx.admin.watch().key('sem-herd-control').create()),
     );
-    const before = sumMetric(await etcd.metrics(), 'etcd_debugging_mvcc_events_total');
-    await observer.delete().key('sem-herd-control');
-    await until(async () => sumMetric(await etcd.metrics(), 'etcd_debugging_mvcc_events_total') - before >= 12);
+    const before = sumMetric(await fx.etcd.metrics(), 'etcd_debugging_mvcc_events_total');
+    await fx.admin.delete().key('sem-herd-control');
+    await until(async () => sumMetric(await fx.etcd.metrics(), 'etcd_debugging_mvcc_events_total') - before >= 12);
     await Promise.all(watchers.map((w) => w.cancel()));
   });
 
   test('a waiter whose lease is revoked mid-wait gets LeaseLostError, never a permit; the next one gets in', async () => {
     const name = 'sem-lease';
     const watch = await observeHolders(name, 1);
-    const make = async (ttl?: number) => new Semaphore(await session(ttl), name, { permits: 1 });
+    const make = async (ttl?: number) => new Semaphore(await fx.session(ttl), name, { permits: 1 });
     const holder = await (await make()).acquire();
     const doomed = await make(3);
     const doomedWait = doomed.acquire();
@@ -397,7 +378,7 @@ describe('Semaphore wake-ups and lease loss', () => {
     const next = (await make()).acquire();
     await until(async () => (await waiting(name)) === 2);
 
-    await observer.leaseClient.leaseRevoke({ ID: doomed.session.leaseId });
+    await fx.admin.leaseClient.leaseRevoke({ ID: doomed.session.leaseId });
     const error = await doomedWait.catch((e: unknown) => e);
     expect(isLeaseLostError(error)).toBe(true);
     await holder.release();
@@ -414,12 +395,12 @@ describe('Semaphore wake-ups and lease loss', () => {
 describe('Semaphore: a queue key deleted by someone else', () => {
   test('the head (watching the holders) notices at once and rejects with NotHeldError, admitting nothing', async () => {
     const name = 'sem-deleted';
-    const make = async () => new Semaphore(await session(), name, { permits: 1 });
+    const make = async () => new Semaphore(await fx.session(), name, { permits: 1 });
     const holder = await (await make()).acquire();
     const head = (await make()).acquire();
     await until(async () => (await waiting(name)) === 1);
     const [waiterKey] = await keys(`${name}/waiters/`);
-    await observer.delete().key(waiterKey!);
+    await fx.admin.delete().key(waiterKey!);
     await expect(head).rejects.toMatchObject({ name: 'NotHeldError' });
     expect(await keys(`${name}/holders/`)).toEqual([holder.key]);
     await holder.release();
@@ -430,7 +411,7 @@ describe('Semaphore: a queue key deleted by someone else', () => {
 describe('examples/semaphore.ts', () => {
   test('runs against ETCD_ENDPOINTS as a user would run it, importing leasehold', async () => {
     const file = fileURLToPath(new URL('../../examples/semaphore.ts', import.meta.url));
-    const { code, output } = await runTs(file, { ETCD_ENDPOINTS: etcd.endpoints.join(',') }, 50_000);
+    const { code, output } = await runTs(file, { ETCD_ENDPOINTS: fx.etcd.endpoints.join(',') }, 50_000);
     expect(output).toMatch(/at most 2 transcodes ran at once/);
     expect(code).toBe(0);
   });
