@@ -15,6 +15,17 @@ export interface HandleInit {
   leave: () => void;
 }
 
+let disownHandle: (handle: LockHandle) => void;
+
+/**
+ * Ends a handle whose key is already gone from etcd by our own doing (a semaphore's waiter key, which
+ * its admission txn deleted): aborts its signal and passes the local turn on, without the delete that
+ * `release()` would send. Internal to leasehold; not exported from the package.
+ */
+export function disown(handle: LockHandle): void {
+  disownHandle(handle);
+}
+
 /**
  * A held lock (or permit): the proof of holding it and the way to give it back.
  *
@@ -28,17 +39,6 @@ export interface HandleInit {
  * await lock.commit(etcd.put('reports/last-run').value(new Date().toISOString()));
  * ```
  */
-let disownHandle: (handle: LockHandle) => void;
-
-/**
- * Ends a handle whose key is already gone from etcd by our own doing (a semaphore's waiter key, which
- * its admission txn deleted): aborts its signal and passes the local turn on, without the delete that
- * `release()` would send. Internal to leasehold; not exported from the package.
- */
-export function disown(handle: LockHandle): void {
-  disownHandle(handle);
-}
-
 export class LockHandle implements AsyncDisposable {
   static {
     disownHandle = (handle) => handle.#disown();

@@ -104,7 +104,7 @@ function checkNumber(name: string, value: unknown, integer: boolean, min: number
  *
  * @example
  * ```ts
- * const elector = new LeaderElector(etcd, 'scheduler', { identity: process.env.HOSTNAME, ttl: 10 });
+ * const elector = new LeaderElector(etcd, 'scheduler', { identity: process.env['HOSTNAME'], ttl: 10 });
  * process.once('SIGTERM', () => void elector.stop());
  * await elector.run(async ({ signal, term }) => {
  *   await schedule({ signal, fencingToken: term });
@@ -138,7 +138,9 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
       throw new TypeError(`Expected \`client\` to be an etcd3 Etcd3 or Namespace, got \`${String(client)}\``);
     }
     queuePrefix(name, 'LeaderElector');
-    const merged = { ...leaderElectorDefaults, identity: `${hostname()}-${process.pid}`, ...options };
+    const merged = { ...leaderElectorDefaults, ...options };
+    // `identity: process.env['HOSTNAME']` is the common Kubernetes wiring: undefined means the default.
+    merged.identity ??= `${hostname()}-${process.pid}`;
     if (typeof merged.identity !== 'string') {
       throw new TypeError(`Expected \`identity\` to be a string, got \`${String(merged.identity)}\``);
     }

@@ -89,7 +89,9 @@ function parseLeaseId(value: unknown): string {
  * @example
  * ```ts
  * await using session = await Session.create(etcd, { ttl: 10 });
- * session.signal.addEventListener('abort', () => console.error('lease lost', session.signal.reason));
+ * session.signal.addEventListener('abort', () => {
+ *   if (isLeaseLostError(session.signal.reason)) console.error('lease lost: stop, then start over');
+ * });
  * ```
  */
 export class Session implements AsyncDisposable {
