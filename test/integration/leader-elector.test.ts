@@ -267,6 +267,8 @@ describe('LeaderElector', () => {
     expect(() => new LeaderElector(client, 'x', { backoff: {} as ConstantBackoff })).toThrow(/`backoff`/);
     const elector = new LeaderElector(client, 'x');
     expect(elector.identity).toMatch(/-\d+$/);
+    // `identity: process.env['HOSTNAME']` outside Kubernetes is undefined: the default applies.
+    expect(new LeaderElector(client, 'x', { identity: undefined }).identity).toBe(elector.identity);
     await expect(elector.run('nope' as unknown as () => void)).rejects.toThrow(/Expected `fn` of LeaderElector.run/);
   });
 });
