@@ -5,7 +5,7 @@ import { raceSignal } from './internal/abort.js';
 import { EtcdOps } from './internal/etcd.js';
 import { leaseHex } from './internal/keys.js';
 import { closeStream } from './internal/streams.js';
-import { openKeepAlive, type KeepAliveStream } from './internal/keepalive-stream.js';
+import { markSilent, openKeepAlive, type KeepAliveStream } from './internal/host-streams.js';
 import { LocalQueue } from './internal/local-queue.js';
 import { defaultRetryPolicy, isLeaseNotFound } from './internal/retry.js';
 import { register, type SessionInternals } from './internal/session-internals.js';
@@ -373,7 +373,10 @@ export class Session implements AsyncDisposable {
     if (this.#stream !== stream) return;
     this.#stream = undefined;
     clearTimeout(this.#stallTimer);
-    if (silent) this.#silentHost = this.#streamHost;
+    if (silent) {
+      this.#silentHost = this.#streamHost;
+      markSilent(this.client, this.#streamHost);
+    }
     closeStream(stream);
     this.#scheduleReconnect(silent);
   }

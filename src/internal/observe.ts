@@ -18,6 +18,7 @@ import type { EtcdOps } from './etcd.js';
 import { isDirectChild } from './keys.js';
 import { isTransientError } from './retry.js';
 import { closeStream } from './streams.js';
+import { openWatch } from './host-streams.js';
 
 /** Who leads an election: the contender with the smallest create revision. */
 export interface LeaderState {
@@ -137,7 +138,7 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
       });
     }
   };
-  const stream = await ops.ns.watchClient.watch();
+  const { stream } = await openWatch(ops.ns);
   let done = false;
   let recheck: NodeJS.Timeout | undefined;
   try {

@@ -9,6 +9,7 @@
  */
 import type { IWatchResponse } from 'etcd3';
 import type { EtcdOps } from './etcd.js';
+import { markSilent, openWatch } from './host-streams.js';
 import { closeStream } from './streams.js';
 
 /** The key to wait for and the create revision it had when we read it. */
@@ -60,7 +61,7 @@ export async function waitForDeletes(
   wake?: Wake,
 ): Promise<boolean> {
   signal.throwIfAborted();
-  const stream = await ops.ns.watchClient.watch();
+  const { stream, host } = await openWatch(ops.ns);
   let done = false;
   let recheck: NodeJS.Timeout | undefined;
   try {
@@ -79,7 +80,11 @@ export async function waitForDeletes(
       // through a unary call with a deadline, which can reach another member, now and then.
       const stillSame = (): void => {
         changed().then((yes) => {
-          if (yes) finish(true);
+          if (yes) {
+            // The change happened and our watch said nothing: its member is probably not answering.
+            markSilent(ops.ns, host);
+            finish(true);
+          }
           else if (!done) recheck = setTimeout(stillSame, ops.recheckMs);
         }, () => finish(false));
       };
