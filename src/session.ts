@@ -114,12 +114,12 @@ export class Session implements AsyncDisposable {
   #deadline: number;
   #deadlineTimer: NodeJS.Timeout | undefined;
   #intervalTimer: NodeJS.Timeout | undefined;
-  #stream: KeepAliveStream | undefined;
-  /** The member the current stream is on, and the last one that went silent (opaque etcd3 hosts). */
-  #streamHost: unknown;
+  /** The keep-alive stream keep-alives are sent on. */
+  #current: KeepAlive | undefined;
+  /** Streams replaced because they went silent, still listening for a late answer for a while. */
+  readonly #retired = new Set<KeepAlive>();
+  /** The last member a keep-alive stream went silent on (an opaque etcd3 host). */
   #silentHost: unknown;
-  #stallTimer: NodeJS.Timeout | undefined;
-  #pending: number[] = [];
   #reconnectTimer: NodeJS.Timeout | undefined;
   #reconnects = 0;
   #closing: Promise<void> | undefined;
@@ -143,7 +143,9 @@ export class Session implements AsyncDisposable {
     this.#interval = interval;
     this.#margin = margin;
     this.#timeout = timeout;
-    this.#stallMs = Math.min(timeout, interval / 2);
+    // Half an interval leaves the next tries time before the deadline; 250 ms keeps a tiny TTL under
+    // load from giving up on answers that are merely slow (they still count when they come).
+    this.#stallMs = Math.min(timeout, Math.max(interval / 2, Math.min(250, interval)));
     this.#ops = new EtcdOps(client, policy, timeout, Math.min(10_000, Math.max(1000, interval)));
     const internals: SessionInternals = {
       ops: this.#ops,
@@ -298,10 +300,8 @@ export class Session implements AsyncDisposable {
     clearInterval(this.#intervalTimer);
     clearTimeout(this.#deadlineTimer);
     clearTimeout(this.#reconnectTimer);
-    clearTimeout(this.#stallTimer);
-    const stream = this.#stream;
-    this.#stream = undefined;
-    if (stream) closeStream(stream);
+    if (this.#current) this.#closeStream(this.#current);
+    for (const ka of this.#retired) this.#closeStream(ka);
     if (!this.#controller.signal.aborted) this.#controller.abort(reason);
   }
 
@@ -349,36 +349,51 @@ export class Session implements AsyncDisposable {
 
   #openStream(): void {
     if (this.#controller.signal.aborted) return;
-    this.#pending = [];
     openKeepAlive(this.client, this.#silentHost).then(
       ({ stream, host }) => {
         if (this.#controller.signal.aborted) {
           closeStream(stream);
           return;
         }
-        this.#stream = stream;
-        this.#streamHost = host;
-        stream.on('data', (res: ILeaseKeepAliveResponse) => {
-          if (this.#stream === stream) this.#onKeepAlive(res); // never pair a replaced stream's answer
-        });
-        stream.on('error', () => this.#streamBroken(stream));
-        stream.on('end', () => this.#streamBroken(stream));
+        const ka: KeepAlive = { stream, host, pending: [], timer: undefined };
+        this.#current = ka;
+        stream.on('data', (res: ILeaseKeepAliveResponse) => this.#onKeepAlive(ka, res));
+        stream.on('error', () => this.#streamBroken(ka));
+        stream.on('end', () => this.#streamBroken(ka));
         this.#sendKeepAlive();
       },
       () => this.#scheduleReconnect(),
     );
   }
 
-  #streamBroken(stream: KeepAliveStream, silent = false): void {
-    if (this.#stream !== stream) return;
-    this.#stream = undefined;
-    clearTimeout(this.#stallTimer);
-    if (silent) {
-      this.#silentHost = this.#streamHost;
-      markSilent(this.client, this.#streamHost);
-    }
-    closeStream(stream);
-    this.#scheduleReconnect(silent);
+  #closeStream(ka: KeepAlive): void {
+    clearTimeout(ka.timer);
+    this.#retired.delete(ka);
+    if (this.#current === ka) this.#current = undefined;
+    closeStream(ka.stream);
+  }
+
+  /** The stream failed: replace it after a backoff. */
+  #streamBroken(ka: KeepAlive): void {
+    const wasCurrent = this.#current === ka;
+    this.#closeStream(ka);
+    if (wasCurrent) this.#scheduleReconnect();
+  }
+
+  /**
+   * A keep-alive went unanswered for `#stallMs` (etcd3 issue 110; a paused or partitioned member):
+   * send the next one at once on a new stream, on another member if there is one. The silent stream
+   * keeps listening until `requestTimeout`: a late answer from a slow member still counts, since we
+   * know when its keep-alive was sent.
+   */
+  #streamSilent(ka: KeepAlive): void {
+    if (this.#current !== ka) return;
+    this.#current = undefined;
+    this.#silentHost = ka.host;
+    markSilent(this.client, ka.host);
+    this.#retired.add(ka);
+    ka.timer = setTimeout(() => this.#closeStream(ka), this.#timeout);
+    this.#scheduleReconnect(true);
   }
 
   #scheduleReconnect(now = false): void {
@@ -391,22 +406,19 @@ export class Session implements AsyncDisposable {
   }
 
   #sendKeepAlive(): void {
-    const stream = this.#stream;
-    if (!stream || this.#controller.signal.aborted) return;
-    if (this.#pending.length > 0) return; // the stall timer of the unanswered one decides
-    this.#pending.push(performance.now());
-    stream.write({ ID: this.leaseId });
-    // A stream that takes writes but answers nothing (etcd3 issue 110; a paused or partitioned
-    // member): replace it at once, on another member if there is one, well before the deadline.
-    clearTimeout(this.#stallTimer);
-    this.#stallTimer = setTimeout(() => {
-      if (this.#stream === stream && this.#pending.length > 0) this.#streamBroken(stream, true);
-    }, this.#stallMs);
+    const ka = this.#current;
+    if (!ka || this.#controller.signal.aborted) return;
+    if (ka.pending.length > 0) return; // its stall timer decides
+    ka.pending.push(performance.now());
+    ka.stream.write({ ID: this.leaseId });
+    clearTimeout(ka.timer);
+    ka.timer = setTimeout(() => this.#streamSilent(ka), this.#stallMs);
   }
 
-  #onKeepAlive(res: ILeaseKeepAliveResponse): void {
-    const sent = this.#pending.shift();
-    if (this.#pending.length === 0) clearTimeout(this.#stallTimer);
+  #onKeepAlive(ka: KeepAlive, res: ILeaseKeepAliveResponse): void {
+    const sent = ka.pending.shift(); // answers on one stream come in the order of the requests
+    if (this.#current === ka && ka.pending.length === 0) clearTimeout(ka.timer);
+    if (this.#retired.has(ka) && ka.pending.length === 0) this.#closeStream(ka);
     if (this.#controller.signal.aborted) return;
     const ttl = Number(res.TTL);
     if (ttl <= 0) {
@@ -414,7 +426,7 @@ export class Session implements AsyncDisposable {
       return;
     }
     this.#reconnects = 0;
-    this.#silentHost = undefined;
+    if (this.#current === ka) this.#silentHost = undefined;
     if (sent === undefined) return;
     const deadline = sent + ttl * 1000 - this.#margin;
     if (deadline > this.#deadline) {
@@ -422,6 +434,14 @@ export class Session implements AsyncDisposable {
       this.#armDeadline();
     }
   }
+}
+
+/** One keep-alive stream, the member it is on, and the send times of its unanswered keep-alives. */
+interface KeepAlive {
+  stream: KeepAliveStream;
+  host: unknown;
+  pending: number[];
+  timer: NodeJS.Timeout | undefined;
 }
 
 function checkNonNegative(name: string, value: unknown): number {
