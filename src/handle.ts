@@ -125,21 +125,23 @@ export class LockHandle implements AsyncDisposable {
     return this.release();
   }
 
-  #disown(): void {
-    this.#releasing ??= (async () => {
-      this.session.signal.removeEventListener('abort', this.#onSessionEnd);
-      if (!this.#controller.signal.aborted) {
-        this.#controller.abort(new NotHeldError(this.key, `lock ${this.key} was released`));
-      }
-      this.#leave();
-    })();
-  }
-
-  async #release(): Promise<void> {
+  /** Stops holding locally: `signal` aborts with {@link NotHeldError}, the session is not followed. */
+  #end(): void {
     this.session.signal.removeEventListener('abort', this.#onSessionEnd);
     if (!this.#controller.signal.aborted) {
       this.#controller.abort(new NotHeldError(this.key, `lock ${this.key} was released`));
     }
+  }
+
+  #disown(): void {
+    if (this.#releasing) return;
+    this.#end();
+    this.#leave();
+    this.#releasing = Promise.resolve();
+  }
+
+  async #release(): Promise<void> {
+    this.#end();
     if (this.session.signal.aborted) {
       this.#leave();
       return;

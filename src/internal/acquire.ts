@@ -6,7 +6,7 @@
 import { NotHeldError } from '../errors.js';
 import { LockHandle } from '../handle.js';
 import type { Session } from '../session.js';
-import { anySignal, checkSignal, within } from './abort.js';
+import { anySignal, checkSignal, raceSignal, within } from './abort.js';
 import { enqueue, findBlocker, OwnKeyGone, waitTurn, type Enqueued, type QueueSpec } from './queue.js';
 import { isLeaseNotFound } from './retry.js';
 import { internals } from './session-internals.js';
@@ -76,7 +76,8 @@ export async function acquire(params: AcquireParams, options: AcquireOptions = {
   let joining: Promise<Enqueued> | undefined;
   try {
     joining = enqueue(s.ops, spec, ownKey, session.leaseId, params.value ?? Buffer.alloc(0), signal);
-    const joined = await raceJoin(joining, signal);
+    // Rejects at once on abort; the enqueue itself goes on, and `abandon` cleans up after it.
+    const joined = await raceSignal(joining, signal);
     const checkedAt = await waitTurn(s.ops, spec, ownKey, joined, signal);
     await params.afterTurn?.(joined.ownRevision, signal, { created: joined.created, checkedAt });
     signal.throwIfAborted();
@@ -88,16 +89,6 @@ export async function acquire(params: AcquireParams, options: AcquireOptions = {
     if (options.signal?.aborted) throw options.signal.reason;
     throw await explainGone(session, ownKey, error);
   }
-}
-
-/** Awaits the enqueue, rejecting at once on abort (the enqueue itself goes on, for the cleanup). */
-function raceJoin(joining: Promise<Enqueued>, signal: AbortSignal): Promise<Enqueued> {
-  return new Promise<Enqueued>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as unknown);
-    if (signal.aborted) onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    joining.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 /**

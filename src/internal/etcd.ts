@@ -5,7 +5,6 @@
  */
 import type { IPolicy } from 'cockatiel';
 import type {
-  IDeleteRangeRequest,
   IKeyValue,
   IRangeRequest,
   IRangeResponse,
@@ -79,11 +78,6 @@ export class EtcdOps {
   /** A linearizable range read, retried on transient errors. */
   range(req: IRangeRequest, signal?: AbortSignal): Promise<IRangeResponse> {
     return this.#policy.execute(() => this.ns.kv.range(req, this.callOptions()), signal);
-  }
-
-  /** A delete, retried on transient errors. */
-  deleteRange(req: IDeleteRangeRequest, signal?: AbortSignal): Promise<unknown> {
-    return this.#policy.execute(() => this.ns.kv.deleteRange(req, this.callOptions()), signal);
   }
 
   /** Deletes `key` only if its create revision is still `createRevision`; true when it deleted. */
