@@ -1,12 +1,14 @@
 import type { ComparatorBuilder, IOperation, IRequestOp, ITxnResponse } from 'etcd3';
 import { NoLeaderError, NotHeldError, NotLeaderError } from './errors.js';
-import type { LockHandle } from './handle.js';
-import { anySignal, checkSignal, raceSignal, sleep } from './internal/abort.js';
+import type { LockHandle, ReleaseOutcome } from './handle.js';
+import { anySignal, raceSignal, sleep } from './internal/abort.js';
+import { checkOptions, checkSignal, checkText, maxValueBytes } from './internal/validate.js';
 import { acquire, type AcquireOptions } from './internal/acquire.js';
 import { guardCompare, rangeOp, type EtcdOps } from './internal/etcd.js';
 import { isDirectChild, queuePrefix } from './internal/keys.js';
 import { followLeader, type LeaderState } from './internal/observe.js';
 import { OwnKeyGone } from './internal/queue.js';
+import { isLeaseNotFound } from './internal/retry.js';
 import { internals } from './internal/session-internals.js';
 import { waitForDelete } from './internal/watch.js';
 import type { Session } from './session.js';
@@ -22,11 +24,9 @@ export interface ElectionCallOptions {
   signal?: AbortSignal;
 }
 
+/** A campaign or proclaimed value: well-formed text of at most 32 KiB of UTF-8 (see `maxValueBytes`). */
 function checkValue(value: unknown, where: string): string {
-  if (typeof value !== 'string') {
-    throw new TypeError(`Expected \`value\` of ${where} to be a string, got \`${String(value)}\``);
-  }
-  return value;
+  return checkText(value, `\`value\` of ${where}`, maxValueBytes);
 }
 
 /**
@@ -61,8 +61,8 @@ export class Election {
    * @throws TypeError when `name` is empty, not a string, or ends with "/".
    */
   constructor(session: Session, name: string) {
+    this.#ops = internals(session, 'Election').ops;
     this.#prefix = queuePrefix(name, 'Election');
-    this.#ops = internals(session).ops;
     this.name = name;
     this.session = session;
     this.#ownKey = `${this.#prefix}${session.leaseHex}`;
@@ -77,7 +77,7 @@ export class Election {
    */
   async campaign(value: string, options?: CampaignOptions): Promise<Leadership> {
     checkValue(value, 'Election.campaign');
-    checkSignal(options?.signal, 'Election.campaign');
+    checkSignal(checkOptions(options, 'Election.campaign', ['signal']).signal, 'Election.campaign');
     const ops = this.#ops;
     const ownKey = this.#ownKey;
     const bytes = Buffer.from(value);
@@ -125,7 +125,7 @@ export class Election {
    * @throws NoLeaderError when nobody campaigns.
    */
   async leader(options?: ElectionCallOptions): Promise<LeaderState> {
-    const signal = options?.signal;
+    const { signal } = checkOptions(options, 'Election.leader', ['signal']);
     checkSignal(signal, 'Election.leader');
     signal?.throwIfAborted();
     // One key is enough unless the first by create revision is a nested name: then read them all.
@@ -139,7 +139,7 @@ export class Election {
       );
       for (const raw of res.kvs) {
         const kv = this.#ops.decode(raw);
-        if (isDirectChild(kv.key, this.#prefix)) {
+        if (isDirectChild(kv.bytes, this.#prefix)) {
           return { key: kv.key, value: kv.value.toString(), term: kv.createRevision, leaseId: kv.lease };
         }
       }
@@ -158,8 +158,9 @@ export class Election {
    * @throws only a non-transient etcd error (for example a permission error); transient ones are retried.
    */
   async *observe(options?: ElectionCallOptions): AsyncGenerator<LeaderState, void, undefined> {
-    checkSignal(options?.signal, 'Election.observe');
-    for await (const state of followLeader(this.#ops, this.#prefix, options?.signal)) {
+    const { signal } = checkOptions(options, 'Election.observe', ['signal']);
+    checkSignal(signal, 'Election.observe');
+    for await (const state of followLeader(this.#ops, this.#prefix, signal)) {
       if (state !== null) yield state;
     }
   }
@@ -188,7 +189,7 @@ export class Leadership implements AsyncDisposable {
   readonly #controller = new AbortController();
   readonly #onHandleEnd: () => void;
   #value: string;
-  #resigning: Promise<void> | undefined;
+  #resigning: Promise<ReleaseOutcome> | undefined;
 
   /** @internal Made by {@link Election.campaign}. */
   constructor(election: Election, handle: LockHandle, value: string, checkedAt: bigint) {
@@ -231,7 +232,7 @@ export class Leadership implements AsyncDisposable {
    */
   async proclaim(value: string, options?: ElectionCallOptions): Promise<void> {
     checkValue(value, 'Leadership.proclaim');
-    const signal = options?.signal;
+    const { signal } = checkOptions(options, 'Leadership.proclaim', ['signal']);
     checkSignal(signal, 'Leadership.proclaim');
     signal?.throwIfAborted();
     this.#throwIfEnded();
@@ -248,7 +249,8 @@ export class Leadership implements AsyncDisposable {
       signal,
     ).catch((error: unknown) => {
       if (signal?.aborted) throw signal.reason;
-      if (this.#controller.signal.aborted) this.#throwIfEnded();
+      if (isLeaseNotFound(error)) s.lost(error);
+      if (this.#controller.signal.aborted || !this.election.session.alive) this.#throwIfEnded();
       throw error;
     });
     if (!res.succeeded) {
@@ -290,18 +292,19 @@ export class Leadership implements AsyncDisposable {
   /**
    * Gives leadership up: `signal` aborts, then the key is deleted in one txn guarded by the term, so
    * the next campaigner leads after one round trip, and a retried resign never deletes a newer key.
-   * Idempotent; resolves at once when the lease is already gone. If etcd cannot be reached it
-   * rejects, and keeps trying in the background until it succeeds or the session ends.
+   * Idempotent. Never rejects for a transient cause: while etcd is unreachable it keeps trying until
+   * the key is gone or the session ends (at most about one TTL). Resolves with how it ended, as
+   * {@link LockHandle.release}: `'deleted'`, `'already-gone'` or `'lease-ended'`.
    */
-  resign(): Promise<void> {
+  resign(): Promise<ReleaseOutcome> {
     this.#end(new NotLeaderError(this.key, `${this.key} (term ${this.term}) resigned`));
     this.#resigning ??= this.#handle.release();
     return this.#resigning;
   }
 
   /** Calls {@link resign}. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.resign();
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.resign();
   }
 
   #throwIfEnded(): void {
@@ -327,7 +330,7 @@ export class Leadership implements AsyncDisposable {
     this.#controller.abort(reason);
     if (!this.#resigning) {
       this.#resigning = this.#handle.release();
-      // Whoever awaits resign() sees a failure; the handle retries in the background meanwhile.
+      // Only a final refusal rejects; whoever awaits resign() sees it.
       this.#resigning.catch(() => undefined);
     }
   }
@@ -340,7 +343,7 @@ export class Leadership implements AsyncDisposable {
   async #guard(checkedAt: bigint): Promise<void> {
     const signal = this.#controller.signal;
     const s = internals(this.election.session);
-    const own = { key: this.key, createRevision: this.term };
+    const own = { key: this.key, bytes: Buffer.from(this.key), createRevision: this.term };
     let failures = 0;
     while (!signal.aborted) {
       try {

@@ -81,14 +81,17 @@ export class PermitsMismatchError extends LeaseholdError {
   readonly expected: number;
   /** The permits another participant recorded. */
   readonly actual: number;
+  /** The key that recorded `actual`, when known. */
+  readonly key: string | undefined;
 
-  constructor(name: string, expected: number, actual: number, options?: LeaseholdErrorOptions) {
+  constructor(name: string, expected: number, actual: number, options?: LeaseholdErrorOptions & { key?: string }) {
     super(
-      `semaphore ${name}: this participant has permits ${expected} but another recorded permits ${actual}`,
+      `semaphore ${name}: this participant has permits ${expected} but ${options?.key ?? 'another'} recorded permits ${actual}`,
       options,
     );
     this.expected = expected;
     this.actual = actual;
+    this.key = options?.key;
   }
 }
 
@@ -97,6 +100,62 @@ export class SessionClosedError extends LeaseholdError {
   override name = 'SessionClosedError';
   constructor(leaseId: string, options?: LeaseholdErrorOptions) {
     super(`session with lease ${leaseId} is closed`, options);
+  }
+}
+
+/**
+ * etcd could not be reached, or did not answer in time, for as long as the retry policy tries (or the
+ * `etcd3` client's circuit breakers refused every endpoint). Transient: the same call may succeed
+ * later. The message names the endpoint(s) and the gRPC status, e.g.
+ * `etcd at 127.0.0.1:2379 unavailable: 14 UNAVAILABLE: No connection established`.
+ */
+export class EtcdUnavailableError extends LeaseholdError {
+  override name = 'EtcdUnavailableError';
+  /** The endpoint the last attempt went to, or every endpoint of the client when that is not known. */
+  readonly endpoints: readonly string[];
+  /** The gRPC status name (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, …), or `CIRCUIT_OPEN` for `etcd3`'s breaker. */
+  readonly code: string;
+
+  constructor(endpoints: readonly string[], code: string, detail: string, options?: LeaseholdErrorOptions) {
+    super(`etcd at ${endpoints.length > 0 ? endpoints.join(', ') : '(unknown endpoint)'} unavailable: ${detail}`, options);
+    this.endpoints = endpoints;
+    this.code = code;
+  }
+}
+
+/**
+ * etcd refused a request for a reason that retrying does not fix (a request too large, an invalid
+ * argument, a closed client, …). The `etcd3` error is the `cause`; the message names the endpoint and
+ * the gRPC status.
+ */
+export class EtcdRequestError extends LeaseholdError {
+  override name = 'EtcdRequestError';
+  /** The endpoint(s) involved, as for {@link EtcdUnavailableError}. */
+  readonly endpoints: readonly string[];
+  /** The gRPC status name (`INVALID_ARGUMENT`, `RESOURCE_EXHAUSTED`, …), or `CLIENT_CLOSED`. */
+  readonly code: string;
+
+  constructor(endpoints: readonly string[], code: string, detail: string, options?: LeaseholdErrorOptions) {
+    super(`etcd at ${endpoints.length > 0 ? endpoints.join(', ') : '(unknown endpoint)'} refused the request: ${detail}`, options);
+    this.endpoints = endpoints;
+    this.code = code;
+  }
+}
+
+/**
+ * A key under a primitive's prefix that no compatible participant wrote: a record that does not
+ * parse or is out of range (a semaphore weight of -100), or a key without a lease (it would never
+ * expire, so it would block the primitive for ever). leasehold never counts such a key as free
+ * capacity or skips it: it refuses to go on, naming the key, so that someone deletes it.
+ */
+export class ForeignKeyError extends LeaseholdError {
+  override name = 'ForeignKeyError';
+  /** The offending key (relative to the namespace). */
+  readonly key: string;
+
+  constructor(key: string, problem: string, options?: LeaseholdErrorOptions) {
+    super(`${key}: ${problem}`, options);
+    this.key = key;
   }
 }
 
@@ -135,4 +194,16 @@ export function isPermitsMismatchError(value: unknown): value is PermitsMismatch
 /** True for a {@link SessionClosedError} from any installed copy of the package. */
 export function isSessionClosedError(value: unknown): value is SessionClosedError {
   return isNamed(value, 'SessionClosedError');
+}
+/** True for an {@link EtcdUnavailableError} from any installed copy of the package. */
+export function isEtcdUnavailableError(value: unknown): value is EtcdUnavailableError {
+  return isNamed(value, 'EtcdUnavailableError');
+}
+/** True for an {@link EtcdRequestError} from any installed copy of the package. */
+export function isEtcdRequestError(value: unknown): value is EtcdRequestError {
+  return isNamed(value, 'EtcdRequestError');
+}
+/** True for a {@link ForeignKeyError} from any installed copy of the package. */
+export function isForeignKeyError(value: unknown): value is ForeignKeyError {
+  return isNamed(value, 'ForeignKeyError');
 }

@@ -1,8 +1,11 @@
 import type { ComparatorBuilder, IOperation, IRequestOp, ITxnResponse } from 'etcd3';
 import { NotHeldError } from './errors.js';
-import { sleep } from './internal/abort.js';
+import { removeUntilGone, type ReleaseOutcome } from './internal/cleanup.js';
+import { explainEtcdError } from './internal/retry.js';
 import { internals } from './internal/session-internals.js';
 import type { Session } from './session.js';
+
+export type { ReleaseOutcome } from './internal/cleanup.js';
 
 /** What a handle needs to exist; built by the primitives, not by users. */
 export interface HandleInit {
@@ -55,8 +58,8 @@ export class LockHandle implements AsyncDisposable {
 
   readonly #controller = new AbortController();
   readonly #leave: () => void;
-  readonly #onSessionEnd: () => void;
-  #releasing: Promise<void> | undefined;
+  readonly #unfollow: () => void;
+  #releasing: Promise<ReleaseOutcome> | undefined;
 
   /** @internal Handles are made by `Mutex`, `ReadWriteLock` and `Semaphore`. */
   constructor(init: HandleInit) {
@@ -65,9 +68,9 @@ export class LockHandle implements AsyncDisposable {
     this.session = init.session;
     this.leaseId = init.session.leaseId;
     this.#leave = init.leave;
-    this.#onSessionEnd = () => this.#controller.abort(init.session.signal.reason);
-    if (init.session.signal.aborted) this.#onSessionEnd();
-    else init.session.signal.addEventListener('abort', this.#onSessionEnd, { once: true });
+    this.#unfollow = internals(init.session).onEnd((reason) => {
+      if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+    });
   }
 
   /**
@@ -99,37 +102,48 @@ export class LockHandle implements AsyncDisposable {
    * Applies `ops` (etcd3 builders such as `etcd.put(k).value(v)`, or raw request ops) in one txn only
    * if this lock is still held. Resolves with the txn response.
    * @throws NotHeldError when the lock is no longer held (released, lease lost, key deleted).
+   * @throws EtcdUnavailableError when etcd could not be reached: the outcome is then unknown (the
+   * txn may have been applied, while the lock was held).
    */
   async commit(...ops: (IRequestOp | IOperation)[]): Promise<ITxnResponse> {
     if (this.#controller.signal.aborted) {
-      throw new NotHeldError(this.key, undefined, { cause: this.#controller.signal.reason });
+      throw new NotHeldError(this.key, `lock ${this.key} (token ${this.token}) is no longer held`, {
+        cause: this.#controller.signal.reason,
+      });
     }
-    const res = await this.txn().then(...ops).commit();
+    let res: ITxnResponse;
+    try {
+      res = await this.txn().then(...ops).commit();
+    } catch (error) {
+      throw explainEtcdError(error, this.session.client);
+    }
     if (!res.succeeded) throw new NotHeldError(this.key, `lock ${this.key} (token ${this.token}) is no longer held`);
     return res;
   }
 
   /**
-   * Gives the lock back: deletes the key, guarded by its create revision, so a retried release can
-   * never delete a newer holder's key (etcd issue 22082). Idempotent; resolves at once when the
-   * lease is already gone. If etcd cannot be reached it rejects, and keeps trying in the background
-   * until it succeeds or the session ends (the next local acquisition of the name waits for that).
+   * Gives the lock back: `signal` aborts at once, then the key is deleted, guarded by its create
+   * revision, so a retried release can never delete a newer holder's key (etcd issue 22082).
+   * Idempotent. Never rejects for a transient cause: while etcd is unreachable it keeps trying until
+   * the key is gone or the session ends (its lease then takes the key with it) — at most about one
+   * TTL. Resolves with how it ended: `'deleted'`, `'already-gone'` or `'lease-ended'`.
+   * @throws a leasehold error only when etcd refuses the delete for good (for example, permission denied).
    */
-  release(): Promise<void> {
+  release(): Promise<ReleaseOutcome> {
     this.#releasing ??= this.#release();
     return this.#releasing;
   }
 
   /** Calls {@link release}. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.release();
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
   }
 
   /** Stops holding locally: `signal` aborts with {@link NotHeldError}, the session is not followed. */
   #end(): void {
-    this.session.signal.removeEventListener('abort', this.#onSessionEnd);
+    this.#unfollow();
     if (!this.#controller.signal.aborted) {
-      this.#controller.abort(new NotHeldError(this.key, `lock ${this.key} was released`));
+      this.#controller.abort(new NotHeldError(this.key, `lock ${this.key} (token ${this.token}) was released`));
     }
   }
 
@@ -137,41 +151,16 @@ export class LockHandle implements AsyncDisposable {
     if (this.#releasing) return;
     this.#end();
     this.#leave();
-    this.#releasing = Promise.resolve();
+    this.#releasing = Promise.resolve('already-gone');
   }
 
-  async #release(): Promise<void> {
+  async #release(): Promise<ReleaseOutcome> {
     this.#end();
-    if (this.session.signal.aborted) {
-      this.#leave();
-      return;
-    }
-    const session = internals(this.session);
+    const ops = internals(this.session).ops;
     try {
-      await session.ops.deleteIfCreated(this.key, this.token, this.session.signal);
-      this.#leave();
-    } catch (error) {
-      if (this.session.signal.aborted) {
-        this.#leave();
-        return;
-      }
-      session.track(this.#retryRelease());
-      throw error;
-    }
-  }
-
-  async #retryRelease(): Promise<void> {
-    const session = internals(this.session);
-    try {
-      for (let attempt = 0; !this.session.signal.aborted; attempt++) {
-        await sleep(Math.min(2000, 100 * 2 ** attempt), this.session.signal);
-        try {
-          await session.ops.deleteIfCreated(this.key, this.token, this.session.signal);
-          return;
-        } catch {
-          // keep trying until the session ends
-        }
-      }
+      // The next local acquisition of this name waits (in `leave`) until the key is really gone, so it
+      // can never adopt the stale key.
+      return await removeUntilGone(this.session.signal, (signal) => ops.deleteIfCreated(this.key, this.token, signal));
     } finally {
       this.#leave();
     }

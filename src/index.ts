@@ -31,6 +31,9 @@ export {
   NoLeaderError,
   PermitsMismatchError,
   SessionClosedError,
+  EtcdUnavailableError,
+  EtcdRequestError,
+  ForeignKeyError,
   isLeaseholdError,
   isLeaseLostError,
   isNotHeldError,
@@ -38,5 +41,8 @@ export {
   isNoLeaderError,
   isPermitsMismatchError,
   isSessionClosedError,
+  isEtcdUnavailableError,
+  isEtcdRequestError,
+  isForeignKeyError,
   type LeaseholdErrorOptions,
 } from './errors.js';

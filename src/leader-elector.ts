@@ -3,13 +3,15 @@ import { hostname } from 'node:os';
 import { ExponentialBackoff, type IBackoff, type IBackoffFactory } from 'cockatiel';
 import type { Namespace } from 'etcd3';
 import { Election, type Leadership } from './election.js';
-import { NotLeaderError } from './errors.js';
-import { checkSignal, sleep } from './internal/abort.js';
+import { LeaseholdError, NotLeaderError } from './errors.js';
+import { sleep } from './internal/abort.js';
+import { maxTtl, checkClient, checkSessionOptions, timings } from './internal/session-options.js';
+import { checkFunction, checkInteger, checkMs, checkOptions, checkSignal, checkText, maxValueBytes, show } from './internal/validate.js';
 import { EtcdOps } from './internal/etcd.js';
 import { queuePrefix } from './internal/keys.js';
 import { followLeader, type LeaderState } from './internal/observe.js';
 import { defaultRetryPolicy } from './internal/retry.js';
-import { Session, type SessionOptions } from './session.js';
+import { Session, sessionDefaults, type SessionOptions } from './session.js';
 
 /** Options of {@link LeaderElector}. */
 export interface LeaderElectorOptions {
@@ -40,7 +42,17 @@ export interface LeaderElectorOptions {
    * @default 5000
    */
   stopTimeout?: number;
-  /** Options of every session the elector creates (`ttl` comes from above). */
+  /**
+   * After a term whose callback returned by itself (rather than being ended by a loss or `stop()`),
+   * how long to wait before campaigning again, in milliseconds. A callback that returns at once would
+   * otherwise re-campaign in a tight loop; meanwhile another candidate can take over.
+   * @default 1000
+   */
+  recampaignDelay?: number;
+  /**
+   * Options of every session the elector creates (`ttl` comes from above). Checked in the
+   * constructor, against `ttl`, so that a bad value is an error at once rather than a retry loop.
+   */
   session?: Omit<SessionOptions, 'ttl' | 'leaseId' | 'signal'>;
 }
 
@@ -48,7 +60,16 @@ export interface LeaderElectorOptions {
 export const leaderElectorDefaults = {
   ttl: 10,
   stopTimeout: 5000,
+  recampaignDelay: 1000,
 } as const;
+
+const electorOptionNames = ['identity', 'ttl', 'backoff', 'stopTimeout', 'recampaignDelay', 'session'] as const;
+const electorSessionOptionNames = ['keepAliveInterval', 'safetyMargin', 'requestTimeout', 'retryPolicy'] as const;
+
+/** A programming error (bad input) is never retried: retrying cannot fix it. */
+function isProgrammingError(error: unknown): boolean {
+  return error instanceof TypeError || error instanceof RangeError;
+}
 
 /** What the callback of {@link LeaderElector.run} gets for one term. */
 export interface LeaderContext {
@@ -83,15 +104,6 @@ export interface LeaderElectorRunOptions {
   signal?: AbortSignal;
 }
 
-function checkNumber(name: string, value: unknown, integer: boolean, min: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
-    throw new TypeError(
-      `Expected \`${name}\` to be ${integer ? 'an integer' : 'a number'} >= ${min}, got \`${String(value)}\``,
-    );
-  }
-  return value;
-}
-
 /**
  * The Kubernetes-style leader-election loop: campaign, run a callback while leading, resign, and
  * campaign again — after a lost lease, a failed campaign or a callback that threw — until stopped.
@@ -122,6 +134,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
   readonly #client: Namespace;
   readonly #backoff: IBackoffFactory<unknown>;
   readonly #stopTimeout: number;
+  readonly #recampaignDelay: number;
   readonly #sessionOptions: Omit<SessionOptions, 'ttl' | 'leaseId' | 'signal'>;
   readonly #stop = new AbortController();
   #running: Promise<void> | undefined;
@@ -132,29 +145,28 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
    * A candidate for the election `name`. Creating it talks to nobody; {@link run} starts it.
    * @throws TypeError when `client`, `name` or an option is invalid, naming the value.
    */
-  constructor(client: Namespace, name: string, options: LeaderElectorOptions = {}) {
+  constructor(client: Namespace, name: string, options?: LeaderElectorOptions) {
     super();
-    if (client === null || typeof client !== 'object' || !('leaseClient' in client)) {
-      throw new TypeError(`Expected \`client\` to be an etcd3 Etcd3 or Namespace, got \`${String(client)}\``);
-    }
+    checkClient(client, 'LeaderElector');
     queuePrefix(name, 'LeaderElector');
-    const merged = { ...leaderElectorDefaults, ...options };
+    const merged = { ...leaderElectorDefaults, ...checkOptions(options, 'LeaderElector', electorOptionNames) };
     // `identity: process.env['HOSTNAME']` is the common Kubernetes wiring: undefined means the default.
     merged.identity ??= `${hostname()}-${process.pid}`;
-    if (typeof merged.identity !== 'string') {
-      throw new TypeError(`Expected \`identity\` to be a string, got \`${String(merged.identity)}\``);
-    }
-    this.ttl = checkNumber('ttl', merged.ttl, true, 1);
-    this.#stopTimeout = checkNumber('stopTimeout', merged.stopTimeout, false, 0);
+    this.identity = checkText(merged.identity, '`identity`', maxValueBytes);
+    this.ttl = checkInteger('ttl', merged.ttl, 1, maxTtl);
+    this.#stopTimeout = checkMs('stopTimeout', merged.stopTimeout, true);
+    this.#recampaignDelay = checkMs('recampaignDelay', merged.recampaignDelay, true);
     const backoff = merged.backoff ?? new ExponentialBackoff({ initialDelay: 250, maxDelay: 10_000 });
     if (typeof backoff !== 'object' || backoff === null || typeof backoff.next !== 'function') {
-      throw new TypeError(`Expected \`backoff\` to be a cockatiel IBackoffFactory, got \`${String(backoff)}\``);
+      throw new TypeError(`Expected \`backoff\` to be a cockatiel IBackoffFactory, got ${show(backoff)}`);
     }
     this.#backoff = backoff;
-    this.#sessionOptions = merged.session ?? {};
+    // The sessions' options, checked now and against this TTL: a bad one must not become a retry loop.
+    const sessionOptions = checkOptions(merged.session, 'the `session` option of LeaderElector', electorSessionOptionNames);
+    timings(this.ttl, checkSessionOptions({ ...sessionOptions, ttl: this.ttl }, 'LeaderElector', sessionDefaults));
+    this.#sessionOptions = sessionOptions;
     this.#client = client;
     this.name = name;
-    this.identity = merged.identity;
   }
 
   /** True while this candidate leads: elected, and its term has not ended. For readiness probes. */
@@ -182,14 +194,12 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
    * returns the elector campaigns again with a new session.
    * @throws TypeError when `fn` is not a function. Error when already running or already stopped.
    */
-  async run(fn: (context: LeaderContext) => Promise<void> | void, options: LeaderElectorRunOptions = {}): Promise<void> {
-    if (typeof fn !== 'function') {
-      throw new TypeError(`Expected \`fn\` of LeaderElector.run to be a function, got \`${String(fn)}\``);
-    }
-    checkSignal(options.signal, 'LeaderElector.run');
-    if (this.#stop.signal.aborted) throw new Error(`LeaderElector ${this.name} is stopped; create a new one`);
-    if (this.#running) throw new Error(`LeaderElector ${this.name} is already running`);
-    const signal = options.signal;
+  async run(fn: (context: LeaderContext) => Promise<void> | void, options?: LeaderElectorRunOptions): Promise<void> {
+    checkFunction(fn, '`fn` of LeaderElector.run');
+    const { signal } = checkOptions(options, 'LeaderElector.run', ['signal']);
+    checkSignal(signal, 'LeaderElector.run');
+    if (this.#stop.signal.aborted) throw new TypeError(`LeaderElector ${this.name} is stopped; create a new one`);
+    if (this.#running) throw new TypeError(`LeaderElector ${this.name} is already running`);
     const onAbort = (): void => void this.stop();
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) onAbort();
@@ -208,8 +218,8 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
    * (after the callback has returned). Idempotent; a stopped elector stays stopped.
    */
   stop(): Promise<void> {
-    if (!this.#stop.signal.aborted) this.#stop.abort(new Error(`LeaderElector ${this.name} stopped`));
-    return this.#running ?? Promise.resolve();
+    if (!this.#stop.signal.aborted) this.#stop.abort(new LeaseholdError(`LeaderElector ${this.name} stopped`));
+    return (this.#running ?? Promise.resolve()).catch(() => undefined);
   }
 
   /** Calls {@link stop}. */
@@ -247,6 +257,8 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
           session ??= await Session.create(this.#client, { ...this.#sessionOptions, ttl: this.ttl, signal: stop });
           leadership = await new Election(session, this.name).campaign(this.identity, { signal: stop });
         } catch (error) {
+          // Bad input (a TypeError or RangeError) cannot be fixed by trying again: run() rejects with it.
+          if (isProgrammingError(error) && !stop.aborted) throw error;
           await fail(error);
           continue;
         }
@@ -255,8 +267,12 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
         // A term that returned normally, or lasted a TTL, ends a streak of failures.
         if (!(outcome.threw || outcome.lost) || performance.now() - started >= this.ttl * 1000) backoff = undefined;
         if (outcome.threw || outcome.lost) await fail(outcome.error);
+        // The callback returned by itself: leave others a chance rather than re-campaign in a tight loop.
+        else if (!stop.aborted) await sleep(this.#recampaignDelay, stop).catch(() => undefined);
       }
     } finally {
+      // Also after a programming error: the elector is stopped for good, and the leader watch ends.
+      if (!stop.aborted) this.#stop.abort(new LeaseholdError(`LeaderElector ${this.name} stopped after an error`));
       await session?.close();
       await watching;
     }

@@ -2,6 +2,7 @@ import type { LockHandle } from './handle.js';
 import { acquire, tryAcquire, type AcquireOptions, type AcquireParams } from './internal/acquire.js';
 import { queuePrefix } from './internal/keys.js';
 import { internals } from './internal/session-internals.js';
+import { checkFunction } from './internal/validate.js';
 import type { Session } from './session.js';
 
 /** Options of {@link Mutex.lock}. */
@@ -33,10 +34,11 @@ export class Mutex {
 
   /**
    * A Mutex named `name` on `session`. Creating it talks to nobody.
-   * @throws TypeError when `name` is empty, not a string, or ends with "/".
+   * @throws TypeError/RangeError when `session` is not a Session, or `name` is not a non-empty,
+   * well-formed string of at most 4096 UTF-8 bytes without NUL or a trailing "/".
    */
   constructor(session: Session, name: string) {
-    internals(session); // throws a TypeError naming the value when it is not a Session
+    internals(session, 'Mutex');
     const prefix = queuePrefix(name, 'Mutex');
     this.name = name;
     this.session = session;
@@ -71,6 +73,7 @@ export class Mutex {
    * `fn` gets the handle: pass `handle.signal` to the work so it stops if the lock is lost.
    */
   async withLock<T>(fn: (handle: LockHandle) => Promise<T> | T, options?: LockOptions): Promise<T> {
+    checkFunction(fn, '`fn` of Mutex.withLock');
     const handle = await this.lock(options);
     try {
       return await fn(handle);

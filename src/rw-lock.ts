@@ -1,7 +1,10 @@
 import type { LockHandle } from './handle.js';
 import { acquisitionSuffix } from './internal/acquisition-key.js';
+import { resumeLeftover } from './internal/adopt.js';
 import { acquire, tryAcquire, type AcquireOptions, type AcquireParams } from './internal/acquire.js';
 import { isDirectChild, queuePrefix } from './internal/keys.js';
+import { internals } from './internal/session-internals.js';
+import { checkFunction } from './internal/validate.js';
 import type { Session } from './session.js';
 
 /** Options of {@link ReadWriteLock.readLock} and {@link ReadWriteLock.writeLock}. */
@@ -48,9 +51,11 @@ export class ReadWriteLock {
 
   /**
    * A ReadWriteLock named `name` on `session`. Creating it talks to nobody.
-   * @throws TypeError when `name` is empty, not a string, or ends with "/".
+   * @throws TypeError/RangeError when `session` is not a Session, or `name` is not a non-empty,
+   * well-formed string of at most 4096 UTF-8 bytes without NUL or a trailing "/".
    */
   constructor(session: Session, name: string) {
+    internals(session, 'ReadWriteLock');
     this.#prefix = queuePrefix(name, 'ReadWriteLock');
     this.#readers = `${this.#prefix}read/`;
     this.#writers = `${this.#prefix}write/`;
@@ -63,8 +68,8 @@ export class ReadWriteLock {
    * Aborting `options.signal` deletes our queue key and rejects with `signal.reason` unchanged; if the
    * lease is lost while waiting it rejects with {@link LeaseLostError}.
    */
-  readLock(options?: RwLockOptions): Promise<LockHandle> {
-    return acquire(this.#readParams('ReadWriteLock.readLock'), options);
+  async readLock(options?: RwLockOptions): Promise<LockHandle> {
+    return acquire(await this.#readParams('ReadWriteLock.readLock'), options);
   }
 
   /**
@@ -72,27 +77,29 @@ export class ReadWriteLock {
    * handle. Aborting `options.signal` deletes our queue key and rejects with `signal.reason`
    * unchanged; if the lease is lost while waiting it rejects with {@link LeaseLostError}.
    */
-  writeLock(options?: RwLockOptions): Promise<LockHandle> {
-    return acquire(this.#writeParams('ReadWriteLock.writeLock'), options);
+  async writeLock(options?: RwLockOptions): Promise<LockHandle> {
+    return acquire(await this.#writeParams('ReadWriteLock.writeLock'), options);
   }
 
   /** Takes a read lock if no writer holds or waits for the lock, without waiting; `null` otherwise. */
-  tryReadLock(): Promise<LockHandle | null> {
-    return tryAcquire(this.#readParams('ReadWriteLock.tryReadLock'));
+  async tryReadLock(): Promise<LockHandle | null> {
+    return tryAcquire(await this.#readParams('ReadWriteLock.tryReadLock'));
   }
 
   /** Takes the write lock if nobody holds or waits for the lock, without waiting; `null` otherwise. */
-  tryWriteLock(): Promise<LockHandle | null> {
-    return tryAcquire(this.#writeParams('ReadWriteLock.tryWriteLock'));
+  async tryWriteLock(): Promise<LockHandle | null> {
+    return tryAcquire(await this.#writeParams('ReadWriteLock.tryWriteLock'));
   }
 
   /** Runs `fn` under a read lock and releases it when `fn` settles (also when it throws). */
   async withReadLock<T>(fn: (handle: LockHandle) => Promise<T> | T, options?: RwLockOptions): Promise<T> {
+    checkFunction(fn, '`fn` of ReadWriteLock.withReadLock');
     return this.#with(await this.readLock(options), fn);
   }
 
   /** Runs `fn` under the write lock and releases it when `fn` settles (also when it throws). */
   async withWriteLock<T>(fn: (handle: LockHandle) => Promise<T> | T, options?: RwLockOptions): Promise<T> {
+    checkFunction(fn, '`fn` of ReadWriteLock.withWriteLock');
     return this.#with(await this.writeLock(options), fn);
   }
 
@@ -104,22 +111,32 @@ export class ReadWriteLock {
     }
   }
 
-  #readParams(where: string): AcquireParams {
+  /**
+   * Our key for a new acquisition: on a session that adopted its lease, the first acquisition resumes
+   * a key of the same kind the lease already has under this name (see `resumeLeftover`).
+   */
+  async #ownKey(kind: string): Promise<string> {
+    const wanted = kind === 'read' ? this.#readers : this.#writers;
+    const leftover = await resumeLeftover(this.session, `rw:${this.#prefix}`, [this.#readers, this.#writers], (_kv, prefix) => prefix === wanted);
+    return leftover?.kv.key ?? `${wanted}${acquisitionSuffix(this.session.leaseHex)}`;
+  }
+
+  async #readParams(where: string): Promise<AcquireParams> {
     return {
       session: this.session,
-      ownKey: `${this.#readers}${acquisitionSuffix(this.session.leaseHex)}`,
+      ownKey: await this.#ownKey('read'),
       // Only writers block a reader: the queue looks for the last writer created before us.
       spec: { prefix: this.#writers },
       where,
     };
   }
 
-  #writeParams(where: string): AcquireParams {
+  async #writeParams(where: string): Promise<AcquireParams> {
     const readers = this.#readers;
     const writers = this.#writers;
     return {
       session: this.session,
-      ownKey: `${writers}${acquisitionSuffix(this.session.leaseHex)}`,
+      ownKey: await this.#ownKey('write'),
       // Every reader and writer blocks a writer: the last key of either kind created before us.
       spec: { prefix: this.#prefix, counts: (key) => isDirectChild(key, readers) || isDirectChild(key, writers) },
       where,

@@ -1,10 +1,14 @@
+import { LeaseholdError } from './errors.js';
 import { disown, LockHandle, type HandleInit } from './handle.js';
 import { within } from './internal/abort.js';
 import { acquisitionSuffix } from './internal/acquisition-key.js';
 import { acquire, tryAcquire, type AcquireParams } from './internal/acquire.js';
 import { queuePrefix } from './internal/keys.js';
-import { encodeRecord, PermitClaim } from './internal/permits.js';
+import { resumeLeftover } from './internal/adopt.js';
+import { removeUntilGone } from './internal/cleanup.js';
+import { decodeRecord, encodeRecord, PermitClaim } from './internal/permits.js';
 import { internals } from './internal/session-internals.js';
+import { checkFunction, checkInteger, checkOptions, checkSignal } from './internal/validate.js';
 import type { Session } from './session.js';
 
 /** Options of the {@link Semaphore} constructor. */
@@ -60,15 +64,13 @@ export class PermitHandle extends LockHandle {
   }
 }
 
-function checkCount(what: string, value: unknown, max?: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new TypeError(`Expected \`${what}\` to be an integer, got \`${String(value)}\``);
-  }
-  if (value < 1) throw new RangeError(`Expected \`${what}\` to be >= 1, got \`${value}\``);
-  if (max !== undefined && value > max) {
-    throw new RangeError(`Expected \`${what}\` to be at most \`permits\` (${max}), got \`${value}\``);
-  }
-  return value;
+/** Checks the options of `acquire`/`tryAcquire` and returns the weight. */
+function checkWeight(options: PermitOptions | undefined, where: string, known: readonly string[], permits: number): number {
+  const o = checkOptions(options, where, known);
+  checkSignal(o.signal, where);
+  const weight = checkInteger('weight', o.weight ?? permitDefaults.weight, 1);
+  if (weight > permits) throw new RangeError(`Expected \`weight\` to be at most \`permits\` (${permits}), got \`${weight}\``);
+  return weight;
 }
 
 /**
@@ -110,11 +112,10 @@ export class Semaphore {
    * @throws RangeError when `permits` is less than 1.
    */
   constructor(session: Session, name: string, options: SemaphoreOptions) {
+    internals(session, 'Semaphore');
     const prefix = queuePrefix(name, 'Semaphore');
-    if (typeof options !== 'object' || options === null) {
-      throw new TypeError(`Expected \`options\` of Semaphore to be an object with \`permits\`, got \`${String(options)}\``);
-    }
-    this.permits = checkCount('permits', options.permits);
+    if (options === undefined) throw new TypeError('Expected the options of Semaphore to be an object with `permits`, got `undefined`');
+    this.permits = checkInteger('permits', checkOptions(options, 'Semaphore', ['permits']).permits, 1);
     this.name = name;
     this.session = session;
     this.#waiters = `${prefix}waiters/`;
@@ -130,13 +131,15 @@ export class Semaphore {
    * integer from 1 to `permits`.
    * @throws PermitsMismatchError when a holder recorded different `permits`.
    */
-  async acquire(options: PermitOptions = {}): Promise<PermitHandle> {
-    const weight = checkCount('weight', options.weight ?? permitDefaults.weight, this.permits);
-    const { claim, params } = this.#claim(weight, 'Semaphore.acquire');
+  async acquire(options?: PermitOptions): Promise<PermitHandle> {
+    const weight = checkWeight(options, 'Semaphore.acquire', ['weight', 'signal'], this.permits);
+    const resumed = await this.#resume(weight);
+    if (resumed instanceof PermitHandle) return resumed;
+    const { claim, params } = this.#claim(weight, 'Semaphore.acquire', resumed);
     params.afterTurn = (ownRevision, signal) => claim.admit(ownRevision, signal);
     let waiter: LockHandle;
     try {
-      waiter = await acquire(params, { signal: options.signal });
+      waiter = await acquire(params, options?.signal === undefined ? undefined : { signal: options.signal });
     } catch (error) {
       await this.#undo(claim);
       throw error;
@@ -150,9 +153,11 @@ export class Semaphore {
    * @throws TypeError/RangeError when `weight` is not an integer from 1 to `permits`.
    * @throws PermitsMismatchError when a holder recorded different `permits`.
    */
-  async tryAcquire(options: TryPermitOptions = {}): Promise<PermitHandle | null> {
-    const weight = checkCount('weight', options.weight ?? permitDefaults.weight, this.permits);
-    const { claim, params } = this.#claim(weight, 'Semaphore.tryAcquire');
+  async tryAcquire(options?: TryPermitOptions): Promise<PermitHandle | null> {
+    const weight = checkWeight(options, 'Semaphore.tryAcquire', ['weight'], this.permits);
+    const resumed = await this.#resume(weight);
+    if (resumed instanceof PermitHandle) return resumed;
+    const { claim, params } = this.#claim(weight, 'Semaphore.tryAcquire', resumed);
     let waiter: LockHandle | null;
     try {
       waiter = await tryAcquire(params, (ownRevision) => claim.tryAdmit(ownRevision, this.session.signal));
@@ -168,6 +173,7 @@ export class Semaphore {
    * throws). `fn` gets the handle: pass `handle.signal` to the work so it stops if the lease is lost.
    */
   async withPermit<T>(fn: (handle: PermitHandle) => Promise<T> | T, options?: PermitOptions): Promise<T> {
+    checkFunction(fn, '`fn` of Semaphore.withPermit');
     const handle = await this.acquire(options);
     try {
       return await fn(handle);
@@ -176,9 +182,25 @@ export class Semaphore {
     }
   }
 
-  #claim(weight: number, where: string): { claim: PermitClaim; params: AcquireParams } {
+  /**
+   * On a session that adopted its lease, the first acquisition resumes a key of the lease with this
+   * weight (see `resumeLeftover`): a holder key is handed back as held, with its old token; a waiter
+   * key's suffix is reused, so the acquisition goes on waiting in its place.
+   */
+  async #resume(weight: number): Promise<PermitHandle | string | undefined> {
+    const leftover = await resumeLeftover(this.session, `semaphore:${this.#waiters}`, [this.#waiters, this.#holders], (kv) => {
+      const record = decodeRecord(kv.value);
+      return typeof record !== 'string' && record.weight === weight && record.permits === this.permits;
+    });
+    if (!leftover) return undefined;
+    const { kv, prefix } = leftover;
+    if (prefix === this.#waiters) return kv.key.slice(prefix.length);
+    return new PermitHandle({ session: this.session, key: kv.key, token: kv.createRevision, leave: noop }, weight, this.permits);
+  }
+
+  #claim(weight: number, where: string, resumedSuffix?: string): { claim: PermitClaim; params: AcquireParams } {
     const s = internals(this.session);
-    const suffix = acquisitionSuffix(this.session.leaseHex);
+    const suffix = resumedSuffix ?? acquisitionSuffix(this.session.leaseHex);
     const record = { permits: this.permits, weight };
     const claim = new PermitClaim(s.ops, {
       name: this.name,
@@ -205,7 +227,7 @@ export class Semaphore {
    */
   #permit(claim: PermitClaim, waiter: LockHandle, weight: number): PermitHandle {
     disown(waiter); // its key is gone already: the admission txn deleted it
-    if (claim.admitted === undefined) throw new Error(`${claim.spec.waiterKey}: admitted without a holder key`);
+    if (claim.admitted === undefined) throw new LeaseholdError(`${claim.spec.waiterKey}: admitted without a holder key`);
     return new PermitHandle(
       { session: this.session, key: claim.spec.holderKey, token: claim.admitted, leave: noop },
       weight,
@@ -216,7 +238,7 @@ export class Semaphore {
   /** After a rejected acquisition: deletes a holder key an admission may have created just before. */
   async #undo(claim: PermitClaim): Promise<void> {
     if (!claim.attempted || this.session.signal.aborted) return;
-    const work = claim.undo();
+    const work = removeUntilGone(this.session.signal, (signal) => claim.undo(signal));
     internals(this.session).track(work);
     await within(work, undoWait);
   }

@@ -1,14 +1,14 @@
 import type { IPolicy } from 'cockatiel';
-import type { ILeaseKeepAliveResponse, Namespace } from 'etcd3';
+import type { Namespace } from 'etcd3';
 import { LeaseLostError, SessionClosedError } from './errors.js';
-import { raceSignal } from './internal/abort.js';
+import { clampDelay, raceSignal } from './internal/abort.js';
 import { EtcdOps } from './internal/etcd.js';
+import { KeepAlive } from './internal/keep-alive.js';
 import { leaseHex } from './internal/keys.js';
-import { closeStream } from './internal/streams.js';
-import { markSilent, openKeepAlive, type KeepAliveStream } from './internal/host-streams.js';
 import { LocalQueue } from './internal/local-queue.js';
 import { defaultRetryPolicy, isLeaseNotFound } from './internal/retry.js';
 import { register, type SessionInternals } from './internal/session-internals.js';
+import { checkClient, checkSessionOptions, timings } from './internal/session-options.js';
 
 /** Options of {@link Session.create}. */
 export interface SessionOptions {
@@ -56,27 +56,6 @@ export const sessionDefaults = {
   requestTimeout: 5000,
 } as const;
 
-
-function checkInteger(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new TypeError(`Expected \`${name}\` to be an integer >= ${min}, got \`${String(value)}\``);
-  }
-  return value;
-}
-
-function checkPositive(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`Expected \`${name}\` to be a positive number of milliseconds, got \`${String(value)}\``);
-  }
-  return value;
-}
-
-function parseLeaseId(value: unknown): string {
-  if (typeof value === 'bigint' && value > 0n) return value.toString();
-  if (typeof value === 'string' && /^[1-9][0-9]*$/.test(value)) return value;
-  throw new TypeError(`Expected \`leaseId\` to be a positive decimal string or bigint, got \`${String(value)}\``);
-}
-
 /**
  * One etcd lease, kept alive, that every lock, semaphore and election of this process can share.
  *
@@ -97,7 +76,7 @@ function parseLeaseId(value: unknown): string {
 export class Session implements AsyncDisposable {
   /** The lease id as etcd's decimal string. */
   readonly leaseId: string;
-  /** The lease id in lower-case hex: the suffix of this session's keys (`name/<leaseHex>`). */
+  /** The lease id in lower-case hex: the suffix of this session's keys (`name/<leaseHex>`), and how errors show it. */
   readonly leaseHex: string;
   /** The lease TTL in seconds, as granted by etcd. */
   readonly ttl: number;
@@ -106,119 +85,90 @@ export class Session implements AsyncDisposable {
 
   readonly #controller = new AbortController();
   readonly #ops: EtcdOps;
-  readonly #interval: number;
   readonly #margin: number;
-  readonly #timeout: number;
-  /** How long a keep-alive may go unanswered before its stream is replaced. */
-  readonly #stallMs: number;
+  readonly #keepAlive: KeepAlive;
   #deadline: number;
   #deadlineTimer: NodeJS.Timeout | undefined;
-  #intervalTimer: NodeJS.Timeout | undefined;
-  /** The keep-alive stream keep-alives are sent on. */
-  #current: KeepAlive | undefined;
-  /** Streams replaced because they went silent, still listening for a late answer for a while. */
-  readonly #retired = new Set<KeepAlive>();
-  /** The last member a keep-alive stream went silent on (an opaque etcd3 host). */
-  #silentHost: unknown;
-  #reconnectTimer: NodeJS.Timeout | undefined;
-  #reconnects = 0;
   #closing: Promise<void> | undefined;
   readonly #cleanups = new Set<Promise<unknown>>();
+  /** Called once when the session ends (instead of one `abort` listener per handle on `signal`). */
+  readonly #dependents = new Set<(reason: unknown) => void>();
 
-  private constructor(
-    client: Namespace,
-    leaseId: string,
-    ttl: number,
-    deadline: number,
-    interval: number,
-    margin: number,
-    timeout: number,
-    policy: IPolicy,
-  ) {
-    this.client = client;
-    this.leaseId = leaseId;
-    this.leaseHex = leaseHex(leaseId);
-    this.ttl = ttl;
-    this.#deadline = deadline;
-    this.#interval = interval;
-    this.#margin = margin;
-    this.#timeout = timeout;
-    // Half an interval leaves the next tries time before the deadline; 250 ms keeps a tiny TTL under
-    // load from giving up on answers that are merely slow (they still count when they come).
-    this.#stallMs = Math.min(timeout, Math.max(interval / 2, Math.min(250, interval)));
-    this.#ops = new EtcdOps(client, policy, timeout, Math.min(10_000, Math.max(1000, interval)));
+  private constructor(init: SessionInit) {
+    this.client = init.client;
+    this.leaseId = init.leaseId;
+    this.leaseHex = leaseHex(init.leaseId);
+    this.ttl = init.ttl;
+    this.#deadline = init.deadline;
+    this.#margin = init.margin;
+    this.#ops = init.ops;
     const internals: SessionInternals = {
       ops: this.#ops,
       local: new LocalQueue(),
+      adopted: init.adopted,
       lost: (cause) => this.#lose(cause),
       track: (p) => this.#track(p),
       checkLease: () => this.#checkLease(),
+      onEnd: (fn) => this.#onEnd(fn),
     };
     register(this, internals);
     this.#armDeadline();
-    this.#openStream();
-    this.#intervalTimer = setInterval(() => this.#sendKeepAlive(), interval);
-    this.#intervalTimer.unref();
+    this.#keepAlive = new KeepAlive({
+      ns: init.client,
+      leaseId: init.leaseId,
+      interval: init.interval,
+      // Half an interval leaves the next tries time before the deadline; 250 ms keeps a tiny TTL under
+      // load from giving up on answers that are merely slow (they still count when they come).
+      stallMs: Math.min(init.ops.requestTimeout, Math.max(init.interval / 2, Math.min(250, init.interval))),
+      requestTimeout: init.ops.requestTimeout,
+      renewed: (sentAt, ttl) => this.#renewed(sentAt, ttl),
+      gone: (cause) => this.#lose(cause),
+    });
   }
 
   /**
    * Grants a lease (or adopts `options.leaseId`) and starts keeping it alive.
    * Aborting `options.signal` rejects with its reason and revokes a lease granted meanwhile.
-   * @throws TypeError when an option is invalid, naming the value.
+   * @throws TypeError/RangeError when an option is invalid or unknown, naming it and the value.
    * @throws LeaseLostError when `options.leaseId` names a lease that does not exist, or when etcd
    * answered so late that the lease's validity had already run out (it is revoked).
+   * @throws EtcdUnavailableError when etcd cannot be reached for as long as the retry policy tries.
    */
   static async create(client: Namespace, options: SessionOptions = {}): Promise<Session> {
-    if (client === null || typeof client !== 'object' || !('leaseClient' in client)) {
-      throw new TypeError(`Expected \`client\` to be an etcd3 Etcd3 or Namespace, got \`${String(client)}\``);
-    }
-    const merged = { ...sessionDefaults, ...options };
-    const signal = merged.signal;
+    checkClient(client, 'Session.create');
+    const o = checkSessionOptions(options, 'Session.create', sessionDefaults);
+    const signal = o.signal;
     signal?.throwIfAborted();
-    const timeout = checkPositive('requestTimeout', merged.requestTimeout);
-    const policy = merged.retryPolicy ?? defaultRetryPolicy();
-    const callOptions = () => ({ deadline: Date.now() + timeout });
+    const policy = o.retryPolicy ?? defaultRetryPolicy();
+    const calls = new EtcdOps(client, policy, o.requestTimeout);
+    // The validity clock starts when the attempt that succeeded was sent, not before the first one.
+    let sent = performance.now();
+    const onAttempt = (): void => {
+      sent = performance.now();
+    };
     let leaseId: string;
     let ttl: number;
     let remaining: number;
-    const sent = performance.now();
-    if (merged.leaseId !== undefined) {
-      leaseId = parseLeaseId(merged.leaseId);
-      const res = await raceSignal(
-        policy.execute(() => client.leaseClient.leaseTimeToLive({ ID: leaseId }, callOptions()), signal),
-        signal,
-      );
+    if (o.leaseId !== undefined) {
+      leaseId = o.leaseId;
+      const res = await raceSignal(calls.leaseTimeToLive(leaseId, signal, onAttempt), signal);
       remaining = Number(res.TTL);
       if (remaining <= 0) throw new LeaseLostError(leaseHex(leaseId), `lease ${leaseHex(leaseId)} does not exist`);
       ttl = Number(res.grantedTTL);
     } else {
-      ttl = checkInteger('ttl', merged.ttl, 1);
+      ttl = o.ttl!;
       remaining = ttl;
     }
-    const margin =
-      merged.safetyMargin === undefined ? ttl * 100 : checkNonNegative('safetyMargin', merged.safetyMargin);
-    if (margin >= ttl * 1000) {
-      throw new RangeError(`Expected \`safetyMargin\` to be less than the TTL (${ttl * 1000} ms), got \`${margin}\``);
-    }
-    const interval =
-      merged.keepAliveInterval === undefined ? (ttl * 1000) / 3 : checkPositive('keepAliveInterval', merged.keepAliveInterval);
-    if (interval >= ttl * 1000 - margin) {
-      throw new RangeError(
-        `Expected \`keepAliveInterval\` to be less than TTL − safetyMargin (${ttl * 1000 - margin} ms), got \`${interval}\``,
-      );
-    }
-    if (merged.leaseId === undefined) {
-      const grant = policy.execute(() => client.leaseClient.leaseGrant({ TTL: ttl }, callOptions()), signal);
+    const { interval, margin } = timings(ttl, o);
+    if (o.leaseId === undefined) {
+      const grant = calls.leaseGrant(ttl, signal, onAttempt);
       try {
         const res = await raceSignal(grant, signal);
         leaseId = res.ID;
         ttl = Number(res.TTL);
       } catch (error) {
         // A grant that lands after the abort must not be left to run for its whole TTL.
-        grant.then(
-          (res) => client.leaseClient.leaseRevoke({ ID: res.ID }, callOptions()).catch(() => undefined),
-          () => undefined,
-        );
+        grant.then((res) => calls.leaseRevoke(res.ID), () => undefined);
         throw error;
       }
     }
@@ -226,13 +176,15 @@ export class Session implements AsyncDisposable {
     if (performance.now() >= deadline) {
       // The grant (or look-up) took longer than the lease can be trusted for: hand out no session
       // that is lost on arrival.
-      client.leaseClient.leaseRevoke({ ID: leaseId! }, callOptions()).catch(() => undefined);
+      void calls.leaseRevoke(leaseId!);
       throw new LeaseLostError(
         leaseHex(leaseId!),
-        `lease ${leaseHex(leaseId!)} was granted after ${Math.round(performance.now() - sent)} ms, past its validity (TTL ${ttl} s − safetyMargin ${margin} ms); etcd is too slow or unreachable`,
+        `lease ${leaseHex(leaseId!)} was granted ${Math.round(performance.now() - sent)} ms after the request was sent, past its validity (TTL ${ttl} s − safetyMargin ${margin} ms); etcd is too slow or unreachable`,
       );
     }
-    return new Session(client, leaseId!, ttl, deadline, interval, margin, timeout, policy);
+    // Waiters re-read a quiet watch every keep-alive interval, clamped to 1–10 s.
+    const ops = new EtcdOps(client, policy, o.requestTimeout, Math.min(10_000, Math.max(1000, interval)));
+    return new Session({ client, leaseId: leaseId!, ttl, deadline, interval, margin, ops, adopted: o.leaseId !== undefined });
   }
 
   /**
@@ -280,15 +232,7 @@ export class Session implements AsyncDisposable {
     this.#stop(new SessionClosedError(this.leaseHex));
     await Promise.allSettled([...this.#cleanups]);
     // A lost session already revoked in the background (a tracked cleanup awaited above).
-    if (wasAlive) await this.#revoke();
-  }
-
-  async #revoke(): Promise<void> {
-    try {
-      await this.client.leaseClient.leaseRevoke({ ID: this.leaseId }, { deadline: Date.now() + this.#timeout });
-    } catch {
-      // Gone already, or etcd unreachable: then the lease expires by itself within its TTL.
-    }
+    if (wasAlive) await this.#ops.leaseRevoke(this.leaseId);
   }
 
   #track(p: Promise<unknown>): void {
@@ -296,13 +240,23 @@ export class Session implements AsyncDisposable {
     this.#cleanups.add(tracked);
   }
 
+  #onEnd(fn: (reason: unknown) => void): () => void {
+    if (this.#controller.signal.aborted) {
+      fn(this.#controller.signal.reason);
+      return () => undefined;
+    }
+    this.#dependents.add(fn);
+    return () => this.#dependents.delete(fn);
+  }
+
   #stop(reason: Error): void {
-    clearInterval(this.#intervalTimer);
     clearTimeout(this.#deadlineTimer);
-    clearTimeout(this.#reconnectTimer);
-    if (this.#current) this.#closeStream(this.#current);
-    for (const ka of this.#retired) this.#closeStream(ka);
-    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+    this.#keepAlive.stop();
+    if (this.#controller.signal.aborted) return;
+    this.#controller.abort(reason);
+    const dependents = [...this.#dependents];
+    this.#dependents.clear();
+    for (const fn of dependents) fn(reason);
   }
 
   #lose(cause?: unknown): void {
@@ -313,18 +267,15 @@ export class Session implements AsyncDisposable {
         : `lease ${this.leaseHex} lost: etcd reports it expired or revoked`;
     this.#stop(new LeaseLostError(this.leaseHex, message, cause === undefined ? undefined : { cause }));
     // Make the loss final on the server too, so nothing waits out the rest of the TTL for us.
-    this.#track(this.#revoke());
+    this.#track(this.#ops.leaseRevoke(this.leaseId));
   }
 
   async #checkLease(): Promise<boolean> {
     if (!this.alive) return false;
     try {
-      const res = await this.client.leaseClient.leaseTimeToLive(
-        { ID: this.leaseId },
-        { deadline: Date.now() + this.#timeout },
-      );
+      const res = await this.#ops.leaseTimeToLive(this.leaseId, this.signal);
       if (Number(res.TTL) <= 0) {
-        this.#lose(new Error('lease TTL is -1'));
+        this.#lose(new Error(`etcd reports lease ${this.leaseHex} with TTL ${res.TTL}`));
         return false;
       }
       return true;
@@ -337,116 +288,35 @@ export class Session implements AsyncDisposable {
     }
   }
 
-  #armDeadline(): void {
-    clearTimeout(this.#deadlineTimer);
-    const wait = Math.max(0, this.#deadline - performance.now());
-    this.#deadlineTimer = setTimeout(() => {
-      if (performance.now() >= this.#deadline) this.#lose();
-      else this.#armDeadline();
-    }, wait + 1);
-    // The deadline timer keeps the process alive while the session is: it is the one that reports loss.
-  }
-
-  #openStream(): void {
+  #renewed(sentAt: number, ttl: number): void {
     if (this.#controller.signal.aborted) return;
-    openKeepAlive(this.client, this.#silentHost).then(
-      ({ stream, host }) => {
-        if (this.#controller.signal.aborted) {
-          closeStream(stream);
-          return;
-        }
-        const ka: KeepAlive = { stream, host, pending: [], timer: undefined };
-        this.#current = ka;
-        stream.on('data', (res: ILeaseKeepAliveResponse) => this.#onKeepAlive(ka, res));
-        stream.on('error', () => this.#streamBroken(ka));
-        stream.on('end', () => this.#streamBroken(ka));
-        this.#sendKeepAlive();
-      },
-      () => this.#scheduleReconnect(),
-    );
-  }
-
-  #closeStream(ka: KeepAlive): void {
-    clearTimeout(ka.timer);
-    this.#retired.delete(ka);
-    if (this.#current === ka) this.#current = undefined;
-    closeStream(ka.stream);
-  }
-
-  /** The stream failed: replace it after a backoff. */
-  #streamBroken(ka: KeepAlive): void {
-    const wasCurrent = this.#current === ka;
-    this.#closeStream(ka);
-    if (wasCurrent) this.#scheduleReconnect();
-  }
-
-  /**
-   * A keep-alive went unanswered for `#stallMs` (etcd3 issue 110; a paused or partitioned member):
-   * send the next one at once on a new stream, on another member if there is one. The silent stream
-   * keeps listening until `requestTimeout`: a late answer from a slow member still counts, since we
-   * know when its keep-alive was sent.
-   */
-  #streamSilent(ka: KeepAlive): void {
-    if (this.#current !== ka) return;
-    this.#current = undefined;
-    this.#silentHost = ka.host;
-    markSilent(this.client, ka.host);
-    this.#retired.add(ka);
-    ka.timer = setTimeout(() => this.#closeStream(ka), this.#timeout);
-    this.#scheduleReconnect(true);
-  }
-
-  #scheduleReconnect(now = false): void {
-    if (this.#controller.signal.aborted || this.#reconnectTimer) return;
-    const delay = now ? 0 : Math.min(this.#interval / 2, 50 * 2 ** Math.min(this.#reconnects++, 6));
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
-      this.#openStream();
-    }, delay);
-  }
-
-  #sendKeepAlive(): void {
-    const ka = this.#current;
-    if (!ka || this.#controller.signal.aborted) return;
-    if (ka.pending.length > 0) return; // its stall timer decides
-    ka.pending.push(performance.now());
-    ka.stream.write({ ID: this.leaseId });
-    clearTimeout(ka.timer);
-    ka.timer = setTimeout(() => this.#streamSilent(ka), this.#stallMs);
-  }
-
-  #onKeepAlive(ka: KeepAlive, res: ILeaseKeepAliveResponse): void {
-    const sent = ka.pending.shift(); // answers on one stream come in the order of the requests
-    if (this.#current === ka && ka.pending.length === 0) clearTimeout(ka.timer);
-    if (this.#retired.has(ka) && ka.pending.length === 0) this.#closeStream(ka);
-    if (this.#controller.signal.aborted) return;
-    const ttl = Number(res.TTL);
-    if (ttl <= 0) {
-      this.#lose(new Error(`etcd answered the keep-alive of lease ${this.leaseHex} with TTL ${res.TTL}`));
-      return;
-    }
-    this.#reconnects = 0;
-    if (this.#current === ka) this.#silentHost = undefined;
-    if (sent === undefined) return;
-    const deadline = sent + ttl * 1000 - this.#margin;
+    const deadline = sentAt + ttl * 1000 - this.#margin;
     if (deadline > this.#deadline) {
       this.#deadline = deadline;
       this.#armDeadline();
     }
   }
-}
 
-/** One keep-alive stream, the member it is on, and the send times of its unanswered keep-alives. */
-interface KeepAlive {
-  stream: KeepAliveStream;
-  host: unknown;
-  pending: number[];
-  timer: NodeJS.Timeout | undefined;
-}
-
-function checkNonNegative(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`Expected \`${name}\` to be a number of milliseconds >= 0, got \`${String(value)}\``);
+  #armDeadline(): void {
+    clearTimeout(this.#deadlineTimer);
+    const wait = Math.max(0, this.#deadline - performance.now());
+    // A deadline further away than a timer can wait re-arms when the clamped timer fires.
+    this.#deadlineTimer = setTimeout(() => {
+      if (performance.now() >= this.#deadline) this.#lose();
+      else this.#armDeadline();
+    }, clampDelay(wait + 1));
+    // The deadline timer keeps the process alive while the session is: it is the one that reports loss.
   }
-  return value;
+}
+
+/** What the private constructor needs. */
+interface SessionInit {
+  client: Namespace;
+  leaseId: string;
+  ttl: number;
+  deadline: number;
+  interval: number;
+  margin: number;
+  ops: EtcdOps;
+  adopted: boolean;
 }

@@ -128,7 +128,7 @@ export function rowFromParts(task: Task, parts: readonly Part[], target: number)
 }
 
 export interface Held {
-  release(): Promise<void>;
+  release(): Promise<unknown>;
   /** Instants to keep with the sample (see Sample.marks). */
   marks?: Record<string, number>;
 }

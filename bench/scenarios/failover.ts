@@ -15,7 +15,7 @@ import { quantiles } from '../lib/stats.js';
 import { elected } from './locks.js';
 
 export interface Leadership {
-  resign(): Promise<void>;
+  resign(): Promise<unknown>;
 }
 
 /** One candidate: a service with its own client (and Session, for leasehold). */

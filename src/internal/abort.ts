@@ -1,4 +1,12 @@
-/** Abort plumbing shared by every primitive: racing a promise against a signal, abortable sleeps. */
+/** Abort plumbing shared by every primitive: racing a promise against a signal, abortable sleeps, timers. */
+
+/** The longest delay Node's timers honour (2^31 − 1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const maxTimerMs = 2 ** 31 - 1;
+
+/** `ms` clamped to what a Node timer honours: every timer leasehold arms goes through this. */
+export function clampDelay(ms: number): number {
+  return Math.min(Math.max(0, ms), maxTimerMs);
+}
 
 /**
  * Resolves or rejects like `promise`, unless `signal` aborts first: then rejects with `signal.reason`
@@ -43,7 +51,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, ms);
+    }, clampDelay(ms));
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -55,20 +63,13 @@ export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal 
   return AbortSignal.any(defined);
 }
 
-/** Throws a TypeError naming the value when `signal` is given but is not an AbortSignal. */
-export function checkSignal(signal: unknown, where: string): asserts signal is AbortSignal | undefined {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`Expected \`signal\` of ${where} to be an AbortSignal, got \`${String(signal)}\``);
-  }
-}
-
 /** Waits for `promise` to settle, but no longer than `ms`; never rejects. */
 export async function within(promise: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
     promise.catch(() => undefined),
     new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
+      timer = setTimeout(resolve, clampDelay(ms));
     }),
   ]);
   clearTimeout(timer);

@@ -6,10 +6,12 @@
 import { NotHeldError } from '../errors.js';
 import { LockHandle } from '../handle.js';
 import type { Session } from '../session.js';
-import { anySignal, checkSignal, raceSignal, within } from './abort.js';
+import { anySignal, raceSignal, within } from './abort.js';
+import { removeUntilGone } from './cleanup.js';
 import { enqueue, findBlocker, OwnKeyGone, waitTurn, type Enqueued, type QueueSpec } from './queue.js';
 import { isLeaseNotFound } from './retry.js';
 import { internals } from './session-internals.js';
+import { checkOptions, checkSignal } from './validate.js';
 
 /** How long a rejected acquisition waits for its key's deletion before rejecting anyway. */
 const cleanupWait = 2000;
@@ -46,8 +48,15 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
-/** Turns "our key is gone" into LeaseLostError (lease gone) or NotHeldError (someone deleted it). */
-async function explainGone(session: Session, ownKey: string, error: unknown): Promise<unknown> {
+/**
+ * The error an acquisition rejects with: the caller's abort reason unchanged; else, once the session
+ * has ended (lost or closed), the session's reason — it wins over the transport error that came with
+ * the outage; else "our key is gone" becomes LeaseLostError (lease gone) or NotHeldError (someone
+ * deleted it); anything else as it is.
+ */
+async function explainFailure(session: Session, ownKey: string, error: unknown, caller?: AbortSignal): Promise<unknown> {
+  if (caller?.aborted) return caller.reason as unknown;
+  if (!session.alive) return session.signal.reason as unknown;
   const s = internals(session);
   if (error instanceof OwnKeyGone) {
     if (!(await s.checkLease())) return session.signal.reason as unknown;
@@ -65,13 +74,14 @@ async function explainGone(session: Session, ownKey: string, error: unknown): Pr
  * abort, with the session's {@link LeaseLostError} when the lease is lost, never with a handle for a
  * key that is gone.
  */
-export async function acquire(params: AcquireParams, options: AcquireOptions = {}): Promise<LockHandle> {
+export async function acquire(params: AcquireParams, options?: AcquireOptions): Promise<LockHandle> {
   const { session, ownKey, spec } = params;
-  checkSignal(options.signal, params.where);
-  options.signal?.throwIfAborted();
+  const { signal: callerSignal } = checkOptions(options, params.where, ['signal']);
+  checkSignal(callerSignal, params.where);
+  callerSignal?.throwIfAborted();
   const s = internals(session);
   if (!session.alive) throw session.signal.reason;
-  const signal = anySignal(options.signal, session.signal);
+  const signal = anySignal(callerSignal, session.signal);
   const leave = await s.local.enter(ownKey, signal);
   let joining: Promise<Enqueued> | undefined;
   try {
@@ -86,14 +96,15 @@ export async function acquire(params: AcquireParams, options: AcquireOptions = {
   } catch (error) {
     const cleanup = abandon(session, ownKey, joining, leave);
     await within(cleanup, cleanupWait);
-    if (options.signal?.aborted) throw options.signal.reason;
-    throw await explainGone(session, ownKey, error);
+    throw await explainFailure(session, ownKey, error, callerSignal);
   }
 }
 
 /**
- * Deletes the key an abandoned acquisition may have created (guarded by its create revision), then
- * passes the local turn on. Tracked by the session so `close()` waits for it.
+ * Deletes the key an abandoned acquisition may have created (guarded by its create revision) until it
+ * is gone or the session ends — a key left behind on a live lease would block everyone queued after
+ * it for as long as the session lives — then passes the local turn on. Tracked by the session so
+ * `close()` waits for it.
  */
 function abandon(
   session: Session,
@@ -105,10 +116,22 @@ function abandon(
   const work = (async () => {
     try {
       if (!joining || session.signal.aborted) return;
-      const joined = await joining;
-      await s.ops.deleteIfCreated(ownKey, joined.ownRevision);
+      const created = await joining.then(
+        (joined) => joined.ownRevision,
+        () => undefined, // failed for good, or ambiguous: resolved below by reading our key
+      );
+      await removeUntilGone(session.signal, async (signal) => {
+        let revision = created;
+        if (revision === undefined) {
+          // Our key is named by our lease: if it exists with our lease, the ambiguous join created it.
+          const kv = (await s.ops.range({ key: s.ops.abs(ownKey) }, signal)).kvs[0];
+          if (!kv || kv.lease !== session.leaseId) return false;
+          revision = BigInt(kv.create_revision);
+        }
+        return s.ops.deleteIfCreated(ownKey, revision, signal);
+      });
     } catch {
-      // Nothing to delete, or etcd unreachable: the key goes with the lease at the latest.
+      // etcd refused for good: the key goes with the lease at the latest.
     } finally {
       leave();
     }
@@ -147,6 +170,6 @@ export async function tryAcquire(
     return new LockHandle({ session, key: ownKey, token: joined.ownRevision, leave });
   } catch (error) {
     await within(abandon(session, ownKey, joining, leave), cleanupWait);
-    throw await explainGone(session, ownKey, error);
+    throw await explainFailure(session, ownKey, error);
   }
 }

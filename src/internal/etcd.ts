@@ -1,11 +1,16 @@
 /**
  * The etcd calls every primitive makes, on the raw gRPC clients of an `etcd3` Namespace: keys are
  * relative to the namespace, every call has a deadline, transient errors are retried with the
- * session's cockatiel policy, and retries stop when the caller's signal aborts.
+ * session's cockatiel policy, and retries stop when the caller's signal aborts. A call that fails
+ * for good rejects with the signal's reason when the signal has aborted meanwhile (a lost session's
+ * `LeaseLostError` wins over the transport error that came with the outage), and otherwise with a
+ * leasehold error that names the endpoint and the gRPC status (see `explainEtcdError`).
  */
 import type { IPolicy } from 'cockatiel';
 import type {
   IKeyValue,
+  ILeaseGrantResponse,
+  ILeaseTimeToLiveResponse,
   IRangeRequest,
   IRangeResponse,
   IRequestOp,
@@ -14,13 +19,19 @@ import type {
   Namespace,
 } from 'etcd3';
 import { prefixEnd } from './keys.js';
+import { unary, type UnaryMethod } from './pool.js';
+import { explainEtcdError } from './retry.js';
 
 /** A key-value read back from etcd, with the namespace prefix removed. */
 export interface Kv {
+  /** The key as UTF-8 text, for messages and for the public API. */
   key: string;
+  /** The key's bytes (relative to the namespace): what every comparison uses. */
+  bytes: Buffer;
   value: Buffer;
   createRevision: bigint;
   modRevision: bigint;
+  /** The lease, etcd's decimal string; `'0'` for none. */
   lease: string;
 }
 
@@ -43,9 +54,14 @@ export class EtcdOps {
     this.#timeout = requestTimeout;
   }
 
+  /** The per-call deadline, in milliseconds. */
+  get requestTimeout(): number {
+    return this.#timeout;
+  }
+
   /** The absolute key (namespace prefix + `key`). */
-  abs(key: string): Buffer {
-    return Buffer.concat([this.#prefix, Buffer.from(key)]);
+  abs(key: string | Buffer): Buffer {
+    return Buffer.concat([this.#prefix, typeof key === 'string' ? Buffer.from(key) : key]);
   }
 
   /** The absolute range covering every key that starts with `prefix`. */
@@ -56,8 +72,10 @@ export class EtcdOps {
 
   /** A key-value from etcd with the namespace prefix stripped and revisions as bigints. */
   decode(kv: IKeyValue): Kv {
+    const bytes = kv.key.subarray(this.#prefix.length);
     return {
-      key: kv.key.subarray(this.#prefix.length).toString(),
+      key: bytes.toString(),
+      bytes,
       value: kv.value,
       createRevision: BigInt(kv.create_revision),
       modRevision: BigInt(kv.mod_revision),
@@ -70,18 +88,49 @@ export class EtcdOps {
     return { deadline: Date.now() + this.#timeout };
   }
 
+  /**
+   * One unary call under the retry policy. `onAttempt` runs just before each attempt is sent (the
+   * session uses it to learn when the successful grant was sent).
+   */
+  async call<T>(method: UnaryMethod, payload: object, signal?: AbortSignal, onAttempt?: () => void): Promise<T> {
+    try {
+      return await this.#policy.execute(() => {
+        onAttempt?.();
+        return unary<T>(this.ns, method, payload, this.callOptions());
+      }, signal);
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      throw explainEtcdError(error, this.ns);
+    }
+  }
+
   /** A txn, retried on transient errors (every txn leasehold sends is idempotent). */
   txn(req: ITxnRequest, signal?: AbortSignal): Promise<ITxnResponse> {
-    return this.#policy.execute(() => this.ns.kv.txn(req, this.callOptions()), signal);
+    return this.call({ service: 'KV', method: 'txn' }, req, signal);
   }
 
   /** A linearizable range read, retried on transient errors. */
   range(req: IRangeRequest, signal?: AbortSignal): Promise<IRangeResponse> {
-    return this.#policy.execute(() => this.ns.kv.range(req, this.callOptions()), signal);
+    return this.call({ service: 'KV', method: 'range' }, req, signal);
+  }
+
+  /** Grants a lease; `onAttempt` runs as each attempt is sent. */
+  leaseGrant(ttl: number, signal?: AbortSignal, onAttempt?: () => void): Promise<ILeaseGrantResponse> {
+    return this.call({ service: 'Lease', method: 'leaseGrant' }, { TTL: ttl }, signal, onAttempt);
+  }
+
+  /** Asks how long a lease has left (TTL -1: gone); `onAttempt` runs as each attempt is sent. */
+  leaseTimeToLive(id: string, signal?: AbortSignal, onAttempt?: () => void): Promise<ILeaseTimeToLiveResponse> {
+    return this.call({ service: 'Lease', method: 'leaseTimeToLive' }, { ID: id }, signal, onAttempt);
+  }
+
+  /** Revokes a lease: one attempt, with the request deadline; never rejects (gone already, or unreachable: it expires). */
+  async leaseRevoke(id: string): Promise<void> {
+    await unary(this.ns, { service: 'Lease', method: 'leaseRevoke' }, { ID: id }, this.callOptions()).catch(() => undefined);
   }
 
   /** Deletes `key` only if its create revision is still `createRevision`; true when it deleted. */
-  async deleteIfCreated(key: string, createRevision: bigint, signal?: AbortSignal): Promise<boolean> {
+  async deleteIfCreated(key: string | Buffer, createRevision: bigint, signal?: AbortSignal): Promise<boolean> {
     const res = await this.txn(
       {
         compare: [guardCompare(this.abs(key), createRevision)],

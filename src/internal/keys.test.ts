@@ -23,8 +23,8 @@ describe('keys', () => {
 
   test('queuePrefix rejects bad names, naming the value', () => {
     expect(queuePrefix('jobs', 'Mutex')).toBe('jobs/');
-    expect(() => queuePrefix('', 'Mutex')).toThrow('Expected `name` of Mutex to be a non-empty string, got ``');
-    expect(() => queuePrefix('a/', 'Mutex')).toThrow('got `a/`');
+    expect(() => queuePrefix('', 'Mutex')).toThrow('Expected `name` of Mutex to be a non-empty string, got the string ""');
+    expect(() => queuePrefix('a/', 'Mutex')).toThrow('got the string "a/"');
     expect(() => queuePrefix(undefined, 'Mutex')).toThrow('got `undefined`');
     expect(() => queuePrefix('a\0b', 'Mutex')).toThrow(TypeError);
   });

@@ -15,10 +15,10 @@ import { isBrokenCircuitError } from 'cockatiel';
 import type { IKeyValue, IWatchResponse } from 'etcd3';
 import { sleep } from './abort.js';
 import type { EtcdOps } from './etcd.js';
-import { isDirectChild } from './keys.js';
+import { isDirectChild, keyId } from './keys.js';
 import { isTransientError } from './retry.js';
 import { closeStream } from './streams.js';
-import { openWatch } from './host-streams.js';
+import { openWatch } from './pool.js';
 
 /** Who leads an election: the contender with the smallest create revision. */
 export interface LeaderState {
@@ -33,6 +33,8 @@ export interface LeaderState {
 }
 
 interface Contender {
+  /** The key as text (two foreign keys may share it; the map is keyed by bytes). */
+  key: string;
   createRevision: bigint;
   modRevision: bigint;
   value: Buffer;
@@ -48,18 +50,18 @@ export function isCompacted(error: unknown): boolean {
 function leaderOf(contenders: Map<string, Contender>): LeaderState | null {
   let best: [string, Contender] | undefined;
   for (const entry of contenders) {
-    const [key, c] = entry;
+    const [id, c] = entry;
     if (
       !best ||
       c.createRevision < best[1].createRevision ||
-      (c.createRevision === best[1].createRevision && key < best[0])
+      (c.createRevision === best[1].createRevision && id < best[0])
     ) {
       best = entry;
     }
   }
   if (!best) return null;
-  const [key, c] = best;
-  return { key, value: c.value.toString(), term: c.createRevision, leaseId: c.lease };
+  const c = best[1];
+  return { key: c.key, value: c.value.toString(), term: c.createRevision, leaseId: c.lease };
 }
 
 function sameState(a: LeaderState | null, b: LeaderState | null): boolean {
@@ -127,10 +129,12 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
   const contenders = new Map<string, Contender>();
   const apply = (kv: IKeyValue, type: 'Put' | 'Delete'): void => {
     const decoded = ops.decode(kv);
-    if (!isDirectChild(decoded.key, prefix)) return;
-    if (type === 'Delete') contenders.delete(decoded.key);
+    if (!isDirectChild(decoded.bytes, prefix)) return;
+    const id = keyId(decoded.bytes);
+    if (type === 'Delete') contenders.delete(id);
     else {
-      contenders.set(decoded.key, {
+      contenders.set(id, {
+        key: decoded.key,
         createRevision: decoded.createRevision,
         modRevision: decoded.modRevision,
         value: kv.value,
@@ -173,10 +177,10 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
             const agrees =
               BigInt(res.header.revision) <= applied ||
               (() => {
-                const keys = res.kvs.map((kv) => ops.decode(kv)).filter((kv) => isDirectChild(kv.key, prefix));
+                const keys = res.kvs.map((kv) => ops.decode(kv)).filter((kv) => isDirectChild(kv.bytes, prefix));
                 return (
                   keys.length === contenders.size &&
-                  keys.every((kv) => contenders.get(kv.key)?.modRevision === kv.modRevision)
+                  keys.every((kv) => contenders.get(keyId(kv.bytes))?.modRevision === kv.modRevision)
                 );
               })();
             if (agrees) recheck = setTimeout(stillLive, ops.recheckMs);

@@ -30,10 +30,10 @@
  * on `permits` and never exceed it.
  */
 import type { IKeyValue } from 'etcd3';
-import { PermitsMismatchError } from '../errors.js';
+import { ForeignKeyError, PermitsMismatchError } from '../errors.js';
 import { sleep } from './abort.js';
 import { guardCompare, rangeOp, type EtcdOps } from './etcd.js';
-import { isDirectChild } from './keys.js';
+import { isDirectChild, keyId } from './keys.js';
 import { OwnKeyGone } from './queue.js';
 import { isTransientError } from './retry.js';
 import { waitForDeletes } from './watch.js';
@@ -49,17 +49,27 @@ export function encodeRecord(record: PermitRecord): Buffer {
   return Buffer.from(JSON.stringify({ permits: record.permits, weight: record.weight }));
 }
 
-/** Parses a key's value; `undefined` when it is not a permit record. */
-export function decodeRecord(value: Buffer): PermitRecord | undefined {
+/**
+ * Parses a key's value: a record, or a sentence saying what is wrong with it. A valid record has
+ * safe integers `1 <= weight <= permits`; anything else (another program's key, a hand-edited value)
+ * is refused, never counted as free capacity.
+ */
+export function decodeRecord(value: Buffer): PermitRecord | string {
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(value.toString()) as unknown;
-    if (typeof parsed !== 'object' || parsed === null) return undefined;
-    const { permits, weight } = parsed as Record<string, unknown>;
-    if (!Number.isInteger(permits) || !Number.isInteger(weight)) return undefined;
-    return { permits: permits as number, weight: weight as number };
+    parsed = JSON.parse(value.toString());
   } catch {
-    return undefined;
+    return `not a permit record (${value.length} bytes that are not JSON)`;
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'not a permit record (not a JSON object)';
+  const { permits, weight } = parsed as Record<string, unknown>;
+  if (!Number.isSafeInteger(permits) || (permits as number) < 1) {
+    return `not a permit record (permits ${JSON.stringify(permits)} is not an integer >= 1)`;
+  }
+  if (!Number.isSafeInteger(weight) || (weight as number) < 1 || (weight as number) > (permits as number)) {
+    return `not a permit record (weight ${JSON.stringify(weight)} is not an integer from 1 to permits ${permits as number})`;
+  }
+  return { permits: permits as number, weight: weight as number };
 }
 
 /** The keys and record of one acquisition. */
@@ -147,20 +157,22 @@ export class PermitClaim {
   }
 
   /**
-   * Deletes our holder key after an admission the caller will not report. Guarded by its create
-   * revision when known; after an ambiguous txn, by our lease (the key's name is ours alone).
+   * One attempt to delete our holder key after an admission the caller will not report: true when it
+   * deleted it. Guarded by its create revision when known; after an ambiguous txn, by our lease (the
+   * key's name is ours alone).
    */
-  async undo(): Promise<void> {
-    if (!this.attempted) return;
+  async undo(signal: AbortSignal): Promise<boolean> {
+    if (!this.attempted) return false;
     const key = this.#ops.abs(this.spec.holderKey);
-    if (this.admitted !== undefined) {
-      await this.#ops.deleteIfCreated(this.spec.holderKey, this.admitted);
-      return;
-    }
-    await this.#ops.txn({
-      compare: [{ key, target: 'Lease', result: 'Equal', lease: this.spec.lease }],
-      success: [{ request_delete_range: { key } }],
-    });
+    if (this.admitted !== undefined) return this.#ops.deleteIfCreated(this.spec.holderKey, this.admitted, signal);
+    const res = await this.#ops.txn(
+      {
+        compare: [{ key, target: 'Lease', result: 'Equal', lease: this.spec.lease }],
+        success: [{ request_delete_range: { key } }],
+      },
+      signal,
+    );
+    return res.succeeded;
   }
 
   #fits(view: HolderView): boolean {
@@ -193,12 +205,14 @@ export class PermitClaim {
     let sum = 0;
     for (const raw of res.responses[0]!.response_range.kvs) {
       const kv = this.#ops.decode(raw);
-      if (!isDirectChild(kv.key, this.spec.holdersPrefix)) continue;
+      if (!isDirectChild(kv.bytes, this.spec.holdersPrefix)) continue;
       const record = decodeRecord(kv.value);
-      if (record?.permits !== this.spec.record.permits) {
-        throw new PermitsMismatchError(this.spec.name, this.spec.record.permits, record?.permits ?? Number.NaN);
+      if (typeof record === 'string') throw new ForeignKeyError(kv.key, `${record}; delete it`);
+      if (kv.lease === '0') throw new ForeignKeyError(kv.key, 'a holder key without a lease: it would hold its permits for ever; delete it');
+      if (record.permits !== this.spec.record.permits) {
+        throw new PermitsMismatchError(this.spec.name, this.spec.record.permits, record.permits, { key: kv.key });
       }
-      ids.add(`${kv.key}@${kv.createRevision}`);
+      ids.add(`${keyId(kv.bytes)}@${kv.createRevision}`);
       sum += record.weight;
     }
     return { ids, sum, revision: BigInt(res.header.revision) };

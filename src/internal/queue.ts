@@ -8,6 +8,7 @@
 import type { IRangeRequest, IRangeResponse } from 'etcd3';
 import { raceSignal, sleep } from './abort.js';
 import { guardCompare, rangeOp, type EtcdOps } from './etcd.js';
+import { ForeignKeyError } from '../errors.js';
 import { isDirectChild } from './keys.js';
 import { isTransientError } from './retry.js';
 import { waitForDelete, type Blocker, type Wake } from './watch.js';
@@ -16,8 +17,11 @@ import { waitForDelete, type Blocker, type Wake } from './watch.js';
 export interface QueueSpec {
   /** Contenders live under this prefix (relative to the namespace). */
   prefix: string;
-  /** Whether a key under `prefix` counts as a contender. @default a direct child of `prefix` */
-  counts?: (key: string) => boolean;
+  /**
+   * Whether a key under `prefix` (its bytes, relative to the namespace) counts as a contender.
+   * @default a direct child of `prefix`
+   */
+  counts?: (key: Buffer) => boolean;
 }
 
 /** Thrown inside the queue when our own key is gone: the caller decides between lost and not held. */
@@ -25,7 +29,7 @@ export class OwnKeyGone extends Error {
   override name = 'OwnKeyGone';
 }
 
-function counts(spec: QueueSpec, key: string): boolean {
+function counts(spec: QueueSpec, key: Buffer): boolean {
   return spec.counts ? spec.counts(key) : isDirectChild(key, spec.prefix);
 }
 
@@ -43,6 +47,7 @@ function blockerQuery(ops: EtcdOps, spec: QueueSpec, below: bigint | undefined, 
 /**
  * The blocker in a range answer, or `undefined` when the answer was cut at a key that is not a
  * contender (a nested name) and the range must be read in full.
+ * @throws ForeignKeyError when the blocker has no lease: it would never go away by itself.
  */
 function pick(
   ops: EtcdOps,
@@ -51,9 +56,14 @@ function pick(
   limited: boolean,
   ownKey: string,
 ): Blocker | null | undefined {
+  const own = Buffer.from(ownKey);
   for (const raw of res.kvs) {
     const kv = ops.decode(raw);
-    if (kv.key !== ownKey && counts(spec, kv.key)) return { key: kv.key, createRevision: kv.createRevision };
+    if (kv.bytes.equals(own) || !counts(spec, kv.bytes)) continue;
+    if (kv.lease === '0') {
+      throw new ForeignKeyError(kv.key, 'a contender key without a lease: it would never expire and would block everyone behind it; delete it');
+    }
+    return { key: kv.key, bytes: kv.bytes, createRevision: kv.createRevision };
   }
   if (limited && res.more) return undefined;
   return null;

@@ -1,22 +1,49 @@
-/** Which etcd errors are transient, and the default retry policy for them. */
+/**
+ * Which etcd errors are transient, the default retry policy for them, and how an `etcd3` error that
+ * outlasted the retries becomes a leasehold error naming the endpoint and the gRPC status.
+ */
 import { ExponentialBackoff, handleWhen, isBrokenCircuitError, retry, type IPolicy } from 'cockatiel';
 import {
+  ClientClosedError,
+  EtcdError,
   EtcdLeaseInvalidError,
   GRPCDeadlineExceededError,
+  GRPCGenericError,
   GRPCInternalError,
   GRPCResourceExhastedError,
   GRPCUnavailableError,
   GRPCCancelledError,
   isRecoverableError,
+  type Namespace,
 } from 'etcd3';
+import { EtcdRequestError, EtcdUnavailableError, isLeaseholdError } from '../errors.js';
+import { endpointOf, endpointsOf } from './pool.js';
 
 const transientMessage =
   /leader changed|request timed out|no leader|too many requests|timed out due to|connection (refused|reset)|ECONNREFUSED|ECONNRESET|unavailable|not capable|raft: stopped/i;
 
+/**
+ * RESOURCE_EXHAUSTED is etcd's "too many requests" (retry later) but also gRPC's "message larger than
+ * max" and etcd's "database space exceeded": resending those fails the same way, and each failure
+ * counts against `etcd3`'s host circuit breaker, so that one oversized request would lock every
+ * session on the client out of etcd for 5 s.
+ */
+const finalMessage = /larger than max|space exceeded|too large|request is too large/i;
+
+/** The error and its `cause` chain. */
+export function* causes(error: unknown): Generator<unknown> {
+  for (let e = error, depth = 0; e !== undefined && depth < 8; depth++) {
+    yield e;
+    e = e instanceof Error ? e.cause : undefined;
+  }
+}
+
 /** True for errors worth retrying: connection failures, deadlines, leader changes, overload. */
 export function isTransientError(error: unknown): boolean {
+  if (isLeaseholdError(error)) return error.name === 'EtcdUnavailableError';
   if (!(error instanceof Error)) return false;
   if (error instanceof EtcdLeaseInvalidError) return false;
+  if (finalMessage.test(error.message)) return false;
   // etcd3 opens a host's circuit breaker for 5 s after three failed calls: an outage, not a verdict.
   if (isBrokenCircuitError(error)) return true;
   if (
@@ -32,12 +59,50 @@ export function isTransientError(error: unknown): boolean {
   return transientMessage.test(error.message);
 }
 
-/** True when etcd says a lease does not exist (expired or revoked). */
+/** True when etcd says a lease does not exist (expired or revoked), also as the cause of another error. */
 export function isLeaseNotFound(error: unknown): boolean {
+  for (const e of causes(error)) {
+    if (e instanceof EtcdLeaseInvalidError || (e instanceof Error && /requested lease not found|lease not found/i.test(e.message))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** True for an error of the `etcd3` client (gRPC status, etcd error, breaker, closed client). */
+function fromEtcd3(error: unknown): error is Error {
   return (
-    error instanceof EtcdLeaseInvalidError ||
-    (error instanceof Error && /requested lease not found|lease not found/i.test(error.message))
+    error instanceof GRPCGenericError ||
+    error instanceof EtcdError ||
+    error instanceof ClientClosedError ||
+    isBrokenCircuitError(error) ||
+    (error instanceof Error && /^\d+ [A-Z_]+: /.test(error.message))
   );
+}
+
+/** The gRPC status name of an `etcd3` error (from its `"14 UNAVAILABLE: …"` message), or a stand-in. */
+export function grpcCode(error: Error): string {
+  if (isBrokenCircuitError(error)) return 'CIRCUIT_OPEN';
+  if (error instanceof ClientClosedError) return 'CLIENT_CLOSED';
+  return /^\d+ ([A-Z_]+):/.exec(error.message)?.[1] ?? error.constructor.name;
+}
+
+/**
+ * The error a leasehold call reports when an etcd call failed for good: an `etcd3` error becomes
+ * {@link EtcdUnavailableError} (transient) or {@link EtcdRequestError} (final), naming the endpoint
+ * and the gRPC status, with the original as `cause`. Anything else (a leasehold error, a lease that
+ * etcd says is gone, a programming error) is returned as it is.
+ */
+export function explainEtcdError(error: unknown, ns: Namespace): unknown {
+  if (!fromEtcd3(error) || isLeaseNotFound(error)) return error;
+  const at = endpointOf(error);
+  const endpoints = at === undefined ? endpointsOf(ns) : [at];
+  const code = grpcCode(error);
+  if (isTransientError(error)) {
+    const detail = code === 'CIRCUIT_OPEN' ? `the etcd3 client's circuit breaker is open (${error.message})` : error.message;
+    return new EtcdUnavailableError(endpoints, code, detail, { cause: error });
+  }
+  return new EtcdRequestError(endpoints, code, error.message, { cause: error });
 }
 
 /**

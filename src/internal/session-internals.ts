@@ -4,18 +4,27 @@
  */
 import type { EtcdOps } from './etcd.js';
 import type { LocalQueue } from './local-queue.js';
+import { show } from './validate.js';
 
 export interface SessionInternals {
   /** etcd calls with this session's deadline and retry policy. */
   ops: EtcdOps;
   /** FIFO of local acquisitions per key, so two acquisitions never share one key. */
   local: LocalQueue;
+  /** True when the session adopted an existing lease (`leaseId`): its keys may predate this process. */
+  adopted: boolean;
   /** Marks the session lost (final). */
   lost(cause?: unknown): void;
   /** Keeps a background cleanup (e.g. deleting an abandoned queue key) for `close()` to await. */
   track(p: Promise<unknown>): void;
   /** Asks etcd whether the lease still exists; marks the session lost when it does not. */
   checkLease(): Promise<boolean>;
+  /**
+   * Calls `fn` once when the session ends (at once if it has), with the session's reason; returns the
+   * way to unsubscribe. One registry instead of an `abort` listener per handle on `session.signal`
+   * (11 of those already print `MaxListenersExceededWarning`).
+   */
+  onEnd(fn: (reason: unknown) => void): () => void;
 }
 
 const map = new WeakMap<object, SessionInternals>();
@@ -24,8 +33,9 @@ export function register(session: object, internals: SessionInternals): void {
   map.set(session, internals);
 }
 
-export function internals(session: object): SessionInternals {
-  const found = map.get(session);
-  if (!found) throw new TypeError(`Expected a leasehold Session, got \`${String(session)}\``);
+/** The internals of `session`; `where` names the caller in the TypeError thrown for anything else. */
+export function internals(session: unknown, where = 'a primitive'): SessionInternals {
+  const found = typeof session === 'object' && session !== null ? map.get(session) : undefined;
+  if (!found) throw new TypeError(`Expected \`session\` of ${where} to be a leasehold Session, got ${show(session)}`);
   return found;
 }

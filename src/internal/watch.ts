@@ -9,12 +9,15 @@
  */
 import type { IWatchResponse } from 'etcd3';
 import type { EtcdOps } from './etcd.js';
-import { markSilent, openWatch } from './host-streams.js';
+import { markSilent, openWatch } from './pool.js';
 import { closeStream } from './streams.js';
 
 /** The key to wait for and the create revision it had when we read it. */
 export interface Blocker {
+  /** The key as text, for messages. */
   key: string;
+  /** The key's bytes (relative to the namespace): what is watched and read. */
+  bytes: Buffer;
   createRevision: bigint;
 }
 
@@ -30,7 +33,7 @@ export function waitForDelete(
   signal: AbortSignal,
   wake?: Wake,
 ): Promise<boolean> {
-  const key = ops.abs(blocker.key);
+  const key = ops.abs(blocker.bytes);
   const gone = async (): Promise<boolean> => {
     const kv = (await ops.range({ key, keys_only: true }, signal)).kvs[0];
     return !kv || BigInt(kv.create_revision) !== blocker.createRevision;

@@ -50,7 +50,7 @@ interface Held {
   readonly held: boolean;
   /** A txn guarded by `createRevision(key) == token`. */
   txn(): ComparatorBuilder;
-  release(): Promise<void>;
+  release(): Promise<unknown>;
 }
 
 /** The primitive this client exercises, behind one interface. */

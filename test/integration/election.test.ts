@@ -468,7 +468,7 @@ describe('Election', () => {
 
   test('inputs are validated with TypeErrors that name the value', async () => {
     await using s = await session();
-    expect(() => new Election(s, '')).toThrow(/Expected `name` of Election to be a non-empty string, got ``/);
+    expect(() => new Election(s, '')).toThrow(/Expected `name` of Election to be a non-empty string, got the string ""/);
     expect(() => new Election(s, 'a/')).toThrow(TypeError);
     expect(() => new Election({} as Session, 'x')).toThrow(TypeError);
     const election = new Election(s, uniqueName('validate'));

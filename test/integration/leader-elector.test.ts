@@ -261,7 +261,7 @@ describe('LeaderElector', () => {
     const client = fx.etcd.client();
     expect(() => new LeaderElector({} as Etcd3, 'x')).toThrow(/Expected `client`/);
     expect(() => new LeaderElector(client, '')).toThrow(/Expected `name` of LeaderElector/);
-    expect(() => new LeaderElector(client, 'x', { ttl: 0.5 })).toThrow(/Expected `ttl` to be an integer >= 1, got `0.5`/);
+    expect(() => new LeaderElector(client, 'x', { ttl: 0.5 })).toThrow(/Expected `ttl` to be an integer, got `0.5`/);
     expect(() => new LeaderElector(client, 'x', { identity: 7 as unknown as string })).toThrow(/`identity`.*got `7`/);
     expect(() => new LeaderElector(client, 'x', { stopTimeout: -1 })).toThrow(/`stopTimeout`.*got `-1`/);
     expect(() => new LeaderElector(client, 'x', { backoff: {} as ConstantBackoff })).toThrow(/`backoff`/);

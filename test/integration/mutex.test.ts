@@ -291,11 +291,11 @@ describe('Mutex', () => {
 
   test('bad names and signals are rejected with errors that name the value', async () => {
     await using s = await fx.session();
-    expect(() => new Mutex(s, '')).toThrow(/`name` of Mutex .* got ``/);
-    expect(() => new Mutex(s, 'jobs/')).toThrow(/got `jobs\/`/);
+    expect(() => new Mutex(s, '')).toThrow('Expected `name` of Mutex to be a non-empty string, got the string ""');
+    expect(() => new Mutex(s, 'jobs/')).toThrow('Expected `name` of Mutex not to end with "/", got the string "jobs/"');
     expect(() => new Mutex(s, 42 as unknown as string)).toThrow(TypeError);
     await expect(new Mutex(s, 'x').lock({ signal: 'soon' as unknown as AbortSignal })).rejects.toThrow(
-      /`signal` of Mutex.lock to be an AbortSignal, got `soon`/,
+      /`signal` of Mutex.lock to be an AbortSignal, got the string "soon"/,
     );
     expect(() => new Mutex({} as Session, 'x')).toThrow(/leasehold Session/);
   });

@@ -251,8 +251,8 @@ describe('ReadWriteLock and lost leases (etcd issue 16221)', () => {
 describe('ReadWriteLock input validation', () => {
   test('a bad name throws TypeError naming it; a bad signal is a TypeError', async () => {
     const s = await fx.session();
-    expect(() => new ReadWriteLock(s, '')).toThrow(/non-empty string, got ``/);
-    expect(() => new ReadWriteLock(s, 'cfg/')).toThrow(/not to end with "\/", got `cfg\/`/);
+    expect(() => new ReadWriteLock(s, '')).toThrow(/non-empty string, got the string ""/);
+    expect(() => new ReadWriteLock(s, 'cfg/')).toThrow(/not to end with "\/", got the string "cfg\/"/);
     await expect(new ReadWriteLock(s, 'cfg').readLock({ signal: 1 as unknown as AbortSignal })).rejects.toThrow(
       /`signal` of ReadWriteLock.readLock to be an AbortSignal, got `1`/,
     );

@@ -201,10 +201,10 @@ describe('Semaphore permits mismatch', () => {
 
 describe('Semaphore input validation', () => {
   test.each([
-    [{ permits: 0 }, RangeError, /`permits` to be >= 1, got `0`/],
-    [{ permits: -2 }, RangeError, /`permits` to be >= 1, got `-2`/],
+    [{ permits: 0 }, RangeError, /`permits` to be an integer >= 1, got `0`/],
+    [{ permits: -2 }, RangeError, /`permits` to be an integer >= 1, got `-2`/],
     [{ permits: 1.5 }, TypeError, /`permits` to be an integer, got `1.5`/],
-    [{ permits: '3' }, TypeError, /`permits` to be an integer, got `3`/],
+    [{ permits: '3' }, TypeError, /`permits` to be an integer, got the string "3"/],
     [{}, TypeError, /`permits` to be an integer, got `undefined`/],
   ])('new Semaphore(…, %o) throws', async (options, type, message) => {
     const s = await fx.session();
@@ -214,14 +214,14 @@ describe('Semaphore input validation', () => {
 
   test('a bad name or missing options throws TypeError naming it', async () => {
     const s = await fx.session();
-    expect(() => new Semaphore(s, '', { permits: 1 })).toThrow(/non-empty string, got ``/);
-    expect(() => new Semaphore(s, 'jobs/', { permits: 1 })).toThrow(/not to end with "\/", got `jobs\/`/);
+    expect(() => new Semaphore(s, '', { permits: 1 })).toThrow(/non-empty string, got the string ""/);
+    expect(() => new Semaphore(s, 'jobs/', { permits: 1 })).toThrow(/not to end with "\/", got the string "jobs\/"/);
     expect(() => new Semaphore(s, 'jobs', undefined as unknown as { permits: number })).toThrow(TypeError);
   });
 
   test.each([
-    [0, RangeError, /`weight` to be >= 1, got `0`/],
-    [-1, RangeError, /`weight` to be >= 1, got `-1`/],
+    [0, RangeError, /`weight` to be an integer >= 1, got `0`/],
+    [-1, RangeError, /`weight` to be an integer >= 1, got `-1`/],
     [1.5, TypeError, /`weight` to be an integer, got `1.5`/],
     [Number.NaN, TypeError, /`weight` to be an integer, got `NaN`/],
     [4, RangeError, /`weight` to be at most `permits` \(3\), got `4`/],
@@ -236,7 +236,7 @@ describe('Semaphore input validation', () => {
   test('a signal that is not an AbortSignal is a TypeError', async () => {
     const sem = new Semaphore(await fx.session(), 'sem-bad-signal', { permits: 1 });
     await expect(sem.acquire({ signal: 'soon' as unknown as AbortSignal })).rejects.toThrow(
-      /`signal` of Semaphore.acquire to be an AbortSignal, got `soon`/,
+      /`signal` of Semaphore.acquire to be an AbortSignal, got the string "soon"/,
     );
   });
 });
@@ -336,7 +336,7 @@ describe('Semaphore wake-ups and lease loss', () => {
     const make = async () => new Semaphore(await fx.session(), name, { permits: 1 });
     const holder = await (await make()).acquire();
     const waiters = 12;
-    const done: Promise<void>[] = [];
+    const done: Promise<unknown>[] = [];
     for (let i = 0; i < waiters; i++) {
       const sem = await make();
       // Each holds a little, so the next head is watching the holders when it leaves.

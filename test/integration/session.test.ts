@@ -11,7 +11,7 @@ const fx = etcdForFile(5);
 describe('Session', () => {
   test('bad options are rejected with errors that name the value', async () => {
     const c = fx.etcd.client();
-    await expect(Session.create(c, { ttl: 0 })).rejects.toThrow('Expected `ttl` to be an integer >= 1, got `0`');
+    await expect(Session.create(c, { ttl: 0 })).rejects.toThrow('Expected `ttl` to be an integer from 1 to 9000000000, got `0`');
     await expect(Session.create(c, { ttl: 1.5 })).rejects.toThrow('got `1.5`');
     await expect(Session.create(c, { ttl: '5' as unknown as number })).rejects.toThrow(TypeError);
     await expect(Session.create(c, { ttl: 2, safetyMargin: 2000 })).rejects.toThrow(
@@ -20,7 +20,7 @@ describe('Session', () => {
     await expect(Session.create(c, { ttl: 2, safetyMargin: -1 })).rejects.toThrow('got `-1`');
     await expect(Session.create(c, { ttl: 3, keepAliveInterval: 5000 })).rejects.toThrow(RangeError);
     await expect(Session.create(c, { requestTimeout: 0 })).rejects.toThrow('`requestTimeout`');
-    await expect(Session.create(c, { leaseId: 'abc' })).rejects.toThrow('Expected `leaseId` to be a positive decimal string or bigint, got `abc`');
+    await expect(Session.create(c, { leaseId: 'abc' })).rejects.toThrow('Expected `leaseId` to be a positive decimal string or bigint below 2^63 (etcd\'s decimal lease id), got the string "abc"');
     await expect(Session.create({} as Etcd3)).rejects.toThrow(/etcd3 Etcd3 or Namespace/);
     const reason = new Error('no thanks');
     await expect(Session.create(c, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);

@@ -1,0 +1,43 @@
+/**
+ * Deleting a key we own until it is gone: the one routine behind `release()`, `resign()`, an aborted
+ * acquisition's cleanup and a semaphore's undo. A transient failure (etcd unreachable, a starved
+ * process whose calls time out, `etcd3`'s breaker open) is never the end: it tries again with
+ * backoff until the key is deleted or the session ends — and when the session ends, the lease ends
+ * with it (revoked by `close()`, or expiring on the server after a loss), so the key goes anyway.
+ * That bounds the wait by the session's validity: at most one TTL after etcd stops answering.
+ * Only a final refusal (for example a permission error) rejects.
+ */
+import { ExponentialBackoff, type IBackoff } from 'cockatiel';
+import { sleep } from './abort.js';
+import { isTransientError } from './retry.js';
+
+/**
+ * How a release ended: `'deleted'` by this call; `'already-gone'` when the key was gone before
+ * (deleted by someone else, or expired with its lease); `'lease-ended'` when the session ended
+ * first (lost or closed), so that the key goes with its lease.
+ */
+export type ReleaseOutcome = 'deleted' | 'already-gone' | 'lease-ended';
+
+const backoff = new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 });
+
+/**
+ * Runs `attempt` (a guarded delete that resolves true when it deleted, false when the key was already
+ * gone) until it settles the matter or `session` ends; see the file comment.
+ */
+export async function removeUntilGone(
+  session: AbortSignal,
+  attempt: (signal: AbortSignal) => Promise<boolean>,
+): Promise<ReleaseOutcome> {
+  let delay: IBackoff<unknown> | undefined;
+  for (;;) {
+    if (session.aborted) return 'lease-ended';
+    try {
+      return (await attempt(session)) ? 'deleted' : 'already-gone';
+    } catch (error) {
+      if (session.aborted) return 'lease-ended';
+      if (!isTransientError(error)) throw error;
+    }
+    delay = delay ? delay.next(undefined) : backoff.next();
+    await sleep(delay.duration, session).catch(() => undefined);
+  }
+}

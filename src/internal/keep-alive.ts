@@ -1,0 +1,157 @@
+/**
+ * Keeping one lease alive on the raw `LeaseKeepAlive` stream, and reporting each renewal with the
+ * instant its request was *sent* (answers on one stream come in the order of the requests, so each
+ * answer is paired with the oldest unanswered send). The Session turns those into its validity
+ * deadline; this module only talks to etcd.
+ *
+ * A keep-alive unanswered for `stallMs` (etcd3 issue 110: a stream that takes writes and answers
+ * nothing; a paused or partitioned member) makes the next one go at once on a new stream, on another
+ * member if there is one. The silent stream keeps listening until `requestTimeout`: a late answer from
+ * a slow member still counts, since we know when its keep-alive was sent. A broken stream is replaced
+ * after a backoff.
+ */
+import { ExponentialBackoff, type IBackoff, type IBackoffFactory } from 'cockatiel';
+import type { ILeaseKeepAliveResponse, Namespace } from 'etcd3';
+import { clampDelay } from './abort.js';
+import { markSilent, openKeepAlive, type KeepAliveStream } from './pool.js';
+import { closeStream } from './streams.js';
+
+/** What the keep-alive loop needs to know. */
+export interface KeepAliveOptions {
+  ns: Namespace;
+  /** The lease, etcd's decimal id. */
+  leaseId: string;
+  /** How often a keep-alive is sent, in ms. */
+  interval: number;
+  /** How long a keep-alive may go unanswered before its stream is replaced, in ms. */
+  stallMs: number;
+  /** How long a replaced (silent) stream keeps listening for a late answer, in ms. */
+  requestTimeout: number;
+  /** A keep-alive succeeded: it was sent at `sentAt` (performance.now()) and etcd granted `ttl` seconds. */
+  renewed(sentAt: number, ttl: number): void;
+  /** etcd says the lease is gone (a keep-alive answered with TTL <= 0). */
+  gone(cause: Error): void;
+}
+
+/** One keep-alive stream, the member it is on, and the send times of its unanswered keep-alives. */
+interface Stream {
+  stream: KeepAliveStream;
+  host: unknown;
+  pending: number[];
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** The keep-alive loop of one lease; `stop()` ends it. */
+export class KeepAlive {
+  readonly #o: KeepAliveOptions;
+  #stopped = false;
+  #intervalTimer: NodeJS.Timeout | undefined;
+  /** The stream keep-alives are sent on. */
+  #current: Stream | undefined;
+  /** Streams replaced because they went silent, still listening for a late answer for a while. */
+  readonly #retired = new Set<Stream>();
+  /** The last member a keep-alive stream went silent on (an opaque etcd3 host). */
+  #silentHost: unknown;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #backoff: IBackoff<unknown> | undefined;
+  readonly #backoffFactory: IBackoffFactory<unknown>;
+
+  constructor(options: KeepAliveOptions) {
+    this.#o = options;
+    this.#backoffFactory = new ExponentialBackoff({ initialDelay: 50, maxDelay: Math.max(50, options.interval / 2) });
+    this.#open();
+    this.#intervalTimer = setInterval(() => this.#send(), clampDelay(options.interval));
+    this.#intervalTimer.unref();
+  }
+
+  /** Closes every stream and stops sending. Idempotent. */
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#intervalTimer);
+    clearTimeout(this.#reconnectTimer);
+    if (this.#current) this.#close(this.#current);
+    for (const s of this.#retired) this.#close(s);
+  }
+
+  #open(): void {
+    if (this.#stopped) return;
+    openKeepAlive(this.#o.ns, this.#silentHost).then(
+      ({ stream, host }) => {
+        if (this.#stopped) {
+          closeStream(stream);
+          return;
+        }
+        const s: Stream = { stream, host, pending: [], timer: undefined };
+        this.#current = s;
+        stream.on('data', (res: ILeaseKeepAliveResponse) => this.#answered(s, res));
+        stream.on('error', () => this.#broken(s));
+        stream.on('end', () => this.#broken(s));
+        this.#send();
+      },
+      () => this.#reconnect(),
+    );
+  }
+
+  #close(s: Stream): void {
+    clearTimeout(s.timer);
+    this.#retired.delete(s);
+    if (this.#current === s) this.#current = undefined;
+    closeStream(s.stream);
+  }
+
+  /** The stream failed: replace it after a backoff. */
+  #broken(s: Stream): void {
+    const wasCurrent = this.#current === s;
+    this.#close(s);
+    if (wasCurrent) this.#reconnect();
+  }
+
+  /** A keep-alive went unanswered for `stallMs`: send the next one at once on a new stream. */
+  #silent(s: Stream): void {
+    if (this.#current !== s) return;
+    this.#current = undefined;
+    this.#silentHost = s.host;
+    markSilent(this.#o.ns, s.host);
+    this.#retired.add(s);
+    s.timer = setTimeout(() => this.#close(s), clampDelay(this.#o.requestTimeout));
+    this.#reconnect(true);
+  }
+
+  #reconnect(now = false): void {
+    if (this.#stopped || this.#reconnectTimer) return;
+    let delay = 0;
+    if (!now) {
+      this.#backoff = this.#backoff ? this.#backoff.next(undefined) : this.#backoffFactory.next(undefined);
+      delay = this.#backoff.duration;
+    }
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#open();
+    }, clampDelay(delay));
+  }
+
+  #send(): void {
+    const s = this.#current;
+    if (!s || this.#stopped) return;
+    if (s.pending.length > 0) return; // its stall timer decides
+    s.pending.push(performance.now());
+    s.stream.write({ ID: this.#o.leaseId });
+    clearTimeout(s.timer);
+    s.timer = setTimeout(() => this.#silent(s), clampDelay(this.#o.stallMs));
+  }
+
+  #answered(s: Stream, res: ILeaseKeepAliveResponse): void {
+    const sent = s.pending.shift();
+    if (this.#current === s && s.pending.length === 0) clearTimeout(s.timer);
+    if (this.#retired.has(s) && s.pending.length === 0) this.#close(s);
+    if (this.#stopped) return;
+    const ttl = Number(res.TTL);
+    if (ttl <= 0) {
+      this.#o.gone(new Error(`etcd answered the keep-alive of lease ${BigInt(this.#o.leaseId).toString(16)} with TTL ${res.TTL}`));
+      return;
+    }
+    this.#backoff = undefined;
+    if (this.#current === s) this.#silentHost = undefined;
+    if (sent !== undefined) this.#o.renewed(sent, ttl);
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Everything that reaches into `etcd3`'s connection pool, in one module: opening gRPC streams (lease
+ * keep-alives, watches) and making unary calls on a member we choose, preferring one other than a
+ * member that just went silent, and knowing which member each call went to.
+ *
+ * Why not the public clients: `etcd3` picks a random host for every stream and call, so after a
+ * stream stalls on a paused or partitioned member, a replacement lands on that same member half the
+ * time (with two endpoints) — and a session with a short TTL has only a few tries before its
+ * deadline. Its pool takes a host order as an argument; we pass one with the silent host last. Which
+ * host went silent is remembered per client for a few seconds, so keep-alives, watches and calls of
+ * every session on that client learn from each other. Unary calls made here also skip `etcd3`'s
+ * global retry policy (leasehold retries with its own), which re-sends a call with its already
+ * expired deadline and so opens the circuit breakers of healthy members; and each failure is
+ * attributed to the endpoint it came from.
+ *
+ * This leans on `etcd3` 1.1's pool internals (`pool.hosts[].host`, `pool.withConnection`,
+ * `pool.authenticator`). When the pool does not look as expected (another `etcd3` version, a mock),
+ * every function falls back to the public clients; `test/integration/pool.test.ts` fails loudly if a
+ * new `etcd3` changes what this module relies on.
+ */
+import {
+  castGrpcError,
+  EtcdInvalidAuthTokenError,
+  type IDuplexStream,
+  type ILeaseKeepAliveRequest,
+  type ILeaseKeepAliveResponse,
+  type IWatchRequest,
+  type IWatchResponse,
+  type Namespace,
+} from 'etcd3';
+
+export type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
+export type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse>;
+
+interface HostLike {
+  /** `host:port`, without the protocol. */
+  host?: unknown;
+}
+
+interface PoolLike {
+  hosts: HostLike[];
+  withConnection<R>(
+    service: 'Lease' | 'Watch' | 'KV',
+    fn: (args: { resource: HostLike; client: Record<string, unknown>; metadata: unknown }) => R | Promise<R>,
+    order: Generator<HostLike>,
+  ): Promise<R>;
+  authenticator?: { invalidateMetadata?: () => void };
+}
+
+/** How long a host that went silent is tried last. */
+const silenceMemoryMs = 10_000;
+const silent = new WeakMap<object, { host: unknown; until: number }>();
+/** The endpoint a failed call went to, for error messages. */
+const failedAt = new WeakMap<object, string>();
+
+function poolOf(ns: Namespace): PoolLike | undefined {
+  const pool = (ns as unknown as { pool?: Partial<PoolLike> }).pool;
+  if (pool && Array.isArray(pool.hosts) && typeof pool.withConnection === 'function') return pool as PoolLike;
+  return undefined;
+}
+
+/** The endpoints (`host:port`) the client talks to, as far as they can be known. */
+export function endpointsOf(ns: Namespace): string[] {
+  return (poolOf(ns)?.hosts ?? []).map((h) => h.host).filter((h): h is string => typeof h === 'string');
+}
+
+/** The endpoint a call that failed with `error` went to, when it went through this module. */
+export function endpointOf(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null ? failedAt.get(error) : undefined;
+}
+
+/** Remembers that a stream or call on `host` (as returned by the functions here) went silent. */
+export function markSilent(ns: Namespace, host: unknown): void {
+  const pool = poolOf(ns);
+  if (pool && host !== undefined) silent.set(pool, { host, until: performance.now() + silenceMemoryMs });
+}
+
+function silentHost(pool: PoolLike): unknown {
+  const mark = silent.get(pool);
+  return mark && mark.until > performance.now() ? mark.host : undefined;
+}
+
+/** Hosts in random order with `avoid` last, forever (the pool asks for as many as it tries). */
+function* preferring<H>(hosts: H[], avoid: unknown): Generator<H> {
+  for (;;) {
+    const others = hosts.filter((h) => h !== avoid);
+    for (let i = others.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [others[i], others[j]] = [others[j]!, others[i]!];
+    }
+    yield* others;
+    const last = hosts.find((h) => h === avoid);
+    if (last !== undefined) yield last;
+  }
+}
+
+async function open<S>(
+  ns: Namespace,
+  service: 'Lease' | 'Watch',
+  method: string,
+  avoid: unknown,
+  fallback: () => Promise<S>,
+): Promise<{ stream: S; host: unknown }> {
+  const pool = poolOf(ns);
+  if (!pool) return { stream: await fallback(), host: undefined };
+  let host: unknown;
+  const stream = await pool.withConnection(
+    service,
+    ({ resource, client, metadata }) => {
+      host = resource;
+      const call = client[method] as (metadata: unknown, options: object) => S;
+      return call.call(client, metadata, {});
+    },
+    preferring(pool.hosts, avoid ?? silentHost(pool)),
+  );
+  return { stream, host };
+}
+
+/**
+ * Opens a keep-alive stream, on a host other than `avoid` (or the client's last silent host) when
+ * there is one. Resolves with the stream and the host it is on (opaque; pass it back as `avoid`).
+ */
+export function openKeepAlive(ns: Namespace, avoid?: unknown): Promise<{ stream: KeepAliveStream; host: unknown }> {
+  return open(ns, 'Lease', 'leaseKeepAlive', avoid, () => ns.leaseClient.leaseKeepAlive());
+}
+
+/** Opens a watch stream, on a host other than the client's last silent one when there is one. */
+export function openWatch(ns: Namespace): Promise<{ stream: WatchStream; host: unknown }> {
+  return open(ns, 'Watch', 'watch', undefined, () => ns.watchClient.watch());
+}
+
+/** The unary calls leasehold makes, by service and method name as in etcd's proto. */
+export type UnaryMethod = { service: 'KV'; method: 'txn' | 'range' } | { service: 'Lease'; method: 'leaseGrant' | 'leaseRevoke' | 'leaseTimeToLive' };
+
+type Callback = (error: Error | null, res: unknown) => void;
+
+/**
+ * One attempt of a unary call, on a member other than the client's last silent one when there is
+ * one; no retries (the caller's policy decides). A failure is `etcd3`'s typed error, and
+ * {@link endpointOf} tells which endpoint it came from. An expired auth token is refreshed and the
+ * call made once more, as `etcd3` itself does.
+ */
+export async function unary<Res>(
+  ns: Namespace,
+  call: UnaryMethod,
+  payload: object,
+  options: { deadline: number },
+  retriedAuth = false,
+): Promise<Res> {
+  const pool = poolOf(ns);
+  if (!pool) {
+    const client = (call.service === 'KV' ? ns.kv : ns.leaseClient) as unknown as Record<string, (p: object, o: object) => Promise<Res>>;
+    return client[call.method]!.call(client, payload, options);
+  }
+  let endpoint: string | undefined;
+  try {
+    return await pool.withConnection(
+      call.service,
+      ({ resource, client, metadata }) => {
+        endpoint = typeof resource.host === 'string' ? resource.host : undefined;
+        const method = client[call.method] as (p: object, m: unknown, o: object, cb: Callback) => void;
+        return new Promise<Res>((resolve, reject) => {
+          method.call(client, payload, metadata, options, (error, res) => {
+            if (error) reject(castGrpcError(error));
+            else resolve(res as Res);
+          });
+        });
+      },
+      preferring(pool.hosts, silentHost(pool)),
+    );
+  } catch (error) {
+    if (error instanceof EtcdInvalidAuthTokenError && !retriedAuth) {
+      pool.authenticator?.invalidateMetadata?.();
+      return unary(ns, call, payload, options, true);
+    }
+    if (endpoint !== undefined && typeof error === 'object' && error !== null) failedAt.set(error, endpoint);
+    throw error;
+  }
+}
