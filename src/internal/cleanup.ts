@@ -12,9 +12,10 @@ import { sleep } from './abort.js';
 import { isTransientError } from './retry.js';
 
 /**
- * How a release ended: `'deleted'` by this call; `'already-gone'` when the key was gone before
- * (deleted by someone else, or expired with its lease); `'lease-ended'` when the session ended
- * first (lost or closed), so that the key goes with its lease.
+ * How a release ended: `'deleted'` by this call; `'already-gone'` when the key was found gone
+ * (deleted by someone else, expired with its lease, or deleted by an earlier attempt of this call
+ * whose answer was lost in an outage); `'lease-ended'` when the session ended first (lost or closed),
+ * so that the key goes with its lease.
  */
 export type ReleaseOutcome = 'deleted' | 'already-gone' | 'lease-ended';
 

@@ -1,0 +1,125 @@
+// etcd going away under the library: which error each call reports, that a lost session's reason wins
+// over the transport error, that release() never rejects for a transient cause, and that a lease
+// granted after a short outage is trusted from the attempt that succeeded. Each test starts (and
+// kills, or freezes) an etcd of its own.
+import { setTimeout as delay } from 'node:timers/promises';
+import { handleAll, noop, retry } from 'cockatiel';
+import { describe, expect, test } from 'vitest';
+import {
+  Election,
+  EtcdUnavailableError,
+  LeaseLostError,
+  Mutex,
+  ReadWriteLock,
+  Semaphore,
+  Session,
+  isEtcdUnavailableError,
+  isLeaseholdError,
+} from '../../src/index.js';
+import { startEtcd } from '../../src/testing/index.js';
+
+describe('etcd down', () => {
+  test('a transport failure names the endpoint and the gRPC status', async () => {
+    await using etcd = await startEtcd();
+    const endpoint = etcd.endpoints[0]!.replace(/^https?:\/\//, '');
+    await etcd.members[0]!.kill();
+    const client = etcd.client();
+    const error = await Session.create(client, { ttl: 5, retryPolicy: retry(handleAll, { maxAttempts: 1 }) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EtcdUnavailableError);
+    const unavailable = error as EtcdUnavailableError;
+    expect(unavailable.endpoints).toEqual([endpoint]);
+    expect(unavailable.code).toBe('UNAVAILABLE');
+    expect(unavailable.message).toMatch(new RegExp(`^etcd at ${endpoint.replace(/[.]/g, '\\.')} unavailable: 14 UNAVAILABLE`));
+    expect(unavailable.cause).toBeInstanceOf(Error);
+  });
+
+  test('waiters of every primitive get LeaseLostError, and release() resolves, when the lease is lost while etcd is down', async () => {
+    await using etcd = await startEtcd();
+    const ttl = etcd.minTtl;
+    // etcd3's defaults (breakers, global retry): what used to leak BrokenCircuitError and 14 UNAVAILABLE.
+    const client = etcd.client();
+    const holder = await Session.create(client, { ttl });
+    const waiter = await Session.create(client, { ttl });
+    const [mutex, rw, sem, election] = ['m', 'rw', 's', 'e'];
+    const held = [
+      await new Mutex(holder, mutex).lock(),
+      await new ReadWriteLock(holder, rw).readLock(),
+      await new Semaphore(holder, sem, { permits: 1 }).acquire(),
+      await new Election(holder, election).campaign('holder'),
+    ];
+    const waits = [
+      new Mutex(waiter, mutex).lock(),
+      new ReadWriteLock(waiter, rw).writeLock(),
+      new Semaphore(waiter, sem, { permits: 1 }).acquire(), // the head of the queue, watching the holders
+      new Election(waiter, election).campaign('waiter'),
+    ].map(async (p) => p.then(() => 'acquired', (e: unknown) => e));
+    await delay(300); // everyone is queued and watching
+    const killed = performance.now();
+    await etcd.members[0]!.kill();
+    const outcomes = await Promise.all(waits);
+    const lostAfter = performance.now() - killed;
+    for (const outcome of outcomes) {
+      expect(outcome, String(outcome)).toBeInstanceOf(LeaseLostError);
+      expect(outcome).toBe(waiter.signal.reason);
+    }
+    expect(lostAfter).toBeLessThan(ttl * 1000 + 2000);
+    // The holders' releases never reject: the session is over, the keys go with the lease.
+    const releases = await Promise.allSettled([held[0]!.release(), held[1]!.release(), held[2]!.release(), held[3]!.resign()]);
+    expect(releases.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(releases.map((r) => (r as PromiseFulfilledResult<string>).value)).toEqual(['lease-ended', 'lease-ended', 'lease-ended', 'lease-ended']);
+  });
+
+  test('release() of a held lock keeps deleting through an outage and resolves once the key is gone', async () => {
+    await using etcd = await startEtcd();
+    const client = etcd.client({ faultHandling: { host: () => noop, global: noop } });
+    await using session = await Session.create(client, { ttl: 20, requestTimeout: 500 });
+    const lock = await new Mutex(session, 'through-outage').lock();
+    const member = etcd.members[0]!;
+    await member.pause();
+    const releasing = lock.release();
+    await delay(1500); // several attempts time out meanwhile
+    await member.resume();
+    // 'already-gone' when a timed-out attempt was applied after all and the retry found nothing.
+    expect(['deleted', 'already-gone']).toContain(await releasing);
+    const admin = etcd.client();
+    expect(await admin.getAll().prefix('through-outage/').keys()).toEqual([]);
+  });
+
+  test('no error an outage produces reaches the caller without a leasehold error around it', async () => {
+    await using etcd = await startEtcd();
+    const client = etcd.client(); // etcd3's default breakers
+    const session = await Session.create(client, { ttl: 10 });
+    await etcd.members[0]!.kill();
+    const calls = [
+      new Election(session, 'e').leader(),
+      Session.create(client, { ttl: 5 }),
+      new Mutex(session, 'm').tryLock(),
+    ];
+    for (const outcome of await Promise.allSettled(calls)) {
+      expect(outcome.status).toBe('rejected');
+      const reason = (outcome as PromiseRejectedResult).reason as Error;
+      expect(isLeaseholdError(reason), `${reason.name}: ${reason.message}`).toBe(true);
+      if (isEtcdUnavailableError(reason)) expect(reason.message).toMatch(/^etcd at 127\.0\.0\.1:\d+/);
+    }
+    await session.close();
+  });
+});
+
+describe('Session.create after a short outage', () => {
+  test('the validity clock starts at the attempt that succeeded, not before the first one', async () => {
+    await using etcd = await startEtcd();
+    const ttl = 3;
+    const client = etcd.client({ faultHandling: { host: () => noop, global: noop } });
+    const member = etcd.members[0]!;
+    await member.pause();
+    const creating = Session.create(client, { ttl, requestTimeout: 400 });
+    // Longer than TTL − safetyMargin (2.7 s): a clock started before the first attempt has run out.
+    await delay(3200);
+    await member.resume();
+    const started = performance.now();
+    const session = await creating;
+    expect(session.alive).toBe(true);
+    expect(session.deadline).toBeGreaterThan(started + 1000);
+    await session.close();
+  });
+});
