@@ -41,12 +41,10 @@ describe('etcd down', () => {
     const holder = await Session.create(client, { ttl });
     const waiter = await Session.create(client, { ttl });
     const [mutex, rw, sem, election] = ['m', 'rw', 's', 'e'];
-    const held = [
-      await new Mutex(holder, mutex).lock(),
-      await new ReadWriteLock(holder, rw).readLock(),
-      await new Semaphore(holder, sem, { permits: 1 }).acquire(),
-      await new Election(holder, election).campaign('holder'),
-    ];
+    const lock = await new Mutex(holder, mutex).lock();
+    const read = await new ReadWriteLock(holder, rw).readLock();
+    const permit = await new Semaphore(holder, sem, { permits: 1 }).acquire();
+    const leadership = await new Election(holder, election).campaign('holder');
     const waits = [
       new Mutex(waiter, mutex).lock(),
       new ReadWriteLock(waiter, rw).writeLock(),
@@ -64,7 +62,7 @@ describe('etcd down', () => {
     }
     expect(lostAfter).toBeLessThan(ttl * 1000 + 2000);
     // The holders' releases never reject: the session is over, the keys go with the lease.
-    const releases = await Promise.allSettled([held[0]!.release(), held[1]!.release(), held[2]!.release(), held[3]!.resign()]);
+    const releases = await Promise.allSettled([lock.release(), read.release(), permit.release(), leadership.resign()]);
     expect(releases.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
     expect(releases.map((r) => (r as PromiseFulfilledResult<string>).value)).toEqual(['lease-ended', 'lease-ended', 'lease-ended', 'lease-ended']);
   });
