@@ -23,18 +23,27 @@ export class LeaseholdError extends Error {
   }
 }
 
+/** Lease ids in messages: lower-case hex, as in keys (`name/<leaseHex>`) and `etcdctl lease list`. */
+function hex(leaseId: string): string {
+  return /^[0-9]+$/.test(leaseId) ? BigInt(leaseId).toString(16) : leaseId;
+}
+
 /**
  * The session's lease is gone (expired, revoked, or its validity deadline passed without a successful
  * keep-alive). Final: nothing held on that lease is held any more; create a new Session.
  */
 export class LeaseLostError extends LeaseholdError {
   override name = 'LeaseLostError';
-  /** The lease id, as a lower-case hex string. */
+  /** The lease id, etcd's decimal string (as `Session.leaseId`). */
   readonly leaseId: string;
+  /** The lease id in lower-case hex (as `Session.leaseHex`), the form messages show. */
+  readonly leaseHex: string;
 
+  /** @param leaseId - etcd's decimal lease id. */
   constructor(leaseId: string, message?: string, options?: LeaseholdErrorOptions) {
-    super(message ?? `lease ${leaseId} is lost`, options);
+    super(message ?? `lease ${hex(leaseId)} is lost`, options);
     this.leaseId = leaseId;
+    this.leaseHex = hex(leaseId);
   }
 }
 
@@ -98,8 +107,16 @@ export class PermitsMismatchError extends LeaseholdError {
 /** The session was closed by its owner; nothing more can be acquired with it. */
 export class SessionClosedError extends LeaseholdError {
   override name = 'SessionClosedError';
+  /** The lease id, etcd's decimal string (as `Session.leaseId`). */
+  readonly leaseId: string;
+  /** The lease id in lower-case hex (as `Session.leaseHex`), the form messages show. */
+  readonly leaseHex: string;
+
+  /** @param leaseId - etcd's decimal lease id. */
   constructor(leaseId: string, options?: LeaseholdErrorOptions) {
-    super(`session with lease ${leaseId} is closed`, options);
+    super(`session with lease ${hex(leaseId)} is closed`, options);
+    this.leaseId = leaseId;
+    this.leaseHex = hex(leaseId);
   }
 }
 

@@ -153,7 +153,7 @@ export class Session implements AsyncDisposable {
       leaseId = o.leaseId;
       const res = await raceSignal(calls.leaseTimeToLive(leaseId, signal, onAttempt), signal);
       remaining = Number(res.TTL);
-      if (remaining <= 0) throw new LeaseLostError(leaseHex(leaseId), `lease ${leaseHex(leaseId)} does not exist`);
+      if (remaining <= 0) throw new LeaseLostError(leaseId, `lease ${leaseHex(leaseId)} does not exist`);
       ttl = Number(res.grantedTTL);
     } else {
       ttl = o.ttl!;
@@ -178,7 +178,7 @@ export class Session implements AsyncDisposable {
       // that is lost on arrival.
       void calls.leaseRevoke(leaseId!);
       throw new LeaseLostError(
-        leaseHex(leaseId!),
+        leaseId!,
         `lease ${leaseHex(leaseId!)} was granted ${Math.round(performance.now() - sent)} ms after the request was sent, past its validity (TTL ${ttl} s − safetyMargin ${margin} ms); etcd is too slow or unreachable`,
       );
     }
@@ -229,7 +229,7 @@ export class Session implements AsyncDisposable {
 
   async #close(): Promise<void> {
     const wasAlive = !this.#controller.signal.aborted;
-    this.#stop(new SessionClosedError(this.leaseHex));
+    this.#stop(new SessionClosedError(this.leaseId));
     await Promise.allSettled([...this.#cleanups]);
     // A lost session already revoked in the background (a tracked cleanup awaited above).
     if (wasAlive) await this.#ops.leaseRevoke(this.leaseId);
@@ -265,7 +265,7 @@ export class Session implements AsyncDisposable {
       cause === undefined
         ? `lease ${this.leaseHex} lost: no keep-alive succeeded before its validity deadline`
         : `lease ${this.leaseHex} lost: etcd reports it expired or revoked`;
-    this.#stop(new LeaseLostError(this.leaseHex, message, cause === undefined ? undefined : { cause }));
+    this.#stop(new LeaseLostError(this.leaseId, message, cause === undefined ? undefined : { cause }));
     // Make the loss final on the server too, so nothing waits out the rest of the TTL for us.
     this.#track(this.#ops.leaseRevoke(this.leaseId));
   }
