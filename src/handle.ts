@@ -1,32 +1,39 @@
 import type { ComparatorBuilder, IOperation, IRequestOp, ITxnResponse } from 'etcd3';
 import { NotHeldError } from './errors.js';
-import { removeUntilGone, type ReleaseOutcome } from './internal/cleanup.js';
-import { explainEtcdError } from './internal/retry.js';
-import { internals } from './internal/session-internals.js';
+import { removeUntilGone, type ReleaseOutcome } from './engine/cleanup.js';
+import { explainEtcdError } from './transport/retry.js';
+import type { Grant } from './engine/acquire.js';
+import { internals } from './engine/session-internals.js';
 import type { Session } from './session.js';
 
-export type { ReleaseOutcome } from './internal/cleanup.js';
-
-/** What a handle needs to exist; built by the primitives, not by users. */
-export interface HandleInit {
-  session: Session;
-  /** The handle's own key (relative to the session's namespace). */
-  key: string;
-  /** The key's create revision. */
-  token: bigint;
-  /** Passes the local turn on to the next acquisition of the same key on this Session. */
-  leave: () => void;
-}
-
-let disownHandle: (handle: LockHandle) => void;
+export type { ReleaseOutcome } from './engine/cleanup.js';
 
 /**
- * Ends a handle whose key is already gone from etcd by our own doing (a semaphore's waiter key, which
- * its admission txn deleted): aborts its signal and passes the local turn on, without the delete that
- * `release()` would send. Internal to leasehold; not exported from the package.
+ * Something held on a Session — a lock, permits, a leadership — with the same shape whatever the
+ * primitive: the proof of holding it (`key`, `token`, `held`, `signal`), writes guarded by it
+ * (`txn`, `commit`), and the way to give it back (`release`, `await using`). Implemented by
+ * {@link LockHandle}, {@link PermitHandle} and {@link Leadership}.
  */
-export function disown(handle: LockHandle): void {
-  disownHandle(handle);
+export interface Held extends AsyncDisposable {
+  /** The key whose existence is the holding (relative to the session's namespace). */
+  readonly key: string;
+  /** The key's create revision: the fencing token, larger for every later holder. */
+  readonly token: bigint;
+  /** Aborts when the holding ends (released, lease lost, taken over), with the reason. */
+  readonly signal: AbortSignal;
+  /** True while held: not ended, and the session within its validity deadline. */
+  readonly held: boolean;
+  /** An etcd3 txn builder already guarded by `createRevision(key) == token`. */
+  txn(): ComparatorBuilder;
+  /** Applies etcd writes in one txn only while held. */
+  commit(...ops: (IRequestOp | IOperation)[]): Promise<ITxnResponse>;
+  /** Gives it back (idempotent); resolves with how it ended. */
+  release(): Promise<ReleaseOutcome>;
+}
+
+/** What a handle needs to exist: a grant from the engine and the session; built by the primitives. */
+export interface HandleInit extends Grant {
+  session: Session;
 }
 
 /**
@@ -42,11 +49,7 @@ export function disown(handle: LockHandle): void {
  * await lock.commit(etcd.put('reports/last-run').value(new Date().toISOString()));
  * ```
  */
-export class LockHandle implements AsyncDisposable {
-  static {
-    disownHandle = (handle) => handle.#disown();
-  }
-
+export class LockHandle implements Held {
   /** The lock's key in etcd (relative to the session's namespace), e.g. `jobs/nightly/694d7a1c0b3e4a21`. */
   readonly key: string;
   /** The fencing token: the key's create revision, larger for every later holder. */
@@ -61,7 +64,7 @@ export class LockHandle implements AsyncDisposable {
   readonly #unfollow: () => void;
   #releasing: Promise<ReleaseOutcome> | undefined;
 
-  /** @internal Handles are made by `Mutex`, `ReadWriteLock` and `Semaphore`. */
+  /** @internal Handles are made by `Mutex`, `ReadWriteLock` and `Semaphore` from a grant. */
   constructor(init: HandleInit) {
     this.key = init.key;
     this.token = init.token;
@@ -145,13 +148,6 @@ export class LockHandle implements AsyncDisposable {
     if (!this.#controller.signal.aborted) {
       this.#controller.abort(new NotHeldError(this.key, `lock ${this.key} (token ${this.token}) was released`));
     }
-  }
-
-  #disown(): void {
-    if (this.#releasing) return;
-    this.#end();
-    this.#leave();
-    this.#releasing = Promise.resolve('already-gone');
   }
 
   async #release(): Promise<ReleaseOutcome> {

@@ -4,7 +4,7 @@
  */
 export { Session, sessionDefaults, type SessionOptions } from './session.js';
 export { Mutex, type LockOptions } from './mutex.js';
-export { LockHandle } from './handle.js';
+export { LockHandle, type Held, type ReleaseOutcome } from './handle.js';
 export {
   Semaphore,
   PermitHandle,
@@ -14,7 +14,8 @@ export {
   type TryPermitOptions,
 } from './semaphore.js';
 export { ReadWriteLock, type RwLockOptions } from './rw-lock.js';
-export { Election, Leadership, type CampaignOptions, type ElectionCallOptions, type LeaderState } from './election.js';
+export { Election, type CampaignOptions, type ElectionCallOptions, type LeaderState } from './election.js';
+export { Leadership } from './leadership.js';
 export {
   LeaderElector,
   leaderElectorDefaults,

@@ -2,15 +2,15 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { ExponentialBackoff, type IBackoff, type IBackoffFactory } from 'cockatiel';
 import type { Namespace } from 'etcd3';
-import { Election, type Leadership } from './election.js';
+import { Election } from './election.js';
+import type { Leadership } from './leadership.js';
 import { LeaseholdError, NotLeaderError } from './errors.js';
-import { sleep } from './internal/abort.js';
-import { maxTtl, checkClient, checkSessionOptions, timings } from './internal/session-options.js';
-import { checkFunction, checkInteger, checkMs, checkOptions, checkSignal, checkText, maxValueBytes, show } from './internal/validate.js';
-import { EtcdOps } from './internal/etcd.js';
-import { queuePrefix } from './internal/keys.js';
-import { followLeader, type LeaderState } from './internal/observe.js';
-import { defaultRetryPolicy } from './internal/retry.js';
+import { sleep } from './transport/abort.js';
+import { maxTtl, checkClient, checkSessionOptions, timings } from './engine/session-options.js';
+import { checkFunction, checkInteger, checkMs, checkOptions, checkSignal, checkText, maxValueBytes, show } from './engine/validate.js';
+import { Backoff } from './transport/backoff.js';
+import { queuePrefix } from './engine/keys.js';
+import type { LeaderState } from './engine/observe.js';
 import { Session, sessionDefaults, type SessionOptions } from './session.js';
 
 /** Options of {@link LeaderElector}. */
@@ -136,6 +136,8 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
   readonly #stopTimeout: number;
   readonly #recampaignDelay: number;
   readonly #sessionOptions: Omit<SessionOptions, 'ttl' | 'leaseId' | 'signal'>;
+  /** The call options of the leader watch (it needs no session). */
+  readonly #observeOptions: Pick<SessionOptions, 'requestTimeout' | 'retryPolicy'>;
   readonly #stop = new AbortController();
   #running: Promise<void> | undefined;
   #leadership: Leadership | undefined;
@@ -165,6 +167,10 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
     const sessionOptions = checkOptions(merged.session, 'the `session` option of LeaderElector', electorSessionOptionNames);
     timings(this.ttl, checkSessionOptions({ ...sessionOptions, ttl: this.ttl }, 'LeaderElector', sessionDefaults));
     this.#sessionOptions = sessionOptions;
+    this.#observeOptions = {
+      ...(sessionOptions.requestTimeout === undefined ? {} : { requestTimeout: sessionOptions.requestTimeout }),
+      ...(sessionOptions.retryPolicy === undefined ? {} : { retryPolicy: sessionOptions.retryPolicy }),
+    };
     this.#client = client;
     this.name = name;
   }
@@ -345,22 +351,16 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
 
   /** Keeps `leader` up to date and emits `leaderChanged` until `stop` aborts. Never rejects. */
   async #watchLeader(stop: AbortSignal): Promise<void> {
-    const ops = new EtcdOps(
-      this.#client,
-      this.#sessionOptions.retryPolicy ?? defaultRetryPolicy(),
-      this.#sessionOptions.requestTimeout ?? 5000,
-    );
-    const prefix = queuePrefix(this.name, 'LeaderElector');
-    let failures = 0;
+    const backoff = new Backoff({ initialDelay: 250, maxDelay: 10_000 });
     while (!stop.aborted) {
       try {
-        for await (const state of followLeader(ops, prefix, stop)) {
-          failures = 0;
+        for await (const state of Election.observe(this.#client, this.name, { ...this.#observeOptions, signal: stop, vacancies: true })) {
+          backoff.reset();
           this.#leader = state;
           this.#emit('leaderChanged', state);
         }
       } catch {
-        await sleep(Math.min(10_000, 250 * 2 ** failures++), stop).catch(() => undefined);
+        await backoff.wait(stop).catch(() => undefined);
       }
     }
   }

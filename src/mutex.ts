@@ -1,8 +1,8 @@
-import type { LockHandle } from './handle.js';
-import { acquire, tryAcquire, type AcquireOptions, type AcquireParams } from './internal/acquire.js';
-import { queuePrefix } from './internal/keys.js';
-import { internals } from './internal/session-internals.js';
-import { checkFunction } from './internal/validate.js';
+import { LockHandle } from './handle.js';
+import { acquire, tryAcquire, type AcquireOptions, type AcquireParams } from './engine/acquire.js';
+import { queuePrefix } from './engine/keys.js';
+import { internals } from './engine/session-internals.js';
+import { checkFunction } from './engine/validate.js';
 import type { Session } from './session.js';
 
 /** Options of {@link Mutex.lock}. */
@@ -47,6 +47,7 @@ export class Mutex {
       ownKey: `${prefix}${session.leaseHex}`,
       spec: { prefix },
       where: 'Mutex.lock',
+      local: true, // the key is named by the lease: two acquisitions on one session take turns
     };
   }
 
@@ -56,16 +57,17 @@ export class Mutex {
    * lease is lost while waiting it rejects with {@link LeaseLostError} — never with a handle whose
    * key is gone.
    */
-  lock(options?: LockOptions): Promise<LockHandle> {
-    return acquire(this.#params, options);
+  async lock(options?: LockOptions): Promise<LockHandle> {
+    return new LockHandle({ session: this.session, ...(await acquire(this.#params, options)) });
   }
 
   /**
    * Takes the lock if nobody holds or waits for it, without waiting; resolves with `null` otherwise
    * (also when another acquisition on this same Session has it).
    */
-  tryLock(): Promise<LockHandle | null> {
-    return tryAcquire(this.#params);
+  async tryLock(): Promise<LockHandle | null> {
+    const grant = await tryAcquire(this.#params);
+    return grant && new LockHandle({ session: this.session, ...grant });
   }
 
   /**

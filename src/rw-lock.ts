@@ -1,10 +1,10 @@
-import type { LockHandle } from './handle.js';
-import { acquisitionSuffix } from './internal/acquisition-key.js';
-import { resumeLeftover } from './internal/adopt.js';
-import { acquire, tryAcquire, type AcquireOptions, type AcquireParams } from './internal/acquire.js';
-import { isDirectChild, queuePrefix } from './internal/keys.js';
-import { internals } from './internal/session-internals.js';
-import { checkFunction } from './internal/validate.js';
+import { LockHandle } from './handle.js';
+import { acquisitionSuffix } from './engine/acquisition-key.js';
+import { resumeLeftover } from './engine/adopt.js';
+import { acquire, tryAcquire, type AcquireOptions, type AcquireParams, type Grant } from './engine/acquire.js';
+import { isDirectChild, queuePrefix } from './engine/keys.js';
+import { internals } from './engine/session-internals.js';
+import { checkFunction } from './engine/validate.js';
 import type { Session } from './session.js';
 
 /** Options of {@link ReadWriteLock.readLock} and {@link ReadWriteLock.writeLock}. */
@@ -69,7 +69,7 @@ export class ReadWriteLock {
    * lease is lost while waiting it rejects with {@link LeaseLostError}.
    */
   async readLock(options?: RwLockOptions): Promise<LockHandle> {
-    return acquire(await this.#readParams('ReadWriteLock.readLock'), options);
+    return this.#handle(await acquire(await this.#readParams('ReadWriteLock.readLock'), options));
   }
 
   /**
@@ -78,17 +78,23 @@ export class ReadWriteLock {
    * unchanged; if the lease is lost while waiting it rejects with {@link LeaseLostError}.
    */
   async writeLock(options?: RwLockOptions): Promise<LockHandle> {
-    return acquire(await this.#writeParams('ReadWriteLock.writeLock'), options);
+    return this.#handle(await acquire(await this.#writeParams('ReadWriteLock.writeLock'), options));
   }
 
   /** Takes a read lock if no writer holds or waits for the lock, without waiting; `null` otherwise. */
   async tryReadLock(): Promise<LockHandle | null> {
-    return tryAcquire(await this.#readParams('ReadWriteLock.tryReadLock'));
+    const grant = await tryAcquire(await this.#readParams('ReadWriteLock.tryReadLock'));
+    return grant && this.#handle(grant);
   }
 
   /** Takes the write lock if nobody holds or waits for the lock, without waiting; `null` otherwise. */
   async tryWriteLock(): Promise<LockHandle | null> {
-    return tryAcquire(await this.#writeParams('ReadWriteLock.tryWriteLock'));
+    const grant = await tryAcquire(await this.#writeParams('ReadWriteLock.tryWriteLock'));
+    return grant && this.#handle(grant);
+  }
+
+  #handle(grant: Grant): LockHandle {
+    return new LockHandle({ session: this.session, ...grant });
   }
 
   /** Runs `fn` under a read lock and releases it when `fn` settles (also when it throws). */

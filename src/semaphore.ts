@@ -1,14 +1,14 @@
 import { LeaseholdError } from './errors.js';
-import { disown, LockHandle, type HandleInit } from './handle.js';
-import { within } from './internal/abort.js';
-import { acquisitionSuffix } from './internal/acquisition-key.js';
-import { acquire, tryAcquire, type AcquireParams } from './internal/acquire.js';
-import { queuePrefix } from './internal/keys.js';
-import { resumeLeftover } from './internal/adopt.js';
-import { removeUntilGone } from './internal/cleanup.js';
-import { decodeRecord, encodeRecord, PermitClaim } from './internal/permits.js';
-import { internals } from './internal/session-internals.js';
-import { checkFunction, checkInteger, checkOptions, checkSignal } from './internal/validate.js';
+import { LockHandle, type HandleInit } from './handle.js';
+import { within } from './transport/abort.js';
+import { acquisitionSuffix } from './engine/acquisition-key.js';
+import { acquire, tryAcquire, type AcquireParams } from './engine/acquire.js';
+import { queuePrefix } from './engine/keys.js';
+import { resumeLeftover } from './engine/adopt.js';
+import { removeUntilGone } from './engine/cleanup.js';
+import { decodeRecord, encodeRecord, PermitClaim } from './engine/permits.js';
+import { internals } from './engine/session-internals.js';
+import { checkFunction, checkInteger, checkOptions, checkSignal } from './engine/validate.js';
 import type { Session } from './session.js';
 
 /** Options of the {@link Semaphore} constructor. */
@@ -137,14 +137,13 @@ export class Semaphore {
     if (resumed instanceof PermitHandle) return resumed;
     const { claim, params } = this.#claim(weight, 'Semaphore.acquire', resumed);
     params.afterTurn = (ownRevision, signal) => claim.admit(ownRevision, signal);
-    let waiter: LockHandle;
     try {
-      waiter = await acquire(params, options?.signal === undefined ? undefined : { signal: options.signal });
+      await acquire(params, options?.signal === undefined ? undefined : { signal: options.signal });
     } catch (error) {
       await this.#undo(claim);
       throw error;
     }
-    return this.#permit(claim, waiter, weight);
+    return this.#permit(claim, weight);
   }
 
   /**
@@ -158,14 +157,14 @@ export class Semaphore {
     const resumed = await this.#resume(weight);
     if (resumed instanceof PermitHandle) return resumed;
     const { claim, params } = this.#claim(weight, 'Semaphore.tryAcquire', resumed);
-    let waiter: LockHandle | null;
+    let admitted;
     try {
-      waiter = await tryAcquire(params, (ownRevision) => claim.tryAdmit(ownRevision, this.session.signal));
+      admitted = await tryAcquire(params, (ownRevision) => claim.tryAdmit(ownRevision, this.session.signal));
     } catch (error) {
       await this.#undo(claim);
       throw error;
     }
-    return waiter && this.#permit(claim, waiter, weight);
+    return admitted && this.#permit(claim, weight);
   }
 
   /**
@@ -221,12 +220,10 @@ export class Semaphore {
   }
 
   /**
-   * Turns the queue's handle (for our waiter key, which the admission txn already deleted) into a
-   * handle for our holder key. The queue handle is released in the background: that passes its local
-   * turn on, and its guarded delete finds nothing to delete.
+   * The handle for our holder key, once admitted. The queue's grant was for our waiter key, which the
+   * admission txn already deleted: there is nothing to release for it (and no local turn to pass on).
    */
-  #permit(claim: PermitClaim, waiter: LockHandle, weight: number): PermitHandle {
-    disown(waiter); // its key is gone already: the admission txn deleted it
+  #permit(claim: PermitClaim, weight: number): PermitHandle {
     if (claim.admitted === undefined) throw new LeaseholdError(`${claim.spec.waiterKey}: admitted without a holder key`);
     return new PermitHandle(
       { session: this.session, key: claim.spec.holderKey, token: claim.admitted, leave: noop },

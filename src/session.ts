@@ -1,14 +1,14 @@
 import type { IPolicy } from 'cockatiel';
 import type { Namespace } from 'etcd3';
 import { LeaseLostError, SessionClosedError } from './errors.js';
-import { clampDelay, raceSignal } from './internal/abort.js';
-import { EtcdOps } from './internal/etcd.js';
-import { KeepAlive } from './internal/keep-alive.js';
-import { leaseHex } from './internal/keys.js';
-import { LocalQueue } from './internal/local-queue.js';
-import { defaultRetryPolicy, isLeaseNotFound } from './internal/retry.js';
-import { register, type SessionInternals } from './internal/session-internals.js';
-import { checkClient, checkSessionOptions, timings } from './internal/session-options.js';
+import { clampDelay, raceSignal } from './transport/abort.js';
+import { EtcdOps } from './transport/etcd.js';
+import { KeepAlive } from './transport/keep-alive.js';
+import { leaseHex } from './engine/keys.js';
+import { LocalQueue } from './engine/local-queue.js';
+import { defaultRetryPolicy, isLeaseNotFound } from './transport/retry.js';
+import { register, type SessionInternals } from './engine/session-internals.js';
+import { checkClient, checkSessionOptions, timings } from './engine/session-options.js';
 
 /** Options of {@link Session.create}. */
 export interface SessionOptions {
@@ -151,7 +151,7 @@ export class Session implements AsyncDisposable {
     let remaining: number;
     if (o.leaseId !== undefined) {
       leaseId = o.leaseId;
-      const res = await raceSignal(calls.leaseTimeToLive(leaseId, signal, onAttempt), signal);
+      const res = await calls.leaseTimeToLive(leaseId, signal, onAttempt);
       remaining = Number(res.TTL);
       if (remaining <= 0) throw new LeaseLostError(leaseId, `lease ${leaseHex(leaseId)} does not exist`);
       ttl = Number(res.grantedTTL);

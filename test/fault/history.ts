@@ -7,7 +7,7 @@
  * {@link HistoryRecorder.lastRevision} (see the compaction scenario).
  */
 import { Etcd3, type IDuplexStream, type IWatchRequest, type IWatchResponse } from 'etcd3';
-import { prefixEnd } from '../../src/internal/keys.js';
+import { prefixEnd } from '../../src/engine/keys.js';
 
 /** One put or delete of a key under the recorded prefix. */
 export interface HistoryEvent {

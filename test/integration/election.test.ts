@@ -8,7 +8,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Election, type LeaderState, type Leadership } from '../../src/election.js';
+import { Election, type LeaderState } from '../../src/election.js';
+import type { Leadership } from '../../src/leadership.js';
 import {
   LeaseLostError,
   NoLeaderError,

@@ -17,7 +17,7 @@ import {
   isForeignKeyError,
   type LeaderState,
 } from '../../src/index.js';
-import { isTransientError } from '../../src/internal/retry.js';
+import { isTransientError } from '../../src/transport/retry.js';
 import { etcdForFile } from '../fixture.js';
 import { keysUnder, stillPending, uniqueName } from '../helpers.js';
 

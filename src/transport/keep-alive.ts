@@ -10,7 +10,7 @@
  * a slow member still counts, since we know when its keep-alive was sent. A broken stream is replaced
  * after a backoff.
  */
-import { ExponentialBackoff, type IBackoff, type IBackoffFactory } from 'cockatiel';
+import { Backoff } from './backoff.js';
 import type { ILeaseKeepAliveResponse, Namespace } from 'etcd3';
 import { clampDelay } from './abort.js';
 import { markSilent, openKeepAlive, type KeepAliveStream } from './pool.js';
@@ -53,12 +53,12 @@ export class KeepAlive {
   /** The last member a keep-alive stream went silent on (an opaque etcd3 host). */
   #silentHost: unknown;
   #reconnectTimer: NodeJS.Timeout | undefined;
-  #backoff: IBackoff<unknown> | undefined;
-  readonly #backoffFactory: IBackoffFactory<unknown>;
+  /** Reconnects after a broken stream: 50 ms up to half an interval, reset by an answer. */
+  readonly #backoff: Backoff;
 
   constructor(options: KeepAliveOptions) {
     this.#o = options;
-    this.#backoffFactory = new ExponentialBackoff({ initialDelay: 50, maxDelay: Math.max(50, options.interval / 2) });
+    this.#backoff = new Backoff({ initialDelay: 50, maxDelay: Math.max(50, options.interval / 2) });
     this.#open();
     this.#intervalTimer = setInterval(() => this.#send(), clampDelay(options.interval));
     this.#intervalTimer.unref();
@@ -119,11 +119,7 @@ export class KeepAlive {
 
   #reconnect(now = false): void {
     if (this.#stopped || this.#reconnectTimer) return;
-    let delay = 0;
-    if (!now) {
-      this.#backoff = this.#backoff ? this.#backoff.next(undefined) : this.#backoffFactory.next(undefined);
-      delay = this.#backoff.duration;
-    }
+    const delay = now ? 0 : this.#backoff.next();
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
       this.#open();
@@ -150,7 +146,7 @@ export class KeepAlive {
       this.#o.gone(new Error(`etcd answered the keep-alive of lease ${BigInt(this.#o.leaseId).toString(16)} with TTL ${res.TTL}`));
       return;
     }
-    this.#backoff = undefined;
+    this.#backoff.reset();
     if (this.#current === s) this.#silentHost = undefined;
     if (sent !== undefined) this.#o.renewed(sent, ttl);
   }

@@ -2,9 +2,21 @@
  * What the primitives need from a Session that users must not touch: kept in a WeakMap so that the
  * public class has no such members.
  */
-import type { EtcdOps } from './etcd.js';
+import type { EtcdOps } from '../transport/etcd.js';
 import type { LocalQueue } from './local-queue.js';
 import { show } from './validate.js';
+
+/** What the engine sees of a Session (the public class lives above the engine). */
+export interface SessionLike {
+  /** etcd's decimal lease id. */
+  readonly leaseId: string;
+  /** The lease id in lower-case hex. */
+  readonly leaseHex: string;
+  /** Aborts when the session ends, with its reason. */
+  readonly signal: AbortSignal;
+  /** True while neither lost nor closed and within the validity deadline (checking it may lose it). */
+  readonly alive: boolean;
+}
 
 export interface SessionInternals {
   /** etcd calls with this session's deadline and retry policy. */

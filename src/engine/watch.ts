@@ -8,9 +8,9 @@
  * revision with `checkedAt` and, when they differ, re-reading the key once.
  */
 import type { IWatchResponse } from 'etcd3';
-import type { EtcdOps } from './etcd.js';
-import { markSilent, openWatch } from './pool.js';
-import { closeStream } from './streams.js';
+import type { EtcdOps } from '../transport/etcd.js';
+import { markSilent, openWatch } from '../transport/pool.js';
+import { closeStream } from '../transport/streams.js';
 
 /** The key to wait for and the create revision it had when we read it. */
 export interface Blocker {
@@ -78,7 +78,7 @@ export async function waitForDeletes(
         if (error === undefined) resolve(woke);
         else reject(error);
       };
-      const onAbort = (): void => finish(false, signal.reason ?? new Error('aborted'));
+      const onAbort = (): void => finish(false, signal.reason);
       // A quiet watch may be a dead one (a paused or partitioned member never answers): re-check
       // through a unary call with a deadline, which can reach another member, now and then.
       const stillSame = (): void => {

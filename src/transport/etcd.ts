@@ -5,6 +5,12 @@
  * for good rejects with the signal's reason when the signal has aborted meanwhile (a lost session's
  * `LeaseLostError` wins over the transport error that came with the outage), and otherwise with a
  * leasehold error that names the endpoint and the gRPC status (see `explainEtcdError`).
+ *
+ * This is also the one place that decides what an abort does to a call in flight. A read (`range`,
+ * `readTxn`, `leaseTimeToLive`) is abandoned at once: its answer is no longer wanted. A write (`txn`,
+ * `leaseGrant`) is not: the abort only stops further retries, and the call settles as etcd decides,
+ * because its outcome decides what must be cleaned up (a joined queue key, a granted lease); callers
+ * that stop waiting for one keep the promise and clean up after it.
  */
 import type { IPolicy } from 'cockatiel';
 import type {
@@ -18,9 +24,21 @@ import type {
   ITxnResponse,
   Namespace,
 } from 'etcd3';
-import { prefixEnd } from './keys.js';
+import { raceSignal } from './abort.js';
 import { unary, type UnaryMethod } from './pool.js';
 import { explainEtcdError } from './retry.js';
+
+/** The end of the etcd range holding every key that starts with `prefix`. */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i] = end[i]! + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
 
 /** A key-value read back from etcd, with the namespace prefix removed. */
 export interface Kv {
@@ -92,36 +110,44 @@ export class EtcdOps {
    * One unary call under the retry policy. `onAttempt` runs just before each attempt is sent (the
    * session uses it to learn when the successful grant was sent).
    */
-  async call<T>(method: UnaryMethod, payload: object, signal?: AbortSignal, onAttempt?: () => void): Promise<T> {
-    try {
-      return await this.#policy.execute(() => {
-        onAttempt?.();
-        return unary<T>(this.ns, method, payload, this.callOptions());
-      }, signal);
-    } catch (error) {
-      if (signal?.aborted) throw signal.reason;
-      throw explainEtcdError(error, this.ns);
-    }
+  call<T>(method: UnaryMethod, payload: object, kind: 'read' | 'write', signal?: AbortSignal, onAttempt?: () => void): Promise<T> {
+    const calling = (async () => {
+      try {
+        return await this.#policy.execute(() => {
+          onAttempt?.();
+          return unary<T>(this.ns, method, payload, this.callOptions());
+        }, signal);
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        throw explainEtcdError(error, this.ns);
+      }
+    })();
+    return kind === 'read' ? raceSignal(calling, signal) : calling;
   }
 
-  /** A txn, retried on transient errors (every txn leasehold sends is idempotent). */
+  /** A txn that writes, retried on transient errors (every txn leasehold sends is idempotent). */
   txn(req: ITxnRequest, signal?: AbortSignal): Promise<ITxnResponse> {
-    return this.call({ service: 'KV', method: 'txn' }, req, signal);
+    return this.call({ service: 'KV', method: 'txn' }, req, 'write', signal);
   }
 
-  /** A linearizable range read, retried on transient errors. */
+  /** A txn that only reads (guarded reads, snapshots): abandoned at once when `signal` aborts. */
+  readTxn(req: ITxnRequest, signal?: AbortSignal): Promise<ITxnResponse> {
+    return this.call({ service: 'KV', method: 'txn' }, req, 'read', signal);
+  }
+
+  /** A linearizable range read, retried on transient errors; abandoned at once when `signal` aborts. */
   range(req: IRangeRequest, signal?: AbortSignal): Promise<IRangeResponse> {
-    return this.call({ service: 'KV', method: 'range' }, req, signal);
+    return this.call({ service: 'KV', method: 'range' }, req, 'read', signal);
   }
 
   /** Grants a lease; `onAttempt` runs as each attempt is sent. */
   leaseGrant(ttl: number, signal?: AbortSignal, onAttempt?: () => void): Promise<ILeaseGrantResponse> {
-    return this.call({ service: 'Lease', method: 'leaseGrant' }, { TTL: ttl }, signal, onAttempt);
+    return this.call({ service: 'Lease', method: 'leaseGrant' }, { TTL: ttl }, 'write', signal, onAttempt);
   }
 
   /** Asks how long a lease has left (TTL -1: gone); `onAttempt` runs as each attempt is sent. */
   leaseTimeToLive(id: string, signal?: AbortSignal, onAttempt?: () => void): Promise<ILeaseTimeToLiveResponse> {
-    return this.call({ service: 'Lease', method: 'leaseTimeToLive' }, { ID: id }, signal, onAttempt);
+    return this.call({ service: 'Lease', method: 'leaseTimeToLive' }, { ID: id }, 'read', signal, onAttempt);
   }
 
   /** Revokes a lease: one attempt, with the request deadline; never rejects (gone already, or unreachable: it expires). */

@@ -13,12 +13,11 @@
  * Later acquisitions of that name on that session skip the read. Sessions that granted their own
  * lease never read anything here.
  */
-import type { Session } from '../session.js';
 import { removeUntilGone } from './cleanup.js';
-import type { Kv } from './etcd.js';
-import { internals } from './session-internals.js';
+import type { Kv } from '../transport/etcd.js';
+import { internals, type SessionLike } from './session-internals.js';
 
-const done = new WeakMap<Session, Map<string, Promise<void>>>();
+const done = new WeakMap<SessionLike, Map<string, Promise<void>>>();
 
 /**
  * On an adopted session, the first call per `scope` returns the oldest leftover key of the lease
@@ -26,7 +25,7 @@ const done = new WeakMap<Session, Map<string, Promise<void>>>();
  * Concurrent calls for one scope wait for the first one.
  */
 export async function resumeLeftover(
-  session: Session,
+  session: SessionLike,
   scope: string,
   prefixes: readonly string[],
   wanted: (kv: Kv, prefix: string) => boolean,

@@ -7,9 +7,8 @@
  * That bounds the wait by the session's validity: at most one TTL after etcd stops answering.
  * Only a final refusal (for example a permission error) rejects.
  */
-import { ExponentialBackoff, type IBackoff } from 'cockatiel';
-import { sleep } from './abort.js';
-import { isTransientError } from './retry.js';
+import { Backoff } from '../transport/backoff.js';
+import { isTransientError } from '../transport/retry.js';
 
 /**
  * How a release ended: `'deleted'` by this call; `'already-gone'` when the key was found gone
@@ -19,7 +18,6 @@ import { isTransientError } from './retry.js';
  */
 export type ReleaseOutcome = 'deleted' | 'already-gone' | 'lease-ended';
 
-const backoff = new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 });
 
 /**
  * Runs `attempt` (a guarded delete that resolves true when it deleted, false when the key was already
@@ -29,7 +27,7 @@ export async function removeUntilGone(
   session: AbortSignal,
   attempt: (signal: AbortSignal) => Promise<boolean>,
 ): Promise<ReleaseOutcome> {
-  let delay: IBackoff<unknown> | undefined;
+  const backoff = new Backoff();
   for (;;) {
     if (session.aborted) return 'lease-ended';
     try {
@@ -38,7 +36,6 @@ export async function removeUntilGone(
       if (session.aborted) return 'lease-ended';
       if (!isTransientError(error)) throw error;
     }
-    delay = delay ? delay.next(undefined) : backoff.next();
-    await sleep(delay.duration, session).catch(() => undefined);
+    await backoff.wait(session).catch(() => undefined);
   }
 }

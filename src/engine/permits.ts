@@ -31,11 +31,11 @@
  */
 import type { IKeyValue } from 'etcd3';
 import { ForeignKeyError, PermitsMismatchError } from '../errors.js';
-import { sleep } from './abort.js';
-import { guardCompare, rangeOp, type EtcdOps } from './etcd.js';
+import { Backoff } from '../transport/backoff.js';
+import { guardCompare, rangeOp, type EtcdOps } from '../transport/etcd.js';
 import { isDirectChild, keyId } from './keys.js';
 import { OwnKeyGone } from './queue.js';
-import { isTransientError } from './retry.js';
+import { isTransientError } from '../transport/retry.js';
 import { waitForDeletes } from './watch.js';
 
 /** What every participant writes into its keys. */
@@ -120,7 +120,7 @@ export class PermitClaim {
    * {@link PermitsMismatchError} when a holder recorded other permits.
    */
   async admit(ownRevision: bigint, signal: AbortSignal): Promise<void> {
-    let failures = 0;
+    const backoff = new Backoff();
     for (;;) {
       signal.throwIfAborted();
       try {
@@ -137,12 +137,11 @@ export class PermitClaim {
           () => this.#changed(ownRevision, view, signal),
           signal,
         );
-        if (woke) failures = 0;
-        else await sleep(Math.min(1000, 10 * 2 ** failures++), signal);
+        if (woke) backoff.reset();
+        else await backoff.wait(signal); // the watch broke: re-read after a pause
       } catch (error) {
         if (signal.aborted || !isTransientError(error)) throw error;
-        failures++;
-        await sleep(Math.min(1000, 25 * 2 ** failures), signal);
+        await backoff.wait(signal);
       }
     }
   }

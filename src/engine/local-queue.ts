@@ -3,7 +3,7 @@
  * acquisitions of one name on one Session must never share that key: the second waits here, in order,
  * until the first has released (and its cleanup in etcd has finished).
  */
-import { raceSignal } from './abort.js';
+import { raceSignal } from '../transport/abort.js';
 
 export class LocalQueue {
   readonly #tails = new Map<string, Promise<void>>();

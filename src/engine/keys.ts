@@ -24,17 +24,7 @@ export function queuePrefix(name: unknown, what: string): string {
   return checkName(name, what);
 }
 
-/** The end of the etcd range holding every key that starts with `prefix`. */
-export function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i] = end[i]! + 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
-}
+export { prefixEnd } from '../transport/etcd.js';
 
 const slash = 0x2f;
 

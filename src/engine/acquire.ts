@@ -1,23 +1,22 @@
 /**
- * The acquire/abort/cleanup sequence every queued primitive shares: take the local turn, join the
- * queue, wait for our turn, and on any failure delete our key (guarded by its create revision) before
- * rejecting — bounded, so an unreachable etcd does not hold an abort hostage (etcd issue 18082).
+ * The acquire/abort/cleanup sequence every queued primitive shares: take the local turn (when the
+ * primitive asks for one), join the queue, wait for our turn, and on any failure delete our key
+ * (guarded by its create revision) before rejecting — bounded, so an unreachable etcd does not hold an
+ * abort hostage (etcd issue 18082). It returns a grant; each primitive builds its own handle from it.
  */
 import { NotHeldError } from '../errors.js';
-import { LockHandle } from '../handle.js';
-import type { Session } from '../session.js';
-import { anySignal, raceSignal, within } from './abort.js';
+import { anySignal, raceSignal, within } from '../transport/abort.js';
+import { isLeaseNotFound } from '../transport/retry.js';
 import { removeUntilGone } from './cleanup.js';
 import { enqueue, findBlocker, OwnKeyGone, waitTurn, type Enqueued, type QueueSpec } from './queue.js';
-import { isLeaseNotFound } from './retry.js';
-import { internals } from './session-internals.js';
+import { internals, type SessionLike } from './session-internals.js';
 import { checkOptions, checkSignal } from './validate.js';
 
 /** How long a rejected acquisition waits for its key's deletion before rejecting anyway. */
 const cleanupWait = 2000;
 
 export interface AcquireParams {
-  session: Session;
+  session: SessionLike;
   /** Our key (relative to the namespace). */
   ownKey: string;
   /** Which keys can block us. */
@@ -26,6 +25,12 @@ export interface AcquireParams {
   value?: Buffer;
   /** What the caller's options were called, for error messages. */
   where: string;
+  /**
+   * Whether acquisitions of `ownKey` on one session take turns locally first: needed where the key is
+   * named by the lease alone (`name/<leaseHex>`), so two acquisitions on one session would share it.
+   * @default false
+   */
+  local?: boolean;
   /**
    * Called when we are first (our key verified in place); may wait further (a semaphore's head
    * waits for permits) and must throw to give up. Receives our create revision, and whether this
@@ -42,6 +47,18 @@ export interface Turn {
   checkedAt: bigint;
 }
 
+/** What a won turn gives the primitive, to build its handle from. */
+export interface Grant {
+  /** Our key (relative to the namespace). */
+  key: string;
+  /** Its create revision: our place in the queue and the fencing token. */
+  token: bigint;
+  /** Passes the local turn on (a no-op unless `local`); the handle calls it once its key is gone. */
+  leave: () => void;
+}
+
+const noop = (): void => undefined;
+
 /** Options accepted by every blocking acquisition. */
 export interface AcquireOptions {
   /** Aborting it stops waiting: our key is deleted and the call rejects with `signal.reason` unchanged. */
@@ -54,7 +71,7 @@ export interface AcquireOptions {
  * the outage; else "our key is gone" becomes LeaseLostError (lease gone) or NotHeldError (someone
  * deleted it); anything else as it is.
  */
-async function explainFailure(session: Session, ownKey: string, error: unknown, caller?: AbortSignal): Promise<unknown> {
+async function explainFailure(session: SessionLike, ownKey: string, error: unknown, caller?: AbortSignal): Promise<unknown> {
   if (caller?.aborted) return caller.reason as unknown;
   if (!session.alive) return session.signal.reason as unknown;
   const s = internals(session);
@@ -70,11 +87,11 @@ async function explainFailure(session: Session, ownKey: string, error: unknown, 
 }
 
 /**
- * Waits in line for `ownKey` and returns a handle once it is ours. Rejects with `signal.reason` on
- * abort, with the session's {@link LeaseLostError} when the lease is lost, never with a handle for a
- * key that is gone.
+ * Waits in line for `ownKey` and returns the grant once it is ours. Rejects with `signal.reason` on
+ * abort, with the session's `LeaseLostError` when the lease is lost, never with a grant for a key
+ * that is gone.
  */
-export async function acquire(params: AcquireParams, options?: AcquireOptions): Promise<LockHandle> {
+export async function acquire(params: AcquireParams, options?: AcquireOptions): Promise<Grant> {
   const { session, ownKey, spec } = params;
   const { signal: callerSignal } = checkOptions(options, params.where, ['signal']);
   checkSignal(callerSignal, params.where);
@@ -82,7 +99,7 @@ export async function acquire(params: AcquireParams, options?: AcquireOptions): 
   const s = internals(session);
   if (!session.alive) throw session.signal.reason;
   const signal = anySignal(callerSignal, session.signal);
-  const leave = await s.local.enter(ownKey, signal);
+  const leave = params.local ? await s.local.enter(ownKey, signal) : noop;
   let joining: Promise<Enqueued> | undefined;
   try {
     joining = enqueue(s.ops, spec, ownKey, session.leaseId, params.value ?? Buffer.alloc(0), signal);
@@ -92,7 +109,7 @@ export async function acquire(params: AcquireParams, options?: AcquireOptions): 
     await params.afterTurn?.(joined.ownRevision, signal, { created: joined.created, checkedAt });
     signal.throwIfAborted();
     if (!session.alive) throw session.signal.reason;
-    return new LockHandle({ session, key: ownKey, token: joined.ownRevision, leave });
+    return { key: ownKey, token: joined.ownRevision, leave };
   } catch (error) {
     const cleanup = abandon(session, ownKey, joining, leave);
     await within(cleanup, cleanupWait);
@@ -107,7 +124,7 @@ export async function acquire(params: AcquireParams, options?: AcquireOptions): 
  * `close()` waits for it.
  */
 function abandon(
-  session: Session,
+  session: SessionLike,
   ownKey: string,
   joining: Promise<Enqueued> | undefined,
   leave: () => void,
@@ -142,16 +159,16 @@ function abandon(
 
 /**
  * One non-blocking attempt: joins the queue and, if anyone is ahead, leaves it again at once.
- * Resolves with a handle, or null when the lock is taken (here or on this very Session).
+ * Resolves with a grant, or null when the lock is taken (here or, with `local`, on this very Session).
  */
 export async function tryAcquire(
   params: AcquireParams,
   isFree?: (ownRevision: bigint) => Promise<boolean>,
-): Promise<LockHandle | null> {
+): Promise<Grant | null> {
   const { session, ownKey, spec } = params;
   const s = internals(session);
   if (!session.alive) throw session.signal.reason;
-  const leave = s.local.tryEnter(ownKey);
+  const leave = params.local ? s.local.tryEnter(ownKey) : noop;
   if (!leave) return null;
   let joining: Promise<Enqueued> | undefined;
   try {
@@ -167,7 +184,7 @@ export async function tryAcquire(
       return null;
     }
     if (!session.alive) throw session.signal.reason;
-    return new LockHandle({ session, key: ownKey, token: joined.ownRevision, leave });
+    return { key: ownKey, token: joined.ownRevision, leave };
   } catch (error) {
     await within(abandon(session, ownKey, joining, leave), cleanupWait);
     throw await explainFailure(session, ownKey, error);

@@ -13,12 +13,12 @@
  */
 import { isBrokenCircuitError } from 'cockatiel';
 import type { IKeyValue, IWatchResponse } from 'etcd3';
-import { sleep } from './abort.js';
-import type { EtcdOps } from './etcd.js';
+import { Backoff } from '../transport/backoff.js';
+import type { EtcdOps } from '../transport/etcd.js';
 import { isDirectChild, keyId } from './keys.js';
-import { isTransientError } from './retry.js';
-import { closeStream } from './streams.js';
-import { openWatch } from './pool.js';
+import { isTransientError } from '../transport/retry.js';
+import { closeStream } from '../transport/streams.js';
+import { openWatch } from '../transport/pool.js';
 
 /** Who leads an election: the contender with the smallest create revision. */
 export interface LeaderState {
@@ -235,17 +235,20 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
  * `latest.fail`. Never rejects.
  */
 async function pump(ops: EtcdOps, prefix: string, latest: Latest, signal: AbortSignal): Promise<void> {
-  let failures = 0;
+  const backoff = new Backoff();
   while (!signal.aborted) {
     const started = performance.now();
     try {
       await follow(ops, prefix, latest, signal);
-      // A watch that lived a while and then broke is not a failure streak.
-      failures = performance.now() - started > 5000 ? 0 : failures + 1;
+      // A watch that lived a while and then broke is not a failure streak: start over at once.
+      if (performance.now() - started > 5000) {
+        backoff.reset();
+        continue;
+      }
     } catch (error) {
       if (signal.aborted) return;
       if (isCompacted(error)) {
-        failures = 0; // the revision moved on: the next snapshot is at a newer one
+        backoff.reset(); // the revision moved on: the next snapshot is at a newer one
         continue;
       }
       // etcd3 opens a host's circuit breaker for 5 s after three failed calls: an outage, not an end.
@@ -253,9 +256,8 @@ async function pump(ops: EtcdOps, prefix: string, latest: Latest, signal: AbortS
         latest.fail(error);
         return;
       }
-      failures++;
     }
-    if (failures > 0) await sleep(Math.min(2000, 25 * 2 ** failures), signal).catch(() => undefined);
+    await backoff.wait(signal).catch(() => undefined);
   }
 }
 

@@ -6,11 +6,11 @@
  * exists with the same create revision (etcd issues 11456 and 19597).
  */
 import type { IRangeRequest, IRangeResponse } from 'etcd3';
-import { raceSignal, sleep } from './abort.js';
-import { guardCompare, rangeOp, type EtcdOps } from './etcd.js';
-import { ForeignKeyError } from '../errors.js';
+import { Backoff } from '../transport/backoff.js';
+import { guardCompare, rangeOp, type EtcdOps } from '../transport/etcd.js';
+import { ForeignKeyError, LeaseholdError } from '../errors.js';
 import { isDirectChild } from './keys.js';
-import { isTransientError } from './retry.js';
+import { isTransientError } from '../transport/retry.js';
 import { waitForDelete, type Blocker, type Wake } from './watch.js';
 
 /** Which keys are contenders that can block a waiter. */
@@ -125,22 +125,18 @@ export async function findBlocker(
   signal?: AbortSignal,
 ): Promise<{ blocker: Blocker | null; checkedAt: bigint }> {
   for (const limit of [1, 0]) {
-    // A read: safe to stop waiting for at once on abort (unlike a write, whose outcome we must learn).
-    const res = await raceSignal(
-      ops.txn(
-        {
-          compare: [guardCompare(ops.abs(ownKey), ownRevision)],
-          success: [rangeOp(blockerQuery(ops, spec, ownRevision, limit))],
-        },
-        signal,
-      ),
+    const res = await ops.readTxn(
+      {
+        compare: [guardCompare(ops.abs(ownKey), ownRevision)],
+        success: [rangeOp(blockerQuery(ops, spec, ownRevision, limit))],
+      },
       signal,
     );
     if (!res.succeeded) throw new OwnKeyGone(`${ownKey} is gone`);
     const found = pick(ops, spec, res.responses[0]!.response_range, limit !== 0, ownKey);
     if (found !== undefined) return { blocker: found, checkedAt: BigInt(res.header.revision) };
   }
-  throw new Error('unreachable: an unlimited range is never cut');
+  throw new LeaseholdError('unreachable: an unlimited range is never cut');
 }
 
 /**
@@ -160,17 +156,14 @@ async function snapshotBlocker(
 ): Promise<{ blocker: Blocker | null; checkedAt: bigint } | undefined> {
   const at = { revision: revision.toString(), serializable: true };
   try {
-    const res = await raceSignal(
-      ops.txn(
-        {
-          compare: [],
-          success: [
-            rangeOp({ key: ops.abs(ownKey), keys_only: true, ...at }),
-            rangeOp({ ...blockerQuery(ops, spec, ownRevision, 1), ...at }),
-          ],
-        },
-        signal,
-      ),
+    const res = await ops.readTxn(
+      {
+        compare: [],
+        success: [
+          rangeOp({ key: ops.abs(ownKey), keys_only: true, ...at }),
+          rangeOp({ ...blockerQuery(ops, spec, ownRevision, 1), ...at }),
+        ],
+      },
       signal,
     );
     const own = res.responses[0]?.response_range.kvs[0];
@@ -198,7 +191,7 @@ export async function waitTurn(
 ): Promise<bigint> {
   let blocker = joined.blocker;
   let checkedAt = joined.checkedAt;
-  let failures = 0;
+  const backoff = new Backoff();
   for (;;) {
     signal.throwIfAborted();
     try {
@@ -213,13 +206,12 @@ export async function waitTurn(
         const seen = await snapshotBlocker(ops, spec, ownKey, joined.ownRevision, wake.deletedAt, signal);
         if (seen) ({ blocker, checkedAt } = seen);
       }
-      if (woke) failures = 0;
-      else await sleep(Math.min(1000, 10 * 2 ** failures++), signal);
+      if (woke) backoff.reset();
+      else await backoff.wait(signal); // the watch broke: re-read after a pause
     } catch (error) {
       if (signal.aborted || !isTransientError(error)) throw error;
-      failures++;
       blocker = undefined;
-      await sleep(Math.min(1000, 25 * 2 ** failures), signal);
+      await backoff.wait(signal);
     }
   }
 }
