@@ -122,7 +122,7 @@ export class Election {
       }
       if (!res.more) break;
     }
-    throw new NoLeaderError(this.name);
+    throw new NoLeaderError(`election ${this.name} has no leader`, { election: this.name });
   }
 
   /**

@@ -6,13 +6,19 @@
 
 const brand = Symbol.for('leasehold.error');
 
-/** Options accepted by every leasehold error. */
+/** Options accepted by every leasehold error; each subclass adds the fields it carries. */
 export interface LeaseholdErrorOptions {
   /** The underlying error, if any. */
   cause?: unknown;
 }
 
-/** The base class of every error leasehold throws on purpose (bad input throws `TypeError`/`RangeError`). */
+/**
+ * The base class of every error leasehold throws on purpose (bad input throws `TypeError`/`RangeError`).
+ * Every class has the same constructor shape: `(message, options)`, with the class's own fields in
+ * `options` next to `cause`. Lease ids are fields in etcd's decimal form (`leaseId`, as
+ * `Session.leaseId`) and in hex (`leaseHex`), and messages show the hex form, as keys and `etcdctl`
+ * do.
+ */
 export class LeaseholdError extends Error {
   /** Brand checked by the type guards; do not rely on it directly. */
   readonly [brand] = true;
@@ -23,9 +29,10 @@ export class LeaseholdError extends Error {
   }
 }
 
-/** Lease ids in messages: lower-case hex, as in keys (`name/<leaseHex>`) and `etcdctl lease list`. */
-function hex(leaseId: string): string {
-  return /^[0-9]+$/.test(leaseId) ? BigInt(leaseId).toString(16) : leaseId;
+/** Options of {@link LeaseLostError} and {@link SessionClosedError}. */
+export interface LeaseErrorOptions extends LeaseholdErrorOptions {
+  /** etcd's decimal lease id. */
+  leaseId: string;
 }
 
 /**
@@ -39,12 +46,17 @@ export class LeaseLostError extends LeaseholdError {
   /** The lease id in lower-case hex (as `Session.leaseHex`), the form messages show. */
   readonly leaseHex: string;
 
-  /** @param leaseId - etcd's decimal lease id. */
-  constructor(leaseId: string, message?: string, options?: LeaseholdErrorOptions) {
-    super(message ?? `lease ${hex(leaseId)} is lost`, options);
-    this.leaseId = leaseId;
-    this.leaseHex = hex(leaseId);
+  constructor(message: string, options: LeaseErrorOptions) {
+    super(message, options);
+    this.leaseId = options.leaseId;
+    this.leaseHex = BigInt(options.leaseId).toString(16);
   }
+}
+
+/** Options of the errors about one key: {@link NotHeldError}, {@link NotLeaderError}, {@link ForeignKeyError}. */
+export interface KeyErrorOptions extends LeaseholdErrorOptions {
+  /** The key (relative to the namespace). */
+  key: string;
 }
 
 /** An operation needed a lock (or permit) that is no longer held: released, or taken over. */
@@ -53,9 +65,9 @@ export class NotHeldError extends LeaseholdError {
   /** The key of the lock that is not held. */
   readonly key: string;
 
-  constructor(key: string, message?: string, options?: LeaseholdErrorOptions) {
-    super(message ?? `lock ${key} is not held`, options);
-    this.key = key;
+  constructor(message: string, options: KeyErrorOptions) {
+    super(message, options);
+    this.key = options.key;
   }
 }
 
@@ -65,10 +77,16 @@ export class NotLeaderError extends LeaseholdError {
   /** The campaign key whose leadership is gone. */
   readonly key: string;
 
-  constructor(key: string, message?: string, options?: LeaseholdErrorOptions) {
-    super(message ?? `${key} is not the leader`, options);
-    this.key = key;
+  constructor(message: string, options: KeyErrorOptions) {
+    super(message, options);
+    this.key = options.key;
   }
+}
+
+/** Options of {@link NoLeaderError}. */
+export interface NoLeaderErrorOptions extends LeaseholdErrorOptions {
+  /** The election name. */
+  election: string;
 }
 
 /** There is no leader for an election right now. */
@@ -77,10 +95,20 @@ export class NoLeaderError extends LeaseholdError {
   /** The election name. */
   readonly election: string;
 
-  constructor(election: string, options?: LeaseholdErrorOptions) {
-    super(`election ${election} has no leader`, options);
-    this.election = election;
+  constructor(message: string, options: NoLeaderErrorOptions) {
+    super(message, options);
+    this.election = options.election;
   }
+}
+
+/** Options of {@link PermitsMismatchError}. */
+export interface PermitsMismatchErrorOptions extends LeaseholdErrorOptions {
+  /** The permits this participant was configured with. */
+  expected: number;
+  /** The permits another participant recorded. */
+  actual: number;
+  /** The key that recorded `actual`. */
+  key: string;
 }
 
 /** Participants of one semaphore disagree about its number of permits. */
@@ -90,17 +118,14 @@ export class PermitsMismatchError extends LeaseholdError {
   readonly expected: number;
   /** The permits another participant recorded. */
   readonly actual: number;
-  /** The key that recorded `actual`, when known. */
-  readonly key: string | undefined;
+  /** The key that recorded `actual`. */
+  readonly key: string;
 
-  constructor(name: string, expected: number, actual: number, options?: LeaseholdErrorOptions & { key?: string }) {
-    super(
-      `semaphore ${name}: this participant has permits ${expected} but ${options?.key ?? 'another'} recorded permits ${actual}`,
-      options,
-    );
-    this.expected = expected;
-    this.actual = actual;
-    this.key = options?.key;
+  constructor(message: string, options: PermitsMismatchErrorOptions) {
+    super(message, options);
+    this.expected = options.expected;
+    this.actual = options.actual;
+    this.key = options.key;
   }
 }
 
@@ -112,12 +137,19 @@ export class SessionClosedError extends LeaseholdError {
   /** The lease id in lower-case hex (as `Session.leaseHex`), the form messages show. */
   readonly leaseHex: string;
 
-  /** @param leaseId - etcd's decimal lease id. */
-  constructor(leaseId: string, options?: LeaseholdErrorOptions) {
-    super(`session with lease ${hex(leaseId)} is closed`, options);
-    this.leaseId = leaseId;
-    this.leaseHex = hex(leaseId);
+  constructor(message: string, options: LeaseErrorOptions) {
+    super(message, options);
+    this.leaseId = options.leaseId;
+    this.leaseHex = BigInt(options.leaseId).toString(16);
   }
+}
+
+/** Options of {@link EtcdUnavailableError} and {@link EtcdRequestError}. */
+export interface EtcdErrorOptions extends LeaseholdErrorOptions {
+  /** The endpoint the last attempt went to, or every endpoint of the client when that is not known. */
+  endpoints: readonly string[];
+  /** The gRPC status name (`UNAVAILABLE`, `RESOURCE_EXHAUSTED`, …), or a stand-in (`CIRCUIT_OPEN`, `CLIENT_CLOSED`). */
+  code: string;
 }
 
 /**
@@ -133,10 +165,10 @@ export class EtcdUnavailableError extends LeaseholdError {
   /** The gRPC status name (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, …), or `CIRCUIT_OPEN` for `etcd3`'s breaker. */
   readonly code: string;
 
-  constructor(endpoints: readonly string[], code: string, detail: string, options?: LeaseholdErrorOptions) {
-    super(`etcd at ${endpoints.length > 0 ? endpoints.join(', ') : '(unknown endpoint)'} unavailable: ${detail}`, options);
-    this.endpoints = endpoints;
-    this.code = code;
+  constructor(message: string, options: EtcdErrorOptions) {
+    super(message, options);
+    this.endpoints = options.endpoints;
+    this.code = options.code;
   }
 }
 
@@ -152,10 +184,10 @@ export class EtcdRequestError extends LeaseholdError {
   /** The gRPC status name (`INVALID_ARGUMENT`, `RESOURCE_EXHAUSTED`, …), or `CLIENT_CLOSED`. */
   readonly code: string;
 
-  constructor(endpoints: readonly string[], code: string, detail: string, options?: LeaseholdErrorOptions) {
-    super(`etcd at ${endpoints.length > 0 ? endpoints.join(', ') : '(unknown endpoint)'} refused the request: ${detail}`, options);
-    this.endpoints = endpoints;
-    this.code = code;
+  constructor(message: string, options: EtcdErrorOptions) {
+    super(message, options);
+    this.endpoints = options.endpoints;
+    this.code = options.code;
   }
 }
 
@@ -170,9 +202,9 @@ export class ForeignKeyError extends LeaseholdError {
   /** The offending key (relative to the namespace). */
   readonly key: string;
 
-  constructor(key: string, problem: string, options?: LeaseholdErrorOptions) {
-    super(`${key}: ${problem}`, options);
-    this.key = key;
+  constructor(message: string, options: KeyErrorOptions) {
+    super(message, options);
+    this.key = options.key;
   }
 }
 

@@ -110,7 +110,8 @@ export class LockHandle implements Held {
    */
   async commit(...ops: (IRequestOp | IOperation)[]): Promise<ITxnResponse> {
     if (this.#controller.signal.aborted) {
-      throw new NotHeldError(this.key, `lock ${this.key} (token ${this.token}) is no longer held`, {
+      throw new NotHeldError(`lock ${this.key} (token ${this.token}) is no longer held`, {
+        key: this.key,
         cause: this.#controller.signal.reason,
       });
     }
@@ -120,7 +121,7 @@ export class LockHandle implements Held {
     } catch (error) {
       throw explainEtcdError(error, this.session.client);
     }
-    if (!res.succeeded) throw new NotHeldError(this.key, `lock ${this.key} (token ${this.token}) is no longer held`);
+    if (!res.succeeded) throw new NotHeldError(`lock ${this.key} (token ${this.token}) is no longer held`, { key: this.key });
     return res;
   }
 
@@ -146,7 +147,7 @@ export class LockHandle implements Held {
   #end(): void {
     this.#unfollow();
     if (!this.#controller.signal.aborted) {
-      this.#controller.abort(new NotHeldError(this.key, `lock ${this.key} (token ${this.token}) was released`));
+      this.#controller.abort(new NotHeldError(`lock ${this.key} (token ${this.token}) was released`, { key: this.key }));
     }
   }
 

@@ -301,7 +301,8 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
     };
     const onStop = (): void =>
       endTerm(
-        new NotLeaderError(leadership.key, `${leadership.key} (term ${leadership.term}) is resigning: LeaderElector stopped`, {
+        new NotLeaderError(`${leadership.key} (term ${leadership.term}) is resigning: LeaderElector stopped`, {
+          key: leadership.key,
           cause: stop.reason,
         }),
       );

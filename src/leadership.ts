@@ -102,7 +102,7 @@ export class Leadership implements Held {
       throw error;
     });
     if (!applied) {
-      const error = new NotLeaderError(this.key, `${this.key} (term ${this.term}) is no longer the leader`);
+      const error = new NotLeaderError(`${this.key} (term ${this.term}) is no longer the leader`, { key: this.key });
       this.#end(error);
       throw error;
     }
@@ -129,7 +129,8 @@ export class Leadership implements Held {
       return await this.#handle.commit(...ops);
     } catch (error) {
       if (!(error instanceof NotHeldError)) throw error;
-      const ended = new NotLeaderError(this.key, `${this.key} (term ${this.term}) is no longer the leader`, {
+      const ended = new NotLeaderError(`${this.key} (term ${this.term}) is no longer the leader`, {
+        key: this.key,
         cause: error,
       });
       this.#end(ended);
@@ -145,7 +146,7 @@ export class Leadership implements Held {
    * {@link LockHandle.release}: `'deleted'`, `'already-gone'` or `'lease-ended'`.
    */
   resign(): Promise<ReleaseOutcome> {
-    this.#end(new NotLeaderError(this.key, `${this.key} (term ${this.term}) resigned`));
+    this.#end(new NotLeaderError(`${this.key} (term ${this.term}) resigned`, { key: this.key }));
     this.#resigning ??= this.#handle.release();
     return this.#resigning;
   }
@@ -164,10 +165,12 @@ export class Leadership implements Held {
     if (this.#controller.signal.aborted) {
       const reason: unknown = this.#controller.signal.reason;
       if (reason instanceof NotLeaderError) throw reason;
-      throw new NotLeaderError(this.key, `${this.key} (term ${this.term}) is no longer the leader`, { cause: reason });
+      throw new NotLeaderError(`${this.key} (term ${this.term}) is no longer the leader`, {
+        key: this.key, cause: reason });
     }
     if (!this.election.session.alive) {
-      throw new NotLeaderError(this.key, `${this.key} (term ${this.term}) is no longer the leader`, {
+      throw new NotLeaderError(`${this.key} (term ${this.term}) is no longer the leader`, {
+        key: this.key,
         cause: this.election.session.signal.reason,
       });
     }
@@ -197,6 +200,6 @@ export class Leadership implements Held {
     const s = internals(this.election.session);
     const ended = await guardLeadership(s, this.key, this.term, checkedAt, this.#controller.signal);
     if (ended === 'lost') this.#end(this.election.session.signal.reason);
-    else if (ended === 'deleted') this.#end(new NotLeaderError(this.key, `${this.key} (term ${this.term}) was deleted by someone else`));
+    else if (ended === 'deleted') this.#end(new NotLeaderError(`${this.key} (term ${this.term}) was deleted by someone else`, { key: this.key }));
   }
 }

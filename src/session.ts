@@ -1,14 +1,13 @@
 import type { IPolicy } from 'cockatiel';
 import type { Namespace } from 'etcd3';
 import { LeaseLostError, SessionClosedError } from './errors.js';
-import { clampDelay, raceSignal } from './transport/abort.js';
-import { EtcdOps } from './transport/etcd.js';
+import { clampDelay } from './transport/abort.js';
+import type { EtcdOps } from './transport/etcd.js';
 import { KeepAlive } from './transport/keep-alive.js';
+import { grantLease, leaseGone, type GrantedLease } from './engine/grant.js';
 import { leaseHex } from './engine/keys.js';
 import { LocalQueue } from './engine/local-queue.js';
-import { defaultRetryPolicy, isLeaseNotFound } from './transport/retry.js';
 import { register, type SessionInternals } from './engine/session-internals.js';
-import { checkClient, checkSessionOptions, timings } from './engine/session-options.js';
 
 /** Options of {@link Session.create}. */
 export interface SessionOptions {
@@ -94,7 +93,7 @@ export class Session implements AsyncDisposable {
   /** Called once when the session ends (instead of one `abort` listener per handle on `signal`). */
   readonly #dependents = new Set<(reason: unknown) => void>();
 
-  private constructor(init: SessionInit) {
+  private constructor(init: GrantedLease) {
     this.client = init.client;
     this.leaseId = init.leaseId;
     this.leaseHex = leaseHex(init.leaseId);
@@ -135,56 +134,7 @@ export class Session implements AsyncDisposable {
    * @throws EtcdUnavailableError when etcd cannot be reached for as long as the retry policy tries.
    */
   static async create(client: Namespace, options: SessionOptions = {}): Promise<Session> {
-    checkClient(client, 'Session.create');
-    const o = checkSessionOptions(options, 'Session.create', sessionDefaults);
-    const signal = o.signal;
-    signal?.throwIfAborted();
-    const policy = o.retryPolicy ?? defaultRetryPolicy();
-    const calls = new EtcdOps(client, policy, o.requestTimeout);
-    // The validity clock starts when the attempt that succeeded was sent, not before the first one.
-    let sent = performance.now();
-    const onAttempt = (): void => {
-      sent = performance.now();
-    };
-    let leaseId: string;
-    let ttl: number;
-    let remaining: number;
-    if (o.leaseId !== undefined) {
-      leaseId = o.leaseId;
-      const res = await calls.leaseTimeToLive(leaseId, signal, onAttempt);
-      remaining = Number(res.TTL);
-      if (remaining <= 0) throw new LeaseLostError(leaseId, `lease ${leaseHex(leaseId)} does not exist`);
-      ttl = Number(res.grantedTTL);
-    } else {
-      ttl = o.ttl!;
-      remaining = ttl;
-    }
-    const { interval, margin } = timings(ttl, o);
-    if (o.leaseId === undefined) {
-      const grant = calls.leaseGrant(ttl, signal, onAttempt);
-      try {
-        const res = await raceSignal(grant, signal);
-        leaseId = res.ID;
-        ttl = Number(res.TTL);
-      } catch (error) {
-        // A grant that lands after the abort must not be left to run for its whole TTL.
-        grant.then((res) => calls.leaseRevoke(res.ID), () => undefined);
-        throw error;
-      }
-    }
-    const deadline = sent + remaining * 1000 - margin;
-    if (performance.now() >= deadline) {
-      // The grant (or look-up) took longer than the lease can be trusted for: hand out no session
-      // that is lost on arrival.
-      void calls.leaseRevoke(leaseId!);
-      throw new LeaseLostError(
-        leaseId!,
-        `lease ${leaseHex(leaseId!)} was granted ${Math.round(performance.now() - sent)} ms after the request was sent, past its validity (TTL ${ttl} s − safetyMargin ${margin} ms); etcd is too slow or unreachable`,
-      );
-    }
-    // Waiters re-read a quiet watch every keep-alive interval, clamped to 1–10 s.
-    const ops = new EtcdOps(client, policy, o.requestTimeout, Math.min(10_000, Math.max(1000, interval)));
-    return new Session({ client, leaseId: leaseId!, ttl, deadline, interval, margin, ops, adopted: o.leaseId !== undefined });
+    return new Session(await grantLease(client, options, sessionDefaults));
   }
 
   /**
@@ -229,7 +179,7 @@ export class Session implements AsyncDisposable {
 
   async #close(): Promise<void> {
     const wasAlive = !this.#controller.signal.aborted;
-    this.#stop(new SessionClosedError(this.leaseId));
+    this.#stop(new SessionClosedError(`session with lease ${this.leaseHex} is closed`, { leaseId: this.leaseId }));
     await Promise.allSettled([...this.#cleanups]);
     // A lost session already revoked in the background (a tracked cleanup awaited above).
     if (wasAlive) await this.#ops.leaseRevoke(this.leaseId);
@@ -265,27 +215,15 @@ export class Session implements AsyncDisposable {
       cause === undefined
         ? `lease ${this.leaseHex} lost: no keep-alive succeeded before its validity deadline`
         : `lease ${this.leaseHex} lost: etcd reports it expired or revoked`;
-    this.#stop(new LeaseLostError(this.leaseId, message, cause === undefined ? undefined : { cause }));
+    this.#stop(new LeaseLostError(message, { leaseId: this.leaseId, ...(cause === undefined ? {} : { cause }) }));
     // Make the loss final on the server too, so nothing waits out the rest of the TTL for us.
     this.#track(this.#ops.leaseRevoke(this.leaseId));
   }
 
   async #checkLease(): Promise<boolean> {
-    if (!this.alive) return false;
-    try {
-      const res = await this.#ops.leaseTimeToLive(this.leaseId, this.signal);
-      if (Number(res.TTL) <= 0) {
-        this.#lose(new Error(`etcd reports lease ${this.leaseHex} with TTL ${res.TTL}`));
-        return false;
-      }
-      return true;
-    } catch (error) {
-      if (isLeaseNotFound(error)) {
-        this.#lose(error);
-        return false;
-      }
-      return this.alive;
-    }
+    const gone = this.alive ? await leaseGone(this.#ops, this.leaseId, this.signal) : undefined;
+    if (gone !== undefined) this.#lose(gone);
+    return this.alive;
   }
 
   #renewed(sentAt: number, ttl: number): void {
@@ -307,16 +245,4 @@ export class Session implements AsyncDisposable {
     }, clampDelay(wait + 1));
     // The deadline timer keeps the process alive while the session is: it is the one that reports loss.
   }
-}
-
-/** What the private constructor needs. */
-interface SessionInit {
-  client: Namespace;
-  leaseId: string;
-  ttl: number;
-  deadline: number;
-  interval: number;
-  margin: number;
-  ops: EtcdOps;
-  adopted: boolean;
 }

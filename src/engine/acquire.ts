@@ -77,7 +77,7 @@ async function explainFailure(session: SessionLike, ownKey: string, error: unkno
   const s = internals(session);
   if (error instanceof OwnKeyGone) {
     if (!(await s.checkLease())) return session.signal.reason as unknown;
-    return new NotHeldError(ownKey, `${ownKey} was deleted by someone else while waiting`, { cause: error });
+    return new NotHeldError(`${ownKey} was deleted by someone else while waiting`, { key: ownKey, cause: error });
   }
   if (isLeaseNotFound(error)) {
     s.lost(error);

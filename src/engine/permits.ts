@@ -206,10 +206,14 @@ export class PermitClaim {
       const kv = this.#ops.decode(raw);
       if (!isDirectChild(kv.bytes, this.spec.holdersPrefix)) continue;
       const record = decodeRecord(kv.value);
-      if (typeof record === 'string') throw new ForeignKeyError(kv.key, `${record}; delete it`);
-      if (kv.lease === '0') throw new ForeignKeyError(kv.key, 'a holder key without a lease: it would hold its permits for ever; delete it');
+      if (typeof record === 'string') throw new ForeignKeyError(`${kv.key}: ${record}; delete it`, { key: kv.key });
+      if (kv.lease === '0') throw new ForeignKeyError(`${kv.key}: a holder key without a lease: it would hold its permits for ever; delete it`, { key: kv.key });
       if (record.permits !== this.spec.record.permits) {
-        throw new PermitsMismatchError(this.spec.name, this.spec.record.permits, record.permits, { key: kv.key });
+        const expected = this.spec.record.permits;
+        throw new PermitsMismatchError(
+          `semaphore ${this.spec.name}: this participant has permits ${expected} but ${kv.key} recorded permits ${record.permits}`,
+          { expected, actual: record.permits, key: kv.key },
+        );
       }
       ids.add(`${keyId(kv.bytes)}@${kv.createRevision}`);
       sum += record.weight;

@@ -61,7 +61,7 @@ function pick(
     const kv = ops.decode(raw);
     if (kv.bytes.equals(own) || !counts(spec, kv.bytes)) continue;
     if (kv.lease === '0') {
-      throw new ForeignKeyError(kv.key, 'a contender key without a lease: it would never expire and would block everyone behind it; delete it');
+      throw new ForeignKeyError(`${kv.key}: a contender key without a lease: it would never expire and would block everyone behind it; delete it`, { key: kv.key });
     }
     return { key: kv.key, bytes: kv.bytes, createRevision: kv.createRevision };
   }

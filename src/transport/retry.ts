@@ -95,14 +95,15 @@ export function grpcCode(error: Error): string {
  */
 export function explainEtcdError(error: unknown, ns: Namespace): unknown {
   if (!fromEtcd3(error) || isLeaseNotFound(error)) return error;
-  const at = endpointOf(error);
-  const endpoints = at === undefined ? endpointsOf(ns) : [at];
+  const last = endpointOf(error);
+  const endpoints = last === undefined ? endpointsOf(ns) : [last];
   const code = grpcCode(error);
+  const at = `etcd at ${endpoints.length > 0 ? endpoints.join(', ') : '(unknown endpoint)'}`;
   if (isTransientError(error)) {
     const detail = code === 'CIRCUIT_OPEN' ? `the etcd3 client's circuit breaker is open (${error.message})` : error.message;
-    return new EtcdUnavailableError(endpoints, code, detail, { cause: error });
+    return new EtcdUnavailableError(`${at} unavailable: ${detail}`, { endpoints, code, cause: error });
   }
-  return new EtcdRequestError(endpoints, code, error.message, { cause: error });
+  return new EtcdRequestError(`${at} refused the request: ${error.message}`, { endpoints, code, cause: error });
 }
 
 /**
