@@ -17,8 +17,7 @@ import { Backoff } from '../transport/backoff.js';
 import type { EtcdOps } from '../transport/etcd.js';
 import { isDirectChild, keyId } from './keys.js';
 import { isTransientError } from '../transport/retry.js';
-import { closeStream } from '../transport/streams.js';
-import { openWatch } from '../transport/pool.js';
+import { suspect, watch } from '../transport/watch-hub.js';
 
 /** Who leads an election: the contender with the smallest create revision. */
 export interface LeaderState {
@@ -142,91 +141,84 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
       });
     }
   };
-  const { stream } = await openWatch(ops.ns);
-  let done = false;
-  let recheck: NodeJS.Timeout | undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let startedAfter = 0n;
-      /** The revision the contenders are known at: the snapshot's, then each event's. */
-      let applied = 0n;
-      let snapshotRead = false;
-      const buffered: IWatchResponse[] = [];
-      const finish = (error?: unknown): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(recheck);
-        signal.removeEventListener('abort', onAbort);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const onAbort = (): void => finish();
-      signal.addEventListener('abort', onAbort, { once: true });
-      const applyResponse = (res: IWatchResponse): void => {
-        for (const event of res.events) {
-          const revision = BigInt(event.kv.mod_revision);
-          if (revision <= startedAfter) continue;
-          apply(event.kv, event.type);
-          if (revision > applied) applied = revision;
-        }
-      };
-      const stillLive = (): void => {
-        ops.range({ ...range, keys_only: true }, signal).then(
-          (res) => {
+  await new Promise<void>((resolve, reject) => {
+    let done = false;
+    let recheck: NodeJS.Timeout | undefined;
+    let startedAfter = 0n;
+    /** The revision the contenders are known at: the snapshot's, then each event's. */
+    let applied = 0n;
+    let snapshotRead = false;
+    const buffered: IWatchResponse[] = [];
+    const finish = (error?: unknown): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(recheck);
+      signal.removeEventListener('abort', onAbort);
+      cancel();
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onAbort = (): void => finish();
+    const applyResponse = (res: IWatchResponse): void => {
+      for (const event of res.events) {
+        const revision = BigInt(event.kv.mod_revision);
+        if (revision <= startedAfter) continue;
+        apply(event.kv, event.type);
+        if (revision > applied) applied = revision;
+      }
+    };
+    const stillLive = (): void => {
+      ops.range({ ...range, keys_only: true }, signal).then(
+        (res) => {
+          if (done) return;
+          const agrees =
+            BigInt(res.header.revision) <= applied ||
+            (() => {
+              const keys = res.kvs.map((kv) => ops.decode(kv)).filter((kv) => isDirectChild(kv.bytes, prefix));
+              return (
+                keys.length === contenders.size &&
+                keys.every((kv) => contenders.get(keyId(kv.bytes))?.modRevision === kv.modRevision)
+              );
+            })();
+          if (agrees) recheck = setTimeout(stillLive, ops.recheckMs);
+          else {
+            suspect(ops.ns); // the watch missed something: its stream may be stuck
+            finish(); // start over
+          }
+        },
+        () => finish(),
+      );
+    };
+    const cancel = watch(ops.ns, range, {
+      created: (revision) => {
+        startedAfter = revision;
+        ops.range({ ...range, revision: startedAfter.toString() }, signal).then(
+          (snapshot) => {
             if (done) return;
-            const agrees =
-              BigInt(res.header.revision) <= applied ||
-              (() => {
-                const keys = res.kvs.map((kv) => ops.decode(kv)).filter((kv) => isDirectChild(kv.bytes, prefix));
-                return (
-                  keys.length === contenders.size &&
-                  keys.every((kv) => contenders.get(keyId(kv.bytes))?.modRevision === kv.modRevision)
-                );
-              })();
-            if (agrees) recheck = setTimeout(stillLive, ops.recheckMs);
-            else finish(); // the watch missed something: start over
+            for (const kv of snapshot.kvs) apply(kv, 'Put');
+            applied = startedAfter;
+            for (const held of buffered.splice(0)) applyResponse(held);
+            snapshotRead = true;
+            latest.publish(leaderOf(contenders));
+            recheck = setTimeout(stillLive, ops.recheckMs);
           },
-          () => finish(),
+          (error: unknown) => finish(signal.aborted ? undefined : error),
         );
-      };
-      stream.on('error', () => finish());
-      stream.on('end', () => finish());
-      stream.on('data', (res: IWatchResponse) => {
+      },
+      events: (res) => {
         if (done) return;
-        if (res.canceled) {
-          finish(); // refused or compacted: start over
-          return;
-        }
-        if (res.created) {
-          startedAfter = BigInt(res.header.revision);
-          ops.range({ ...range, revision: startedAfter.toString() }, signal).then(
-            (snapshot) => {
-              if (done) return;
-              for (const kv of snapshot.kvs) apply(kv, 'Put');
-              applied = startedAfter;
-              for (const held of buffered.splice(0)) applyResponse(held);
-              snapshotRead = true;
-              latest.publish(leaderOf(contenders));
-              recheck = setTimeout(stillLive, ops.recheckMs);
-            },
-            (error: unknown) => finish(signal.aborted ? undefined : error),
-          );
-          return;
-        }
         if (!snapshotRead) {
           buffered.push(res);
           return;
         }
         applyResponse(res);
         latest.publish(leaderOf(contenders));
-      });
-      stream.write({ create_request: { ...range, start_revision: 0 } });
+      },
+      broken: () => finish(), // refused, compacted or a broken stream: start over
     });
-  } finally {
-    done = true;
-    clearTimeout(recheck);
-    closeStream(stream);
-  }
+    if (signal.aborted) finish();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /**

@@ -7,10 +7,8 @@
  * between our read (at `checkedAt`) and the watch's creation is covered by comparing the creation
  * revision with `checkedAt` and, when they differ, re-reading the key once.
  */
-import type { IWatchResponse } from 'etcd3';
 import type { EtcdOps } from '../transport/etcd.js';
-import { markSilent, openWatch } from '../transport/pool.js';
-import { closeStream } from '../transport/streams.js';
+import { suspect, watch } from '../transport/watch-hub.js';
 
 /** The key to wait for and the create revision it had when we read it. */
 export interface Blocker {
@@ -55,7 +53,7 @@ export interface Wake {
  * `ops.recheckMs`. Rejects with `signal.reason` on abort. When it ends on a delete event, `wake`
  * gets the revision of that delete.
  */
-export async function waitForDeletes(
+export function waitForDeletes(
   ops: EtcdOps,
   ranges: { key: Buffer; range_end?: Buffer }[],
   checkedAt: bigint,
@@ -63,69 +61,62 @@ export async function waitForDeletes(
   signal: AbortSignal,
   wake?: Wake,
 ): Promise<boolean> {
-  signal.throwIfAborted();
-  const { stream, host } = await openWatch(ops.ns);
-  let done = false;
-  let recheck: NodeJS.Timeout | undefined;
-  try {
-    return await new Promise<boolean>((resolve, reject) => {
-      let created = 0;
-      let newest = checkedAt;
-      const finish = (woke: boolean, error?: unknown): void => {
-        if (done) return;
-        done = true;
-        signal.removeEventListener('abort', onAbort);
-        if (error === undefined) resolve(woke);
-        else reject(error);
-      };
-      const onAbort = (): void => finish(false, signal.reason);
-      // A quiet watch may be a dead one (a paused or partitioned member never answers): re-check
-      // through a unary call with a deadline, which can reach another member, now and then.
-      const stillSame = (): void => {
-        changed().then((yes) => {
-          if (yes) {
-            // The change happened and our watch said nothing: its member is probably not answering.
-            markSilent(ops.ns, host);
-            finish(true);
-          }
-          else if (!done) recheck = setTimeout(stillSame, ops.recheckMs);
-        }, () => finish(false));
-      };
-      recheck = setTimeout(stillSame, ops.recheckMs);
-      signal.addEventListener('abort', onAbort, { once: true });
-      stream.on('error', () => finish(false));
-      stream.on('end', () => finish(false));
-      stream.on('data', (res: IWatchResponse) => {
-        if (res.canceled) {
-          finish(false);
-          return;
-        }
-        if (res.created) {
-          const revision = BigInt(res.header.revision);
-          if (revision > newest) newest = revision;
-          if (++created === ranges.length && newest !== checkedAt) {
-            changed().then(
-              (yes) => {
-                if (yes) finish(true);
-              },
-              () => finish(true),
-            );
-          }
-          return;
-        }
-        const deleted = res.events.find((event) => event.type === 'Delete');
-        if (deleted) {
-          if (wake) wake.deletedAt = BigInt(deleted.kv.mod_revision);
+  return new Promise<boolean>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason as unknown);
+      return;
+    }
+    let done = false;
+    let created = 0;
+    let newest = checkedAt;
+    let recheck: NodeJS.Timeout | undefined;
+    const cancels: (() => void)[] = [];
+    const finish = (woke: boolean, error?: unknown): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(recheck);
+      signal.removeEventListener('abort', onAbort);
+      for (const cancel of cancels) cancel();
+      if (error === undefined) resolve(woke);
+      else reject(error);
+    };
+    const onAbort = (): void => finish(false, signal.reason);
+    // A quiet watch may be a dead one (a paused or partitioned member never answers): re-check
+    // through a unary call with a deadline, which can reach another member, now and then.
+    const stillSame = (): void => {
+      changed().then((yes) => {
+        if (yes) {
+          // The change happened and our watch said nothing: its stream may be stuck on a silent member.
+          suspect(ops.ns);
           finish(true);
-        }
-      });
-      for (const range of ranges) {
-        stream.write({ create_request: { ...range, start_revision: 0, filters: ['Noput'] } });
-      }
-    });
-  } finally {
-    done = true;
-    clearTimeout(recheck);
-    closeStream(stream);
-  }
+        } else if (!done) recheck = setTimeout(stillSame, ops.recheckMs);
+      }, () => finish(false));
+    };
+    recheck = setTimeout(stillSame, ops.recheckMs);
+    signal.addEventListener('abort', onAbort, { once: true });
+    for (const range of ranges) {
+      cancels.push(
+        watch(ops.ns, { ...range, filters: ['Noput'] }, {
+          created: (revision) => {
+            if (revision > newest) newest = revision;
+            if (++created === ranges.length && newest !== checkedAt) {
+              changed().then(
+                (yes) => {
+                  if (yes) finish(true);
+                },
+                () => finish(true),
+              );
+            }
+          },
+          events: (res) => {
+            const deleted = res.events.find((event) => event.type === 'Delete');
+            if (!deleted) return;
+            if (wake) wake.deletedAt = BigInt(deleted.kv.mod_revision);
+            finish(true);
+          },
+          broken: () => finish(false),
+        }),
+      );
+    }
+  });
 }

@@ -53,6 +53,11 @@ const silent = new WeakMap<object, { host: unknown; until: number }>();
 /** The endpoint a failed call went to, for error messages. */
 const failedAt = new WeakMap<object, string>();
 
+/** The object per-client state is kept on: the client's pool (shared by its namespaces), else the namespace. */
+export function poolKey(ns: Namespace): object {
+  return poolOf(ns) ?? ns;
+}
+
 function poolOf(ns: Namespace): PoolLike | undefined {
   const pool = (ns as unknown as { pool?: Partial<PoolLike> }).pool;
   if (pool && Array.isArray(pool.hosts) && typeof pool.withConnection === 'function') return pool as PoolLike;
@@ -109,11 +114,23 @@ async function open<S>(
     ({ resource, client, metadata }) => {
       host = resource;
       const call = client[method] as (metadata: unknown, options: object) => S;
-      return call.call(client, metadata, {});
+      return call.call(client, service === 'Watch' ? requireLeader(metadata) : metadata, {});
     },
     preferring(pool.hosts, avoid ?? silentHost(pool)),
   );
   return { stream, host };
+}
+
+/**
+ * etcd's "require leader" metadata (`hasleader: true`): a member that has lost its leader (cut off from
+ * the quorum) refuses or ends the stream instead of keeping it open and quiet (etcd issue 8980).
+ */
+function requireLeader(metadata: unknown): unknown {
+  const m = metadata as { clone?: () => { set(key: string, value: string): void } };
+  if (typeof m?.clone !== 'function') return metadata;
+  const copy = m.clone();
+  copy.set('hasleader', 'true');
+  return copy;
 }
 
 /**
