@@ -14,8 +14,17 @@ export {
   type TryPermitOptions,
 } from './semaphore.js';
 export { ReadWriteLock, type RwLockOptions } from './rw-lock.js';
-export { Election, type CampaignOptions, type ElectionCallOptions, type LeaderState } from './election.js';
+export {
+  Election,
+  type CampaignOptions,
+  type ElectionCallOptions,
+  type ObserveOptions,
+  type StaticObserveOptions,
+  type LeaderState,
+} from './election.js';
 export { Leadership } from './leadership.js';
+export { Barrier, type BarrierWaitOptions } from './barrier.js';
+export { DoubleBarrier, type DoubleBarrierOptions, type DoubleBarrierCallOptions } from './double-barrier.js';
 export {
   LeaderElector,
   leaderElectorDefaults,

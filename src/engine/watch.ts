@@ -61,6 +61,32 @@ export function waitForDeletes(
   signal: AbortSignal,
   wake?: Wake,
 ): Promise<boolean> {
+  return waitForEvent(ops, ranges, 'Delete', checkedAt, changed, signal, wake);
+}
+
+/**
+ * As {@link waitForDeletes}, for a put: resolves `true` once a key in `ranges` may have been written
+ * (created or updated) since `checkedAt` (a double barrier's `ready` key).
+ */
+export function waitForPut(
+  ops: EtcdOps,
+  ranges: { key: Buffer; range_end?: Buffer }[],
+  checkedAt: bigint,
+  changed: () => Promise<boolean>,
+  signal: AbortSignal,
+): Promise<boolean> {
+  return waitForEvent(ops, ranges, 'Put', checkedAt, changed, signal);
+}
+
+function waitForEvent(
+  ops: EtcdOps,
+  ranges: { key: Buffer; range_end?: Buffer }[],
+  type: 'Delete' | 'Put',
+  checkedAt: bigint,
+  changed: () => Promise<boolean>,
+  signal: AbortSignal,
+  wake?: Wake,
+): Promise<boolean> {
   return new Promise<boolean>((resolve, reject) => {
     if (signal.aborted) {
       reject(signal.reason as unknown);
@@ -96,7 +122,7 @@ export function waitForDeletes(
     signal.addEventListener('abort', onAbort, { once: true });
     for (const range of ranges) {
       cancels.push(
-        watch(ops.ns, { ...range, filters: ['Noput'] }, {
+        watch(ops.ns, { ...range, filters: [type === 'Delete' ? 'Noput' : 'Nodelete'] }, {
           created: (revision) => {
             if (revision > newest) newest = revision;
             if (++created === ranges.length && newest !== checkedAt) {
@@ -109,9 +135,9 @@ export function waitForDeletes(
             }
           },
           events: (res) => {
-            const deleted = res.events.find((event) => event.type === 'Delete');
-            if (!deleted) return;
-            if (wake) wake.deletedAt = BigInt(deleted.kv.mod_revision);
+            const event = res.events.find((e) => e.type === type);
+            if (!event) return;
+            if (wake) wake.deletedAt = BigInt(event.kv.mod_revision);
             finish(true);
           },
           broken: () => finish(false),

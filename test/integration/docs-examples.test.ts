@@ -27,17 +27,18 @@ interface Block {
  * example wired to it stops.
  */
 const prelude = `import { Etcd3 } from 'etcd3';
-import { Election, LeaderElector, Mutex, ReadWriteLock, Semaphore, Session, isLeaseLostError } from 'leasehold';
+import { Barrier, DoubleBarrier, Election, LeaderElector, Mutex, ReadWriteLock, Semaphore, Session, isLeaseLostError } from 'leasehold';
 export const etcd = new Etcd3({ hosts: (process.env['ETCD_ENDPOINTS'] ?? '127.0.0.1:2379').split(',') });
 export const session = await Session.create(etcd, { ttl: 10 });
 export const mutex = new Mutex(session, 'examples/doc-comments');
 export const file = 'input.mp4';
 export async function migrate(_work: { signal: AbortSignal; token: bigint }): Promise<void> {}
 export async function transcode(_file: string, _work: { signal: AbortSignal }): Promise<void> {}
+export async function reindexMyShard(): Promise<void> {}
 export async function schedule(_work: { signal: AbortSignal; term?: bigint; fencingToken?: bigint }): Promise<void> {
   process.emit('SIGTERM');
 }
-export { Election, LeaderElector, ReadWriteLock, Semaphore, isLeaseLostError };
+export { Barrier, DoubleBarrier, Election, LeaderElector, ReadWriteLock, Semaphore, isLeaseLostError };
 `;
 const epilogue = `await session.close();
 etcd.close();

@@ -1,0 +1,107 @@
+import { internals } from './engine/session-internals.js';
+import { queuePrefix } from './engine/keys.js';
+import { checkOptions, checkSignal } from './engine/validate.js';
+import { waitForDelete } from './engine/watch.js';
+import { LockHandle } from './handle.js';
+import { Backoff } from './transport/backoff.js';
+import type { EtcdOps } from './transport/etcd.js';
+import type { Session } from './session.js';
+
+/** Options of {@link Barrier.wait}. */
+export interface BarrierWaitOptions {
+  /** Aborts the wait: it rejects with `signal.reason` unchanged. */
+  signal?: AbortSignal;
+}
+
+const noop = (): void => undefined;
+
+/**
+ * A barrier on etcd: while it is up, {@link wait} blocks; once it is down, every waiter goes on.
+ *
+ * The barrier is the existence of one key, `name` itself — the layout of etcd's Go
+ * `recipe.Barrier` (`Hold`, `Release`, `Wait`), so Go processes and this class see the same barrier.
+ * {@link hold} raises it by creating the key bound to the session's lease, in one txn that succeeds
+ * only if the key does not exist; the handle's `release()` lowers it again, and so does the end of the
+ * session: a holder that dies lowers its barrier within its TTL (Go's recipe writes the key without a
+ * lease, so a barrier a dead Go process raised stays up until {@link release} deletes it).
+ * {@link wait} reads the key and, while it exists, watches it for deletion (a watch synced at birth,
+ * with a re-read when the revision moved in between: a release between the read and the watch is
+ * never missed — etcd PR 16223 fixed Go's version of that miss) — exactly the key, never a prefix
+ * (etcd PR 16156: `a0` must not hold up the barrier `a`).
+ *
+ * @example
+ * ```ts
+ * const barrier = new Barrier(session, 'deploys/frozen');
+ * const freeze = await barrier.hold(); // null if someone else already holds it
+ * // … elsewhere, every worker: await barrier.wait({ signal: AbortSignal.timeout(60_000) });
+ * await freeze?.release();
+ * ```
+ */
+export class Barrier {
+  /** The barrier's name: the key whose existence is the barrier. */
+  readonly name: string;
+  /** The session whose lease a raised barrier is bound to. */
+  readonly session: Session;
+  readonly #ops: EtcdOps;
+
+  /**
+   * A Barrier named `name` on `session`. Creating it talks to nobody.
+   * @throws TypeError/RangeError when `session` is not a Session or `name` is not a valid name (as
+   * for a Mutex).
+   */
+  constructor(session: Session, name: string) {
+    this.#ops = internals(session, 'Barrier').ops;
+    queuePrefix(name, 'Barrier');
+    this.name = name;
+    this.session = session;
+  }
+
+  /**
+   * Raises the barrier, without waiting: creates the key bound to this session's lease. Resolves with
+   * a handle (its `release()` lowers the barrier, its `signal` aborts when the session ends), or with
+   * `null` when the barrier is already up — raised by anyone, this session included.
+   * @throws LeaseLostError/SessionClosedError when the session has ended.
+   */
+  async hold(): Promise<LockHandle | null> {
+    if (!this.session.alive) throw this.session.signal.reason;
+    const key = this.#ops.abs(this.name);
+    const res = await this.#ops.txn(
+      {
+        compare: [{ key, target: 'Create', result: 'Equal', create_revision: '0' }],
+        success: [{ request_put: { key, value: Buffer.alloc(0), lease: this.session.leaseId } }],
+      },
+      this.session.signal,
+    );
+    if (!res.succeeded) return null;
+    return new LockHandle({ session: this.session, key: this.name, token: BigInt(res.header.revision), leave: noop });
+  }
+
+  /**
+   * Lowers the barrier whoever raised it (Go's `Barrier.Release`): deletes the key. Resolves `true`
+   * when there was one to delete.
+   */
+  async release(): Promise<boolean> {
+    const res = await this.#ops.txn({ compare: [], success: [{ request_delete_range: { key: this.#ops.abs(this.name) } }] });
+    return Number(res.responses[0]?.response_delete_range.deleted ?? 0) > 0;
+  }
+
+  /**
+   * Waits until the barrier is down (its key does not exist); resolves at once when it is. The
+   * session's lease plays no part. Aborting `options.signal` rejects with its reason.
+   */
+  async wait(options?: BarrierWaitOptions): Promise<void> {
+    const { signal: given } = checkOptions(options, 'Barrier.wait', ['signal']);
+    checkSignal(given, 'Barrier.wait');
+    const signal = given ?? new AbortController().signal;
+    signal.throwIfAborted();
+    const backoff = new Backoff();
+    for (;;) {
+      const res = await this.#ops.range({ key: this.#ops.abs(this.name), keys_only: true }, signal);
+      const kv = res.kvs[0];
+      if (!kv) return;
+      const up = { key: this.name, bytes: Buffer.from(this.name), createRevision: BigInt(kv.create_revision) };
+      if (await waitForDelete(this.#ops, up, BigInt(res.header.revision), signal)) backoff.reset();
+      else await backoff.wait(signal); // the watch broke: read again after a pause
+    }
+  }
+}

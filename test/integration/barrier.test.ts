@@ -1,0 +1,172 @@
+// Barrier and DoubleBarrier against a real etcd: holding, waiting and releasing; rounds of a double
+// barrier, late arrivals, participants that die inside, aborts and lost leases.
+import { setTimeout as delay } from 'node:timers/promises';
+import { describe, expect, test } from 'vitest';
+import { Barrier, DoubleBarrier, LeaseLostError, LockHandle } from '../../src/index.js';
+import { etcdForFile } from '../fixture.js';
+import { keysUnder, stillPending, uniqueName } from '../helpers.js';
+
+const fx = etcdForFile(5);
+
+describe('Barrier', () => {
+  test('wait() blocks while the barrier is held and returns when it is released; hold() is exclusive', async () => {
+    const name = uniqueName('barrier');
+    const a = new Barrier(await fx.session(), name);
+    const b = new Barrier(await fx.session(), name);
+    await a.wait(); // not held: at once
+    const held = await a.hold();
+    expect(held).toBeInstanceOf(LockHandle);
+    expect(held!.key).toBe(name);
+    expect(await b.hold()).toBeNull();
+    expect(await a.hold()).toBeNull(); // the same session too
+    const waits = [a.wait(), b.wait(), b.wait()];
+    for (const w of waits) expect(await stillPending(w, 200)).toBe(true);
+    const released = performance.now();
+    expect(await held!.release()).toBe('deleted');
+    await Promise.all(waits);
+    expect(performance.now() - released).toBeLessThan(1000);
+    expect(await keysUnder(fx.admin, name)).toEqual([]);
+  });
+
+  test('release() lowers a barrier someone else raised, even one without a lease (as Go’s recipe writes it)', async () => {
+    const name = uniqueName('barrier-go');
+    await fx.admin.put(name).value(''); // Go's Barrier.Hold: no lease
+    const barrier = new Barrier(await fx.session(), name);
+    const waiting = barrier.wait();
+    expect(await stillPending(waiting, 300)).toBe(true);
+    expect(await barrier.release()).toBe(true);
+    await waiting;
+    expect(await barrier.release()).toBe(false);
+  });
+
+  test('the barrier is exactly its key: `name0` does not hold up `name` (etcd PR 16156)', async () => {
+    const name = uniqueName('barrier-exact');
+    await fx.admin.put(`${name}0`).value('');
+    await new Barrier(await fx.session(), name).wait({ signal: AbortSignal.timeout(2000) });
+    await fx.admin.delete().key(`${name}0`);
+  });
+
+  test('a release while the revision moves on is never missed (etcd PR 16223)', async () => {
+    const name = uniqueName('barrier-race');
+    const holder = new Barrier(await fx.session(), name);
+    const held = await holder.hold();
+    const waiters = await Promise.all(Array.from({ length: 5 }, async () => new Barrier(await fx.session(), name)));
+    await fx.admin.put(`${name}-unrelated`).value('x'); // move the revision forward
+    const waits = waiters.map(async (w) => w.wait({ signal: AbortSignal.timeout(5000) }));
+    await held!.release();
+    await Promise.all(waits);
+    await fx.admin.delete().key(`${name}-unrelated`);
+  });
+
+  test('a holder whose session ends lowers the barrier; an aborted wait rejects with its reason', async () => {
+    const name = uniqueName('barrier-lease');
+    const session = await fx.session();
+    await new Barrier(session, name).hold();
+    const waiter = new Barrier(await fx.session(), name);
+    const reason = new Error('gave up');
+    const controller = new AbortController();
+    const aborted = waiter.wait({ signal: controller.signal });
+    controller.abort(reason);
+    await expect(aborted).rejects.toBe(reason);
+    const waiting = waiter.wait();
+    await session.close();
+    await waiting;
+  });
+});
+
+describe('DoubleBarrier', () => {
+  test('enter() returns once `count` have entered, leave() once all have left; no key is left', async () => {
+    const name = uniqueName('phase');
+    const parts = await Promise.all(Array.from({ length: 3 }, async () => new DoubleBarrier(await fx.session(), name, { count: 3 })));
+    const first = [parts[0]!.enter(), parts[1]!.enter()];
+    for (const e of first) expect(await stillPending(e, 300)).toBe(true);
+    await Promise.all([...first, parts[2]!.enter()]);
+    expect(await keysUnder(fx.admin, `${name}/ready`)).toEqual([`${name}/ready`]);
+    const leaving = [parts[0]!.leave(), parts[1]!.leave()];
+    for (const l of leaving) expect(await stillPending(l, 300)).toBe(true);
+    await Promise.all([...leaving, parts[2]!.leave()]);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([]);
+  });
+
+  test('more arrivals than `count` at once: the first `count` form the round, the rest the next one', async () => {
+    const name = uniqueName('phase-many');
+    const parts = await Promise.all(Array.from({ length: 4 }, async () => new DoubleBarrier(await fx.session(), name, { count: 2 })));
+    const entered: number[] = [];
+    const enters = parts.map(async (p, i) => {
+      await p.enter({ signal: AbortSignal.timeout(20_000) });
+      entered.push(i);
+    });
+    await expect.poll(() => entered.length, { timeout: 5000 }).toBe(2);
+    await delay(300);
+    expect(entered).toHaveLength(2); // the other two wait for the next round
+    await Promise.all(entered.map(async (i) => parts[i]!.leave()));
+    await Promise.all(enters);
+    expect(entered).toHaveLength(4);
+    await Promise.all(entered.slice(2).map(async (i) => parts[i]!.leave()));
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([]);
+  });
+
+  test('a late enter never joins a round that is leaving (etcd issue 14603): it waits for the next one', async () => {
+    const name = uniqueName('phase-late');
+    const [a, b, late, partner] = await Promise.all(Array.from({ length: 4 }, async () => new DoubleBarrier(await fx.session(), name, { count: 2 })));
+    const aEntering = a!.enter();
+    await expect.poll(async () => (await keysUnder(fx.admin, `${name}/waiters/`)).length).toBe(1); // a is the oldest
+    await Promise.all([aEntering, b!.enter()]);
+    const aLeaving = a!.leave(); // the oldest waits for b to go
+    const lateEnter = late!.enter();
+    expect(await stillPending(lateEnter, 300)).toBe(true);
+    expect(await keysUnder(fx.admin, `${name}/waiters/`)).toHaveLength(2); // the late one wrote no key
+    await b!.leave();
+    await aLeaving;
+    await Promise.all([lateEnter, partner!.enter()]);
+    await Promise.all([late!.leave(), partner!.leave()]);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([]);
+  });
+
+  test('a participant that dies inside leaves with its lease: the others finish within the TTL', async () => {
+    const name = uniqueName('phase-dies');
+    const ttl = 2;
+    const doomed = await fx.session(ttl);
+    const parts = [new DoubleBarrier(doomed, name, { count: 3 }), ...(await Promise.all([0, 1].map(async () => new DoubleBarrier(await fx.session(), name, { count: 3 }))))];
+    const first = parts[0]!.enter();
+    await expect.poll(async () => (await keysUnder(fx.admin, `${name}/waiters/`)).length).toBe(1);
+    await Promise.all([first, parts[1]!.enter(), parts[2]!.enter()]);
+    // The oldest participant dies: its key stays until its lease expires (revoked here, as a kill would let it expire).
+    await fx.admin.leaseClient.leaseRevoke({ ID: doomed.leaseId });
+    const started = performance.now();
+    await Promise.all([parts[1]!.leave(), parts[2]!.leave()]);
+    expect(performance.now() - started).toBeLessThan((ttl + 2) * 1000);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([]);
+  });
+
+  test('an aborted enter deletes its key; a lost lease rejects enter with LeaseLostError', async () => {
+    const name = uniqueName('phase-abort');
+    const p = new DoubleBarrier(await fx.session(), name, { count: 2 });
+    const reason = new Error('no more waiting');
+    const controller = new AbortController();
+    const entering = p.enter({ signal: controller.signal });
+    await expect.poll(async () => (await keysUnder(fx.admin, `${name}/waiters/`)).length).toBe(1);
+    controller.abort(reason);
+    await expect(entering).rejects.toBe(reason);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([]);
+
+    const session = await fx.session(2);
+    const q = new DoubleBarrier(session, name, { count: 2 });
+    const waiting = q.enter();
+    await expect.poll(async () => (await keysUnder(fx.admin, `${name}/waiters/`)).length).toBe(1);
+    await fx.admin.leaseClient.leaseRevoke({ ID: session.leaseId });
+    await expect(waiting).rejects.toBeInstanceOf(LeaseLostError);
+  });
+
+  test('bad input is refused, naming it', async () => {
+    const s = await fx.session();
+    expect(() => new DoubleBarrier(s, 'x', { count: 0 })).toThrow('Expected `count` to be an integer >= 1, got `0`');
+    expect(() => new DoubleBarrier(s, 'x', {} as never)).toThrow('Expected `count` to be an integer, got `undefined`');
+    expect(() => new Barrier(s, 'x/')).toThrow(TypeError);
+    const p = new DoubleBarrier(s, uniqueName('bad'), { count: 1 });
+    await expect(p.leave()).rejects.toThrow('leave() without enter()');
+    await p.enter(); // count 1: at once
+    await expect(p.enter()).rejects.toThrow('enter() while inside');
+    await p.leave();
+  });
+});
