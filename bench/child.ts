@@ -7,13 +7,15 @@
  *   child.ts memory-etcd3 <endpoint> <count> <ttl>
  *   child.ts campaign-etcd3 <endpoint> <name> <ttl>
  *   child.ts campaign-leasehold <endpoint> <name> <ttl>
+ *   child.ts waiters <endpoint> <count> <ttl> <handoffs> <metrics url>
  */
 import { Etcd3, type Lock } from 'etcd3';
 import { Election } from '../src/election.js';
 import { Mutex, Session, type LockHandle } from '../src/index.js';
+import { hubStats } from '../src/transport/watch-hub.js';
 import { elected } from './scenarios/locks.js';
 
-const [mode = '', endpoint = '', arg1 = '', arg2 = ''] = process.argv.slice(2);
+const [mode = '', endpoint = '', arg1 = '', arg2 = '', arg3 = '', arg4 = ''] = process.argv.slice(2);
 
 function send(message: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(message)}\n`);
@@ -90,6 +92,63 @@ async function campaignLeasehold(name: string, ttl: number): Promise<void> {
   setInterval(() => undefined, 60_000);
 }
 
+/**
+ * `count` Sessions on one client, each with a Mutex waiter queued behind one holder: how many watch
+ * streams they hold (the client's hub, and etcd's count of open Watch streams), the heap they cost,
+ * and the handoff latency (release resolved → next holder's lock resolved) at that queue depth.
+ */
+async function waiters(count: number, ttl: number, handoffs: number): Promise<void> {
+  const client = new Etcd3({ hosts: [endpoint] });
+  await client.get('bench/warmup').exec();
+  const name = `bench/waiters-${process.pid}`;
+  const holder = await Session.create(client, { ttl });
+  let held: LockHandle = await new Mutex(holder, name).lock();
+  const baseline = usage();
+  const sessions: Session[] = [];
+  await pool(count, 50, async () => {
+    sessions.push(await Session.create(client, { ttl }));
+  });
+  const stop = new AbortController();
+  const granted: LockHandle[] = [];
+  let wake: (() => void) | undefined;
+  const waits = sessions.map(async (s) =>
+    new Mutex(s, name).lock({ signal: stop.signal }).then(
+      (h) => {
+        granted.push(h);
+        wake?.();
+      },
+      () => undefined,
+    ),
+  );
+  const start = performance.now();
+  while ((await client.getAll().prefix(`${name}/`).count()) < count + 1) await new Promise((r) => setTimeout(r, 50));
+  const queueSeconds = (performance.now() - start) / 1000;
+  await new Promise((r) => setTimeout(r, 1000)); // every waiter watching
+  const queued = usage();
+  const hub = hubStats(client);
+  const metrics = await (await fetch(`${arg4}/metrics`)).text();
+  const metric = (series: string): number =>
+    [...metrics.matchAll(new RegExp(`^${series}\\{[^}]*grpc_method="Watch"[^}]*\\} (\\S+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
+  const etcdOpenWatchStreams = metric('grpc_server_started_total') - metric('grpc_server_handled_total');
+  const handoffMs: number[] = [];
+  for (let i = 0; i < handoffs; i++) {
+    const next = new Promise<void>((resolve) => (wake = resolve));
+    await held.release();
+    const released = performance.now();
+    await next;
+    handoffMs.push(performance.now() - released);
+    held = granted.shift()!;
+  }
+  send({ count, baseline, queued, queueSeconds, hubStreamsOpened: hub.opened, hubWatchers: hub.watchers, etcdOpenWatchStreams, handoffMs });
+  stop.abort();
+  await Promise.allSettled(waits);
+  for (const h of granted) await h.release();
+  await held.release();
+  await pool(sessions.length, 50, async (i) => sessions[i]!.close());
+  await holder.close();
+  client.close();
+}
+
 async function main(): Promise<void> {
   switch (mode) {
     case 'memory-leasehold':
@@ -100,6 +159,8 @@ async function main(): Promise<void> {
       return campaignEtcd3(arg1, Number(arg2));
     case 'campaign-leasehold':
       return campaignLeasehold(arg1, Number(arg2));
+    case 'waiters':
+      return waiters(Number(arg1), Number(arg2), Number(arg3));
     default:
       throw new Error(`unknown mode ${mode}`);
   }

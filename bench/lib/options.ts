@@ -11,6 +11,7 @@ export const allScenarios = [
   'rwlock',
   'failover',
   'memory',
+  'waiters',
 ] as const;
 export type ScenarioName = (typeof allScenarios)[number];
 

@@ -27,7 +27,7 @@ export function resultsTable(rows: readonly Row[]): string {
     '| scenario | workers | acquisitions | ops/s | acquire p50 / p99 (ms) | handoff p50 / p99 (ms) | unary req / acq | watch events / acq | keep-alive msgs / acq | watch msgs / acq | writes / acq | CPU ms / acq: clients / etcd |\n' +
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const lines = rows
-    .filter((r) => !r.scenario.startsWith('memory'))
+    .filter((r) => !r.scenario.startsWith('memory') && r.scenario !== 'waiters')
     .map((r) => {
       if (r.status !== 'ok') {
         return `| ${r.label} | ${r.workers ?? dash} | ${r.status}: ${r.reason ?? ''} | | | | | | | | | |`;
@@ -108,6 +108,19 @@ export function memoryTable(rows: readonly Row[]): string {
     const x = r.extra ?? {};
     const n = (k: string) => fixed(x[k] as number | undefined);
     return `| ${r.label} | ${x['locks'] as number} | ${n('heapPer1000MiB')} | ${n('externalPer1000MiB')} | ${n('rssPer1000MiB')} | ${fixed(x['peakRssMiB'] as number, 1)} | ${n('acquireSeconds')} |`;
+  });
+  return [head, ...lines].join('\n');
+}
+
+export function waitersTable(rows: readonly Row[]): string {
+  const w = rows.filter((r) => r.scenario === 'waiters');
+  if (w.length === 0) return '';
+  const head =
+    '| what | waiters | watch streams opened by the client | watchers on them | watch streams open on etcd | heap (MiB) | handoff p50 / p99 (ms) |\n|---|---:|---:|---:|---:|---:|---:|';
+  const lines = w.map((r) => {
+    if (r.status !== 'ok') return `| ${r.label} | ${r.status}: ${r.reason ?? ''} | | | | | |`;
+    const x = r.extra ?? {};
+    return `| ${r.label} | ${x['waiters'] as number} | ${x['hubStreamsOpened'] as number} | ${x['hubWatchers'] as number} | ${x['etcdOpenWatchStreams'] as number} | ${fixed(x['heapMiB'] as number, 1)} | ${fixed(r.handoff?.p50)} / ${fixed(r.handoff?.p99)} |`;
   });
   return [head, ...lines].join('\n');
 }
@@ -410,6 +423,14 @@ export function markdown(input: ReportInput): string {
     '## Memory per 1,000 held locks',
     '',
     memoryTable(rows) || 'Not run.',
+    '',
+    '## 1,000 waiters on one client',
+    '',
+    'One client, 1,000 Sessions, each with a Mutex waiter queued behind one holder (a fresh child process). Every wait shares the',
+    'client\'s one watch stream; etcd\'s count is its `grpc_server_started_total` minus `grpc_server_handled_total` for `Watch`.',
+    'Heap is for the 1,000 Sessions and their waits together, after GC. Handoff: release resolved → the next holder\'s `lock()` resolved.',
+    '',
+    waitersTable(rows) || 'Not run.',
     '',
     meanings,
     '',
