@@ -2,7 +2,7 @@ import { acquisitionSuffix } from './engine/acquisition-key.js';
 import { removeUntilGone } from './engine/cleanup.js';
 import { isDirectChild, queuePrefix } from './engine/keys.js';
 import { internals } from './engine/session-internals.js';
-import { checkInteger, checkOptions, checkSignal } from './engine/validate.js';
+import { checkInteger, checkOptions, checkRequiredOptions, checkSignal } from './engine/validate.js';
 import { waitForDelete, waitForPut } from './engine/watch.js';
 import { NotHeldError } from './errors.js';
 import { anySignal, within } from './transport/abort.js';
@@ -71,8 +71,7 @@ export class DoubleBarrier {
   constructor(session: Session, name: string, options: DoubleBarrierOptions) {
     this.#ops = internals(session, 'DoubleBarrier').ops;
     const prefix = queuePrefix(name, 'DoubleBarrier');
-    if (options === undefined) throw new TypeError('Expected the options of DoubleBarrier to be an object with `count`, got `undefined`');
-    this.count = checkInteger('count', checkOptions(options, 'DoubleBarrier', ['count']).count, 1);
+    this.count = checkInteger('count', checkRequiredOptions(options, 'DoubleBarrier', ['count']).count, 1);
     this.name = name;
     this.session = session;
     this.#waiters = `${prefix}waiters/`;

@@ -152,17 +152,11 @@ export interface EtcdErrorOptions extends LeaseholdErrorOptions {
   code: string;
 }
 
-/**
- * etcd could not be reached, or did not answer in time, for as long as the retry policy tries (or the
- * `etcd3` client's circuit breakers refused every endpoint). Transient: the same call may succeed
- * later. The message names the endpoint(s) and the gRPC status, e.g.
- * `etcd at 127.0.0.1:2379 unavailable: 14 UNAVAILABLE: No connection established`.
- */
-export class EtcdUnavailableError extends LeaseholdError {
-  override name = 'EtcdUnavailableError';
+/** What {@link EtcdUnavailableError} and {@link EtcdRequestError} share: where the call went, and its gRPC status. */
+export abstract class EtcdCallError extends LeaseholdError {
   /** The endpoint the last attempt went to, or every endpoint of the client when that is not known. */
   readonly endpoints: readonly string[];
-  /** The gRPC status name (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, …), or `CIRCUIT_OPEN` for `etcd3`'s breaker. */
+  /** The gRPC status name (`UNAVAILABLE`, `RESOURCE_EXHAUSTED`, …), or a stand-in (`CIRCUIT_OPEN`, `CLIENT_CLOSED`). */
   readonly code: string;
 
   constructor(message: string, options: EtcdErrorOptions) {
@@ -173,22 +167,22 @@ export class EtcdUnavailableError extends LeaseholdError {
 }
 
 /**
+ * etcd could not be reached, or did not answer in time, for as long as the retry policy tries (or the
+ * `etcd3` client's circuit breakers refused every endpoint). Transient: the same call may succeed
+ * later. The message names the endpoint(s) and the gRPC status, e.g.
+ * `etcd at 127.0.0.1:2379 unavailable: 14 UNAVAILABLE: No connection established`.
+ */
+export class EtcdUnavailableError extends EtcdCallError {
+  override name = 'EtcdUnavailableError';
+}
+
+/**
  * etcd refused a request for a reason that retrying does not fix (a request too large, an invalid
  * argument, a closed client, …). The `etcd3` error is the `cause`; the message names the endpoint and
  * the gRPC status.
  */
-export class EtcdRequestError extends LeaseholdError {
+export class EtcdRequestError extends EtcdCallError {
   override name = 'EtcdRequestError';
-  /** The endpoint(s) involved, as for {@link EtcdUnavailableError}. */
-  readonly endpoints: readonly string[];
-  /** The gRPC status name (`INVALID_ARGUMENT`, `RESOURCE_EXHAUSTED`, …), or `CLIENT_CLOSED`. */
-  readonly code: string;
-
-  constructor(message: string, options: EtcdErrorOptions) {
-    super(message, options);
-    this.endpoints = options.endpoints;
-    this.code = options.code;
-  }
 }
 
 /**

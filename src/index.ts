@@ -41,6 +41,7 @@ export {
   NoLeaderError,
   PermitsMismatchError,
   SessionClosedError,
+  EtcdCallError,
   EtcdUnavailableError,
   EtcdRequestError,
   ForeignKeyError,
@@ -55,4 +56,9 @@ export {
   isEtcdRequestError,
   isForeignKeyError,
   type LeaseholdErrorOptions,
+  type LeaseErrorOptions,
+  type KeyErrorOptions,
+  type NoLeaderErrorOptions,
+  type PermitsMismatchErrorOptions,
+  type EtcdErrorOptions,
 } from './errors.js';

@@ -8,7 +8,7 @@ import { resumeLeftover } from './engine/adopt.js';
 import { removeUntilGone } from './engine/cleanup.js';
 import { decodeRecord, encodeRecord, PermitClaim } from './engine/permits.js';
 import { internals } from './engine/session-internals.js';
-import { checkFunction, checkInteger, checkOptions, checkSignal } from './engine/validate.js';
+import { checkFunction, checkInteger, checkOptions, checkRequiredOptions, checkSignal } from './engine/validate.js';
 import type { Session } from './session.js';
 
 /** Options of the {@link Semaphore} constructor. */
@@ -114,8 +114,7 @@ export class Semaphore {
   constructor(session: Session, name: string, options: SemaphoreOptions) {
     internals(session, 'Semaphore');
     const prefix = queuePrefix(name, 'Semaphore');
-    if (options === undefined) throw new TypeError('Expected the options of Semaphore to be an object with `permits`, got `undefined`');
-    this.permits = checkInteger('permits', checkOptions(options, 'Semaphore', ['permits']).permits, 1);
+    this.permits = checkInteger('permits', checkRequiredOptions(options, 'Semaphore', ['permits']).permits, 1);
     this.name = name;
     this.session = session;
     this.#waiters = `${prefix}waiters/`;

@@ -65,6 +65,17 @@ export function checkOptions<T extends object>(options: T | undefined, where: st
   return options;
 }
 
+/**
+ * As {@link checkOptions}, for an options object that must be given (it holds a required option).
+ * @throws TypeError naming `where` when `options` is missing or not an object, or has an unknown key.
+ */
+export function checkRequiredOptions<T extends object>(options: T | undefined, where: string, known: readonly string[]): T {
+  if (options === undefined) {
+    throw new TypeError(`Expected the options of ${where} to be an object with \`${known.join('`, `')}\`, got \`undefined\``);
+  }
+  return checkOptions(options, where, known);
+}
+
 /** An integer in `[min, max]` (safe integers only). */
 export function checkInteger(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
