@@ -185,6 +185,41 @@ export class EtcdRequestError extends EtcdCallError {
   override name = 'EtcdRequestError';
 }
 
+/** Options of {@link PermissionDeniedError}. */
+export interface PermissionDeniedErrorOptions extends EtcdErrorOptions {
+  /** The key (relative to the namespace) of the request that was denied, when there is one. */
+  key: string | undefined;
+}
+
+/**
+ * etcd's role-based access control refused the request: the user lacks a permission on the key
+ * (read, write, or both; see docs/security.md for what each primitive needs). Never retried.
+ */
+export class PermissionDeniedError extends EtcdRequestError {
+  override name = 'PermissionDeniedError';
+  /** The key of the request that was denied (relative to the namespace), when there is one. */
+  readonly key: string | undefined;
+
+  constructor(message: string, options: PermissionDeniedErrorOptions) {
+    super(message, options);
+    this.key = options.key;
+  }
+}
+
+/** etcd refused the user name or password (or the auth token could not be renewed). Never retried. */
+export class AuthenticationError extends EtcdRequestError {
+  override name = 'AuthenticationError';
+}
+
+/**
+ * The TLS handshake with etcd failed: a certificate was refused (by the server: no client certificate,
+ * or one its CA did not sign; or by us: the server's certificate does not verify against the CA we
+ * trust). A configuration problem, told apart from an unreachable host, and never retried.
+ */
+export class TlsError extends EtcdRequestError {
+  override name = 'TlsError';
+}
+
 /**
  * A key under a primitive's prefix that no compatible participant wrote: a record that does not
  * parse or is out of range (a semaphore weight of -100), or a key without a lease (it would never
@@ -206,8 +241,8 @@ function hasBrand(value: unknown): value is LeaseholdError {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
 }
 
-function isNamed(value: unknown, name: string): boolean {
-  return hasBrand(value) && value.name === name;
+function isNamed(value: unknown, ...names: string[]): boolean {
+  return hasBrand(value) && names.includes(value.name);
 }
 
 /** True for any error leasehold throws on purpose, from any installed copy of the package. */
@@ -242,9 +277,24 @@ export function isSessionClosedError(value: unknown): value is SessionClosedErro
 export function isEtcdUnavailableError(value: unknown): value is EtcdUnavailableError {
   return isNamed(value, 'EtcdUnavailableError');
 }
-/** True for an {@link EtcdRequestError} from any installed copy of the package. */
+/**
+ * True for an {@link EtcdRequestError} — including its kinds {@link PermissionDeniedError},
+ * {@link AuthenticationError} and {@link TlsError} — from any installed copy of the package.
+ */
 export function isEtcdRequestError(value: unknown): value is EtcdRequestError {
-  return isNamed(value, 'EtcdRequestError');
+  return isNamed(value, 'EtcdRequestError', 'PermissionDeniedError', 'AuthenticationError', 'TlsError');
+}
+/** True for a {@link PermissionDeniedError} from any installed copy of the package. */
+export function isPermissionDeniedError(value: unknown): value is PermissionDeniedError {
+  return isNamed(value, 'PermissionDeniedError');
+}
+/** True for an {@link AuthenticationError} from any installed copy of the package. */
+export function isAuthenticationError(value: unknown): value is AuthenticationError {
+  return isNamed(value, 'AuthenticationError');
+}
+/** True for a {@link TlsError} from any installed copy of the package. */
+export function isTlsError(value: unknown): value is TlsError {
+  return isNamed(value, 'TlsError');
 }
 /** True for a {@link ForeignKeyError} from any installed copy of the package. */
 export function isForeignKeyError(value: unknown): value is ForeignKeyError {

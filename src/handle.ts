@@ -119,7 +119,7 @@ export class LockHandle implements Held {
     try {
       res = await this.txn().then(...ops).commit();
     } catch (error) {
-      throw explainEtcdError(error, this.session.client);
+      throw explainEtcdError(error, this.session.client, this.key);
     }
     if (!res.succeeded) throw new NotHeldError(`lock ${this.key} (token ${this.token}) is no longer held`, { key: this.key });
     return res;

@@ -3,10 +3,12 @@ import { accessSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, rea
 import { tmpdir } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Etcd3, Range } from 'etcd3';
 import { ClusterBase, type EtcdMember } from './cluster.js';
-import { answersHttp, freePorts, isHealthy, memberStatus, pollUntil, postJson, type StatusResponse } from './http.js';
+import { answersHttp, freePorts, isHealthy, memberStatus, pollUntil, postJson, type ClientTls, type StatusResponse } from './http.js';
 import { fastFlags, minLeaseTtl, type ResolvedOptions } from './options.js';
 import { Reaper } from './reaper.js';
+import { makeCertificates, type TestCertificates } from './tls.js';
 
 const MAX_START_ATTEMPTS = 3;
 
@@ -91,11 +93,13 @@ class BinaryMember implements EtcdMember {
     reaper: Reaper;
     timeoutMs: number;
     quorumWouldRun: () => boolean;
+    /** `https` for a TLS cluster (clients and peers). */
+    scheme: 'http' | 'https';
   }) {
     const { spec, dir } = init;
     this.name = spec.name;
-    this.clientUrl = `http://127.0.0.1:${spec.clientPort}`;
-    this.peerUrl = `http://127.0.0.1:${spec.peerPort}`;
+    this.clientUrl = `${init.scheme}://127.0.0.1:${spec.clientPort}`;
+    this.peerUrl = `${init.scheme}://127.0.0.1:${spec.peerPort}`;
     this.metricsUrl = `http://127.0.0.1:${spec.metricsPort}`;
     this.dataDir = join(dir, 'data');
     this.logFile = join(dir, 'etcd.log');
@@ -279,11 +283,15 @@ class BinaryCluster extends ClusterBase {
   readonly endpoints: readonly string[];
   readonly minTtl: number;
   readonly members: readonly BinaryMember[];
+  override readonly tls: TestCertificates | undefined;
+  override readonly auth: { readonly rootPassword: string } | undefined;
   readonly #reaper: Reaper;
   readonly #timeoutMs: number;
 
-  constructor(members: readonly BinaryMember[], reaper: Reaper, options: ResolvedOptions) {
+  constructor(members: readonly BinaryMember[], reaper: Reaper, options: ResolvedOptions, tls: TestCertificates | undefined) {
     super();
+    this.tls = tls;
+    this.auth = options.auth === undefined ? undefined : { rootPassword: options.auth.rootPassword };
     this.members = members;
     this.endpoints = members.map((member) => member.clientUrl);
     this.minTtl = minLeaseTtl(options.heartbeatInterval, options.electionTimeout);
@@ -324,7 +332,7 @@ class BinaryCluster extends ClusterBase {
     const candidates = this.members.filter((member) => member.running && !member.paused);
     const statuses = await Promise.all(
       candidates.map(async (member) =>
-        memberStatus(member.clientUrl, 500, signal).then(
+        memberStatus(member.clientUrl, 500, signal, clientTls(this.tls)).then(
           (status) => ({ member, status }),
           () => undefined,
         ),
@@ -344,16 +352,49 @@ class BinaryCluster extends ClusterBase {
   }
 }
 
+/** The client certificate for the JSON gateway of a TLS cluster. */
+function clientTls(tls: TestCertificates | undefined): ClientTls | undefined {
+  return tls === undefined ? undefined : { ca: tls.ca, cert: tls.clientCert, key: tls.clientKey };
+}
+
+/**
+ * Creates the roles and users of `options.auth` (and `root`), then enables authentication: through an
+ * `etcd3` client of the cluster's own, before anyone needs a password.
+ */
+async function enableAuth(cluster: BinaryCluster, auth: NonNullable<ResolvedOptions['auth']>): Promise<void> {
+  const client = new Etcd3(cluster.clientOptions({ auth: undefined }));
+  try {
+    await client.role('root').create();
+    await client.user('root').create(auth.rootPassword);
+    await client.user('root').addRole('root');
+    for (const [name, permissions] of Object.entries(auth.roles)) {
+      const role = await client.role(name).create();
+      const kinds = [['Readwrite', permissions.readwrite], ['Read', permissions.read], ['Write', permissions.write]] as const;
+      for (const [permission, prefixes] of kinds) {
+        for (const prefix of prefixes ?? []) await role.grant({ permission, range: Range.prefix(prefix) });
+      }
+    }
+    for (const [name, user] of Object.entries(auth.users)) {
+      await client.user(name).create(user.password);
+      for (const role of user.roles ?? []) await client.user(name).addRole(role);
+    }
+    await client.auth.authEnable({});
+  } finally {
+    client.close();
+  }
+}
+
 /** Starts `options.members` etcd processes from `binary` and resolves once every member is healthy. */
 export async function startBinaryCluster(binary: string, options: ResolvedOptions): Promise<BinaryCluster> {
   const root = mkdtempSync(join(tempBase(), 'leasehold-etcd-'));
   const reaper = new Reaper(root);
   let members: BinaryMember[] = [];
   try {
+    const tls = options.tls ? makeCertificates(join(root, 'pki')) : undefined;
     for (let attempt = 1; ; attempt++) {
       const deadline = performance.now() + options.startTimeoutMs;
       const remaining = () => Math.max(1, Math.round(deadline - performance.now()));
-      members = await createMembers(binary, root, reaper, options);
+      members = await createMembers(binary, root, reaper, options, tls);
       try {
         // One at a time: a new member first asks each peer whether it is already bootstrapped, and a peer
         // whose port is bound but not yet served makes that request hang for etcd's fixed 1 s bootstrap
@@ -380,11 +421,14 @@ export async function startBinaryCluster(binary: string, options: ResolvedOption
       {},
       5_000,
       options.signal,
+      clientTls(tls),
     );
     for (const member of members) {
       member.id = list.members.find((entry) => entry.name === member.name)?.ID ?? '';
     }
-    return new BinaryCluster(members, reaper, options);
+    const cluster = new BinaryCluster(members, reaper, options, tls);
+    if (options.auth !== undefined) await enableAuth(cluster, options.auth);
+    return cluster;
   } catch (error) {
     await Promise.all(members.map(async (member) => member.destroy())).catch(() => {});
     reaper.dispose();
@@ -397,7 +441,9 @@ async function createMembers(
   root: string,
   reaper: Reaper,
   options: ResolvedOptions,
+  tls: TestCertificates | undefined,
 ): Promise<BinaryMember[]> {
+  const scheme = tls === undefined ? 'http' : 'https';
   const ports = await freePorts(3 * options.members);
   const specs: MemberSpec[] = Array.from({ length: options.members }, (_, i) => ({
     name: `m${i}`,
@@ -405,13 +451,26 @@ async function createMembers(
     peerPort: ports[3 * i + 1] ?? 0,
     metricsPort: ports[3 * i + 2] ?? 0,
   }));
-  const initialCluster = specs.map((spec) => `${spec.name}=http://127.0.0.1:${spec.peerPort}`).join(',');
+  const initialCluster = specs.map((spec) => `${spec.name}=${scheme}://127.0.0.1:${spec.peerPort}`).join(',');
   const flags = [
     `--initial-cluster=${initialCluster}`,
     '--initial-cluster-state=new',
     // Unique per cluster, so a member can never join another test's cluster on a recycled port.
     `--initial-cluster-token=${basename(root)}`,
     ...fastFlags(options),
+    ...(tls === undefined
+      ? []
+      : [
+          `--cert-file=${tls.serverCertFile}`,
+          `--key-file=${tls.serverKeyFile}`,
+          '--client-cert-auth',
+          `--trusted-ca-file=${tls.caFile}`,
+          `--peer-cert-file=${tls.serverCertFile}`,
+          `--peer-key-file=${tls.serverKeyFile}`,
+          '--peer-client-cert-auth',
+          `--peer-trusted-ca-file=${tls.caFile}`,
+        ]),
+    ...(options.auth === undefined ? [] : [`--auth-token-ttl=${options.auth.tokenTtl}`]),
     ...options.extraArgs,
   ];
   const members: BinaryMember[] = [];
@@ -426,6 +485,7 @@ async function createMembers(
         reaper,
         timeoutMs: options.startTimeoutMs,
         quorumWouldRun,
+        scheme,
       }),
     );
   }

@@ -2,6 +2,7 @@ import { Etcd3, type IOptions } from 'etcd3';
 import { getText } from './http.js';
 import { parsePrometheusText } from './metrics.js';
 import type { EtcdProvider } from './options.js';
+import type { TestCertificates } from './tls.js';
 
 /**
  * A running etcd for tests, from `startEtcd()`: endpoints, tracked clients, metrics and — when leasehold
@@ -24,7 +25,20 @@ export interface EtcdCluster extends AsyncDisposable {
    */
   readonly members: readonly EtcdMember[];
   /**
-   * Creates an `etcd3` client on all endpoints (or `options.hosts`); `stop()` closes it.
+   * The throwaway PKI of a cluster started with `tls: true` — the CA, the members' certificate, and a
+   * client certificate signed by the CA, as files and (the client's) as PEM — or `undefined`.
+   */
+  readonly tls: TestCertificates | undefined;
+  /** For a cluster started with `auth`: the `root` password (other users are yours); else `undefined`. */
+  readonly auth: { readonly rootPassword: string } | undefined;
+  /**
+   * The `etcd3` options that reach this cluster: its endpoints, the client certificate of a TLS
+   * cluster, and `root`'s credentials of an auth-enabled one — with `overrides` on top (pass
+   * `auth: { username, password }` to be another user, `auth: undefined` to be nobody).
+   */
+  clientOptions(overrides?: Partial<IOptions>): IOptions;
+  /**
+   * Creates an `etcd3` client with {@link clientOptions}`(options)`; `stop()` closes it.
    * @throws {Error} If the cluster is stopped.
    */
   client(options?: Partial<IOptions>): Etcd3;
@@ -104,9 +118,28 @@ export abstract class ClusterBase implements EtcdCluster {
   readonly #clients = new Set<Etcd3>();
   #stopping: Promise<void> | undefined;
 
+  readonly tls: TestCertificates | undefined = undefined;
+  readonly auth: { readonly rootPassword: string } | undefined = undefined;
+
+  clientOptions(overrides: Partial<IOptions> = {}): IOptions {
+    const tls = this.tls;
+    return {
+      hosts: [...this.endpoints],
+      ...(tls === undefined
+        ? {}
+        : {
+            credentials: { rootCertificate: tls.ca, certChain: tls.clientCert, privateKey: tls.clientKey },
+            // The certificate names 127.0.0.1 and localhost; gRPC would send the IP as the TLS server name.
+            grpcOptions: { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' },
+          }),
+      ...(this.auth === undefined ? {} : { auth: { username: 'root', password: this.auth.rootPassword } }),
+      ...overrides,
+    };
+  }
+
   client(options: Partial<IOptions> = {}): Etcd3 {
     if (this.#stopping !== undefined) throw new Error('This etcd cluster is stopped; start a new one');
-    const client = new Etcd3({ ...options, hosts: options.hosts ?? [...this.endpoints] });
+    const client = new Etcd3(this.clientOptions(options));
     this.#clients.add(client);
     return client;
   }

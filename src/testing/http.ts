@@ -1,3 +1,4 @@
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -15,8 +16,48 @@ export async function getText(url: string, timeoutMs: number, signal?: AbortSign
   return body;
 }
 
+/** A client certificate and the CA to trust, for the gateway of a TLS cluster. */
+export interface ClientTls {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** POSTs JSON over https with a client certificate (fetch cannot present one). */
+async function postHttps(url: string, body: string, tls: ClientTls, timeoutMs: number, signal?: AbortSignal): Promise<{ ok: boolean; status: number; text: string }> {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      url,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        servername: 'localhost',
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ ok: (res.statusCode ?? 0) < 300, status: res.statusCode ?? 0, text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /** POSTs JSON to etcd's gRPC gateway (`/v3/...` on a client URL) and returns the decoded answer. */
-export async function postJson<T>(url: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+export async function postJson<T>(url: string, body: unknown, timeoutMs: number, signal?: AbortSignal, tls?: ClientTls): Promise<T> {
+  if (tls !== undefined && url.startsWith('https:')) {
+    const answer = await postHttps(url, JSON.stringify(body), tls, timeoutMs, signal);
+    if (!answer.ok) throw new Error(`POST ${url} answered ${answer.status}: ${answer.text}`);
+    return JSON.parse(answer.text) as T;
+  }
   const response = await fetchWithTimeout(
     url,
     { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
@@ -36,8 +77,8 @@ export interface StatusResponse {
 }
 
 /** Asks the member at `clientUrl` for its own raft status (a local, non-quorum request). */
-export async function memberStatus(clientUrl: string, timeoutMs: number, signal?: AbortSignal) {
-  return postJson<StatusResponse>(`${clientUrl}/v3/maintenance/status`, {}, timeoutMs, signal);
+export async function memberStatus(clientUrl: string, timeoutMs: number, signal?: AbortSignal, tls?: ClientTls) {
+  return postJson<StatusResponse>(`${clientUrl}/v3/maintenance/status`, {}, timeoutMs, signal, tls);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /** Where the etcd behind an {@link EtcdCluster} came from. */
 export type EtcdProvider = 'env' | 'binary' | 'docker';
 
@@ -54,8 +55,34 @@ export interface StartEtcdOptions {
    * @default 'gcr.io/etcd-development/etcd:v3.5.17'
    */
   image?: string;
+  /**
+   * Serve clients over TLS with a throwaway CA (made with `openssl`) and require a client certificate
+   * signed by it (mutual TLS); with 3 members, peers talk TLS too. `cluster.client()` then presents
+   * the client certificate, and `cluster.tls` holds the files for clients of your own. Binary provider
+   * only.
+   * @default false
+   */
+  tls?: boolean;
+  /**
+   * Enable etcd's authentication, with a `root` user (and `root` role) and the roles and users given.
+   * `cluster.client()` then signs in as `root` unless it is given its own `auth`. Binary provider only.
+   * @default false
+   */
+  auth?: boolean | EtcdAuthOptions;
   /** Aborts the start: processes already spawned are killed and their data dirs removed. */
   signal?: AbortSignal;
+}
+
+/** Users and roles of an auth-enabled test cluster (see {@link StartEtcdOptions.auth}). */
+export interface EtcdAuthOptions {
+  /** The password of `root`. @default a random one, in `cluster.auth.rootPassword` */
+  rootPassword?: string;
+  /** Roles to create, each with the key prefixes it may read, write, or both. */
+  roles?: Record<string, { readwrite?: string[]; read?: string[]; write?: string[] }>;
+  /** Users to create, each with its password and roles. */
+  users?: Record<string, { password: string; roles?: string[] }>;
+  /** How long an auth token lives, in seconds (`--auth-token-ttl`). @default etcd's 300 */
+  tokenTtl?: number;
 }
 
 /** Default values of {@link StartEtcdOptions}. */
@@ -69,6 +96,8 @@ export const startEtcdDefaults = Object.freeze({
   startTimeoutMs: 20_000,
   binary: 'etcd',
   image: 'gcr.io/etcd-development/etcd:v3.5.17',
+  tls: false,
+  auth: false,
 } as const satisfies Required<Omit<StartEtcdOptions, 'signal'>>);
 
 /** Options after defaults are merged and every value is checked. */
@@ -82,6 +111,8 @@ export interface ResolvedOptions {
   startTimeoutMs: number;
   binary: string;
   image: string;
+  tls: boolean;
+  auth: Required<EtcdAuthOptions> | undefined;
   signal: AbortSignal | undefined;
 }
 
@@ -138,6 +169,9 @@ export function resolveOptions(options: StartEtcdOptions = {}): ResolvedOptions 
   if (typeof image !== 'string' || image === '') {
     throw new TypeError(`Expected \`image\` to be a non-empty string, got \`${show(image)}\``);
   }
+  const tls = options.tls ?? false;
+  if (typeof tls !== 'boolean') throw new TypeError(`Expected \`tls\` to be a boolean, got \`${show(tls)}\``);
+  const auth = resolveAuth(options.auth);
   const signal = options.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`Expected \`signal\` to be an AbortSignal, got \`${show(signal)}\``);
@@ -152,7 +186,25 @@ export function resolveOptions(options: StartEtcdOptions = {}): ResolvedOptions 
     startTimeoutMs,
     binary,
     image,
+    tls,
+    auth,
     signal,
+  };
+}
+
+function resolveAuth(auth: StartEtcdOptions['auth']): Required<EtcdAuthOptions> | undefined {
+  if (auth === undefined || auth === false) return undefined;
+  if (auth !== true && (typeof auth !== 'object' || auth === null)) {
+    throw new TypeError(`Expected \`auth\` to be a boolean or an object of users and roles, got \`${show(auth)}\``);
+  }
+  const given: EtcdAuthOptions = auth === true ? {} : auth;
+  const tokenTtl = given.tokenTtl ?? 300;
+  if (!isPositiveInteger(tokenTtl)) throw new TypeError(`Expected \`auth.tokenTtl\` to be an integer >= 1, got \`${show(tokenTtl)}\``);
+  return {
+    rootPassword: given.rootPassword ?? randomBytes(12).toString('base64url'),
+    roles: given.roles ?? {},
+    users: given.users ?? {},
+    tokenTtl,
   };
 }
 

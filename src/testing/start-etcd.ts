@@ -32,8 +32,12 @@ export async function startEtcd(options?: StartEtcdOptions): Promise<EtcdCluster
   resolved.signal?.throwIfAborted();
   const { provider, members } = resolved;
   const fromEnv = process.env['ETCD_ENDPOINTS']?.trim() ?? '';
+  const secured = resolved.tls || resolved.auth !== undefined;
+  if (secured && provider !== 'auto' && provider !== 'binary') {
+    throw new TypeError(`Options \`tls\` and \`auth\` need the binary provider (leasehold starts and configures etcd itself), got \`provider: '${provider}'\``);
+  }
 
-  if (provider === 'env' || (provider === 'auto' && fromEnv !== '' && members === 1)) {
+  if (provider === 'env' || (provider === 'auto' && fromEnv !== '' && members === 1 && !secured)) {
     if (fromEnv === '') throw new Error(`\`provider: 'env'\` needs ETCD_ENDPOINTS to be set.\n${INSTALL_HELP}`);
     if (members !== 1) {
       throw new Error(`ETCD_ENDPOINTS provides an existing cluster; leasehold cannot start ${members} members in it`);
@@ -49,9 +53,9 @@ export async function startEtcd(options?: StartEtcdOptions): Promise<EtcdCluster
     }
   }
 
-  if (members !== 1) {
+  if (members !== 1 || secured) {
     throw new Error(
-      `A ${members}-member etcd cluster needs the etcd binary (Docker provides a single member only).\n${INSTALL_HELP}`,
+      `${secured ? 'A TLS or auth-enabled' : `A ${members}-member`} etcd cluster needs the etcd binary (Docker provides a plain single member only).\n${INSTALL_HELP}`,
     );
   }
   try {

@@ -119,10 +119,17 @@ export class EtcdOps {
         }, signal);
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
-        throw explainEtcdError(error, this.ns);
+        throw explainEtcdError(error, this.ns, this.#subject(payload));
       }
     })();
     return kind === 'read' ? raceSignal(calling, signal) : calling;
+  }
+
+  /** The key a request is about (its first key, relative to the namespace), for error messages. */
+  #subject(payload: object): string | undefined {
+    const p = payload as { key?: Buffer; compare?: { key?: Buffer }[]; success?: Record<string, { key?: Buffer } | undefined>[] };
+    const first = p.key ?? p.compare?.[0]?.key ?? Object.values(p.success?.[0] ?? {})[0]?.key;
+    return Buffer.isBuffer(first) ? first.subarray(this.#prefix.length).toString() : undefined;
   }
 
   /** A txn that writes, retried on transient errors (every txn leasehold sends is idempotent). */

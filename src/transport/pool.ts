@@ -69,6 +69,12 @@ export function endpointsOf(ns: Namespace): string[] {
   return (poolOf(ns)?.hosts ?? []).map((h) => h.host).filter((h): h is string => typeof h === 'string');
 }
 
+/** The user name the client signs in with (never the password), for messages. */
+export function authUserOf(ns: Namespace): string | undefined {
+  const user = (poolOf(ns) as { options?: { auth?: { username?: unknown } } } | undefined)?.options?.auth?.username;
+  return typeof user === 'string' ? user : undefined;
+}
+
 /** The endpoint a call that failed with `error` went to, when it went through this module. */
 export function endpointOf(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null ? failedAt.get(error) : undefined;

@@ -5,8 +5,12 @@
 import { ExponentialBackoff, handleWhen, isBrokenCircuitError, retry, type IPolicy } from 'cockatiel';
 import {
   ClientClosedError,
+  EtcdAuthenticationFailedError,
   EtcdError,
+  EtcdInvalidAuthTokenError,
   EtcdLeaseInvalidError,
+  EtcdPermissionDeniedError,
+  GRPCUnauthenticatedError,
   GRPCDeadlineExceededError,
   GRPCGenericError,
   GRPCInternalError,
@@ -16,8 +20,15 @@ import {
   isRecoverableError,
   type Namespace,
 } from 'etcd3';
-import { EtcdRequestError, EtcdUnavailableError, isLeaseholdError } from '../errors.js';
-import { endpointOf, endpointsOf } from './pool.js';
+import {
+  AuthenticationError,
+  EtcdRequestError,
+  EtcdUnavailableError,
+  isLeaseholdError,
+  PermissionDeniedError,
+  TlsError,
+} from '../errors.js';
+import { authUserOf, endpointOf, endpointsOf } from './pool.js';
 
 const transientMessage =
   /leader changed|request timed out|no leader|too many requests|timed out due to|connection (refused|reset)|ECONNREFUSED|ECONNRESET|unavailable|not capable|raft: stopped/i;
@@ -38,11 +49,23 @@ export function* causes(error: unknown): Generator<unknown> {
   }
 }
 
+/**
+ * A failed TLS handshake: a certificate refused by the server (none sent, or not signed by its CA) or
+ * by us. gRPC reports it as UNAVAILABLE, like an unreachable host, but trying again cannot help.
+ */
+const tlsMessage = /alert bad certificate|certificate required|handshake failure|unknown ca|certificate verify failed|self[- ]signed certificate|unable to (get|verify)|CERT_|ERR_TLS|wrong version number|x509/i;
+
+/** Whether `error` is a TLS handshake failure (see `tlsMessage`). */
+export function isTlsFailure(error: unknown): boolean {
+  return error instanceof Error && tlsMessage.test(error.message);
+}
+
 /** True for errors worth retrying: connection failures, deadlines, leader changes, overload. */
 export function isTransientError(error: unknown): boolean {
   if (isLeaseholdError(error)) return error.name === 'EtcdUnavailableError';
   if (!(error instanceof Error)) return false;
   if (error instanceof EtcdLeaseInvalidError) return false;
+  if (isAuthFailure(error) || isTlsFailure(error)) return false;
   if (finalMessage.test(error.message)) return false;
   // etcd3 opens a host's circuit breaker for 5 s after three failed calls: an outage, not a verdict.
   if (isBrokenCircuitError(error)) return true;
@@ -69,11 +92,23 @@ export function isLeaseNotFound(error: unknown): boolean {
   return false;
 }
 
+/** A refused user name or password, or an auth token that could not be renewed. */
+function isAuthFailure(error: Error): boolean {
+  return (
+    error instanceof EtcdAuthenticationFailedError ||
+    error instanceof GRPCUnauthenticatedError ||
+    /authentication failed|invalid user ID or password|user name is empty/i.test(error.message)
+  );
+}
+
 /** True for an error of the `etcd3` client (gRPC status, etcd error, breaker, closed client). */
 function fromEtcd3(error: unknown): error is Error {
   return (
     error instanceof GRPCGenericError ||
     error instanceof EtcdError ||
+    error instanceof EtcdPermissionDeniedError ||
+    error instanceof EtcdAuthenticationFailedError ||
+    error instanceof EtcdInvalidAuthTokenError ||
     error instanceof ClientClosedError ||
     isBrokenCircuitError(error) ||
     (error instanceof Error && /^\d+ [A-Z_]+: /.test(error.message))
@@ -93,12 +128,24 @@ export function grpcCode(error: Error): string {
  * and the gRPC status, with the original as `cause`. Anything else (a leasehold error, a lease that
  * etcd says is gone, a programming error) is returned as it is.
  */
-export function explainEtcdError(error: unknown, ns: Namespace): unknown {
+export function explainEtcdError(error: unknown, ns: Namespace, key?: string): unknown {
   if (!fromEtcd3(error) || isLeaseNotFound(error)) return error;
   const last = endpointOf(error);
   const endpoints = last === undefined ? endpointsOf(ns) : [last];
   const code = grpcCode(error);
   const at = `etcd at ${endpoints.length > 0 ? endpoints.join(', ') : '(unknown endpoint)'}`;
+  const options = { endpoints, code, cause: error };
+  if (error instanceof EtcdPermissionDeniedError || code === 'PERMISSION_DENIED') {
+    const what = key === undefined ? 'the request' : `access to ${JSON.stringify(key)}`;
+    return new PermissionDeniedError(`${at} denied ${what}: ${error.message} (the user lacks a permission on it; see docs/security.md)`, { ...options, key });
+  }
+  if (isAuthFailure(error)) {
+    const user = authUserOf(ns);
+    return new AuthenticationError(`${at} refused to authenticate${user === undefined ? '' : ` user ${JSON.stringify(user)}`}: ${error.message}`, options);
+  }
+  if (isTlsFailure(error)) {
+    return new TlsError(`TLS handshake with ${at} failed — a certificate was refused (no client certificate, one its CA did not sign, or a server certificate our CA does not verify): ${error.message}`, options);
+  }
   if (isTransientError(error)) {
     const detail = code === 'CIRCUIT_OPEN' ? `the etcd3 client's circuit breaker is open (${error.message})` : error.message;
     return new EtcdUnavailableError(`${at} unavailable: ${detail}`, { endpoints, code, cause: error });
