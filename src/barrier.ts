@@ -73,7 +73,8 @@ export class Barrier {
       this.session.signal,
     );
     if (!res.succeeded) return null;
-    return new LockHandle({ session: this.session, key: this.name, token: BigInt(res.header.revision), leave: noop });
+    const meta = { primitive: 'barrier', name: this.name } as const;
+    return new LockHandle({ session: this.session, key: this.name, token: BigInt(res.header.revision), leave: noop, meta });
   }
 
   /**

@@ -1,3 +1,4 @@
+import { campaignChannel, publishLeader, traced, type AcquireContext } from './diagnostics.js';
 import { acquire, type AcquireOptions } from './engine/acquire.js';
 import { takeOffice } from './engine/campaign.js';
 import { isDirectChild, queuePrefix } from './engine/keys.js';
@@ -74,6 +75,11 @@ export class Election {
   async campaign(value: string, options?: CampaignOptions): Promise<Leadership> {
     checkValue(value, 'Election.campaign');
     checkSignal(checkOptions(options, 'Election.campaign', ['signal']).signal, 'Election.campaign');
+    const context = (): AcquireContext => ({ primitive: 'election', name: this.name, lease: this.session.leaseHex, blocking: true });
+    return traced(campaignChannel, context, options?.signal, async () => this.#campaign(value, options), (l) => l.term);
+  }
+
+  async #campaign(value: string, options?: CampaignOptions): Promise<Leadership> {
     const ops = this.#ops;
     const ownKey = this.#ownKey;
     const bytes = Buffer.from(value);
@@ -94,7 +100,7 @@ export class Election {
       },
       options,
     );
-    const handle = new LockHandle({ session: this.session, ...grant });
+    const handle = new LockHandle({ session: this.session, ...grant, meta: { primitive: 'election', name: this.name } });
     return new Leadership(this, handle, value, checkedAt);
   }
 
@@ -138,7 +144,7 @@ export class Election {
   observe(options?: ObserveOptions & { vacancies?: false }): AsyncGenerator<LeaderState, void, undefined>;
   observe(options: ObserveOptions & { vacancies: true }): AsyncGenerator<LeaderState | null, void, undefined>;
   observe(options?: ObserveOptions): AsyncGenerator<LeaderState | null, void, undefined> {
-    return following(this.#ops, this.#prefix, options, 'Election.observe');
+    return following(this.#ops, this.name, options, 'Election.observe', this.session.leaseId);
   }
 
   /**
@@ -151,11 +157,11 @@ export class Election {
   static observe(client: Namespace, name: string, options: StaticObserveOptions & { vacancies: true }): AsyncGenerator<LeaderState | null, void, undefined>;
   static observe(client: Namespace, name: string, options?: StaticObserveOptions): AsyncGenerator<LeaderState | null, void, undefined> {
     checkClient(client, 'Election.observe');
-    const prefix = queuePrefix(name, 'Election');
+    queuePrefix(name, 'Election');
     const { requestTimeout, retryPolicy, ...rest } = checkOptions(options, 'Election.observe', [...observeOptionNames, 'requestTimeout', 'retryPolicy']);
     const checked = checkSessionOptions({ requestTimeout, retryPolicy }, 'Election.observe', sessionDefaults);
     const ops = new EtcdOps(client, checked.retryPolicy ?? defaultRetryPolicy(), checked.requestTimeout);
-    return following(ops, prefix, rest, 'Election.observe');
+    return following(ops, name, rest, 'Election.observe', undefined);
   }
 }
 
@@ -172,16 +178,18 @@ export interface StaticObserveOptions extends ObserveOptions, Pick<SessionOption
 
 async function* following(
   ops: EtcdOps,
-  prefix: string,
+  name: string,
   options: ObserveOptions | undefined,
   where: string,
+  selfLease: string | undefined,
 ): AsyncGenerator<LeaderState | null, void, undefined> {
   const { signal, vacancies } = checkOptions(options, where, observeOptionNames);
   checkSignal(signal, where);
   if (vacancies !== undefined && typeof vacancies !== 'boolean') {
     throw new TypeError(`Expected \`vacancies\` of ${where} to be a boolean, got ${show(vacancies)}`);
   }
-  for await (const state of followLeader(ops, prefix, signal)) {
+  for await (const state of followLeader(ops, `${name}/`, signal)) {
+    publishLeader(() => ({ name, leader: state, self: state !== null && state.leaseId === selfLease, source: 'observe' }));
     if (state !== null || vacancies === true) yield state;
   }
 }

@@ -3,6 +3,16 @@
  * leases. Every export is named here; see README.md and docs/ for the guarantees.
  */
 export { Session, sessionDefaults, type SessionOptions } from './session.js';
+export {
+  channels,
+  type AcquireContext,
+  type AcquireOutcome,
+  type PrimitiveKind,
+  type ReleaseMessage,
+  type SessionLostMessage,
+  type KeepAliveMessage,
+  type LeaderMessage,
+} from './diagnostics.js';
 export { Mutex, type LockOptions } from './mutex.js';
 export { LockHandle, type Held, type ReleaseOutcome } from './handle.js';
 export {

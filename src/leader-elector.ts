@@ -4,6 +4,7 @@ import { ExponentialBackoff, type IBackoff, type IBackoffFactory } from 'cockati
 import type { Namespace } from 'etcd3';
 import { Election } from './election.js';
 import type { Leadership } from './leadership.js';
+import { publishLeader } from './diagnostics.js';
 import { LeaseholdError, NotLeaderError } from './errors.js';
 import { sleep } from './transport/abort.js';
 import { maxTtl, checkClient, checkSessionOptions, timings } from './engine/session-options.js';
@@ -358,6 +359,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
         for await (const state of Election.observe(this.#client, this.name, { ...this.#observeOptions, signal: stop, vacancies: true })) {
           backoff.reset();
           this.#leader = state;
+          publishLeader(() => ({ name: this.name, leader: state, self: state !== null && state.leaseId === this.#leadership?.leaseId, source: 'elector' }));
           this.#emit('leaderChanged', state);
         }
       } catch {

@@ -1,5 +1,6 @@
 import { LockHandle } from './handle.js';
-import { acquire, tryAcquire, type AcquireOptions, type AcquireParams } from './engine/acquire.js';
+import { acquireChannel, traced, type AcquireContext } from './diagnostics.js';
+import { acquire, tryAcquire, type AcquireOptions, type AcquireParams, type Grant } from './engine/acquire.js';
 import { queuePrefix } from './engine/keys.js';
 import { internals } from './engine/session-internals.js';
 import { checkFunction } from './engine/validate.js';
@@ -58,7 +59,7 @@ export class Mutex {
    * key is gone.
    */
   async lock(options?: LockOptions): Promise<LockHandle> {
-    return new LockHandle({ session: this.session, ...(await acquire(this.#params, options)) });
+    return traced(acquireChannel, () => this.#context(true), options?.signal, async () => this.#handle(await acquire(this.#params, options)), (h) => h.token);
   }
 
   /**
@@ -66,8 +67,18 @@ export class Mutex {
    * (also when another acquisition on this same Session has it).
    */
   async tryLock(): Promise<LockHandle | null> {
-    const grant = await tryAcquire(this.#params);
-    return grant && new LockHandle({ session: this.session, ...grant });
+    return traced(acquireChannel, () => this.#context(false), undefined, async () => {
+      const grant = await tryAcquire(this.#params);
+      return grant && this.#handle(grant);
+    }, (h) => h?.token);
+  }
+
+  #handle(grant: Grant): LockHandle {
+    return new LockHandle({ session: this.session, ...grant, meta: { primitive: 'mutex', name: this.name } });
+  }
+
+  #context(blocking: boolean): AcquireContext {
+    return { primitive: 'mutex', name: this.name, lease: this.session.leaseHex, blocking };
   }
 
   /**

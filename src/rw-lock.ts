@@ -1,6 +1,7 @@
 import { LockHandle } from './handle.js';
 import { acquisitionSuffix } from './engine/acquisition-key.js';
 import { resumeLeftover } from './engine/adopt.js';
+import { acquireChannel, traced, type AcquireContext } from './diagnostics.js';
 import { acquire, tryAcquire, type AcquireOptions, type AcquireParams, type Grant } from './engine/acquire.js';
 import { isDirectChild, queuePrefix } from './engine/keys.js';
 import { internals } from './engine/session-internals.js';
@@ -69,7 +70,7 @@ export class ReadWriteLock {
    * lease is lost while waiting it rejects with {@link LeaseLostError}.
    */
   async readLock(options?: RwLockOptions): Promise<LockHandle> {
-    return this.#handle(await acquire(await this.#readParams('ReadWriteLock.readLock'), options));
+    return this.#traced('read', true, options, async () => this.#handle(await acquire(await this.#readParams('ReadWriteLock.readLock'), options)));
   }
 
   /**
@@ -78,23 +79,32 @@ export class ReadWriteLock {
    * unchanged; if the lease is lost while waiting it rejects with {@link LeaseLostError}.
    */
   async writeLock(options?: RwLockOptions): Promise<LockHandle> {
-    return this.#handle(await acquire(await this.#writeParams('ReadWriteLock.writeLock'), options));
+    return this.#traced('write', true, options, async () => this.#handle(await acquire(await this.#writeParams('ReadWriteLock.writeLock'), options)));
   }
 
   /** Takes a read lock if no writer holds or waits for the lock, without waiting; `null` otherwise. */
   async tryReadLock(): Promise<LockHandle | null> {
-    const grant = await tryAcquire(await this.#readParams('ReadWriteLock.tryReadLock'));
-    return grant && this.#handle(grant);
+    return this.#traced('read', false, undefined, async () => {
+      const grant = await tryAcquire(await this.#readParams('ReadWriteLock.tryReadLock'));
+      return grant && this.#handle(grant);
+    });
   }
 
   /** Takes the write lock if nobody holds or waits for the lock, without waiting; `null` otherwise. */
   async tryWriteLock(): Promise<LockHandle | null> {
-    const grant = await tryAcquire(await this.#writeParams('ReadWriteLock.tryWriteLock'));
-    return grant && this.#handle(grant);
+    return this.#traced('write', false, undefined, async () => {
+      const grant = await tryAcquire(await this.#writeParams('ReadWriteLock.tryWriteLock'));
+      return grant && this.#handle(grant);
+    });
   }
 
   #handle(grant: Grant): LockHandle {
-    return new LockHandle({ session: this.session, ...grant });
+    return new LockHandle({ session: this.session, ...grant, meta: { primitive: 'rwlock', name: this.name } });
+  }
+
+  #traced<T extends LockHandle | null>(mode: 'read' | 'write', blocking: boolean, options: RwLockOptions | undefined, fn: () => Promise<T>): Promise<T> {
+    const context = (): AcquireContext => ({ primitive: 'rwlock', name: this.name, mode, lease: this.session.leaseHex, blocking });
+    return traced(acquireChannel, context, options?.signal, fn, (h) => h?.token);
   }
 
   /** Runs `fn` under a read lock and releases it when `fn` settles (also when it throws). */

@@ -1,3 +1,4 @@
+import { acquireChannel, traced, type AcquireContext } from './diagnostics.js';
 import { LeaseholdError } from './errors.js';
 import { LockHandle, type HandleInit } from './handle.js';
 import { within } from './transport/abort.js';
@@ -105,6 +106,7 @@ export class Semaphore {
   readonly permits: number;
   readonly #waiters: string;
   readonly #holders: string;
+  readonly #meta: { primitive: 'semaphore'; name: string };
 
   /**
    * A Semaphore named `name` with `options.permits` permits, on `session`. Creating it talks to nobody.
@@ -119,6 +121,7 @@ export class Semaphore {
     this.session = session;
     this.#waiters = `${prefix}waiters/`;
     this.#holders = `${prefix}holders/`;
+    this.#meta = { primitive: 'semaphore', name };
   }
 
   /**
@@ -132,6 +135,10 @@ export class Semaphore {
    */
   async acquire(options?: PermitOptions): Promise<PermitHandle> {
     const weight = checkWeight(options, 'Semaphore.acquire', ['weight', 'signal'], this.permits);
+    return traced(acquireChannel, () => this.#context(weight, true), options?.signal, async () => this.#acquire(weight, options), (h) => h.token);
+  }
+
+  async #acquire(weight: number, options: PermitOptions | undefined): Promise<PermitHandle> {
     const resumed = await this.#resume(weight);
     if (resumed instanceof PermitHandle) return resumed;
     const { claim, params } = this.#claim(weight, 'Semaphore.acquire', resumed);
@@ -153,6 +160,14 @@ export class Semaphore {
    */
   async tryAcquire(options?: TryPermitOptions): Promise<PermitHandle | null> {
     const weight = checkWeight(options, 'Semaphore.tryAcquire', ['weight'], this.permits);
+    return traced(acquireChannel, () => this.#context(weight, false), undefined, async () => this.#tryAcquire(weight), (h) => h?.token);
+  }
+
+  #context(weight: number, blocking: boolean): AcquireContext {
+    return { primitive: 'semaphore', name: this.name, permits: this.permits, weight, lease: this.session.leaseHex, blocking };
+  }
+
+  async #tryAcquire(weight: number): Promise<PermitHandle | null> {
     const resumed = await this.#resume(weight);
     if (resumed instanceof PermitHandle) return resumed;
     const { claim, params } = this.#claim(weight, 'Semaphore.tryAcquire', resumed);
@@ -193,7 +208,7 @@ export class Semaphore {
     if (!leftover) return undefined;
     const { kv, prefix } = leftover;
     if (prefix === this.#waiters) return kv.key.slice(prefix.length);
-    return new PermitHandle({ session: this.session, key: kv.key, token: kv.createRevision, leave: noop }, weight, this.permits);
+    return new PermitHandle({ session: this.session, key: kv.key, token: kv.createRevision, leave: noop, meta: this.#meta }, weight, this.permits);
   }
 
   #claim(weight: number, where: string, resumedSuffix?: string): { claim: PermitClaim; params: AcquireParams } {
@@ -225,7 +240,7 @@ export class Semaphore {
   #permit(claim: PermitClaim, weight: number): PermitHandle {
     if (claim.admitted === undefined) throw new LeaseholdError(`${claim.spec.waiterKey}: admitted without a holder key`);
     return new PermitHandle(
-      { session: this.session, key: claim.spec.holderKey, token: claim.admitted, leave: noop },
+      { session: this.session, key: claim.spec.holderKey, token: claim.admitted, leave: noop, meta: this.#meta },
       weight,
       this.permits,
     );

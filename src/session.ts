@@ -1,5 +1,6 @@
 import type { IPolicy } from 'cockatiel';
 import type { Namespace } from 'etcd3';
+import { publishKeepAlive, publishSessionLost } from './diagnostics.js';
 import { LeaseLostError, SessionClosedError } from './errors.js';
 import { clampDelay } from './transport/abort.js';
 import type { EtcdOps } from './transport/etcd.js';
@@ -215,7 +216,9 @@ export class Session implements AsyncDisposable {
       cause === undefined
         ? `lease ${this.leaseHex} lost: no keep-alive succeeded before its validity deadline`
         : `lease ${this.leaseHex} lost: etcd reports it expired or revoked`;
-    this.#stop(new LeaseLostError(message, { leaseId: this.leaseId, ...(cause === undefined ? {} : { cause }) }));
+    const reason = new LeaseLostError(message, { leaseId: this.leaseId, ...(cause === undefined ? {} : { cause }) });
+    this.#stop(reason);
+    publishSessionLost(() => ({ lease: this.leaseHex, reason }));
     // Make the loss final on the server too, so nothing waits out the rest of the TTL for us.
     this.#track(this.#ops.leaseRevoke(this.leaseId));
   }
@@ -233,6 +236,10 @@ export class Session implements AsyncDisposable {
       this.#deadline = deadline;
       this.#armDeadline();
     }
+    publishKeepAlive(() => {
+      const now = performance.now();
+      return { lease: this.leaseHex, roundTripMs: now - sentAt, validityMs: this.#deadline - now };
+    });
   }
 
   #armDeadline(): void {

@@ -1,0 +1,173 @@
+/**
+ * leasehold's `node:diagnostics_channel` channels: the zero-dependency way for APM tools, metrics and
+ * logs to see waits, holds, losses and leader changes. Nothing is published — not even a context
+ * object built — while a channel has no subscriber.
+ *
+ * - `leasehold:acquire` (a `TracingChannel`): every wait of `Mutex`, `ReadWriteLock` and `Semaphore`
+ *   (`lock`, `readLock`/`writeLock`, `acquire`, and their `try…` forms), with `start`, `end`,
+ *   `asyncStart`, `asyncEnd` and `error`; the context is an {@link AcquireContext}.
+ * - `leasehold:campaign` (a `TracingChannel`): every `Election.campaign` (and so every
+ *   `LeaderElector` term); the context is an {@link AcquireContext} with `primitive: 'election'`.
+ * - `leasehold:release` — a holding ended ({@link ReleaseMessage}): released, or lost with its lease.
+ * - `leasehold:session:lost` — a Session lost its lease ({@link SessionLostMessage}).
+ * - `leasehold:session:keepalive` — a keep-alive succeeded ({@link KeepAliveMessage}).
+ * - `leasehold:leader` — a leader change seen by `Election.observe()` or a `LeaderElector`
+ *   ({@link LeaderMessage}).
+ *
+ * Payloads carry names, keys, lease ids, tokens and timings — never a password, token or value of
+ * yours (an election's value is the one exception: it is the leader's public identity).
+ */
+import { channel, tracingChannel, type TracingChannel } from 'node:diagnostics_channel';
+import { isLeaseholdError } from './errors.js';
+import type { LeaderState } from './engine/observe.js';
+
+/** The names of leasehold's channels. */
+export const channels = {
+  acquire: 'leasehold:acquire',
+  campaign: 'leasehold:campaign',
+  release: 'leasehold:release',
+  sessionLost: 'leasehold:session:lost',
+  keepAlive: 'leasehold:session:keepalive',
+  leader: 'leasehold:leader',
+} as const;
+
+/** Which primitive a message is about. */
+export type PrimitiveKind = 'mutex' | 'rwlock' | 'semaphore' | 'election' | 'barrier';
+
+/** How a wait ended. */
+export type AcquireOutcome = 'granted' | 'busy' | 'aborted' | 'lost' | 'error';
+
+/**
+ * The context object of `leasehold:acquire` and `leasehold:campaign`: filled in as the wait goes
+ * (`token`, `waitedMs` and `outcome` are set before `asyncEnd`; `error` by the channel on failure).
+ */
+export interface AcquireContext {
+  primitive: PrimitiveKind;
+  /** The primitive's name. */
+  name: string;
+  /** `read` or `write` for a ReadWriteLock. */
+  mode?: 'read' | 'write';
+  /** A Semaphore's total permits, and the weight asked for. */
+  permits?: number;
+  weight?: number;
+  /** The session's lease, in hex. */
+  lease: string;
+  /** `false` for `tryLock`/`tryAcquire` (no waiting). */
+  blocking: boolean;
+  /** The fencing token (for an election, the term), once granted. */
+  token?: bigint;
+  /** How long the call took, in ms. */
+  waitedMs?: number;
+  /** How it ended: granted; `busy` (a `try…` that found it taken); aborted by the caller; lost with the lease; another error. */
+  outcome?: AcquireOutcome;
+  /** Set by the channel when the call rejects. */
+  error?: unknown;
+  /** Set by the channel when the call resolves. */
+  result?: unknown;
+}
+
+/** A `leasehold:release` message: a holding ended. */
+export interface ReleaseMessage {
+  primitive: PrimitiveKind;
+  name: string;
+  key: string;
+  token: bigint;
+  lease: string;
+  /** How long it was held, in ms. */
+  heldMs: number;
+  /** `released` by `release()`/`resign()`, `lost` with the lease, `closed` with the session. */
+  outcome: 'released' | 'lost' | 'closed';
+}
+
+/** A `leasehold:session:lost` message. */
+export interface SessionLostMessage {
+  /** The lease, in hex. */
+  lease: string;
+  /** The `LeaseLostError`. */
+  reason: unknown;
+}
+
+/** A `leasehold:session:keepalive` message: a keep-alive succeeded. */
+export interface KeepAliveMessage {
+  lease: string;
+  /** From sending the keep-alive to its answer, in ms. */
+  roundTripMs: number;
+  /** How long the session's validity now lasts, in ms (its deadline minus now). */
+  validityMs: number;
+}
+
+/** A `leasehold:leader` message: the leader of an election changed, as seen by this process. */
+export interface LeaderMessage {
+  /** The election's name. */
+  name: string;
+  /** The new leader, or `null` while nobody leads. */
+  leader: LeaderState | null;
+  /** True when the leader is this process (the observing session's lease, or this LeaderElector). */
+  self: boolean;
+  /** Who saw it. */
+  source: 'observe' | 'elector';
+}
+
+export const acquireChannel: TracingChannel<unknown, AcquireContext> = tracingChannel('leasehold:acquire');
+export const campaignChannel: TracingChannel<unknown, AcquireContext> = tracingChannel('leasehold:campaign');
+const releaseChannel = channel(channels.release);
+const sessionLostChannel = channel(channels.sessionLost);
+const keepAliveChannel = channel(channels.keepAlive);
+const leaderChannel = channel(channels.leader);
+
+/** How a failed wait is told: the caller's abort, the lease (or session) gone, or another error. */
+function outcomeOf(error: unknown, caller: AbortSignal | undefined): AcquireOutcome {
+  if (caller?.aborted && error === caller.reason) return 'aborted';
+  if (isLeaseholdError(error) && (error.name === 'LeaseLostError' || error.name === 'SessionClosedError')) return 'lost';
+  return 'error';
+}
+
+/**
+ * Runs a wait through `tracing` with the context `make()` builds — only when someone subscribes, so
+ * an unobserved wait costs one property read. `tokenOf` reads the token from the result (null: busy).
+ */
+export function traced<T>(
+  tracing: TracingChannel<unknown, AcquireContext>,
+  make: () => AcquireContext,
+  caller: AbortSignal | undefined,
+  fn: () => Promise<T>,
+  tokenOf: (result: T) => bigint | undefined,
+): Promise<T> {
+  if (!tracing.hasSubscribers) return fn();
+  const context = make();
+  const started = performance.now();
+  return tracing.tracePromise(async () => {
+    try {
+      const result = await fn();
+      const token = tokenOf(result);
+      context.outcome = token === undefined ? 'busy' : 'granted';
+      if (token !== undefined) context.token = token;
+      return result;
+    } catch (error) {
+      context.outcome = outcomeOf(error, caller);
+      throw error;
+    } finally {
+      context.waitedMs = performance.now() - started;
+    }
+  }, context);
+}
+
+/** Publishes on `leasehold:release`, building the message only for subscribers. */
+export function publishRelease(make: () => ReleaseMessage): void {
+  if (releaseChannel.hasSubscribers) releaseChannel.publish(make());
+}
+
+/** Publishes on `leasehold:session:lost`. */
+export function publishSessionLost(make: () => SessionLostMessage): void {
+  if (sessionLostChannel.hasSubscribers) sessionLostChannel.publish(make());
+}
+
+/** Publishes on `leasehold:session:keepalive`. */
+export function publishKeepAlive(make: () => KeepAliveMessage): void {
+  if (keepAliveChannel.hasSubscribers) keepAliveChannel.publish(make());
+}
+
+/** Publishes on `leasehold:leader`. */
+export function publishLeader(make: () => LeaderMessage): void {
+  if (leaderChannel.hasSubscribers) leaderChannel.publish(make());
+}
