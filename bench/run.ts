@@ -102,6 +102,8 @@ async function main(): Promise<number> {
       if (want.has('etcd3-lock')) tasks.push(etcd3LockTask(ctx, w));
       if (want.has('etcd3-election')) tasks.push(etcd3ElectionTask(ctx, w));
     }
+    // The cost of a diagnostics subscriber: the same uncontended Mutex row, with every channel subscribed.
+    if (want.has('diagnostics') && want.has('mutex')) tasks.push(mutexTask(ctx, 1, true));
     for (const w of workers) if (want.has('semaphore')) tasks.push(semaphoreTask(ctx, w));
     for (const w of workers) if (want.has('rwlock')) tasks.push(rwlockTask(ctx, w));
     const handovers: Task[] = want.has('failover')

@@ -12,6 +12,7 @@ export const allScenarios = [
   'failover',
   'memory',
   'waiters',
+  'diagnostics',
 ] as const;
 export type ScenarioName = (typeof allScenarios)[number];
 

@@ -4,52 +4,83 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { EtcdLockFailedError, type Campaign } from 'etcd3';
-import { Mutex, Session } from '../../src/index.js';
+import { channel, tracingChannel } from 'node:diagnostics_channel';
+import { channels, Mutex, Session } from '../../src/index.js';
 import { runContention, warm, type BenchContext, type Participant, type Task } from '../lib/harness.js';
 import { watchEventProbe } from '../lib/probe.js';
 import { handoffSplit } from '../lib/stats.js';
 
-/** Scenario 1: leasehold Mutex, lock → release. */
-export function mutexTask(ctx: BenchContext, workers: number): Task {
+/**
+ * Subscribers on every leasehold diagnostics channel, doing what a metrics integration does (read the
+ * context, count); returns the way to unsubscribe.
+ */
+function subscribeAll(): () => void {
+  let seen = 0;
+  const count = (message: unknown): void => {
+    if (message !== undefined) seen++;
+  };
+  const tracing = { start: count, end: count, asyncStart: count, asyncEnd: count, error: count };
+  const traced = [tracingChannel(channels.acquire), tracingChannel(channels.campaign)];
+  const plain = [channels.release, channels.sessionLost, channels.keepAlive, channels.leader].map((n) => channel(n));
+  for (const t of traced) t.subscribe(tracing);
+  for (const c of plain) c.subscribe(count);
+  return () => {
+    for (const t of traced) t.unsubscribe(tracing);
+    for (const c of plain) c.unsubscribe(count);
+    void seen;
+  };
+}
+
+/** Scenario 1: leasehold Mutex, lock → release (`traced`: with a subscriber on every diagnostics channel). */
+export function mutexTask(ctx: BenchContext, workers: number, traced = false): Task {
   return {
-    scenario: 'mutex',
-    label: 'leasehold Mutex',
+    scenario: traced ? 'mutex-traced' : 'mutex',
+    label: traced ? 'leasehold Mutex, diagnostics subscribed' : 'leasehold Mutex',
     workers,
     rate: true,
     async run(ops, maxSeconds) {
       const name = ctx.unique('bench/mutex');
-      return runContention(
-        ctx,
-        {
-          workers,
-          handoff: 'exclusive',
-          async open(): Promise<Participant> {
-            const client = ctx.client();
-            const lastEvent = watchEventProbe(client);
-            await warm(client);
-            const session = await Session.create(client, { ttl: ctx.ttl });
-            const mutex = new Mutex(session, name);
-            return {
-              async acquire() {
-                const handle = await mutex.lock();
-                return { release: async () => handle.release(), marks: { event: lastEvent() } };
-              },
-              async close() {
-                await session.close();
-                client.close();
-              },
-            };
-          },
-          collect(samples) {
-            const { toEvent, afterEvent } = handoffSplit(samples);
-            return { series: { releaseToWakeEvent: toEvent, wakeEventToAcquired: afterEvent } };
-          },
-        },
-        ops,
-        maxSeconds,
-      );
+      const unsubscribe = traced ? subscribeAll() : () => undefined;
+      try {
+        return await runMutex(ctx, name, workers, ops, maxSeconds);
+      } finally {
+        unsubscribe();
+      }
     },
   };
+}
+
+async function runMutex(ctx: BenchContext, name: string, workers: number, ops: number, maxSeconds: number) {
+  return runContention(
+    ctx,
+    {
+      workers,
+      handoff: 'exclusive',
+      async open(): Promise<Participant> {
+        const client = ctx.client();
+        const lastEvent = watchEventProbe(client);
+        await warm(client);
+        const session = await Session.create(client, { ttl: ctx.ttl });
+        const mutex = new Mutex(session, name);
+        return {
+          async acquire() {
+            const handle = await mutex.lock();
+            return { release: async () => handle.release(), marks: { event: lastEvent() } };
+          },
+          async close() {
+            await session.close();
+            client.close();
+          },
+        };
+      },
+      collect(samples) {
+        const { toEvent, afterEvent } = handoffSplit(samples);
+        return { series: { releaseToWakeEvent: toEvent, wakeEventToAcquired: afterEvent } };
+      },
+    },
+    ops,
+    maxSeconds,
+  );
 }
 
 /** How long the polled etcd3 Lock sleeps after a failed attempt. */
