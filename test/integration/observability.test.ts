@@ -1,0 +1,118 @@
+// leasehold/prometheus and leasehold/opentelemetry against a real etcd: the registry is scraped after
+// real acquisitions, releases, a lost session and a leader change; spans go to the SDK's in-memory
+// exporter.
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, test } from 'vitest';
+import { Election, LeaseLostError, Mutex, Semaphore } from '../../src/index.js';
+import { instrumentLeasehold } from '../../src/opentelemetry.js';
+import { registerLeaseholdMetrics } from '../../src/prometheus.js';
+import { etcdForFile } from '../fixture.js';
+import { uniqueName } from '../helpers.js';
+
+const fx = etcdForFile(5);
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+/** The value of one series in the registry's text exposition, `undefined` when absent. */
+async function value(registry: Registry, series: string): Promise<number | undefined> {
+  const text = await registry.metrics();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('leasehold/prometheus', () => {
+  test('acquisitions, waits, holds, losses, keep-alives and leadership, as scraped', async () => {
+    const registry = new Registry();
+    const metrics = registerLeaseholdMetrics(registry);
+    cleanups.push(() => metrics.unregister());
+    const name = uniqueName('prom');
+    const labels = (extra = '') => `{primitive="mutex",name="${name}"${extra}}`;
+    const a = await fx.session(2);
+    const holder = await new Mutex(a, name).lock();
+    expect(await value(registry, `leasehold_held${labels()}`)).toBe(1);
+    const waiting = new Mutex(await fx.session(), name).lock();
+    await expect.poll(async () => value(registry, `leasehold_waiting${labels()}`)).toBe(1);
+    await holder.release();
+    const second = await waiting;
+    expect(await value(registry, `leasehold_waiting${labels()}`)).toBe(0);
+    await second.release();
+    expect(await value(registry, `leasehold_acquisitions_total${labels(',outcome="granted"')}`)).toBe(2);
+    expect(await value(registry, `leasehold_held${labels()}`)).toBe(0);
+    expect(await value(registry, `leasehold_hold_seconds_count${labels(',outcome="released"')}`)).toBe(2);
+    expect(await value(registry, `leasehold_acquire_wait_seconds_count${labels(',outcome="granted"')}`)).toBe(2);
+    // A lost session: its holding ends as lost, the loss is counted, its validity series goes.
+    await expect.poll(async () => value(registry, `leasehold_session_validity_seconds{lease="${a.leaseHex}"}`), { timeout: 3000 }).toBeGreaterThan(0.5);
+    const doomed = await new Mutex(a, `${name}-lost`).lock();
+    await fx.admin.leaseClient.leaseRevoke({ ID: a.leaseId });
+    await expect.poll(() => doomed.signal.aborted, { timeout: 5000 }).toBe(true);
+    expect(doomed.signal.reason).toBeInstanceOf(LeaseLostError);
+    expect(await value(registry, 'leasehold_sessions_lost_total')).toBe(1);
+    expect(await value(registry, `leasehold_hold_seconds_count{primitive="mutex",name="${name}-lost",outcome="lost"}`)).toBe(1);
+    expect(await value(registry, `leasehold_session_validity_seconds{lease="${a.leaseHex}"}`)).toBeUndefined();
+    expect(await value(registry, 'leasehold_keepalive_round_trip_seconds_count')).toBeGreaterThan(0);
+    // A leader change: client-go's gauge.
+    const election = uniqueName('prom-election');
+    const leadership = await new Election(await fx.session(), election).campaign('me');
+    expect(await value(registry, `leader_election_master_status{name="${election}"}`)).toBe(1);
+    await leadership.resign();
+    expect(await value(registry, `leader_election_master_status{name="${election}"}`)).toBe(0);
+  });
+
+  test('the name label can be mapped or turned off; unregister removes everything', async () => {
+    const mapped = new Registry();
+    const m1 = registerLeaseholdMetrics(mapped, { names: (n) => n.split('/')[0]! });
+    const name = `${uniqueName('tenant')}/jobs/1`;
+    const sem = new Semaphore(await fx.session(), name, { permits: 2 });
+    await (await sem.acquire()).release();
+    expect(await value(mapped, `leasehold_acquisitions_total{primitive="semaphore",name="${name.split('/')[0]}",outcome="granted"}`)).toBe(1);
+    m1.unregister();
+    expect((await mapped.metrics()).trim()).toBe('');
+    const bare = new Registry();
+    const m2 = registerLeaseholdMetrics(bare, { names: false });
+    cleanups.push(() => m2.unregister());
+    await (await sem.acquire()).release();
+    expect(await value(bare, 'leasehold_acquisitions_total{primitive="semaphore",outcome="granted"}')).toBe(1);
+    expect(() => registerLeaseholdMetrics(new Registry(), { names: 'yes' as never })).toThrow(TypeError);
+  });
+});
+
+describe('leasehold/opentelemetry', () => {
+  test('waits are spans with their attributes; a wait lost with its lease has an event and status ERROR', async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const instrumentation = instrumentLeasehold({ tracerProvider: provider });
+    cleanups.push(() => instrumentation.disable());
+    const name = uniqueName('otel');
+    const s = await fx.session();
+    const lock = await new Mutex(s, name).lock();
+    const leadership = await new Election(s, `${name}-e`).campaign('v');
+    const doomed = await fx.session(2);
+    const lostWait = new Mutex(doomed, name).lock();
+    await new Promise((r) => setTimeout(r, 100));
+    await fx.admin.leaseClient.leaseRevoke({ ID: doomed.leaseId });
+    await expect(lostWait).rejects.toBeInstanceOf(LeaseLostError);
+    await Promise.all([lock.release(), leadership.resign()]);
+    const spans = exporter.getFinishedSpans();
+    const acquire = spans.find((sp) => sp.name === 'leasehold.acquire' && sp.attributes['leasehold.outcome'] === 'granted');
+    expect(acquire?.attributes).toMatchObject({
+      'leasehold.primitive': 'mutex',
+      'leasehold.name': name,
+      'leasehold.lease': s.leaseHex,
+      'leasehold.blocking': true,
+      'leasehold.token': lock.token.toString(),
+    });
+    const campaign = spans.find((sp) => sp.name === 'leasehold.campaign');
+    expect(campaign?.attributes['leasehold.token']).toBe(leadership.term.toString());
+    const lost = spans.find((sp) => sp.name === 'leasehold.acquire' && sp.attributes['leasehold.outcome'] === 'lost');
+    expect(lost?.events.map((e) => e.name)).toContain('leasehold.lease_lost');
+    expect(lost?.status.code).toBe(2); // ERROR
+    expect(spans.find((sp) => sp.name === 'leasehold.session_lost')?.attributes['leasehold.lease']).toBe(doomed.leaseHex);
+    instrumentation.disable();
+    exporter.reset();
+    await (await new Mutex(s, name).lock()).release();
+    expect(exporter.getFinishedSpans()).toEqual([]);
+  });
+});
