@@ -42,6 +42,7 @@ export {
   type LeaderElectorEvents,
   type LeaderContext,
   type LeaderElectorRunOptions,
+  type LeaderHealth,
 } from './leader-elector.js';
 export {
   LeaseholdError,

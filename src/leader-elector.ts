@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { ExponentialBackoff, type IBackoff, type IBackoffFactory } from 'cockatiel';
 import type { Namespace } from 'etcd3';
@@ -99,6 +100,26 @@ export interface LeaderElectorEvents {
   retry: [info: { error: unknown; delay: number }];
 }
 
+/** What {@link LeaderElector.health} reports. */
+export interface LeaderHealth {
+  /** False when this process acts as leader although it should not (see {@link LeaderElector.health}). */
+  healthy: boolean;
+  /** True while the elector runs and its session is alive: connected, campaigning or leading. */
+  ready: boolean;
+  /** True while this process leads. */
+  leading: boolean;
+  /** The current term, while in one. */
+  term?: bigint;
+  /** Why it is unhealthy. */
+  reason?: string;
+}
+
+function respond(res: ServerResponse, status: number, health: LeaderHealth): void {
+  const body = JSON.stringify({ ...health, term: health.term?.toString() });
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(body);
+}
+
 /** Options of {@link LeaderElector.run}. */
 export interface LeaderElectorRunOptions {
   /** Aborting it stops the elector like {@link LeaderElector.stop}; `run` then rejects with `signal.reason`. */
@@ -142,6 +163,10 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
   readonly #stop = new AbortController();
   #running: Promise<void> | undefined;
   #leadership: Leadership | undefined;
+  /** The session of the current attempt (for readiness and health). */
+  #session: Session | undefined;
+  /** When the current term ended (lost, or stop()) while its callback still runs. */
+  #termEnded: { at: number; reason: unknown } | undefined;
   #leader: LeaderState | null = null;
 
   /**
@@ -262,6 +287,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
         let leadership: Leadership;
         try {
           session ??= await Session.create(this.#client, { ...this.#sessionOptions, ttl: this.ttl, signal: stop });
+          this.#session = session;
           leadership = await new Election(session, this.name).campaign(this.identity, { signal: stop });
         } catch (error) {
           // Bad input (a TypeError or RangeError) cannot be fixed by trying again: run() rejects with it.
@@ -294,7 +320,9 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
     const stop = this.#stop.signal;
     const controller = new AbortController();
     const endTerm = (reason: unknown): void => {
-      if (!controller.signal.aborted) controller.abort(reason);
+      if (controller.signal.aborted) return;
+      this.#termEnded = { at: performance.now(), reason };
+      controller.abort(reason);
     };
     const onLost = (): void => {
       this.#emit('demoted', { term: leadership.term, reason: leadership.signal.reason });
@@ -347,8 +375,69 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
       clearTimeout(timer);
       stop.removeEventListener('abort', onStop);
       leadership.signal.removeEventListener('abort', onLost);
-      if (this.#leadership === leadership) this.#leadership = undefined;
+      if (this.#leadership === leadership) {
+        this.#leadership = undefined;
+        this.#termEnded = undefined;
+      }
     }
+  }
+
+  /**
+   * Whether this elector is healthy and ready, in the spirit of client-go's `HealthzAdaptor`.
+   *
+   * - `healthy` is false when this process still acts as leader although it should not: a term ended
+   *   (lease lost, key deleted, `stop()`) more than `tolerance` ms ago and its callback has not
+   *   returned (it ignores its `signal`: a leader that should have stopped but is stuck), or it leads
+   *   but its session's validity ran out more than `tolerance` ms ago (its timers are starved). Wire
+   *   it to a liveness probe: restarting such a process is the cure. (A blocked event loop cannot
+   *   answer a probe at all: the probe's timeout catches that.)
+   * - `ready` is true while the elector runs and its session is alive — connected and campaigning or
+   *   leading. Never "is leader": a readiness probe that waits for leadership deadlocks a rolling
+   *   update (the new pod never becomes ready, so the old leader is never replaced).
+   * @param options.tolerance - ms, @default 10_000
+   */
+  health(options?: { tolerance?: number }): LeaderHealth {
+    const { tolerance = 10_000 } = checkOptions(options, 'LeaderElector.health', ['tolerance']);
+    checkMs('tolerance', tolerance, true);
+    const now = performance.now();
+    const leadership = this.#leadership;
+    const session = this.#session;
+    const running = this.#running !== undefined && !this.#stop.signal.aborted;
+    const ready = running && session !== undefined && session.alive;
+    const base = { ready, leading: this.isLeader, ...(leadership ? { term: leadership.term } : {}) };
+    const ended = this.#termEnded;
+    if (leadership && ended && now - ended.at > tolerance) {
+      const why = ended.reason instanceof Error ? ended.reason.message : String(ended.reason);
+      return { ...base, healthy: false, reason: `term ${leadership.term} ended ${Math.round(now - ended.at)} ms ago (${why}) but its callback has not returned: it ignores its signal` };
+    }
+    if (leadership && !leadership.signal.aborted && session && now - session.deadline > tolerance) {
+      return { ...base, healthy: false, reason: `leading term ${leadership.term} although the session's validity ran out ${Math.round(now - session.deadline)} ms ago` };
+    }
+    return { ...base, healthy: true };
+  }
+
+  /**
+   * A `node:http` request handler for a liveness probe: 200 with `{"healthy":true,…}` while
+   * {@link health} says healthy, else 503 with the reason, as JSON.
+   */
+  livenessHandler(options?: { tolerance?: number }): (req: IncomingMessage, res: ServerResponse) => void {
+    const health = { tolerance: options?.tolerance ?? 10_000 };
+    this.health(health); // checks the options now
+    return (_req, res) => {
+      const h = this.health(health);
+      respond(res, h.healthy ? 200 : 503, h);
+    };
+  }
+
+  /**
+   * A `node:http` request handler for a readiness probe: 200 while the elector runs with a live
+   * session (connected, campaigning or leading), else 503. Never tied to leadership: see {@link health}.
+   */
+  readinessHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+    return (_req, res) => {
+      const h = this.health();
+      respond(res, h.ready ? 200 : 503, h);
+    };
   }
 
   /** Keeps `leader` up to date and emits `leaderChanged` until `stop` aborts. Never rejects. */
