@@ -52,10 +52,13 @@ function extractDocComments(): Block[] {
     let n = 0;
     for (const m of text.matchAll(/@example\s*\n\s*\*\s*```ts\n([\s\S]*?)\n\s*\*\s*```/g)) {
       n++;
-      const code = m[1]!.split('\n').map((line) => line.replace(/^\s*\* ?/, '')).join('\n');
+      const lines = m[1]!.split('\n').map((line) => line.replace(/^\s*\* ?/, ''));
+      // An example's own imports go to the top of the program; the rest runs in a block of its own.
+      const imports = lines.filter((line) => line.startsWith('import ')).join('\n');
+      const code = lines.filter((line) => !line.startsWith('import ')).join('\n');
       const id = `src_${file.replace(/[/.]/g, '_')}_${n}`;
       const out = join(outDir, `${id}.ts`);
-      writeFileSync(out, `// @example ${n} of src/${file}\n${prelude}{\n${code}\n}\n${epilogue}`);
+      writeFileSync(out, `// @example ${n} of src/${file}\n${imports}\n${prelude}{\n${code}\n}\n${epilogue}`);
       blocks.push({ id: `src/${file} @example ${n}`, file: out, run: true, vitest: false });
     }
   }
