@@ -1,0 +1,102 @@
+// The example service of examples/kubernetes/: every replica runs a worker pool capped across the
+// fleet by a Semaphore, and one replica at a time — the leader — schedules work with fenced writes.
+// It serves liveness, readiness, Prometheus metrics and who leads, and stops cleanly on SIGTERM.
+// Run: ETCD_ENDPOINTS=127.0.0.1:2379 POD_NAME=pod-a node --conditions=leasehold-source --import tsx examples/kubernetes/service.ts
+import { createServer } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Etcd3 } from 'etcd3';
+import { Registry } from 'prom-client';
+import { LeaderElector, Semaphore, Session } from 'leasehold';
+import { registerLeaseholdMetrics } from 'leasehold/prometheus';
+import { defaultPort, env, names, paths, workerPermits } from './config.js';
+
+const endpoints = (process.env[env.endpoints] ?? '127.0.0.1:2379').split(',');
+const pod = process.env[env.podName] ?? `pod-${process.pid}`;
+const port = Number(process.env[env.port] ?? defaultPort);
+const ttl = Number(process.env[env.ttl] ?? 10);
+const stopTimeout = Number(process.env[env.stopTimeout] ?? 5000);
+
+/** One JSON line per event, stamped with the monotonic clock shared by every process on the host. */
+function log(ev: string, extra: Record<string, unknown> = {}): void {
+  process.stdout.write(`${JSON.stringify({ t: process.hrtime.bigint().toString(), pod, ev, ...extra })}\n`);
+}
+
+const etcd = new Etcd3({ hosts: endpoints });
+const registry = new Registry();
+registerLeaseholdMetrics(registry);
+const elector = new LeaderElector(etcd, names.election, { identity: pod, ttl, stopTimeout });
+const session = await Session.create(etcd, { ttl });
+const stopping = new AbortController();
+
+// The worker pool: two loops per replica, at most `workerPermits` busy across the whole fleet.
+const pool = new Semaphore(session, names.workers, { permits: workerPermits });
+async function worker(): Promise<void> {
+  while (!stopping.signal.aborted) {
+    try {
+      await pool.withPermit(async (permit) => delay(100, undefined, { signal: AbortSignal.any([permit.signal, stopping.signal]) }), {
+        signal: stopping.signal,
+      });
+    } catch {
+      if (!stopping.signal.aborted) await delay(200).catch(() => undefined);
+    }
+  }
+}
+const workers = [worker(), worker()];
+
+// The leader's work: fenced writes only (a write refused after losing leadership never lands).
+const leading = elector.run(async ({ signal, term, leadership }) => {
+  log('elected', { term: term.toString() });
+  try {
+    for (let seq = 0; !signal.aborted; seq++) {
+      await leadership.commit(etcd.put('example-data/last-job').value(JSON.stringify({ term: term.toString(), seq, by: pod })));
+      await delay(250, undefined, { signal }).catch(() => undefined);
+    }
+  } catch (error) {
+    if (!signal.aborted) throw error;
+  } finally {
+    log('term-end', { term: term.toString() });
+  }
+});
+
+const liveness = elector.livenessHandler();
+const readiness = elector.readinessHandler();
+const server = createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname === paths.liveness) return liveness(req, res);
+  if (url.pathname === paths.readiness) return readiness(req, res);
+  if (url.pathname === paths.metrics) {
+    void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text));
+    return;
+  }
+  if (url.pathname === paths.leader) {
+    const leader = elector.leader;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(leader && { identity: leader.value, term: leader.term.toString() }));
+    return;
+  }
+  if (url.pathname === '/debug/block' && req.method === 'POST' && process.env[env.debug] === '1') {
+    const ms = Number(url.searchParams.get('ms') ?? 1000);
+    res.writeHead(202).end();
+    setImmediate(() => {
+      const until = performance.now() + ms;
+      while (performance.now() < until); // a blocked event loop, as a runaway computation would
+    });
+    return;
+  }
+  res.writeHead(404).end();
+});
+server.listen(port, () => log('listening', { port }));
+
+process.once('SIGTERM', () => {
+  void (async () => {
+    log('stopping');
+    stopping.abort();
+    await elector.stop(); // resigns once the leader's work has returned: the next leader starts now
+    await Promise.allSettled([leading, ...workers]);
+    await session.close();
+    server.close();
+    etcd.close();
+    log('stopped');
+    process.exit(0);
+  })();
+});

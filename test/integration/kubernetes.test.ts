@@ -1,0 +1,252 @@
+// examples/kubernetes/ without a cluster: every manifest validates against the Kubernetes schemas and
+// agrees with the service about ports, paths and environment; the dashboard uses exactly the metrics
+// leasehold/prometheus exports; and a local rolling update of three service processes against a
+// 3-member etcd never has two leaders, moves leadership well under the TTL, fails liveness while the
+// leader's event loop is blocked past its lease, and leaves no key behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { Service } from 'kubernetes-models/v1/Service';
+import { Registry } from 'prom-client';
+import { afterAll, describe, expect, test } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { registerLeaseholdMetrics } from '../../src/prometheus.js';
+import { startEtcd, type EtcdCluster } from '../../src/testing/index.js';
+import { HistoryRecorder } from '../fault/history.js';
+import { defaultPort, env, names, paths } from '../../examples/kubernetes/config.js';
+
+const dir = fileURLToPath(new URL('../../examples/kubernetes/', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+interface Manifest {
+  kind: string;
+  metadata: { name: string };
+  spec?: Record<string, unknown>;
+}
+
+function manifests(file: string): Manifest[] {
+  return parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((doc) => {
+    expect(doc.errors, `${file}: ${doc.errors.join('; ')}`).toEqual([]);
+    return doc.toJS() as Manifest;
+  });
+}
+
+const models: Record<string, new (data: never) => { validate(): void }> = {
+  Deployment: Deployment as never,
+  StatefulSet: StatefulSet as never,
+  Service: Service as never,
+  PodDisruptionBudget: PodDisruptionBudget as never,
+};
+
+describe('examples/kubernetes manifests', () => {
+  const all = ['etcd.yaml', 'service.yaml'].flatMap((f) => manifests(f).map((m) => ({ file: f, m })));
+
+  test('every manifest validates against the Kubernetes schemas; kustomization lists them', () => {
+    expect(all.map(({ m }) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
+      'Deployment/leasehold-example',
+      'PodDisruptionBudget/etcd',
+      'PodDisruptionBudget/leasehold-example',
+      'Service/etcd',
+      'StatefulSet/etcd',
+    ]);
+    for (const { file, m } of all) {
+      const Model = models[m.kind];
+      expect(Model, `${file}: no model for ${m.kind}`).toBeDefined();
+      expect(() => new Model!(m as never).validate(), `${file}: ${m.kind}/${m.metadata.name}`).not.toThrow();
+    }
+    const kustomization = manifests('kustomization.yaml')[0] as unknown as { resources: string[] };
+    expect(kustomization.resources.sort()).toEqual(['etcd.yaml', 'service.yaml']);
+    for (const r of kustomization.resources) expect(existsSync(join(dir, r))).toBe(true);
+  });
+
+  test('the Deployment agrees with the service: port, probe paths, environment; grace period above stop timeout', () => {
+    const deployment = all.find(({ m }) => m.kind === 'Deployment')!.m as unknown as {
+      spec: { template: { metadata: { annotations: Record<string, string> }; spec: { terminationGracePeriodSeconds: number; containers: Record<string, any>[] } } };
+    };
+    const pod = deployment.spec.template;
+    const container = pod.spec.containers[0]!;
+    expect(container['ports'][0].containerPort).toBe(defaultPort);
+    expect(container['livenessProbe'].httpGet.path).toBe(paths.liveness);
+    expect(container['readinessProbe'].httpGet.path).toBe(paths.readiness);
+    expect(pod.metadata.annotations['prometheus.io/path']).toBe(paths.metrics);
+    expect(Number(pod.metadata.annotations['prometheus.io/port'])).toBe(defaultPort);
+    const vars = new Map((container['env'] as { name: string; value?: string }[]).map((e) => [e.name, e.value]));
+    for (const name of [env.endpoints, env.podName, env.port, env.ttl, env.stopTimeout]) expect(vars.has(name), name).toBe(true);
+    expect(Number(vars.get(env.port))).toBe(defaultPort);
+    expect(vars.has(env.debug)).toBe(false); // never in production
+    expect(pod.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(vars.get(env.stopTimeout)));
+    // The endpoints are the StatefulSet's members behind the headless Service.
+    const statefulSet = all.find(({ m }) => m.kind === 'StatefulSet')!.m as unknown as { spec: { replicas: number; serviceName: string } };
+    const endpoints = vars.get(env.endpoints)!.split(',');
+    expect(endpoints).toEqual(Array.from({ length: statefulSet.spec.replicas }, (_, i) => `http://etcd-${i}.${statefulSet.spec.serviceName}:2379`));
+  });
+
+  test('the Grafana dashboard queries exactly metrics that leasehold/prometheus registers', async () => {
+    const dashboard = JSON.parse(readFileSync(join(dir, 'grafana-dashboard.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    const used = new Set(
+      dashboard.panels.flatMap((p) => p.targets.flatMap((t) => [...t.expr.matchAll(/\b(leasehold_[a-z_]+|leader_election_master_status)\b/g)].map((m) => m[1]!.replace(/_(bucket|count|sum)$/, '')))),
+    );
+    const registry = new Registry();
+    const metrics = registerLeaseholdMetrics(registry);
+    const registered = new Set((await registry.getMetricsAsJSON()).map((m) => m.name));
+    metrics.unregister();
+    expect([...used].filter((name) => !registered.has(name))).toEqual([]);
+    expect(used.size).toBe(registered.size); // every metric has a panel
+  });
+});
+
+/** One process of the example service, with its JSON log lines. */
+class ServiceProc {
+  readonly lines: Record<string, string>[] = [];
+  readonly exited: Promise<number | null>;
+  readonly #child: ChildProcess;
+  constructor(readonly id: string, readonly port: number, endpoints: readonly string[], ttl: number) {
+    this.#child = spawn(process.execPath, ['--conditions=leasehold-source', '--import', 'tsx', join(dir, 'service.ts')], {
+      cwd: root,
+      env: { ...process.env, [env.endpoints]: endpoints.join(','), [env.podName]: id, [env.port]: String(port), [env.ttl]: String(ttl), [env.stopTimeout]: '2000', [env.debug]: '1' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    createInterface({ input: this.#child.stdout! }).on('line', (line) => {
+      try {
+        this.lines.push(JSON.parse(line) as Record<string, string>);
+      } catch {
+        // not ours
+      }
+    });
+    this.exited = new Promise((resolve) => this.#child.once('exit', (code) => resolve(code)));
+  }
+  async get(path: string, timeoutMs = 2000): Promise<number> {
+    const res = await fetch(`http://127.0.0.1:${this.port}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.body?.cancel();
+    return res.status;
+  }
+  async ready(timeoutMs = 30_000): Promise<void> {
+    const until = performance.now() + timeoutMs;
+    for (;;) {
+      if (await this.get(paths.readiness).catch(() => 0) === 200) return;
+      if (performance.now() > until) throw new Error(`${this.id} not ready in ${timeoutMs} ms`);
+      await delay(100);
+    }
+  }
+  signal(sig: NodeJS.Signals): void {
+    this.#child.kill(sig);
+  }
+  terms(): { term: string; from: bigint; to: bigint | undefined }[] {
+    return this.lines
+      .filter((l) => l['ev'] === 'elected')
+      .map((l) => ({ term: l['term']!, from: BigInt(l['t']!), to: this.lines.find((e) => e['ev'] === 'term-end' && e['term'] === l['term']) ? BigInt(this.lines.find((e) => e['ev'] === 'term-end' && e['term'] === l['term'])!['t']!) : undefined }));
+  }
+}
+
+describe('a local rolling update of examples/kubernetes/service.ts', () => {
+  let etcd: EtcdCluster | undefined;
+  const procs: ServiceProc[] = [];
+  afterAll(async () => {
+    for (const p of procs) p.signal('SIGKILL');
+    await etcd?.stop();
+  });
+
+  test('never two leaders; each new replica ready while the old leader runs; handover well under the TTL; liveness fails on a blocked leader; no key left', async () => {
+    const ttl = 3;
+    etcd = await startEtcd({ members: 3 });
+    const admin = etcd.client();
+    const start = await admin.get('x').exec();
+    // 'example' covers the coordination keys (example/…) and the leader's fenced writes (example-data/…).
+    const recorder = await HistoryRecorder.start(etcd.endpoints, 'example', BigInt(start.header.revision));
+    let port = 20_000 + (process.pid % 20_000);
+    const launch = (id: string): ServiceProc => {
+      const p = new ServiceProc(id, ++port, etcd!.endpoints, ttl);
+      procs.push(p);
+      return p;
+    };
+    const leaderOf = async (): Promise<string | undefined> => {
+      const res = await admin.getAll().prefix(`${names.election}/`).sort('Create', 'Ascend').limit(1).exec();
+      return res.kvs[0]?.value.toString();
+    };
+    const olds = [launch('old-0'), launch('old-1'), launch('old-2')];
+    await Promise.all(olds.map(async (p) => p.ready()));
+    await expect.poll(leaderOf, { timeout: 10_000 }).toMatch(/^old-/);
+    const handovers: number[] = [];
+    const news: ServiceProc[] = [];
+    for (let i = 0; i < 3; i++) {
+      const leaderBefore = await leaderOf();
+      const fresh = launch(`new-${i}`);
+      await fresh.ready(); // ready while the old leader still runs and leads: readiness is not leadership
+      expect(await leaderOf()).toBe(leaderBefore);
+      news.push(fresh);
+      // The leader goes first when it is still an old replica, so each SIGTERM to a leader is measured.
+      const victim = olds.find((o) => o.id === leaderBefore) ?? olds[i]!;
+      olds.splice(olds.indexOf(victim), 1);
+      const wasLeader = victim.id === leaderBefore;
+      const sent = performance.now();
+      victim.signal('SIGTERM');
+      expect(await victim.exited).toBe(0);
+      if (wasLeader) {
+        await expect.poll(leaderOf, { timeout: 10_000 }).not.toBe(leaderBefore);
+        handovers.push(performance.now() - sent);
+      }
+    }
+    console.log(`[rolling update] handovers after SIGTERM to the leader: ${handovers.map((h) => `${h.toFixed(0)} ms`).join(', ')} (TTL ${ttl} s)`);
+    expect(handovers.length).toBeGreaterThanOrEqual(1);
+    for (const h of handovers) expect(h).toBeLessThan(ttl * 1000 / 2);
+
+    // Block the leader's event loop for longer than its lease: the liveness probe gets no answer.
+    const leaderId = await leaderOf();
+    const leader = news.find((p) => p.id === leaderId)!;
+    expect(await leader.get(paths.liveness)).toBe(200);
+    const blockedAt = process.hrtime.bigint();
+    await fetch(`http://127.0.0.1:${leader.port}/debug/block?ms=${(ttl + 1) * 1000}`, { method: 'POST' });
+    await delay(200);
+    const probe = await leader.get(paths.liveness, 1000).catch((e: unknown) => (e as Error).name);
+    expect(probe).toBe('TimeoutError'); // a kubelet with timeoutSeconds: 1 counts a failure
+    await expect.poll(leaderOf, { timeout: (ttl + 5) * 1000 }).not.toBe(leaderId); // another replica took over
+    await expect.poll(async () => leader.get(paths.liveness).catch(() => 0), { timeout: 10_000 }).toBe(200); // and it recovered
+
+    for (const p of news) p.signal('SIGTERM');
+    expect(await Promise.all(news.map(async (p) => p.exited))).toEqual([0, 0, 0]);
+    await expect.poll(async () => admin.getAll().prefix('example/').keys(), { timeout: (ttl + 2) * 1000 }).toEqual([]);
+    await recorder.seal(admin);
+    recorder.close();
+
+    // Never two leaders: the processes' own terms never overlap on the shared monotonic clock — except
+    // the term whose process we froze past its lease: it cannot know it lost until it runs again, which
+    // is why its writes are fenced (checked below against etcd's history).
+    const terms = procs.flatMap((p) => p.terms().map((t) => ({ ...t, pod: p.id })));
+    terms.sort((a, b) => (a.from < b.from ? -1 : 1));
+    const frozen = terms.find((t) => t.pod === leaderId && t.from < blockedAt && (t.to === undefined || t.to > blockedAt));
+    expect(frozen, 'the frozen leader\'s term').toBeDefined();
+    const checked = terms.filter((t) => t !== frozen);
+    for (let i = 1; i < checked.length; i++) {
+      const prev = checked[i - 1]!;
+      expect(prev.to, `${prev.pod} term ${prev.term} never ended`).toBeDefined();
+      expect(prev.to! <= checked[i]!.from, `${checked[i]!.pod} term ${checked[i]!.term} began while ${prev.pod} term ${prev.term} ran`).toBe(true);
+      expect(BigInt(checked[i]!.term) > BigInt(prev.term)).toBe(true);
+    }
+    // …every term a process ran was, in etcd's history, the first key of the election at some revision,
+    // and every write the leaders made landed while its writer's term was the first key (fencing).
+    const live = new Map<string, bigint>();
+    const led = new Set<bigint>();
+    let writes = 0;
+    for (const e of [...recorder.events].sort((a, b) => (a.rev < b.rev ? -1 : 1))) {
+      if (e.key.startsWith(`${names.election}/`)) {
+        if (e.type === 'put') live.set(e.key, e.createRevision);
+        else live.delete(e.key);
+      }
+      const first = [...live.values()].sort((a, b) => (a < b ? -1 : 1))[0];
+      if (first !== undefined) led.add(first);
+      if (e.key === 'example-data/last-job' && e.type === 'put') {
+        writes++;
+        expect(BigInt((JSON.parse(e.value) as { term: string }).term), `write at revision ${e.rev}`).toBe(first);
+      }
+    }
+    for (const t of terms) expect(led.has(BigInt(t.term)), `term ${t.term} of ${t.pod} never led in etcd's history`).toBe(true);
+    expect(writes).toBeGreaterThan(0);
+    expect(recorder.gaps()).toEqual([]);
+  }, 180_000);
+});
