@@ -257,6 +257,29 @@ describe('LeaderElector', () => {
     await aRun;
   });
 
+  test('`await using` an elector stops it at the end of the scope: the callback ends, the key and the lease are gone', async () => {
+    const name = uniqueName('dispose');
+    const fn = untilAborted();
+    let running: Promise<void> | undefined;
+    let elector: LeaderElector | undefined;
+    {
+      await using scoped = new LeaderElector(fx.etcd.client(), name, { identity: 'scoped', ttl: 10 });
+      elector = scoped;
+      running = scoped.run(fn);
+      await eventually(() => fn.record.length === 1, 10_000, 'elected');
+      expect(await keysUnder(fx.admin, `${name}/`)).toEqual([fn.record[0]!.leadership.key]);
+    }
+    // Disposal awaited the stop: all of this is already true when the scope is left.
+    const context = fn.record[0]!;
+    expect(context.signal.aborted).toBe(true);
+    expect(context.signal.reason).toBeInstanceOf(NotLeaderError);
+    expect(elector.isLeader).toBe(false);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([]);
+    expect(Number((await fx.admin.leaseClient.leaseTimeToLive({ ID: context.session.leaseId })).TTL)).toBe(-1);
+    await running;
+    await expect(elector.run(fn)).rejects.toThrow(/stopped/);
+  });
+
   test('inputs are validated with TypeErrors that name the value', async () => {
     const client = fx.etcd.client();
     expect(() => new LeaderElector({} as Etcd3, 'x')).toThrow(/Expected `client`/);

@@ -114,29 +114,33 @@ describe('ReadWriteLock exclusion', () => {
 });
 
 describe('ReadWriteLock fairness', () => {
-  test('a writer is not starved by a continuous stream of overlapping readers', async () => {
+  test('a writer is not starved by a continuous stream of overlapping readers: it waits only for the reads queued before it', async () => {
     const name = 'rw-starve';
     const book = ledger();
     const readers = await Promise.all(Array.from({ length: 4 }, () => lock(name)));
     let stop = false;
-    const readLog: { token: bigint; at: number }[] = [];
+    /** Each read: its token, when it was granted, when its release began and ended. */
+    const readLog: { token: bigint; at: number; releasing: number; released: number }[] = [];
+    const HOLD_MAX = 50;
     const loops = readers.map(async (rw, i) => {
       await delay(i * 10); // staggered, so some reader always holds
       while (!stop) {
         const handle = await rw.readLock();
         book.read();
-        readLog.push({ token: handle.token, at: performance.now() });
-        await delay(30 + Math.random() * 20);
+        const at = performance.now();
+        await delay(30 + Math.random() * (HOLD_MAX - 30));
         book.state.readers--;
+        const releasing = performance.now();
         await handle.release();
+        readLog.push({ token: handle.token, at, releasing, released: performance.now() });
       }
     });
     await delay(300);
     expect(book.state.readers).toBeGreaterThan(0);
     const asked = performance.now();
     const w = await (await lock(name)).writeLock({ signal: AbortSignal.timeout(20_000) });
+    const granted = performance.now();
     book.write();
-    const waited = performance.now() - asked;
     await delay(100); // readers keep trying meanwhile
     book.state.writers--;
     const releasing = performance.now();
@@ -145,11 +149,21 @@ describe('ReadWriteLock fairness', () => {
     stop = true;
     await Promise.all(loops);
     expect(book.state.violations).toEqual([]);
+    // Only reads queued before the writer (smaller tokens) were granted while it waited — at most one
+    // per reader, each held 30–50 ms — and the writer got in as soon as the last of them let go.
+    const duringWait = readLog.filter((r) => r.at > asked && r.at < granted);
+    expect(duringWait.every((r) => r.token < w.token)).toBe(true);
+    const ahead = readLog.filter((r) => r.token < w.token && r.released > asked);
+    expect(ahead.length).toBeGreaterThan(0);
+    expect(ahead.length).toBeLessThanOrEqual(readers.length);
+    const lastAhead = Math.max(...ahead.map((r) => r.releasing));
+    expect(granted).toBeGreaterThanOrEqual(lastAhead);
+    expect(granted - lastAhead).toBeLessThan(1000);
+    expect(granted - asked).toBeLessThan(HOLD_MAX + 1000);
     // Every reader that queued after the writer got in only after the writer let go.
     const later = readLog.filter((r) => r.token > w.token);
     expect(later.length).toBeGreaterThan(0);
     expect(later.every((r) => r.at >= releasing)).toBe(true);
-    expect(waited).toBeLessThan(20_000);
     expect(await keys(`${name}/`)).toEqual([]);
   });
 });
