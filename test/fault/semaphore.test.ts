@@ -38,7 +38,9 @@ describe('Semaphore under faults', { timeout: 120_000 }, () => {
     const until = performance.now() + 15_000;
     while (performance.now() < until) {
       await delay(1000 + random() * 1000);
-      const live = running.filter((c) => c.running && !c.paused);
+      // Only clients that have started (their session is open): a client killed before it logged
+      // anything would prove nothing, and its start-up wait would fail.
+      const live = running.filter((c) => c.running && !c.paused && c.lines.some(isOk('session')));
       const victim = live[Math.floor(random() * live.length)];
       if (!victim) continue;
       if (random() < 0.5) {

@@ -553,10 +553,16 @@ describe('Election calls with a signal, and Leadership.election', () => {
     proxy.heal();
     // The write may or may not have landed; either way the key is still ours, and a proclaim works.
     expect(['v1', 'v3']).toContain(await admin.get(leadership.key).string());
+    // txn(): a builder guarded by the term, for etcd writes that must only land while leading.
+    const guarded = await leadership.txn().then(client.put(`${name}-fenced`).value('by the leader')).commit();
+    expect(guarded.succeeded).toBe(true);
     await leadership.proclaim('v4', { signal: AbortSignal.timeout(10_000) });
     expect(leadership.value).toBe('v4');
     expect(await new Election(s, name).leader()).toMatchObject({ value: 'v4', term: leadership.term });
     await leadership.resign();
+    const late = await leadership.txn().then(client.put(`${name}-fenced`).value('after resigning')).commit();
+    expect(late.succeeded).toBe(false);
+    expect(await admin.get(`${name}-fenced`).string()).toBe('by the leader');
     client.close();
   });
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import * as S from '../../src/index.js';
 import { uniqueName } from '../helpers.js';
 import { etcdForFile } from '../fixture.js';
 
@@ -92,9 +93,11 @@ describe('error type guards across two installed copies of leasehold', () => {
       expect(error, name).not.toBeInstanceOf(B[name]);
       expect(error, name).not.toBeInstanceOf(B.LeaseholdError);
       expect((error as Error).name).toBe(name);
-      for (const copy of [A, B]) {
+      // Copy A's own guards, copy B's, and those of the source tree (a third copy, the one the rest
+      // of the tests use).
+      for (const [label, copy] of [['A', A], ['B', B], ['src', S]] as const) {
         for (const g of guards) {
-          expect(copy[g](error), `${copy === A ? 'A' : 'B'}.${g}(${name})`).toBe(g === guard || g === 'isLeaseholdError');
+          expect(copy[g](error), `${label}.${g}(${name})`).toBe(g === guard || g === 'isLeaseholdError');
         }
       }
     }
@@ -117,7 +120,7 @@ describe('error type guards across two installed copies of leasehold', () => {
       'LeaseLostError',
       42,
     ];
-    for (const copy of [A, B]) {
+    for (const copy of [A, B, S]) {
       for (const g of guards) for (const value of lookAlikes) expect(copy[g](value), `${g}(${String(value)})`).toBe(false);
     }
     // A base LeaseholdError is only a LeaseholdError.

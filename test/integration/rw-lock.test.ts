@@ -225,6 +225,43 @@ describe('ReadWriteLock try variants and abort', () => {
   });
 });
 
+describe('ReadWriteLock.withReadLock / withWriteLock', () => {
+  test('run fn under the lock, return its value, and release it — also when fn throws', async () => {
+    const name = 'rw-with';
+    const a = await lock(name);
+    const b = await lock(name);
+    const read = await a.withReadLock(async (handle) => {
+      expect(handle.key).toMatch(new RegExp(`^${name}/read/`));
+      expect(handle.held).toBe(true);
+      expect((await b.tryReadLock().then(async (r) => (await r?.release(), r !== null)))).toBe(true); // readers share
+      expect(await b.tryWriteLock()).toBeNull(); // a writer is excluded
+      return 'read';
+    });
+    expect(read).toBe('read');
+    const write = await a.withWriteLock(async (handle) => {
+      expect(handle.key).toMatch(new RegExp(`^${name}/write/`));
+      expect(await b.tryReadLock()).toBeNull(); // a reader is excluded
+      return 42;
+    });
+    expect(write).toBe(42);
+    const boom = new Error('failed under the lock');
+    let inside: LockHandle | undefined;
+    await expect(
+      a.withWriteLock((handle) => {
+        inside = handle;
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    expect(inside!.held).toBe(false);
+    await expect(a.withReadLock(() => Promise.reject(boom))).rejects.toBe(boom);
+    expect(await keys(`${name}/`)).toEqual([]);
+    // The lock is free again: a writer gets it at once.
+    const w = await b.tryWriteLock();
+    expect(w?.held).toBe(true);
+    await w!.release();
+  });
+});
+
 describe('ReadWriteLock and lost leases (etcd issue 16221)', () => {
   test('a writer whose lease is revoked mid-wait is never told it holds; the writer behind it gets in alone', async () => {
     const name = 'rw-16221';

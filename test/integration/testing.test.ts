@@ -7,7 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { resolveBinary } from '../../src/testing/binary.js';
-import { startEtcd, sumMetric, type EtcdCluster, type EtcdMember } from '../../src/testing/index.js';
+import { startEtcd, startEtcdDefaults, sumMetric, type EtcdCluster, type EtcdMember } from '../../src/testing/index.js';
 
 // Members, faults and orphans need leasehold to start etcd itself. Without the etcd binary (only
 // ETCD_ENDPOINTS or Docker) they are skipped on a developer's machine (and reported as skipped) — but
@@ -69,6 +69,9 @@ describe.skipIf(skipMembers)('startEtcd with one member', () => {
 
     // etcd raises a TTL below its minimum; with the default 250 ms election timeout that minimum is 1 s.
     expect(etcd.minTtl).toBe(1);
+    // What startEtcdDefaults promises: one member, and timings that make that minimum.
+    expect(etcd.members).toHaveLength(startEtcdDefaults.members);
+    expect(etcd.minTtl).toBe(Math.ceil((1.5 * startEtcdDefaults.electionTimeout) / 1000));
     const granted = await client.leaseClient.leaseGrant({ TTL: 1 });
     expect(Number(granted.TTL)).toBe(etcd.minTtl);
 
