@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['src/internal/keys.test.ts', 'src/internal/local-queue.test.ts', 'src/testing/metrics.test.ts', 'test/fault/checker.test.ts'],
+    include: ['src/internal/keys.test.ts', 'src/internal/local-queue.test.ts', 'src/testing/metrics.test.ts', 'test/unit/*.test.ts', 'test/fault/checker.test.ts'],
     pool: 'forks',
     dangerouslyIgnoreUnhandledErrors: false,
   },

@@ -323,7 +323,7 @@ describe('the history checker', () => {
       line('a', lostAt, 'lost', 'session', { lease: 'a', deadline: ms(deadline) }),
     ];
     const onTime = check({ ...base, logs: logs(2900, 2700), checkLeaks: false });
-    expect(onTime.losses).toEqual([
+    expect(onTime.losses).toStrictEqual([
       { client: 'a', lease: 'a', t: BigInt(ms(2900)), evidence: BigInt(ms(1000)), due: BigInt(ms(2800)), lateMs: 100, paused: false },
     ]);
     expect(rules(onTime)).not.toContain('loss');
@@ -551,7 +551,7 @@ describe('the history checker', () => {
     input.history = input.history.slice(0, -1);
     input.gaps = [7n];
     const result = check({ ...input, historyErrors: ['watch cancelled: compacted'] });
-    expect(result.violations).toEqual([
+    expect(result.violations).toStrictEqual([
       { rule: 'history', message: 'watch cancelled: compacted' },
       { rule: 'history', message: 'revisions missing from the history: 7' },
       { rule: 'leak', message: 'contender keys left at the end: lock/b@3' },
@@ -659,5 +659,219 @@ describe('the history checker', () => {
     expect(text[2]).toBe('  R1: v0');
     expect(text[21]).toBe('  … 2 more');
     expect(describeCheck({ ...clean, violations: many.violations.slice(0, 20) }).split('\n')).toHaveLength(21);
+  });
+});
+
+describe('the history checker, at its edges', () => {
+  const base = { lockPrefix: L, counterKey: COUNTER };
+
+  test('inputs in any order: the history and the logs are sorted first', () => {
+    const input = cleanRun();
+    const shuffled = check({ ...input, history: [...input.history].reverse(), logs: [...input.logs].reverse() });
+    expect(shuffled.violations).toEqual([]);
+    expect(shuffled.acquisitions.map((a) => [a.client, a.endReason])).toEqual([
+      ['a', 'release'],
+      ['b', 'release'],
+    ]);
+    expect(shuffled.counter).toBe(2);
+  });
+
+  test('acquisitions are ordered by when they began, not by client', () => {
+    // a's first line comes first, but b (key created first, token 2) acquires first.
+    const result = check({
+      ...base,
+      history: [put(2, `${L}b`, 'b'), put(3, `${L}a`, 'a'), effect(4, 1, 'b', 'b', 2), del(5, `${L}b`, 2, 'b'), effect(6, 2, 'a', 'a', 3), del(7, `${L}a`, 3, 'a')],
+      logs: [opened('a', 'a', 10), opened('b', 'b', 20), ...cycle('b', 'b', 2, 100, 200, 1, 1900, 4), ...cycle('a', 'a', 3, 210, 300, 2, 2010, 6)],
+    });
+    expect(result.violations).toEqual([]);
+    expect(result.acquisitions.map((a) => a.client)).toEqual(['b', 'a']);
+  });
+
+  test('a key exactly equal to the prefix is no contender; a key created before the history ranks by its create revision', () => {
+    expect(check({ ...base, history: [put(2, 'lock/', 'x'), del(3, 'lock/', 2, 'x')], logs: [] }).versions).toEqual([]);
+    // b is created at 5; a, created at 1 (before the recorded history), is first updated at 6: a ranked
+    // first all along, and b only once a went.
+    const versions = keyVersions([put(5, `${L}b`, 'b'), put(6, `${L}a`, 'a', 1), del(7, `${L}a`, 1, 'a'), del(8, `${L}b`, 5, 'b')], (k) => k.startsWith(L), 1);
+    expect(versions.map((v) => [v.key, v.heldFrom])).toEqual([
+      [`${L}b`, 7n],
+      [`${L}a`, 1n],
+    ]);
+  });
+
+  test('a key waits for deletions in the order they happened, not the order of the keys ahead', () => {
+    // a (2) and b (3) ahead of c (4); b leaves first (5, never having ranked), a last (6): c ranks
+    // first only from 6.
+    const history = [put(2, `${L}a`, 'a'), put(3, `${L}b`, 'b'), put(4, `${L}c`, 'c'), del(5, `${L}b`, 3, 'b'), del(6, `${L}a`, 2, 'a'), del(9, `${L}c`, 4, 'c')];
+    expect(keyVersions(history, (k) => k.startsWith(L), 1).map((v) => v.heldFrom)).toEqual([2n, undefined, 6n]);
+    // With permits 2, c needs one of the two gone: the first deletion, 5.
+    expect(keyVersions(history, (k) => k.startsWith(L), 2).map((v) => v.heldFrom)).toEqual([2n, 3n, 5n]);
+    // A key deleted before c was even created does not hold c up.
+    const stale = [put(2, `${L}a`, 'a'), del(3, `${L}a`, 2, 'a'), put(4, `${L}c`, 'c'), del(9, `${L}c`, 4, 'c')];
+    expect(keyVersions(stale, (k) => k.startsWith(L), 1).map((v) => v.heldFrom)).toEqual([2n, 4n]);
+  });
+
+  test('R2: a write in the revision that creates its key counts as held; one in the revision that deletes it does not', () => {
+    const same = check({ ...base, history: [put(2, `${L}a`, 'a'), effect(2, 1, 'a', 'a', 2), del(3, `${L}a`, 2, 'a')], logs: [] });
+    expect(same.violations).toEqual([]);
+    const atDelete = check({ ...base, history: [put(2, `${L}a`, 'a'), del(3, `${L}a`, 2, 'a'), effect(3, 1, 'a', 'a', 2)], logs: [] });
+    expect(messages(atDelete, 'R2')).toEqual(['guarded effect a:2:1 of a was written at revision 3 although its key was deleted at 3']);
+    // A lost update by an unguarded write says so.
+    const unguarded = check({ ...base, history: [put(2, `${L}a`, 'a'), effect(3, 2, 'a', 'a', 2, false), del(4, `${L}a`, 2, 'a')], logs: [] });
+    expect(messages(unguarded, 'counter')[0]).toBe('lost update: a wrote 2 at revision 3 over 0 (effect a:2:2, unguarded)');
+  });
+
+  test('R3 windows: a kill before the acquisition, a pause of the holder, or a later smaller deadline end nothing', () => {
+    const input = cleanRun();
+    // a holds 100 → 400 (no release logged until 400) while b acquires at 210.
+    input.logs = [opened('a', 'a', 10), opened('b', 'b', 20), ...cycle('a', 'a', 2, 100, 400, 1), ...cycle('b', 'b', 3, 210, 300, 2)];
+    const withLine = (...extra: LogEvent[]) => check({ ...input, logs: [...input.logs, ...extra] });
+    expect(rules(withLine())).toEqual(['R3']);
+    expect(rules(withLine(line('parent', 50, 'fault', 'kill', { target: 'a' })))).toEqual(['R3']);
+    expect(rules(withLine(line('parent', 150, 'fault', 'pause', { target: 'a' })))).toEqual(['R3']);
+    expect(rules(withLine(line('a', 150, 'info', 'deadline', { lease: 'a', deadline: ms(120) })))).toEqual(['R3']);
+    // A client's own line that looks like a kill is no fault.
+    expect(rules(withLine(line('b', 150, 'info', 'kill', { target: 'a' })))).toEqual(['R3']);
+    // A release, then a later kill: the window ended at the release.
+    const released = withLine(line('parent', 450, 'fault', 'kill', { target: 'a' }));
+    expect(released.acquisitions[0]).toMatchObject({ endReason: 'release', end: BigInt(ms(400)) });
+  });
+
+  test('R3 windows: a deadline at the very instant of the release ends it as a release; one before the start opens no window', () => {
+    const input = cleanRun();
+    input.logs = [opened('a', 'a', 10), opened('b', 'b', 20), ...cycle('a', 'a', 2, 100, 200, 1, 200), ...cycle('b', 'b', 3, 210, 300, 2)];
+    expect(check(input).acquisitions[0]).toMatchObject({ endReason: 'release', end: BigInt(ms(200)) });
+    // Lost on arrival: its deadline is already past when it is reported. No window, so no overlap with b.
+    input.logs = [opened('a', 'a', 10), opened('b', 'b', 20), ...cycle('a', 'a', 2, 100, 300, 1, 90).slice(0, 4), ...cycle('b', 'b', 3, 150, 300, 2)];
+    const result = check(input);
+    expect(result.acquisitions[0]).toMatchObject({ endReason: 'deadline', start: BigInt(ms(100)), end: BigInt(ms(100)) });
+    expect(rules(result)).toEqual([]);
+    expect(result.maxConcurrent).toBe(1);
+  });
+
+  test('R3: the message names every other holder; an early revocation does not excuse a window that ended by release', () => {
+    const history = [put(2, `${L}a`, 'a'), put(3, `${L}b`, 'b'), put(4, `${L}c`, 'c'), del(5, `${L}a`, 2, 'a'), del(6, `${L}b`, 3, 'b'), del(7, `${L}c`, 4, 'c')];
+    const hold = (c: string, token: number, from: number, to: number) => [
+      opened(c, c, 10),
+      line(c, from, 'ok', 'acquire', { lease: c, key: `${L}${c}`, token: String(token), deadline: ms(from + 1800) }),
+      line(c, to, 'invoke', 'release', { lease: c, key: `${L}${c}`, token: String(token) }),
+    ];
+    const three = check({ ...base, history, permits: 2, logs: [...hold('a', 2, 100, 300), ...hold('b', 3, 110, 400), ...hold('c', 4, 200, 500)] });
+    expect(messages(three, 'R3')).toEqual([
+      'c token 4 started holding while 2 others held: a token 2 (until release, 100.0 ms later); b token 3 (until release, 200.0 ms later)',
+    ]);
+    // a released at 300 and was revoked early at 350: its window ended by the release, no excuse.
+    const revokedLater = check({
+      ...base,
+      history,
+      permits: 2,
+      logs: [...hold('a', 2, 100, 300), line('a', 350, 'lost', 'session', { lease: 'a', deadline: ms(1900), cause: 'TTL 0' }), ...hold('b', 3, 110, 400), ...hold('c', 4, 200, 500)],
+    });
+    expect(revokedLater.earlyRevocations).toHaveLength(1);
+    expect(revokedLater.acquisitions[0]?.revokedEarly).toBeUndefined();
+    expect(revokedLater.violations.map((v) => [v.rule, v.server])).toEqual([['R3', undefined]]);
+    // Both revoked: the message lists both.
+    const both = check({
+      ...base,
+      history,
+      permits: 1,
+      checkLeaks: false,
+      logs: [
+        ...hold('a', 2, 100, 600),
+        line('a', 250, 'lost', 'session', { lease: 'a', deadline: ms(1900), cause: 'TTL 0' }),
+        ...hold('b', 3, 110, 600),
+        line('b', 250, 'lost', 'session', { lease: 'b', deadline: ms(1910), cause: 'gone' }),
+        ...hold('c', 4, 200, 500),
+      ],
+    });
+    expect(both.violations.filter((v) => v.client === 'c').map((v) => v.server)).toEqual([
+      'etcd revoked lease a of a 1650 ms before its validity deadline (TTL 0); etcd revoked lease b of b 1660 ms before its validity deadline (gone)',
+    ]);
+  });
+
+  test('early revocation: at exactly the (E) bound it is excused; a loss without a deadline or with a cause that is no string is none', () => {
+    const input = cleanRun();
+    const lost = (deadline: string, extra: Partial<LogEvent> = {}) => [
+      opened('a', 'a', 10),
+      opened('b', 'b', 20),
+      line('a', 99, 'info', 'deadline', { lease: 'a', deadline }),
+      ...cycle('a', 'a', 2, 100, 500, 1, 1000).slice(0, 4),
+      line('a', 300, 'lost', 'session', { lease: 'a', deadline, cause: 'TTL 0', ...extra }),
+      ...cycle('b', 'b', 3, 210, 300, 2),
+    ];
+    const atBound = String(BigInt(ms(99 + 1800)) + 2_000_000n);
+    expect(check({ ...input, logs: lost(atBound) }).earlyRevocations).toHaveLength(1);
+    const beyond = String(BigInt(atBound) + 1n);
+    expect(check({ ...input, logs: lost(beyond) }).earlyRevocations).toEqual([]);
+    const noDeadline = check({ ...input, logs: lost(ms(1000)).map((l) => (l.ev === 'lost' ? { ...l, deadline: undefined } : l)) });
+    expect(noDeadline.earlyRevocations).toEqual([]);
+    expect(noDeadline.losses).toHaveLength(1);
+    const numberCause = check({ ...input, logs: lost(ms(1000), { cause: 42 }) });
+    expect(numberCause.earlyRevocations).toEqual([]);
+    expect(numberCause.losses[0]).not.toHaveProperty('cause');
+  });
+
+  test('loss: observations after the loss are no evidence; a resume ends only the pause before it', () => {
+    const logs = (...extra: LogEvent[]) => [
+      opened('a', 'a', 10),
+      line('a', 1000, 'info', 'deadline', { lease: 'a', deadline: ms(2800) }),
+      line('a', 5000, 'lost', 'session', { lease: 'a', deadline: ms(2800) }),
+      ...extra,
+    ];
+    const after = check({ ...base, history: [], logs: logs(line('a', 5100, 'info', 'deadline', { lease: 'a', deadline: ms(6800) })) });
+    expect(after.losses[0]).toMatchObject({ evidence: BigInt(ms(1000)) });
+    expect(rules(after)).toEqual(['loss']);
+    // Paused at 100, resumed at 200, and a stray second resume at 6000: the pause ended at 200.
+    const twice = logs(
+      line('parent', 100, 'fault', 'pause', { target: 'a' }),
+      line('parent', 200, 'fault', 'resume', { target: 'a' }),
+      line('parent', 6000, 'fault', 'resume', { target: 'a' }),
+    );
+    expect(check({ ...base, history: [], logs: twice }).losses[0]?.paused).toBe(false);
+    // A resume without a pause is ignored; another fault does not end a pause.
+    const stray = logs(line('parent', 100, 'fault', 'resume', { target: 'a' }));
+    expect(check({ ...base, history: [], logs: stray }).losses[0]?.paused).toBe(false);
+    const other = logs(line('parent', 500, 'fault', 'pause', { target: 'a' }), line('parent', 600, 'fault', 'blackhole', { target: 'a' }));
+    expect(check({ ...base, history: [], logs: other }).losses[0]?.paused).toBe(true);
+    // The bounds are inclusive: a pause at the very instant of the loss, or a resume at that of the evidence.
+    expect(check({ ...base, history: [], logs: logs(line('parent', 5000, 'fault', 'pause', { target: 'a' })) }).losses[0]?.paused).toBe(true);
+    const resumedAtEvidence = logs(line('parent', 900, 'fault', 'pause', { target: 'a' }), line('parent', 1000, 'fault', 'resume', { target: 'a' }));
+    expect(check({ ...base, history: [], logs: resumedAtEvidence }).losses[0]?.paused).toBe(true);
+  });
+
+  test('protocol: a loss of a lease never opened is flagged once; an effect line without its id is flagged', () => {
+    const unknown = check({ ...base, history: [], logs: [line('a', 100, 'lost', 'session', { lease: 'z' })] });
+    expect(unknown.violations).toStrictEqual([{ rule: 'protocol', client: 'a', message: 'a logged lease z before or without its ok session line' }]);
+    expect(unknown.losses).toEqual([]);
+    const noId = check({ ...base, history: [], logs: [line('a', 100, 'ok', 'effect', { rev: '3' })] });
+    expect(noId.violations).toStrictEqual([{ rule: 'protocol', client: 'a', message: 'a logged an effect without its id' }]);
+    expect(noId.acknowledged).toBe(0);
+  });
+
+  test('effects: only the fenced failures are counted as fenced; an unapplied effect may have started anywhere', () => {
+    const input = cleanRun();
+    input.logs.push(
+      line('b', 301, 'fail', 'effect', { id: 'b:3:5', err: 'not held (checked before the effect)', skipped: true }),
+      line('b', 302, 'fail', 'effect', { id: 'b:3:6', err: 'conflict: the counter changed while held' }),
+      line('a', 50, 'invoke', 'effect', { id: 'a:2:9', lease: 'a', token: '2' }),
+    );
+    const result = check(input);
+    expect(result.violations).toEqual([]);
+    expect(result.fencedRejections).toBe(0);
+  });
+
+  test('leaks are listed with their create revisions, and the tokens check holds across more than two holders', () => {
+    const leaked = check({ ...base, history: [put(2, `${L}a`, 'a'), put(3, `${L}b`, 'b')], logs: [] });
+    expect(messages(leaked, 'leak')).toEqual(['contender keys left at the end: lock/a@2, lock/b@3']);
+    // Tokens 2, 5, 4: the third is smaller than the largest so far.
+    const order = cleanRun();
+    order.logs = [
+      opened('a', 'a', 10),
+      opened('b', 'b', 20),
+      opened('c', 'c', 30),
+      ...cycle('a', 'a', 2, 100, 150, 1),
+      ...cycle('b', 'b', 5, 160, 200, 2),
+      ...cycle('c', 'c', 4, 210, 250, 3),
+    ];
+    expect(messages(check({ ...order, checkLeaks: false }), 'tokens')).toEqual(['c got token 4 after b got 5']);
   });
 });

@@ -239,7 +239,8 @@ const directChild = (prefix: string) => (key: string) =>
   key.startsWith(prefix) && key.length > prefix.length && !key.includes('/', prefix.length);
 
 const max = (a: bigint, b: bigint) => (a > b ? a : b);
-const byRev = (a: { rev: bigint }, b: { rev: bigint }) => (a.rev < b.rev ? -1 : a.rev > b.rev ? 1 : 0);
+/** Revisions and hrtime stamps fit a double exactly (2^53 ns is 104 days). */
+const byRev = (a: { rev: bigint }, b: { rev: bigint }) => Number(a.rev - b.rev);
 const ms = (ns: bigint) => `${(Number(ns) / 1e6).toFixed(1)} ms`;
 const MS = 1_000_000n;
 
@@ -271,7 +272,7 @@ export function keyVersions(history: readonly HistoryEvent[], isContender: (key:
   }
   // A version ranks within `permits` from the revision at which fewer than `permits` contenders created
   // before it are still alive: the count only falls after its creation (later keys rank behind it).
-  const byCreate = [...versions].sort((a, b) => (a.createRevision < b.createRevision ? -1 : 1));
+  const byCreate = [...versions].sort((a, b) => Number(a.createRevision - b.createRevision));
   for (let i = 0; i < byCreate.length; i++) {
     const version = byCreate[i]!;
     const c = version.createRevision;
@@ -279,14 +280,16 @@ export function keyVersions(history: readonly HistoryEvent[], isContender: (key:
     let forever = 0;
     for (let j = 0; j < i; j++) {
       const other = byCreate[j]!;
+      // (A key deleted before ours was created counts too: its deletion is below `c`, and `max` below
+      // makes it harmless.)
       if (other.deleteRevision === undefined) forever++;
-      else if (other.deleteRevision > c) ahead.push(other.deleteRevision);
+      else ahead.push(other.deleteRevision);
     }
     if (forever >= permits) continue;
-    ahead.sort((a, b) => (a < b ? -1 : 1));
+    ahead.sort((a, b) => Number(a - b));
     // After the first k deletions, (forever + ahead.length - k) are left ahead; we need < permits.
     const k = Math.max(0, forever + ahead.length - permits + 1);
-    const from = k === 0 ? c : max(c, ahead[k - 1]!);
+    const from = k === 0 ? c : max(ahead[k - 1]!, c);
     if (version.deleteRevision === undefined || from < version.deleteRevision) version.heldFrom = from;
   }
   return versions;
@@ -359,10 +362,7 @@ export function check(input: CheckInput): CheckResult {
   }
   const byKeyToken = new Map(versions.map((v) => [`${v.key}@${v.createRevision}`, v]));
 
-  const logs = [...input.logs].sort((a, b) => {
-    const d = BigInt(a.t) - BigInt(b.t);
-    return d < 0n ? -1 : d > 0n ? 1 : 0;
-  });
+  const logs = [...input.logs].sort((a, b) => Number(BigInt(a.t) - BigInt(b.t)));
   const logEnd = logs.length > 0 ? BigInt(logs.at(-1)!.t) + 1n : 0n;
   const byClient = new Map<string, LogEvent[]>();
   for (const line of logs) {
@@ -389,7 +389,7 @@ export function check(input: CheckInput): CheckResult {
     }
     const unknown = new Set<string>();
     for (const line of lines) {
-      const info = line.lease === undefined ? undefined : leases.get(`${client}/${line.lease}`);
+      const info = leases.get(`${client}/${line.lease}`);
       if (line.lease !== undefined && (!info || BigInt(line.t) < info.opened) && !unknown.has(line.lease)) {
         unknown.add(line.lease);
         flag('protocol', `${client} logged lease ${line.lease} before or without its ok session line`, client);
@@ -400,7 +400,7 @@ export function check(input: CheckInput): CheckResult {
   // Every deadline a client observed, per lease, in time order.
   const observed = new Map<string, { t: bigint; deadline: bigint }[]>();
   for (const line of logs) {
-    if (line.c === 'parent' || line.lease === undefined || line.deadline === undefined) continue;
+    if (line.deadline === undefined) continue;
     const id = `${line.c}/${line.lease}`;
     const list = observed.get(id) ?? [];
     list.push({ t: BigInt(line.t), deadline: BigInt(line.deadline) });
@@ -409,16 +409,14 @@ export function check(input: CheckInput): CheckResult {
   /** The largest lead (E) allows a deadline of this lease over the instant it was observed. */
   const allowance = (info: LeaseInfo): bigint => BigInt(Math.round((info.ttlMs - info.marginMs) * 1e6)) + tolerance;
   /** The first observation of `deadline` or a later one, for the session `id`. */
-  const firstSeen = (id: string, deadline: bigint) => observed.get(id)?.find((o) => o.deadline >= deadline);
+  const firstSeen = (id: string, deadline: bigint) => observed.get(id)!.find((o) => o.deadline >= deadline)!;
 
-  // (E): no deadline further ahead of its first observation than TTL − margin.
+  // (E): no deadline further ahead of the instant it was observed than TTL − margin. (Its first
+  // observation is the one that counts; later ones of the same value are closer, and pass if it did.)
   for (const [id, list] of observed) {
     const info = leases.get(id);
     if (!info) continue;
-    let highest: bigint | undefined;
     for (const o of list) {
-      if (highest !== undefined && o.deadline <= highest) continue;
-      highest = o.deadline;
       const ahead = o.deadline - o.t;
       if (ahead > allowance(info)) {
         flag(
@@ -448,7 +446,7 @@ export function check(input: CheckInput): CheckResult {
   const losses: Loss[] = [];
   const earlyRevocations: EarlyRevocation[] = [];
   for (const line of logs) {
-    if (line.ev !== 'lost' || line.c === 'parent') continue;
+    if (line.ev !== 'lost') continue;
     const id = `${line.c}/${line.lease}`;
     const info = leases.get(id);
     if (!info) {
@@ -458,7 +456,7 @@ export function check(input: CheckInput): CheckResult {
     const t = BigInt(line.t);
     let evidence = info.opened;
     let highest: bigint | undefined;
-    for (const o of observed.get(id) ?? []) {
+    for (const o of observed.get(id)!) {
       if (o.t > t) break;
       if (highest === undefined || o.deadline > highest) {
         highest = o.deadline;
@@ -478,9 +476,9 @@ export function check(input: CheckInput): CheckResult {
     }
     if (cause === undefined || line.deadline === undefined) continue;
     const deadline = BigInt(line.deadline);
-    const seen = firstSeen(id, deadline);
-    // etcd dropped the lease while the deadline was ahead — its fault only if (E) justifies the deadline.
-    if (deadline > t && seen !== undefined && deadline - seen.t <= allowance(info)) {
+    // etcd dropped the lease while the deadline was ahead — its fault only if (E) justifies the deadline
+    // where it was first seen (the loss line itself at the latest).
+    if (deadline > t && deadline - firstSeen(id, deadline).t <= allowance(info)) {
       earlyRevocations.push({ client: line.c, lease: info.lease, t, aheadMs: Number(deadline - t) / 1e6, cause });
     }
   }
@@ -489,7 +487,6 @@ export function check(input: CheckInput): CheckResult {
   // Acquisitions and their validity windows.
   const acquisitions: Acquisition[] = [];
   for (const [client, lines] of byClient) {
-    if (client === 'parent') continue;
     const lostAt = new Map<string, bigint>();
     for (const line of lines) if (line.ev === 'lost' && line.lease && !lostAt.has(line.lease)) lostAt.set(line.lease, BigInt(line.t));
     lines.forEach((line, index) => {
@@ -501,8 +498,7 @@ export function check(input: CheckInput): CheckResult {
       const start = BigInt(line.t);
       const lease = line.lease;
       const token = BigInt(line.token);
-      const lost = lostAt.get(lease);
-      if (lost !== undefined && lost <= start) {
+      if ((lostAt.get(lease) ?? start + 1n) <= start) {
         flag('R1', `${client} reported acquiring ${line.key} (token ${token}) after its lease ${lease} was reported lost`, client);
       }
       if (line.deadline === undefined) {
@@ -553,7 +549,7 @@ export function check(input: CheckInput): CheckResult {
       });
     });
   }
-  acquisitions.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  acquisitions.sort((a, b) => Number(a.start - b.start));
 
   // R1: each acquisition is backed by the server.
   for (const acq of acquisitions) {
@@ -569,7 +565,7 @@ export function check(input: CheckInput): CheckResult {
       flag('R1', `${acq.client} reported holding ${acq.key}@${acq.token}, which never ranked within ${permits} (deleted at ${v.deleteRevision})`, acq.client);
       continue;
     }
-    const lines = byClient.get(acq.client) ?? [];
+    const lines = byClient.get(acq.client)!;
     const next = lines.find((line) => BigInt(line.t) > acq.start && line.rev !== undefined);
     if (next?.rev !== undefined && v.heldFrom > BigInt(next.rev)) {
       flag('R1', `${acq.client} reported holding ${acq.key}@${acq.token} before revision ${next.rev}, but it ranked within ${permits} only from ${v.heldFrom}`, acq.client);
@@ -577,15 +573,17 @@ export function check(input: CheckInput): CheckResult {
   }
 
   // R3: windows never overlap more than `permits`; tokens strictly increase in acquisition order.
-  const edges: { t: bigint; d: number; acq: Acquisition }[] = [];
+  // An end and a start at the same instant do not overlap: the sort is stable, and the window that
+  // ends there started earlier, so its end was pushed before the other's start.
+  const edges: { t: bigint; opens: boolean; acq: Acquisition }[] = [];
   for (const acq of acquisitions) {
-    if (acq.end > acq.start) edges.push({ t: acq.start, d: 1, acq }, { t: acq.end, d: -1, acq });
+    if (acq.end > acq.start) edges.push({ t: acq.start, opens: true, acq }, { t: acq.end, opens: false, acq });
   }
-  edges.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : a.d - b.d));
+  edges.sort((a, b) => Number(a.t - b.t));
   const open = new Set<Acquisition>();
   let maxConcurrent = 0;
   for (const edge of edges) {
-    if (edge.d < 0) {
+    if (!edge.opens) {
       open.delete(edge.acq);
       continue;
     }
@@ -599,7 +597,7 @@ export function check(input: CheckInput): CheckResult {
       const message = `${edge.acq.client} token ${edge.acq.token} started holding while ${others.length} others held: ${detail}`;
       // The server's fault only when every holder beyond `permits` lost its lease to an early revocation.
       const revoked = others.filter((o) => o.revokedEarly !== undefined);
-      if (revoked.length > 0 && revoked.length === others.length - permits + 1) {
+      if (revoked.length === others.length - permits + 1) {
         violations.push({
           rule: 'R3',
           client: edge.acq.client,
@@ -628,7 +626,7 @@ export function check(input: CheckInput): CheckResult {
   // R2 and the counter: every write of the counter, in revision order.
   const appliedIds = new Map<string, { rev: bigint; record: EffectRecord }>();
   let counter = 0;
-  let lastToken: bigint | undefined;
+  let lastToken = -1n;
   for (const write of history) {
     if (write.key !== input.counterKey) continue;
     if (write.type === 'delete') {
@@ -655,10 +653,10 @@ export function check(input: CheckInput): CheckResult {
       flag('R2', `${record.g ? 'guarded' : 'unguarded'} effect ${record.id} of ${record.c} was written at revision ${write.rev} although ${why}`, record.c);
     }
     const token = BigInt(record.token);
-    if (permits === 1 && lastToken !== undefined && token < lastToken) {
+    if (permits === 1 && token < lastToken) {
       flag('R2', `effect ${record.id} with token ${token} accepted after a write with token ${lastToken}`, record.c);
     }
-    lastToken = lastToken === undefined ? token : max(lastToken, token);
+    lastToken = max(lastToken, token);
   }
 
   // Effects as the clients saw them.
@@ -667,7 +665,11 @@ export function check(input: CheckInput): CheckResult {
   let fencedRejections = 0;
   const acqByToken = new Map(acquisitions.map((a) => [`${a.client}@${a.token}`, a]));
   for (const line of logs) {
-    if (line.op !== 'effect' || !line.id) continue;
+    if (line.op !== 'effect') continue;
+    if (!line.id) {
+      flag('protocol', `${line.c} logged an effect without its id`, line.c);
+      continue;
+    }
     const applied = appliedIds.get(line.id);
     if (line.ev === 'ok') {
       acknowledged++;
@@ -680,7 +682,7 @@ export function check(input: CheckInput): CheckResult {
       } else if (line['fenced'] === true) {
         fencedRejections++;
       }
-    } else if (line.ev === 'invoke' && line.token !== undefined) {
+    } else if (line.ev === 'invoke') {
       // An effect that applied must have been started inside its holder's window.
       const acq = acqByToken.get(`${line.c}@${line.token}`);
       if (applied && acq && BigInt(line.t) < acq.start) {

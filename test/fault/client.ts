@@ -191,7 +191,7 @@ async function effect(options: EffectOptions = {}): Promise<void> {
   const h = handle;
   const s = session;
   if (!h || !s) {
-    log({ ev: 'fail', op: 'effect', err: 'no handle' });
+    log({ ev: 'fail', op: 'effect', id: `${config.id}:none:${effectSeq++}`, err: 'no handle' });
     return;
   }
   const guarded = options.guarded ?? config.guarded ?? true;
