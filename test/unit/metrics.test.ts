@@ -48,7 +48,9 @@ describe('parsePrometheusText', () => {
 });
 
 describe('sumMetric', () => {
-  const metrics = parsePrometheusText(
+  // Parsed inside each test, never while the file is collected: a parser that throws must fail tests,
+  // not the loading of the file (which StrykerJS's vitest runner would not count as a failure).
+  const metrics = () => parsePrometheusText(
     [
       'req{code="OK",method="Range"} 5',
       'req{code="OK",method="Put"} 3',
@@ -60,24 +62,24 @@ describe('sumMetric', () => {
   );
 
   test('sums every series of the name, unlabelled ones included; never a longer name', () => {
-    expect(sumMetric(metrics, 'req')).toBe(109);
-    expect(sumMetric(metrics, 'req_total')).toBe(1000);
-    expect(sumMetric(metrics, 're')).toBe(0);
+    expect(sumMetric(metrics(), 'req')).toBe(109);
+    expect(sumMetric(metrics(), 'req_total')).toBe(1000);
+    expect(sumMetric(metrics(), 're')).toBe(0);
   });
 
   test('labels narrow the sum: all must match; a series without labels matches none; spaces in a label set are fine', () => {
-    expect(sumMetric(metrics, 'req', { code: 'OK' })).toBe(8);
-    expect(sumMetric(metrics, 'req', { method: 'Put' })).toBe(4);
-    expect(sumMetric(metrics, 'req', { code: 'Err', method: 'Put' })).toBe(1);
-    expect(sumMetric(metrics, 'req', { code: 'OK', method: 'Nope' })).toBe(0);
-    expect(sumMetric(metrics, 'req', { missing: '' })).toBe(0);
+    expect(sumMetric(metrics(), 'req', { code: 'OK' })).toBe(8);
+    expect(sumMetric(metrics(), 'req', { method: 'Put' })).toBe(4);
+    expect(sumMetric(metrics(), 'req', { code: 'Err', method: 'Put' })).toBe(1);
+    expect(sumMetric(metrics(), 'req', { code: 'OK', method: 'Nope' })).toBe(0);
+    expect(sumMetric(metrics(), 'req', { missing: '' })).toBe(0);
   });
 
   test('label values are unescaped before they are compared: \\" \\n \\\\', () => {
-    expect(sumMetric(metrics, 'esc', { v: 'a"b' })).toBe(7);
-    expect(sumMetric(metrics, 'esc', { nl: 'x\ny' })).toBe(7);
-    expect(sumMetric(metrics, 'esc', { bs: 'c\\d' })).toBe(7);
-    expect(sumMetric(metrics, 'esc', { v: 'a\\"b' })).toBe(0);
-    expect(sumMetric(metrics, 'esc', { nl: 'xny' })).toBe(0);
+    expect(sumMetric(metrics(), 'esc', { v: 'a"b' })).toBe(7);
+    expect(sumMetric(metrics(), 'esc', { nl: 'x\ny' })).toBe(7);
+    expect(sumMetric(metrics(), 'esc', { bs: 'c\\d' })).toBe(7);
+    expect(sumMetric(metrics(), 'esc', { v: 'a\\"b' })).toBe(0);
+    expect(sumMetric(metrics(), 'esc', { nl: 'xny' })).toBe(0);
   });
 });
