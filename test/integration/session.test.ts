@@ -74,10 +74,12 @@ describe('Session', () => {
     expect(Number(lease.TTL)).toBeGreaterThan(-1);
     expect(Number(lease.TTL)).toBeLessThanOrEqual(fx.etcd.minTtl);
     expect(s.ttl).toBe(fx.etcd.minTtl);
-    // etcd's own tool names leases in hex: the same string as leaseHex.
-    const listed = await etcdctl('lease', 'list');
-    expect(listed.split('\n')).toContain(s.leaseHex);
-    expect(s.leaseHex).toMatch(/^[0-9a-f]+$/);
+    // etcd's own tool names leases in hex (zero-padded to 16 digits); leaseHex is the same number
+    // without the padding, as etcd's recipes write it in keys.
+    const listed = (await etcdctl('lease', 'list')).split('\n').filter((l) => /^[0-9a-f]{16}$/.test(l.trim()));
+    expect(listed.map((id) => BigInt(`0x${id.trim()}`).toString(16))).toContain(s.leaseHex);
+    expect(s.leaseHex).toMatch(/^[1-9a-f][0-9a-f]*$/);
+    expect(BigInt(`0x${s.leaseHex}`).toString()).toBe(s.leaseId);
   });
 
   test('close() revokes the lease, releases what it held, aborts with SessionClosedError, and is idempotent', async () => {
