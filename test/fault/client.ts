@@ -105,15 +105,15 @@ async function openSession(): Promise<Session> {
     ...(config.requestTimeout === undefined ? {} : { requestTimeout: config.requestTimeout }),
     ...(config.safetyMargin === undefined ? {} : { safetyMargin: config.safetyMargin }),
   });
-  // The margin is what we passed, or the documented default (a tenth of the TTL): the checker bounds
-  // every deadline we report by the instant we observed it + TTL − margin.
+  // The margin is what we passed, or the documented default (a tenth of the TTL asked for): the
+  // checker bounds every deadline we report by the instant we observed it + TTL − margin.
   log({
     ev: 'ok',
     op: 'session',
     lease: s.leaseHex,
     deadline: toHr(s.deadline),
     ttl: s.ttl,
-    margin: config.safetyMargin ?? s.ttl * 100,
+    margin: config.safetyMargin ?? config.ttl * 100,
   });
   s.signal.addEventListener(
     'abort',
