@@ -3,7 +3,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.scratch/**', 'test/.doc-examples/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.scratch/**', 'test/.doc-examples/**', '.stryker-tmp/**', 'reports/**'] },
   {
     files: ['**/*.ts'],
     extends: [tseslint.configs.base],

@@ -6,7 +6,7 @@
  */
 import { NotHeldError } from '../errors.js';
 import { anySignal, raceSignal, within } from '../transport/abort.js';
-import { isLeaseNotFound } from '../transport/retry.js';
+import { isLeaseNotFound, isTransientError } from '../transport/retry.js';
 import { removeUntilGone } from './cleanup.js';
 import { enqueue, findBlocker, OwnKeyGone, waitTurn, type Enqueued, type QueueSpec } from './queue.js';
 import { internals, type SessionLike } from './session-internals.js';
@@ -112,7 +112,8 @@ export async function acquire(params: AcquireParams, options?: AcquireOptions): 
     return { key: ownKey, token: joined.ownRevision, leave };
   } catch (error) {
     const cleanup = abandon(session, ownKey, joining, leave);
-    await within(cleanup, cleanupWait);
+    // An unreachable etcd cannot take the delete now either: reject at once, the cleanup goes on.
+    if (!isTransientError(error)) await within(cleanup, cleanupWait);
     throw await explainFailure(session, ownKey, error, callerSignal);
   }
 }
@@ -186,7 +187,8 @@ export async function tryAcquire(
     if (!session.alive) throw session.signal.reason;
     return { key: ownKey, token: joined.ownRevision, leave };
   } catch (error) {
-    await within(abandon(session, ownKey, joining, leave), cleanupWait);
+    const cleanup = abandon(session, ownKey, joining, leave);
+    if (!isTransientError(error)) await within(cleanup, cleanupWait);
     throw await explainFailure(session, ownKey, error);
   }
 }

@@ -110,7 +110,9 @@ function fromEtcd3(error: unknown): error is Error {
     error instanceof EtcdAuthenticationFailedError ||
     error instanceof EtcdInvalidAuthTokenError ||
     error instanceof ClientClosedError ||
-    isBrokenCircuitError(error) ||
+    // etcd3's host breakers are broken circuits; an isolated one is the caller's own policy's verdict.
+    // (cockatiel 3's `isIsolatedCircuitError` tests the wrong property, so the marker is read here.)
+    (isBrokenCircuitError(error) && !('isIsolatedCircuitError' in error)) ||
     (error instanceof Error && /^\d+ [A-Z_]+: /.test(error.message))
   );
 }

@@ -10,17 +10,63 @@
  *   R3  at no instant did more than `permits` validity windows overlap, where a window opens when
  *       `lock()` resolved and closes at the first of release, lost, close, kill, or the session's
  *       validity deadline; tokens strictly increase in the order of acquisition (FIFO);
- *   plus: the history is complete (contiguous revisions); the counter equals the number of applied
- *       effects (no lost update), every acknowledged effect applied, no effect reported failed applied,
- *       fenced writes are accepted in token order; and no contender key is left at the end.
+ *   deadline  no session ever reported a validity deadline that no keep-alive could justify (below);
+ *   loss      a running client reported its session lost by the deadline its evidence allows (below);
+ *   plus: the history is complete (contiguous revisions); the logs follow the protocol (every lease
+ *       has its `ok session` line with `ttl` and `margin`, every acquisition its lease, key, token and
+ *       deadline); the counter equals the number of applied effects (no lost update), every
+ *       acknowledged effect applied, no effect reported failed applied, fenced writes are accepted in
+ *       token order; and no contender key is left at the end.
  *
- * R4 — a negative control must be flagged — is the scenario's assertion that `check()` of a run with an
- * unguarded effect under a paused holder returns violations.
+ * The evidence for deadlines. A correct Session's validity deadline is `s + TTL − margin`, where `s` is
+ * the send time of the last keep-alive etcd acknowledged (or of the lease grant). The client cannot see
+ * `s` — the public API gives it only `session.deadline`, `session.ttl` and the `safetyMargin` it passed
+ * — but it logs every value the deadline takes, each stamped with the instant `t` it was observed (a
+ * 10 ms poll, plus every line that carries the deadline). The keep-alive that moved the deadline to `D`
+ * was sent before its answer arrived, and the answer arrived before `D` was observed: `s ≤ t`. Hence,
+ * for every observation `(t, D)` of a correct client:
+ *
+ *     D ≤ t + TTL − margin                                                            (E)
+ *
+ * A deadline observed further ahead than that (beyond a 2 ms tolerance for converting the client's
+ * `performance.now()` deadline to the hrtime clock) cannot come from any keep-alive sent before it was
+ * observed: it is a library violation (`deadline`). The bound is one-sided — a deadline that
+ * overstates `s` by less than the keep-alive's round trip plus the poll period, i.e. by less than
+ * `t − s`, passes; the integration tests measure the deadline against the send time directly.
+ *
+ * (E) also decides the two judgements that used to trust the library's own figure:
+ *
+ * - An *early revocation* — etcd says the lease is gone (a `lost` line with a `cause`) while the
+ *   reported deadline `D` is still ahead — is the server's fault only when `D` satisfies (E) at the
+ *   instant it was first observed: then `D ≤ s + TTL − margin` for some keep-alive etcd acknowledged
+ *   at `s`, and etcd dropped the lease before `s + TTL`. A `D` beyond (E) is not evidence of anything
+ *   but the library's bug, and the overlap it causes stays a library violation.
+ * - *Lost on time*: the last acknowledged keep-alive was sent no later than `e`, the instant the
+ *   session's largest deadline was first observed (its last move; the `ok session` line when it never
+ *   moved). A correct session is lost by `e + TTL − margin` at the latest, whatever deadline it
+ *   reports. A client that was not paused in between must log `lost` no later than that plus
+ *   `lossSlackNs` (timers and logging under load). Each loss is in {@link CheckResult.losses}, with
+ *   how late it was, for scenarios that assert tighter.
+ *
+ * R4 — the checker can fail — is `test/fault/checker.test.ts` (every rule against hand-made histories)
+ * and the scenarios' negative controls.
  */
 import type { HistoryEvent } from './history.js';
 import type { LogEvent } from './protocol.js';
 
-export type Rule = 'history' | 'R1' | 'R2' | 'R3' | 'tokens' | 'counter' | 'ack' | 'leak';
+export type Rule =
+  | 'history'
+  | 'protocol'
+  | 'R1'
+  | 'R2'
+  | 'R3'
+  | 'deadline'
+  | 'loss'
+  | 'tokens'
+  | 'counter'
+  | 'ack'
+  | 'leak'
+  | 'exit';
 
 export interface Violation {
   rule: Rule;
@@ -28,14 +74,14 @@ export interface Violation {
   message: string;
   /**
    * Set when the violation is the server's doing, not the library's: an R3 overlap whose earlier
-   * holder's lease etcd revoked while that holder's validity deadline was still ahead (a keep-alive
-   * had succeeded less than a TTL before) — etcd 3.4 < 3.4.31 does this when a stalled leader
-   * resumes (etcd issues 15247, 12528).
+   * holder's lease etcd revoked while that holder's validity deadline was still ahead, a deadline that
+   * satisfies (E) — etcd 3.4 < 3.4.31 does this when a stalled leader resumes (etcd issues 15247,
+   * 12528).
    */
   server?: string;
 }
 
-/** A lease etcd revoked while its client's validity deadline was still ahead. */
+/** A lease etcd revoked while its client's (justified) validity deadline was still ahead. */
 export interface EarlyRevocation {
   client: string;
   lease: string;
@@ -44,6 +90,36 @@ export interface EarlyRevocation {
   /** How far its deadline still was, in ms. */
   aheadMs: number;
   cause: string;
+}
+
+/** What a client's `ok session` line says about one of its leases. */
+export interface LeaseInfo {
+  client: string;
+  lease: string;
+  /** When the session was reported open (hrtime ns). */
+  opened: bigint;
+  /** `session.ttl`, in ms. */
+  ttlMs: number;
+  /** The `safetyMargin` the session was created with, in ms. */
+  marginMs: number;
+}
+
+/** A session reported lost, judged against the keep-alive evidence (see the file comment). */
+export interface Loss {
+  client: string;
+  lease: string;
+  /** When the client logged the loss (hrtime ns). */
+  t: bigint;
+  /** When the session's largest deadline was first observed: its last keep-alive was sent no later. */
+  evidence: bigint;
+  /** `evidence + TTL − margin`: the latest validity deadline a correct session can have had. */
+  due: bigint;
+  /** How much later than `due` the loss was logged, in ms (negative: earlier). */
+  lateMs: number;
+  /** Whether the client was paused (SIGSTOP) at some point between `evidence` and the loss. */
+  paused: boolean;
+  /** etcd's word that the lease is gone, when that was the cause. */
+  cause?: string;
 }
 
 /** One version of a contender key: from its creation to its deletion. */
@@ -65,10 +141,23 @@ export interface Acquisition {
   token: bigint;
   start: bigint;
   end: bigint;
-  endReason: 'release' | 'lost' | 'close' | 'kill' | 'exit' | 'deadline';
+  /** `unbounded`: nothing ended the window (no deadline was ever logged for it): it lasts to the end of the logs. */
+  endReason: 'release' | 'lost' | 'close' | 'kill' | 'exit' | 'deadline' | 'unbounded';
   version: KeyVersion | undefined;
   /** Set when the window ended because etcd revoked the lease before the client's deadline. */
   revokedEarly?: EarlyRevocation;
+}
+
+/** How a client process ended, as the harness saw it. */
+export interface ProcessExit {
+  client: string;
+  /** Its exit code; null when a signal ended it. */
+  code: number | null;
+  signal: string | null;
+  /** The scenario killed it on purpose (a `kill` fault). */
+  killed: boolean;
+  /** It did not exit by itself when the scenario ended, and the harness had to SIGKILL it. */
+  reaped: boolean;
 }
 
 export interface CheckInput {
@@ -80,6 +169,8 @@ export interface CheckInput {
   historyErrors?: readonly string[];
   /** Every client's log lines and the parent's fault lines, in any order. */
   logs: readonly LogEvent[];
+  /** How each client process ended; every one must have exited by itself with 0, or been killed on purpose. */
+  exits?: readonly ProcessExit[];
   /** The contenders' prefix, `${lockName}/`. */
   lockPrefix: string;
   /** The key the effects increment. */
@@ -104,6 +195,10 @@ export interface CheckInput {
    * @default 50 ms
    */
   deadlineSlackNs?: bigint;
+  /** Rounding allowed in (E), for the client's conversion of `performance.now()` to hrtime. @default 2 ms */
+  deadlineToleranceNs?: bigint;
+  /** How much later than its evidence allows a running client may log a loss (timers under load). @default 1 s */
+  lossSlackNs?: bigint;
 }
 
 export interface CheckResult {
@@ -124,8 +219,10 @@ export interface CheckResult {
   maxConcurrent: number;
   /** Contender keys alive at the end of the history. */
   leaked: string[];
-  /** Leases etcd revoked before their client's validity deadline (a server fault; see Violation.server). */
+  /** Leases etcd revoked before their client's justified validity deadline (a server fault; see Violation.server). */
   earlyRevocations: EarlyRevocation[];
+  /** Every reported loss of a session, judged against its keep-alive evidence. */
+  losses: Loss[];
 }
 
 interface EffectRecord {
@@ -142,18 +239,23 @@ const directChild = (prefix: string) => (key: string) =>
   key.startsWith(prefix) && key.length > prefix.length && !key.includes('/', prefix.length);
 
 const max = (a: bigint, b: bigint) => (a > b ? a : b);
+/** Revisions and hrtime stamps fit a double exactly (2^53 ns is 104 days). */
+const byRev = (a: { rev: bigint }, b: { rev: bigint }) => Number(a.rev - b.rev);
 const ms = (ns: bigint) => `${(Number(ns) / 1e6).toFixed(1)} ms`;
+const MS = 1_000_000n;
 
 /** Every version of every contender key, with the revision from which it ranked within `permits`. */
 export function keyVersions(history: readonly HistoryEvent[], isContender: (key: string) => boolean, permits: number): KeyVersion[] {
   const versions: KeyVersion[] = [];
   const live = new Map<string, KeyVersion>();
-  for (const event of [...history].sort((a, b) => (a.rev < b.rev ? -1 : a.rev > b.rev ? 1 : 0))) {
+  for (const event of [...history].sort(byRev)) {
     if (!isContender(event.key)) continue;
     const current = live.get(event.key);
     if (event.type === 'put') {
-      if (current && current.createRevision === event.createRevision) continue; // an update of the same key
-      if (current) current.deleteRevision = event.rev; // cannot happen without a delete; be safe
+      if (current?.createRevision === event.createRevision) continue; // an update of the same key
+      // A put that creates the key anew while we think it lives: its delete is missing from the
+      // history (a gap, flagged apart). The old version ended then at the latest.
+      if (current) current.deleteRevision = event.rev;
       const version: KeyVersion = {
         key: event.key,
         createRevision: event.createRevision,
@@ -170,7 +272,7 @@ export function keyVersions(history: readonly HistoryEvent[], isContender: (key:
   }
   // A version ranks within `permits` from the revision at which fewer than `permits` contenders created
   // before it are still alive: the count only falls after its creation (later keys rank behind it).
-  const byCreate = [...versions].sort((a, b) => (a.createRevision < b.createRevision ? -1 : 1));
+  const byCreate = [...versions].sort((a, b) => Number(a.createRevision - b.createRevision));
   for (let i = 0; i < byCreate.length; i++) {
     const version = byCreate[i]!;
     const c = version.createRevision;
@@ -178,14 +280,16 @@ export function keyVersions(history: readonly HistoryEvent[], isContender: (key:
     let forever = 0;
     for (let j = 0; j < i; j++) {
       const other = byCreate[j]!;
+      // (A key deleted before ours was created counts too: its deletion is below `c`, and `max` below
+      // makes it harmless.)
       if (other.deleteRevision === undefined) forever++;
-      else if (other.deleteRevision > c) ahead.push(other.deleteRevision);
+      else ahead.push(other.deleteRevision);
     }
     if (forever >= permits) continue;
-    ahead.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    ahead.sort((a, b) => Number(a - b));
     // After the first k deletions, (forever + ahead.length - k) are left ahead; we need < permits.
     const k = Math.max(0, forever + ahead.length - permits + 1);
-    const from = k === 0 ? c : max(c, ahead[k - 1]!);
+    const from = k === 0 ? c : max(ahead[k - 1]!, c);
     if (version.deleteRevision === undefined || from < version.deleteRevision) version.heldFrom = from;
   }
   return versions;
@@ -199,16 +303,26 @@ export function holderVersions(history: readonly HistoryEvent[], prefix: string)
 }
 
 const heldAt = (version: KeyVersion | undefined, rev: bigint): boolean =>
-  version !== undefined &&
-  version.heldFrom !== undefined &&
+  version?.heldFrom !== undefined &&
   version.heldFrom <= rev &&
   (version.deleteRevision === undefined || rev < version.deleteRevision);
+
+/** The weight a holder key's value records (a permit record), 1 when it records none. */
+function weightOf(value: string): number {
+  try {
+    return (JSON.parse(value) as { weight?: number }).weight ?? 1;
+  } catch {
+    return 1;
+  }
+}
 
 /** Runs every check; see the file comment. */
 export function check(input: CheckInput): CheckResult {
   const permits = input.permits ?? 1;
   const isContender = input.isContender ?? directChild(input.lockPrefix);
-  const slack = input.deadlineSlackNs ?? 50_000_000n;
+  const slack = input.deadlineSlackNs ?? 50n * MS;
+  const tolerance = input.deadlineToleranceNs ?? 2n * MS;
+  const lossSlack = input.lossSlackNs ?? 1000n * MS;
   const violations: Violation[] = [];
   const flag = (rule: Rule, message: string, client?: string): void => {
     violations.push(client === undefined ? { rule, message } : { rule, client, message });
@@ -220,28 +334,26 @@ export function check(input: CheckInput): CheckResult {
     flag('history', `revisions missing from the history: ${input.gaps.slice(0, 10).join(', ')}${input.gaps.length > 10 ? ', …' : ''}`);
   }
 
-  const versions = input.holderPrefix
-    ? holderVersions(input.history, input.holderPrefix)
-    : keyVersions(input.history, isContender, permits);
+  // Processes: each ended by itself with 0, or was killed by the scenario.
+  for (const exit of input.exits ?? []) {
+    if (exit.reaped) {
+      flag('exit', `${exit.client} did not exit by itself at the end of the scenario and was SIGKILLed`, exit.client);
+    } else if (!exit.killed && exit.code !== 0) {
+      flag('exit', `${exit.client} exited with ${exit.code === null ? `signal ${exit.signal}` : `code ${exit.code}`}`, exit.client);
+    }
+  }
+
+  const history = [...input.history].sort(byRev);
+  const versions = input.holderPrefix ? holderVersions(history, input.holderPrefix) : keyVersions(history, isContender, permits);
   if (input.holderPrefix) {
     // Server side: the live holders' weights, revision by revision.
-    const weights = new Map<string, number>();
+    const isHolder = directChild(input.holderPrefix);
     const live = new Map<string, number>();
     let flagged = 0;
-    for (const event of [...input.history].sort((a, b) => (a.rev < b.rev ? -1 : a.rev > b.rev ? 1 : 0))) {
-      if (!directChild(input.holderPrefix)(event.key)) continue;
-      if (event.type === 'put') {
-        let weight = 1;
-        try {
-          weight = (JSON.parse(event.value) as { weight?: number }).weight ?? 1;
-        } catch {
-          // not a JSON record: weight 1
-        }
-        weights.set(event.key, weight);
-        live.set(event.key, weight);
-      } else {
-        live.delete(event.key);
-      }
+    for (const event of history) {
+      if (!isHolder(event.key)) continue;
+      if (event.type === 'put') live.set(event.key, weightOf(event.value));
+      else live.delete(event.key);
       const sum = [...live.values()].reduce((a, b) => a + b, 0);
       if (sum > permits && flagged++ < 5) {
         flag('R3', `at revision ${event.rev} the holder keys hold ${sum} permits of ${permits}: ${[...live.keys()].join(', ')}`);
@@ -250,10 +362,8 @@ export function check(input: CheckInput): CheckResult {
   }
   const byKeyToken = new Map(versions.map((v) => [`${v.key}@${v.createRevision}`, v]));
 
-  const logs = [...input.logs].sort((a, b) => {
-    const d = BigInt(a.t) - BigInt(b.t);
-    return d < 0n ? -1 : d > 0n ? 1 : 0;
-  });
+  const logs = [...input.logs].sort((a, b) => Number(BigInt(a.t) - BigInt(b.t)));
+  const logEnd = logs.length > 0 ? BigInt(logs.at(-1)!.t) + 1n : 0n;
   const byClient = new Map<string, LogEvent[]>();
   for (const line of logs) {
     const list = byClient.get(line.c) ?? [];
@@ -262,13 +372,114 @@ export function check(input: CheckInput): CheckResult {
   }
   const faults = logs.filter((line) => line.ev === 'fault');
 
-  // Leases etcd said were gone (keep-alive TTL 0, lease not found) while the client's deadline was ahead.
+  // Protocol: every lease a client names was opened by an `ok session` line with its TTL and margin.
+  const leases = new Map<string, LeaseInfo>();
+  for (const [client, lines] of byClient) {
+    if (client === 'parent') continue;
+    for (const line of lines) {
+      if (line.ev !== 'ok' || line.op !== 'session') continue;
+      const { lease, deadline, ttl, margin } = line;
+      if (!lease || deadline === undefined || typeof ttl !== 'number' || typeof margin !== 'number') {
+        flag('protocol', `${client} logged an ok session line without its lease, deadline, ttl or margin`, client);
+        continue;
+      }
+      if (!leases.has(`${client}/${lease}`)) {
+        leases.set(`${client}/${lease}`, { client, lease, opened: BigInt(line.t), ttlMs: ttl * 1000, marginMs: margin });
+      }
+    }
+    const unknown = new Set<string>();
+    for (const line of lines) {
+      const info = leases.get(`${client}/${line.lease}`);
+      if (line.lease !== undefined && (!info || BigInt(line.t) < info.opened) && !unknown.has(line.lease)) {
+        unknown.add(line.lease);
+        flag('protocol', `${client} logged lease ${line.lease} before or without its ok session line`, client);
+      }
+    }
+  }
+
+  // Every deadline a client observed, per lease, in time order.
+  const observed = new Map<string, { t: bigint; deadline: bigint }[]>();
+  for (const line of logs) {
+    if (line.deadline === undefined) continue;
+    const id = `${line.c}/${line.lease}`;
+    const list = observed.get(id) ?? [];
+    list.push({ t: BigInt(line.t), deadline: BigInt(line.deadline) });
+    observed.set(id, list);
+  }
+  /** The largest lead (E) allows a deadline of this lease over the instant it was observed. */
+  const allowance = (info: LeaseInfo): bigint => BigInt(Math.round((info.ttlMs - info.marginMs) * 1e6)) + tolerance;
+  /** The first observation of `deadline` or a later one, for the session `id`. */
+  const firstSeen = (id: string, deadline: bigint) => observed.get(id)!.find((o) => o.deadline >= deadline)!;
+
+  // (E): no deadline further ahead of the instant it was observed than TTL − margin. (Its first
+  // observation is the one that counts; later ones of the same value are closer, and pass if it did.)
+  for (const [id, list] of observed) {
+    const info = leases.get(id);
+    if (!info) continue;
+    for (const o of list) {
+      const ahead = o.deadline - o.t;
+      if (ahead > allowance(info)) {
+        flag(
+          'deadline',
+          `${info.client}'s session ${info.lease} reported a validity deadline ${ms(ahead)} after the instant it was observed, more than TTL − safetyMargin (${info.ttlMs - info.marginMs} ms): no keep-alive sent before then can justify it`,
+          info.client,
+        );
+        break;
+      }
+    }
+  }
+
+  // Pauses of each client: [pause, resume) on the shared clock (a pause never resumed lasts forever).
+  const pauses = new Map<string, { from: bigint; to: bigint | undefined }[]>();
+  for (const fault of faults) {
+    const target = fault['target'];
+    if (typeof target !== 'string') continue;
+    const list = pauses.get(target) ?? [];
+    if (fault.op === 'pause') list.push({ from: BigInt(fault.t), to: undefined });
+    else if (fault.op === 'resume' && list.length > 0 && list.at(-1)!.to === undefined) list.at(-1)!.to = BigInt(fault.t);
+    pauses.set(target, list);
+  }
+  const pausedBetween = (client: string, from: bigint, to: bigint): boolean =>
+    (pauses.get(client) ?? []).some((p) => p.from <= to && (p.to === undefined || p.to >= from));
+
+  // Losses, judged against the keep-alive evidence; early revocations among them.
+  const losses: Loss[] = [];
   const earlyRevocations: EarlyRevocation[] = [];
   for (const line of logs) {
-    if (line.ev !== 'lost' || !line.lease || line.deadline === undefined || typeof line['cause'] !== 'string') continue;
-    const ahead = BigInt(line.deadline) - BigInt(line.t);
-    if (ahead > 0n) {
-      earlyRevocations.push({ client: line.c, lease: line.lease, t: BigInt(line.t), aheadMs: Number(ahead) / 1e6, cause: line['cause'] });
+    if (line.ev !== 'lost') continue;
+    const id = `${line.c}/${line.lease}`;
+    const info = leases.get(id);
+    if (!info) {
+      if (line.lease === undefined) flag('protocol', `${line.c} logged a loss without its lease`, line.c);
+      continue;
+    }
+    const t = BigInt(line.t);
+    let evidence = info.opened;
+    let highest: bigint | undefined;
+    for (const o of observed.get(id)!) {
+      if (o.t > t) break;
+      if (highest === undefined || o.deadline > highest) {
+        highest = o.deadline;
+        evidence = o.t;
+      }
+    }
+    const due = evidence + allowance(info) - tolerance;
+    const cause = typeof line['cause'] === 'string' ? line['cause'] : undefined;
+    const paused = pausedBetween(line.c, evidence, t);
+    losses.push({ client: line.c, lease: info.lease, t, evidence, due, lateMs: Number(t - due) / 1e6, paused, ...(cause === undefined ? {} : { cause }) });
+    if (!paused && t - due > lossSlack) {
+      flag(
+        'loss',
+        `${line.c} reported its session ${info.lease} lost ${ms(t - due)} after ${ms(due - evidence)} past its last keep-alive evidence (TTL − safetyMargin), more than ${ms(lossSlack)} late`,
+        line.c,
+      );
+    }
+    if (cause === undefined || line.deadline === undefined) continue;
+    const deadline = BigInt(line.deadline);
+    // etcd dropped the lease while the deadline was ahead — its fault only if (E) justifies the deadline
+    // where it was first seen (the loss line itself at the latest).
+    if (deadline > t && deadline - firstSeen(id, deadline).t <= allowance(info)) {
+      earlyRevocations.push({ client: line.c, lease: info.lease, t, aheadMs: Number(deadline - t) / 1e6, cause });
     }
   }
   const earlyByLease = new Map(earlyRevocations.map((r) => [`${r.client}/${r.lease}`, r]));
@@ -276,20 +487,25 @@ export function check(input: CheckInput): CheckResult {
   // Acquisitions and their validity windows.
   const acquisitions: Acquisition[] = [];
   for (const [client, lines] of byClient) {
-    if (client === 'parent') continue;
     const lostAt = new Map<string, bigint>();
     for (const line of lines) if (line.ev === 'lost' && line.lease && !lostAt.has(line.lease)) lostAt.set(line.lease, BigInt(line.t));
     lines.forEach((line, index) => {
-      if (line.ev !== 'ok' || line.op !== 'acquire' || !line.lease || !line.key || !line.token) return;
+      if (line.ev !== 'ok' || line.op !== 'acquire') return;
+      if (!line.lease || !line.key || !line.token) {
+        flag('protocol', `${client} logged an acquisition without its lease, key or token: ${JSON.stringify(line)}`, client);
+        return;
+      }
       const start = BigInt(line.t);
       const lease = line.lease;
       const token = BigInt(line.token);
-      const lost = lostAt.get(lease);
-      if (lost !== undefined && lost <= start) {
+      if ((lostAt.get(lease) ?? start + 1n) <= start) {
         flag('R1', `${client} reported acquiring ${line.key} (token ${token}) after its lease ${lease} was reported lost`, client);
       }
+      if (line.deadline === undefined) {
+        flag('protocol', `${client} logged its acquisition of ${line.key} (token ${token}) without a deadline: its window has no bound`, client);
+      }
       let end: bigint | undefined;
-      let endReason: Acquisition['endReason'] = 'deadline';
+      let endReason: Acquisition['endReason'] = 'unbounded';
       const consider = (t: bigint, reason: Acquisition['endReason']): void => {
         if (t >= start && (end === undefined || t < end)) {
           end = t;
@@ -308,15 +524,14 @@ export function check(input: CheckInput): CheckResult {
         if (fault.op === 'kill' && fault['target'] === client) consider(BigInt(fault.t), 'kill');
       }
       // The session's deadline: the largest one the client knew of before the window otherwise ended.
-      let deadline = line.deadline === undefined ? start : BigInt(line.deadline);
+      let deadline = line.deadline === undefined ? undefined : BigInt(line.deadline);
       for (const later of lines.slice(index + 1)) {
-        const t = BigInt(later.t);
-        if (end !== undefined && t > end + slack) break;
-        if (later.lease === lease && later.deadline !== undefined && later.op === 'deadline') {
-          deadline = max(deadline, BigInt(later.deadline));
+        if (end !== undefined && BigInt(later.t) > end + slack) break;
+        if (later.lease === lease && later.deadline !== undefined && (deadline === undefined || BigInt(later.deadline) > deadline)) {
+          deadline = BigInt(later.deadline);
         }
       }
-      if (end === undefined || deadline < end) {
+      if (deadline !== undefined && (end === undefined || deadline < end)) {
         end = deadline;
         endReason = 'deadline';
       }
@@ -327,14 +542,14 @@ export function check(input: CheckInput): CheckResult {
         key: line.key,
         token,
         start,
-        end: max(end, start),
+        end: max(end ?? logEnd, start),
         endReason,
         version: byKeyToken.get(`${line.key}@${token}`),
         ...((endReason as Acquisition['endReason']) === 'lost' && early ? { revokedEarly: early } : {}),
       });
     });
   }
-  acquisitions.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  acquisitions.sort((a, b) => Number(a.start - b.start));
 
   // R1: each acquisition is backed by the server.
   for (const acq of acquisitions) {
@@ -350,7 +565,7 @@ export function check(input: CheckInput): CheckResult {
       flag('R1', `${acq.client} reported holding ${acq.key}@${acq.token}, which never ranked within ${permits} (deleted at ${v.deleteRevision})`, acq.client);
       continue;
     }
-    const lines = byClient.get(acq.client) ?? [];
+    const lines = byClient.get(acq.client)!;
     const next = lines.find((line) => BigInt(line.t) > acq.start && line.rev !== undefined);
     if (next?.rev !== undefined && v.heldFrom > BigInt(next.rev)) {
       flag('R1', `${acq.client} reported holding ${acq.key}@${acq.token} before revision ${next.rev}, but it ranked within ${permits} only from ${v.heldFrom}`, acq.client);
@@ -358,17 +573,17 @@ export function check(input: CheckInput): CheckResult {
   }
 
   // R3: windows never overlap more than `permits`; tokens strictly increase in acquisition order.
-  const edges: { t: bigint; d: number; acq: Acquisition }[] = [];
+  // An end and a start at the same instant do not overlap: the sort is stable, and the window that
+  // ends there started earlier, so its end was pushed before the other's start.
+  const edges: { t: bigint; opens: boolean; acq: Acquisition }[] = [];
   for (const acq of acquisitions) {
-    if (acq.end > acq.start) {
-      edges.push({ t: acq.start, d: 1, acq }, { t: acq.end, d: -1, acq });
-    }
+    if (acq.end > acq.start) edges.push({ t: acq.start, opens: true, acq }, { t: acq.end, opens: false, acq });
   }
-  edges.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : a.d - b.d));
+  edges.sort((a, b) => Number(a.t - b.t));
   const open = new Set<Acquisition>();
   let maxConcurrent = 0;
   for (const edge of edges) {
-    if (edge.d < 0) {
+    if (!edge.opens) {
       open.delete(edge.acq);
       continue;
     }
@@ -380,8 +595,9 @@ export function check(input: CheckInput): CheckResult {
         .map((o) => `${o.client} token ${o.token} (until ${o.endReason}, ${ms(o.end - edge.t)} later)`)
         .join('; ');
       const message = `${edge.acq.client} token ${edge.acq.token} started holding while ${others.length} others held: ${detail}`;
+      // The server's fault only when every holder beyond `permits` lost its lease to an early revocation.
       const revoked = others.filter((o) => o.revokedEarly !== undefined);
-      if (revoked.length === others.length - permits + 1 && revoked.length > 0) {
+      if (revoked.length === others.length - permits + 1) {
         violations.push({
           rule: 'R3',
           client: edge.acq.client,
@@ -399,7 +615,7 @@ export function check(input: CheckInput): CheckResult {
   let previous: Acquisition | undefined;
   for (const acq of acquisitions) {
     const dup = seenTokens.get(acq.token);
-    if (dup && dup.key === acq.key) flag('tokens', `token ${acq.token} reported by both ${dup.client} and ${acq.client}`, acq.client);
+    if (dup?.key === acq.key) flag('tokens', `token ${acq.token} reported by both ${dup.client} and ${acq.client}`, acq.client);
     seenTokens.set(acq.token, acq);
     if (permits === 1 && previous && acq.token <= previous.token) {
       flag('tokens', `${acq.client} got token ${acq.token} after ${previous.client} got ${previous.token}`, acq.client);
@@ -408,13 +624,11 @@ export function check(input: CheckInput): CheckResult {
   }
 
   // R2 and the counter: every write of the counter, in revision order.
-  const writes = input.history
-    .filter((e) => e.key === input.counterKey)
-    .sort((a, b) => (a.rev < b.rev ? -1 : 1));
   const appliedIds = new Map<string, { rev: bigint; record: EffectRecord }>();
   let counter = 0;
-  let lastToken: bigint | undefined;
-  for (const write of writes) {
+  let lastToken = -1n;
+  for (const write of history) {
+    if (write.key !== input.counterKey) continue;
     if (write.type === 'delete') {
       flag('counter', `the counter was deleted at revision ${write.rev}`);
       counter = 0;
@@ -439,10 +653,10 @@ export function check(input: CheckInput): CheckResult {
       flag('R2', `${record.g ? 'guarded' : 'unguarded'} effect ${record.id} of ${record.c} was written at revision ${write.rev} although ${why}`, record.c);
     }
     const token = BigInt(record.token);
-    if (permits === 1 && lastToken !== undefined && token < lastToken) {
+    if (permits === 1 && token < lastToken) {
       flag('R2', `effect ${record.id} with token ${token} accepted after a write with token ${lastToken}`, record.c);
     }
-    lastToken = lastToken === undefined ? token : max(lastToken, token);
+    lastToken = max(lastToken, token);
   }
 
   // Effects as the clients saw them.
@@ -451,7 +665,11 @@ export function check(input: CheckInput): CheckResult {
   let fencedRejections = 0;
   const acqByToken = new Map(acquisitions.map((a) => [`${a.client}@${a.token}`, a]));
   for (const line of logs) {
-    if (line.op !== 'effect' || !line.id) continue;
+    if (line.op !== 'effect') continue;
+    if (!line.id) {
+      flag('protocol', `${line.c} logged an effect without its id`, line.c);
+      continue;
+    }
     const applied = appliedIds.get(line.id);
     if (line.ev === 'ok') {
       acknowledged++;
@@ -464,7 +682,7 @@ export function check(input: CheckInput): CheckResult {
       } else if (line['fenced'] === true) {
         fencedRejections++;
       }
-    } else if (line.ev === 'invoke' && line.token !== undefined) {
+    } else if (line.ev === 'invoke') {
       // An effect that applied must have been started inside its holder's window.
       const acq = acqByToken.get(`${line.c}@${line.token}`);
       if (applied && acq && BigInt(line.t) < acq.start) {
@@ -472,13 +690,11 @@ export function check(input: CheckInput): CheckResult {
       }
     }
   }
-  if (counter !== appliedIds.size) {
-    flag('counter', `the counter is ${counter} but ${appliedIds.size} effects applied`);
-  }
+  if (counter !== appliedIds.size) flag('counter', `the counter is ${counter} but ${appliedIds.size} effects applied`);
 
   // Every key under the lock's prefix (queue, holders, records) must be gone at the end.
   const alive = new Map<string, bigint>();
-  for (const event of [...input.history].sort((a, b) => (a.rev < b.rev ? -1 : a.rev > b.rev ? 1 : 0))) {
+  for (const event of history) {
     if (!event.key.startsWith(input.lockPrefix)) continue;
     if (event.type === 'put') alive.set(event.key, event.createRevision);
     else alive.delete(event.key);
@@ -498,13 +714,14 @@ export function check(input: CheckInput): CheckResult {
     maxConcurrent,
     leaked,
     earlyRevocations,
+    losses,
   };
 }
 
 /** A readable summary of a check, for test failure messages and logs. */
 export function describe(result: CheckResult): string {
   const lines = [
-    `acquisitions ${result.acquisitions.length}, early revocations by etcd ${result.earlyRevocations.length}, effects applied ${result.applied} (acknowledged ${result.acknowledged}, ambiguous-applied ${result.ambiguousApplied}), counter ${result.counter}, fenced rejections ${result.fencedRejections}, max concurrent ${result.maxConcurrent}`,
+    `acquisitions ${result.acquisitions.length}, early revocations by etcd ${result.earlyRevocations.length}, losses ${result.losses.length}, effects applied ${result.applied} (acknowledged ${result.acknowledged}, ambiguous-applied ${result.ambiguousApplied}), counter ${result.counter}, fenced rejections ${result.fencedRejections}, max concurrent ${result.maxConcurrent}`,
     ...result.violations.slice(0, 20).map((v) => `  ${v.rule}: ${v.message}${v.server ? ` [server fault: ${v.server}]` : ''}`),
   ];
   if (result.violations.length > 20) lines.push(`  … ${result.violations.length - 20} more`);

@@ -105,7 +105,16 @@ async function openSession(): Promise<Session> {
     ...(config.requestTimeout === undefined ? {} : { requestTimeout: config.requestTimeout }),
     ...(config.safetyMargin === undefined ? {} : { safetyMargin: config.safetyMargin }),
   });
-  log({ ev: 'ok', op: 'session', lease: s.leaseHex, deadline: toHr(s.deadline) });
+  // The margin is what we passed, or the documented default (a tenth of the TTL asked for): the
+  // checker bounds every deadline we report by the instant we observed it + TTL − margin.
+  log({
+    ev: 'ok',
+    op: 'session',
+    lease: s.leaseHex,
+    deadline: toHr(s.deadline),
+    ttl: s.ttl,
+    margin: config.safetyMargin ?? config.ttl * 100,
+  });
   s.signal.addEventListener(
     'abort',
     () =>
@@ -182,7 +191,7 @@ async function effect(options: EffectOptions = {}): Promise<void> {
   const h = handle;
   const s = session;
   if (!h || !s) {
-    log({ ev: 'fail', op: 'effect', err: 'no handle' });
+    log({ ev: 'fail', op: 'effect', id: `${config.id}:none:${effectSeq++}`, err: 'no handle' });
     return;
   }
   const guarded = options.guarded ?? config.guarded ?? true;

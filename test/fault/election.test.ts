@@ -16,7 +16,7 @@ describe('Election under faults', { timeout: 120_000 }, () => {
     scenario = undefined;
   });
 
-  test('13. election: 5 candidates and 3 observers, the leader killed repeatedly: terms increase, observers never go back', async () => {
+  test('13. G1, G3, L1: election, 5 candidates and 3 observers, the leader killed repeatedly: terms increase, observers never go back', async () => {
     const s = (scenario = await Scenario.start('13-election', { ttl: TTL }));
     // A candidate leads for ~1 s (5 guarded writes, 200 ms apart), resigns, and campaigns again.
     const candidate: Partial<ClientConfig> = { kind: 'election', mode: 'loop', holdMs: 200, effects: 5, renew: true };

@@ -3,13 +3,14 @@
  * prefix, client child processes (test/fault/client.ts) whose JSON-line logs it collects, the parent's
  * own fault log on the same monotonic clock, and — at the end — the checker.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { Etcd3 } from 'etcd3';
 import { startEtcd, type EtcdCluster, type StartEtcdOptions } from '../../src/testing/index.js';
 import { check, describe as describeCheck, type CheckInput, type CheckResult } from './checker.js';
@@ -33,6 +34,12 @@ export class ClientProc {
   readonly exited: Promise<number | null>;
   stderr = '';
   paused = false;
+  /** The scenario killed it on purpose ({@link kill}). */
+  killed = false;
+  /** It did not exit by itself at the end of the scenario and was SIGKILLed ({@link reap}). */
+  reaped = false;
+  /** How it ended, once it has. */
+  exit: { code: number | null; signal: string | null } | undefined;
   readonly #proc: ChildProcessWithoutNullStreams;
   readonly #scenario: Scenario;
   #listeners = new Set<() => void>();
@@ -47,8 +54,9 @@ export class ClientProc {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => {
-      this.#proc.on('exit', (code) => {
+      this.#proc.on('exit', (code, signal) => {
         this.#running = false;
+        this.exit = { code, signal };
         this.#notify();
         resolve(code);
       });
@@ -114,12 +122,24 @@ export class ClientProc {
     return this.waitFor((l) => l.op === op && (l.ev === 'ok' || l.ev === 'fail'), timeoutMs, from, `${op} ok/fail`);
   }
 
-  /** `kill -9` (or another signal), logged as a fault. */
+  /** `kill -9` (or another signal), logged as a fault: its validity windows end here. */
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.killed = true;
     this.#scenario.fault('kill', { target: this.id, signal });
     if (this.paused && signal !== 'SIGKILL') this.#proc.kill('SIGCONT');
     this.#proc.kill(signal);
     this.paused = false;
+  }
+
+  /**
+   * SIGKILLs a client that did not exit by itself at the end of the scenario. Not a fault: its windows
+   * do not end here (they end at its deadline), and the checker fails the scenario for it.
+   */
+  reap(): void {
+    if (!this.#running) return;
+    this.reaped = true;
+    if (this.paused) this.#proc.kill('SIGCONT');
+    this.#proc.kill('SIGKILL');
   }
 
   /** SIGSTOP, logged as a fault. */
@@ -220,6 +240,19 @@ export class Scenario implements AsyncDisposable {
   }
 
   /**
+   * Runs `etcdctl` against the scenario's cluster, as an operator would, logged as a fault (`op`
+   * `etcdctl`, with its arguments). Resolves with its stdout; rejects when it fails.
+   */
+  async etcdctl(...args: string[]): Promise<string> {
+    this.fault('etcdctl', { args });
+    const { stdout } = await promisify(execFile)('etcdctl', [`--endpoints=${this.etcd.endpoints.join(',')}`, ...args], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+      timeout: 10_000,
+    });
+    return stdout;
+  }
+
+  /**
    * Resolves with the first line of any client, logged after `after` (hrtime ns), that matches;
    * rejects after `timeoutMs`.
    */
@@ -263,8 +296,9 @@ export class Scenario implements AsyncDisposable {
 
   /**
    * Ends the scenario: resumes paused clients, stops every client (loop clients finish their cycle,
-   * manual ones release and close), SIGKILLs those that do not exit in `stopTimeoutMs`, waits for the
-   * contender keys to go, and seals the history. Idempotent.
+   * manual ones release and close), SIGKILLs ("reaps") those that do not exit in `stopTimeoutMs` —
+   * which fails the scenario (the checker's `exit` rule) —, waits for the contender keys to go, and
+   * seals the history. Idempotent.
    */
   stop(stopTimeoutMs = 20_000): Promise<void> {
     this.#stopping ??= this.#stop(stopTimeoutMs);
@@ -284,9 +318,7 @@ export class Scenario implements AsyncDisposable {
           client.send({ cmd: 'close' });
           client.send({ cmd: 'exit' });
         }
-        const timer = setTimeout(() => {
-          if (client.running) client.kill();
-        }, stopTimeoutMs);
+        const timer = setTimeout(() => client.reap(), stopTimeoutMs);
         await client.exited;
         clearTimeout(timer);
       }),
@@ -296,17 +328,27 @@ export class Scenario implements AsyncDisposable {
   }
 
   /**
-   * {@link stop}, then the checker over the history and the logs of the clients `only` selects (and the
-   * parent's faults); `options` override the scenario's lock and counter.
+   * {@link stop}, then the checker over the history, the logs and the exits of the clients `only`
+   * selects (and the parent's faults); `options` override the scenario's lock and counter.
    */
   async finish(options: Partial<CheckInput> & { only?: (client: string) => boolean } = {}): Promise<CheckResult> {
     await this.stop();
     const { only, ...overrides } = options;
+    const selected = (c: string): boolean => only === undefined || only(c);
     const result = check({
       history: this.recorder.events,
       gaps: this.recorder.gaps(),
       historyErrors: this.recorder.errors,
-      logs: this.logs.filter((l) => l.c === 'parent' || only === undefined || only(l.c)),
+      logs: this.logs.filter((l) => l.c === 'parent' || selected(l.c)),
+      exits: [...this.clients.values()]
+        .filter((c) => selected(c.id))
+        .map((c) => ({
+          client: c.id,
+          code: c.exit?.code ?? null,
+          signal: c.exit?.signal ?? null,
+          killed: c.killed,
+          reaped: c.reaped,
+        })),
       lockPrefix: `${this.lock}/`,
       counterKey: this.counter,
       ...overrides,

@@ -86,6 +86,10 @@ export interface LogEvent {
   rev?: string;
   /** The session's validity deadline on the hrtime clock, in ns. */
   deadline?: string;
+  /** `ok session` only: the lease TTL etcd granted (`session.ttl`), in seconds. */
+  ttl?: number;
+  /** `ok session` only: the session's `safetyMargin` in ms (the option passed, or its documented default). */
+  margin?: number;
   seq?: number;
   /** An effect's id: `client:lease:token:n`. */
   id?: string;

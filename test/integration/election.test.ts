@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Etcd3 } from 'etcd3';
+import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Election, type LeaderState } from '../../src/election.js';
 import type { Leadership } from '../../src/leadership.js';
@@ -17,7 +17,7 @@ import {
   Session,
   SessionClosedError,
 } from '../../src/index.js';
-import { startEtcd, type EtcdCluster } from '../../src/testing/index.js';
+import { startEtcd, startProxy, type EtcdCluster } from '../../src/testing/index.js';
 import { eventually, keysUnder, runTs, stillPending, uniqueName } from '../helpers.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -496,6 +496,75 @@ describe('Election', () => {
     await eventually(() => observer.seen.at(-1)?.value === 'other', 5000, 'observed on a closed session');
     await observer.stop();
     await leadership.resign();
+  });
+});
+
+describe('Election calls with a signal, and Leadership.election', () => {
+  test('leader({ signal }): aborting a read that etcd does not answer rejects at once with the reason', async () => {
+    await using proxy = await startProxy(etcd.members[0]!.clientUrl);
+    const client = new Etcd3({ hosts: [proxy.url] });
+    await using s = await Session.create(client, { ttl: 10 });
+    const name = uniqueName('leader-signal');
+    await using other = await session();
+    const leadership = await new Election(other, name).campaign('them');
+    const election = new Election(s, name);
+    expect(await election.leader({ signal: new AbortController().signal })).toMatchObject({ value: 'them', term: leadership.term });
+    proxy.blackhole();
+    const controller = new AbortController();
+    const reading = election.leader({ signal: controller.signal });
+    expect(await stillPending(reading, 200)).toBe(true); // etcd does not answer (its deadline is 5 s)
+    const reason = new Error('stop reading');
+    const t0 = performance.now();
+    controller.abort(reason);
+    await expect(reading).rejects.toBe(reason);
+    expect(performance.now() - t0).toBeLessThan(500);
+    // An already aborted signal rejects before any call.
+    await expect(election.leader({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    proxy.heal();
+    expect(await election.leader()).toMatchObject({ value: 'them' });
+    await leadership.resign();
+    client.close();
+  });
+
+  test('proclaim(value, { signal }): an aborted proclaim rejects with the reason; leadership and value stay consistent', async () => {
+    await using proxy = await startProxy(etcd.members[0]!.clientUrl);
+    const client = new Etcd3({ hosts: [proxy.url] });
+    await using s = await Session.create(client, { ttl: 10 });
+    const name = uniqueName('proclaim-signal');
+    const election = new Election(s, name);
+    const leadership = await election.campaign('v1');
+    expect(leadership.election).toBe(election);
+    expect(await leadership.election.leader()).toMatchObject({ key: leadership.key, term: leadership.term, value: 'v1' });
+    // Already aborted: no write at all.
+    const reason = new Error('never mind');
+    await expect(leadership.proclaim('v2', { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    expect(leadership.value).toBe('v1');
+    expect(await admin.get(leadership.key).string()).toBe('v1');
+    // Aborted while etcd does not answer: rejects at once; the leadership itself is not ended by it.
+    proxy.blackhole();
+    const controller = new AbortController();
+    const proclaiming = leadership.proclaim('v3', { signal: controller.signal });
+    expect(await stillPending(proclaiming, 200)).toBe(true);
+    const t0 = performance.now();
+    controller.abort(reason);
+    await expect(proclaiming).rejects.toBe(reason);
+    expect(performance.now() - t0).toBeLessThan(500);
+    expect(leadership.value).toBe('v1'); // not confirmed, so not taken as the value
+    expect(leadership.signal.aborted).toBe(false);
+    proxy.heal();
+    // The write may or may not have landed; either way the key is still ours, and a proclaim works.
+    expect(['v1', 'v3']).toContain(await admin.get(leadership.key).string());
+    // txn(): a builder guarded by the term, for etcd writes that must only land while leading.
+    const guarded = await leadership.txn().then(client.put(`${name}-fenced`).value('by the leader')).commit();
+    expect(guarded.succeeded).toBe(true);
+    await leadership.proclaim('v4', { signal: AbortSignal.timeout(10_000) });
+    expect(leadership.value).toBe('v4');
+    expect(await new Election(s, name).leader()).toMatchObject({ value: 'v4', term: leadership.term });
+    await leadership.resign();
+    const late = await leadership.txn().then(client.put(`${name}-fenced`).value('after resigning')).commit();
+    expect(late.succeeded).toBe(false);
+    expect(await admin.get(`${name}-fenced`).string()).toBe('by the leader');
+    client.close();
   });
 });
 

@@ -9,7 +9,7 @@ import type { Etcd3 } from 'etcd3';
 import { describe, expect, test } from 'vitest';
 import { Election } from '../../src/election.js';
 import { NotLeaderError, LeaseLostError, Session } from '../../src/index.js';
-import { LeaderElector, type LeaderContext, type LeaderElectorOptions } from '../../src/leader-elector.js';
+import { LeaderElector, leaderElectorDefaults, type LeaderContext, type LeaderElectorOptions } from '../../src/leader-elector.js';
 import { startEtcd } from '../../src/testing/index.js';
 import { eventually, keysUnder, uniqueName } from '../helpers.js';
 import { etcdForFile } from '../fixture.js';
@@ -255,6 +255,43 @@ describe('LeaderElector', () => {
     expect(b.of('elected')).toEqual([]);
     await a.elector.stop();
     await aRun;
+  });
+
+  test('without options: leaderElectorDefaults — a lease of 10 s from etcd — and the host-pid identity', async () => {
+    const name = uniqueName('defaults');
+    const elector = new LeaderElector(fx.etcd.client(), name);
+    expect(elector.ttl).toBe(leaderElectorDefaults.ttl);
+    const fn = untilAborted();
+    const running = elector.run(fn);
+    await eventually(() => fn.record.length === 1, 10_000, 'elected');
+    const { session, leadership } = fn.record[0]!;
+    expect(Number((await fx.admin.leaseClient.leaseTimeToLive({ ID: session.leaseId })).grantedTTL)).toBe(leaderElectorDefaults.ttl);
+    expect(await fx.admin.get(leadership.key).string()).toBe(elector.identity);
+    await elector.stop();
+    await running;
+  });
+
+  test('`await using` an elector stops it at the end of the scope: the callback ends, the key and the lease are gone', async () => {
+    const name = uniqueName('dispose');
+    const fn = untilAborted();
+    let running: Promise<void> | undefined;
+    let elector: LeaderElector | undefined;
+    {
+      await using scoped = new LeaderElector(fx.etcd.client(), name, { identity: 'scoped', ttl: 10 });
+      elector = scoped;
+      running = scoped.run(fn);
+      await eventually(() => fn.record.length === 1, 10_000, 'elected');
+      expect(await keysUnder(fx.admin, `${name}/`)).toEqual([fn.record[0]!.leadership.key]);
+    }
+    // Disposal awaited the stop: all of this is already true when the scope is left.
+    const context = fn.record[0]!;
+    expect(context.signal.aborted).toBe(true);
+    expect(context.signal.reason).toBeInstanceOf(NotLeaderError);
+    expect(elector.isLeader).toBe(false);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([]);
+    expect(Number((await fx.admin.leaseClient.leaseTimeToLive({ ID: context.session.leaseId })).TTL)).toBe(-1);
+    await running;
+    await expect(elector.run(fn)).rejects.toThrow(/stopped/);
   });
 
   test('inputs are validated with TypeErrors that name the value', async () => {

@@ -150,7 +150,7 @@ describe('Mutex', () => {
     await expect(new Mutex(b, name).lock({ signal: already })).rejects.toBe(reason);
   });
 
-  test('a waiter whose lease is gone while queued gets LeaseLostError, never the lock', async () => {
+  test('G1: a waiter whose lease is gone while queued gets LeaseLostError, never the lock', async () => {
     await using a = await fx.session();
     const b = await fx.session();
     const name = uniqueName('expired-waiter');
@@ -173,7 +173,7 @@ describe('Mutex', () => {
     await b.close();
   });
 
-  test('a waiter whose queue key is deleted by someone else gets NotHeldError', async () => {
+  test('G1: a waiter whose queue key is deleted by someone else gets NotHeldError, never the lock', async () => {
     await using a = await fx.session();
     await using b = await fx.session();
     const name = uniqueName('deleted-waiter');
@@ -200,7 +200,10 @@ describe('Mutex', () => {
     const lastWait = new Mutex(last, name).lock();
     await eventually(async () => (await keysUnder(fx.admin, `${name}/`)).length === 3, 5000, 'enqueue');
     controller.abort();
-    await expect(middleWait).rejects.toBeDefined();
+    // Aborted without a reason: the signal's own AbortError, unchanged.
+    await expect(middleWait).rejects.toBe(controller.signal.reason);
+    await expect(middleWait).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([held.key, `${name}/${last.leaseHex}`]);
     expect(await stillPending(lastWait, 500)).toBe(true); // the holder still holds
     expect(held.held).toBe(true);
     await held.release();

@@ -114,29 +114,34 @@ describe('ReadWriteLock exclusion', () => {
 });
 
 describe('ReadWriteLock fairness', () => {
-  test('a writer is not starved by a continuous stream of overlapping readers', async () => {
+  test('a writer is not starved by a continuous stream of overlapping readers: it waits only for the reads queued before it', async () => {
     const name = 'rw-starve';
     const book = ledger();
     const readers = await Promise.all(Array.from({ length: 4 }, () => lock(name)));
     let stop = false;
-    const readLog: { token: bigint; at: number }[] = [];
+    /** Each read: its token, when it was granted, when its release began and ended. */
+    const readLog: { token: bigint; at: number; releasing: number; released: number }[] = [];
+    const HOLD_MAX = 50;
     const loops = readers.map(async (rw, i) => {
       await delay(i * 10); // staggered, so some reader always holds
       while (!stop) {
         const handle = await rw.readLock();
         book.read();
-        readLog.push({ token: handle.token, at: performance.now() });
-        await delay(30 + Math.random() * 20);
+        const at = performance.now();
+        await delay(30 + Math.random() * (HOLD_MAX - 30));
         book.state.readers--;
+        const releasing = performance.now();
         await handle.release();
+        readLog.push({ token: handle.token, at, releasing, released: performance.now() });
       }
     });
     await delay(300);
     expect(book.state.readers).toBeGreaterThan(0);
+    const writer = await lock(name);
     const asked = performance.now();
-    const w = await (await lock(name)).writeLock({ signal: AbortSignal.timeout(20_000) });
+    const w = await writer.writeLock({ signal: AbortSignal.timeout(20_000) });
+    const granted = performance.now();
     book.write();
-    const waited = performance.now() - asked;
     await delay(100); // readers keep trying meanwhile
     book.state.writers--;
     const releasing = performance.now();
@@ -145,11 +150,20 @@ describe('ReadWriteLock fairness', () => {
     stop = true;
     await Promise.all(loops);
     expect(book.state.violations).toEqual([]);
+    // Only reads queued before the writer (smaller tokens) were granted while it waited, each held
+    // 30–50 ms; the writer got in as soon as the last of them let go — not when the stream stopped.
+    const duringWait = readLog.filter((r) => r.at > asked && r.at < granted);
+    expect(duringWait.every((r) => r.token < w.token)).toBe(true);
+    const ahead = readLog.filter((r) => r.token < w.token && r.released > asked);
+    expect(ahead.length).toBeGreaterThan(0);
+    const lastAhead = Math.max(...ahead.map((r) => r.releasing));
+    expect(granted).toBeGreaterThanOrEqual(lastAhead);
+    expect(granted - lastAhead).toBeLessThan(1000);
+    expect(granted - asked).toBeLessThan(HOLD_MAX + 1000);
     // Every reader that queued after the writer got in only after the writer let go.
     const later = readLog.filter((r) => r.token > w.token);
     expect(later.length).toBeGreaterThan(0);
     expect(later.every((r) => r.at >= releasing)).toBe(true);
-    expect(waited).toBeLessThan(20_000);
     expect(await keys(`${name}/`)).toEqual([]);
   });
 });
@@ -208,6 +222,43 @@ describe('ReadWriteLock try variants and abort', () => {
     const already = AbortSignal.abort(new Error('never started'));
     await expect((await lock(name)).writeLock({ signal: already })).rejects.toBe(already.reason);
     expect(await keys(`${name}/`)).toEqual([]);
+  });
+});
+
+describe('ReadWriteLock.withReadLock / withWriteLock', () => {
+  test('run fn under the lock, return its value, and release it — also when fn throws', async () => {
+    const name = 'rw-with';
+    const a = await lock(name);
+    const b = await lock(name);
+    const read = await a.withReadLock(async (handle) => {
+      expect(handle.key).toMatch(new RegExp(`^${name}/read/`));
+      expect(handle.held).toBe(true);
+      expect((await b.tryReadLock().then(async (r) => (await r?.release(), r !== null)))).toBe(true); // readers share
+      expect(await b.tryWriteLock()).toBeNull(); // a writer is excluded
+      return 'read';
+    });
+    expect(read).toBe('read');
+    const write = await a.withWriteLock(async (handle) => {
+      expect(handle.key).toMatch(new RegExp(`^${name}/write/`));
+      expect(await b.tryReadLock()).toBeNull(); // a reader is excluded
+      return 42;
+    });
+    expect(write).toBe(42);
+    const boom = new Error('failed under the lock');
+    let inside: LockHandle | undefined;
+    await expect(
+      a.withWriteLock((handle) => {
+        inside = handle;
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    expect(inside!.held).toBe(false);
+    await expect(a.withReadLock(() => Promise.reject(boom))).rejects.toBe(boom);
+    expect(await keys(`${name}/`)).toEqual([]);
+    // The lock is free again: a writer gets it at once.
+    const w = await b.tryWriteLock();
+    expect(w?.held).toBe(true);
+    await w!.release();
   });
 });
 

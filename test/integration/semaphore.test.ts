@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { IWatchResponse } from 'etcd3';
 import { describe, expect, test } from 'vitest';
 import { isLeaseLostError, isPermitsMismatchError, PermitsMismatchError } from '../../src/errors.js';
-import { PermitHandle, Semaphore } from '../../src/semaphore.js';
+import { PermitHandle, permitDefaults, Semaphore } from '../../src/semaphore.js';
 import { Session } from '../../src/session.js';
 import { eventually, runTs } from '../helpers.js';
 import { sumMetric } from '../../src/testing/index.js';
@@ -61,7 +61,7 @@ async function observeHolders(name: string, permits: number) {
 }
 
 describe('Semaphore limit', () => {
-  test('never more than `permits` held: 12 contenders × 8 cycles, weights 1–2, by etcd watch and by counters', async () => {
+  test('G3: never more than `permits` held — 12 contenders × 8 cycles, weights 1–2, by etcd watch and by counters', async () => {
     const name = 'sem-limit';
     const permits = 3;
     const watch = await observeHolders(name, permits);
@@ -275,25 +275,45 @@ describe('Semaphore abort and tryAcquire', () => {
     await expect((await make()).acquire({ signal: already })).rejects.toBe(already.reason);
   });
 
-  test('aborts racing the admission (0–8 ms timeouts, 40 tries) never leave a key behind', async () => {
+  test('G3: aborts racing the admission (4 contenders × 30 tries, 0–30 ms timeouts) never exceed the permits nor leave a key behind', async () => {
     const name = 'sem-abort-race';
-    const sems = await Promise.all([0, 1, 2].map(async () => new Semaphore(await fx.session(), name, { permits: 2 })));
+    const permits = 2;
+    const watch = await observeHolders(name, permits);
+    const sems = await Promise.all([0, 1, 2, 3].map(async () => new Semaphore(await fx.session(), name, { permits })));
     let got = 0;
+    let held = 0;
+    let maxHeld = 0;
+    const errors: string[] = [];
     await Promise.all(
       sems.map(async (sem) => {
-        for (let i = 0; i < 40; i++) {
+        for (let i = 0; i < 30; i++) {
           try {
-            const permit = await sem.acquire({ signal: AbortSignal.timeout(Math.floor(Math.random() * 9)) });
+            // Some give up before the admission, some during it, some after it (the undo path).
+            const permit = await sem.acquire({ signal: AbortSignal.timeout(Math.floor(Math.random() * 30)) });
             got++;
+            maxHeld = Math.max(maxHeld, ++held);
+            await delay(5 + Math.random() * 10); // long enough for the others to try to overlap
+            held--;
             await permit.release();
           } catch (error) {
-            expect((error as Error).name).toBe('TimeoutError');
+            errors.push((error as Error).name);
           }
         }
       }),
     );
     await until(async () => (await keys(`${name}/`)).length === 0, 10_000);
-    expect(got).toBeGreaterThanOrEqual(0);
+    await until(() => watch.holders.size === 0);
+    await watch.close();
+    // Every try ended in a permit or in its own timeout; none in another error.
+    expect(got + errors.length).toBe(120);
+    expect(got).toBeGreaterThan(0);
+    expect(new Set(errors)).toEqual(new Set(errors.length > 0 ? ['TimeoutError'] : []));
+    // The limit, as etcd saw it (holder keys, including admissions undone after a late abort) and as
+    // the holders saw it.
+    expect(watch.state.max).toBeLessThanOrEqual(permits);
+    expect(maxHeld).toBeLessThanOrEqual(permits);
+    expect(watch.state.admissions).toBeGreaterThanOrEqual(got);
+    expect(watch.state.foreignPermits).toEqual([]);
   });
 
   test('tryAcquire: a handle when free, null when full or when someone is queued, and no key left on null', async () => {
@@ -361,10 +381,18 @@ describe('Semaphore wake-ups and lease loss', () => {
     const watchers = await Promise.all(
       Array.from({ length: 12 }, () => fx.admin.watch().key('sem-herd-control').create()),
     );
+    let delivered = 0;
+    for (const w of watchers) w.on('delete', () => delivered++);
     const before = sumMetric(await fx.etcd.metrics(), 'etcd_debugging_mvcc_events_total');
     await fx.admin.delete().key('sem-herd-control');
-    await until(async () => sumMetric(await fx.etcd.metrics(), 'etcd_debugging_mvcc_events_total') - before >= 12);
+    await until(() => delivered === 12);
+    await delay(200);
+    const events = sumMetric(await fx.etcd.metrics(), 'etcd_debugging_mvcc_events_total') - before;
     await Promise.all(watchers.map((w) => w.cancel()));
+    // One delete, twelve watchers: the metric counts one event per watcher it reached — the herd the
+    // test above would see, were a release to wake every waiter.
+    expect(events).toBeGreaterThanOrEqual(12);
+    expect(events).toBeLessThanOrEqual(13);
   });
 
   test('a waiter whose lease is revoked mid-wait gets LeaseLostError, never a permit; the next one gets in', async () => {
@@ -404,6 +432,71 @@ describe('Semaphore: a queue key deleted by someone else', () => {
     await expect(head).rejects.toMatchObject({ name: 'NotHeldError' });
     expect(await keys(`${name}/holders/`)).toEqual([holder.key]);
     await holder.release();
+    expect(await keys(`${name}/`)).toEqual([]);
+  });
+});
+
+describe('Semaphore.withPermit and the permits getters', () => {
+  test('withPermit runs fn with a held permit, returns its value, and releases it — also when fn throws', async () => {
+    const name = 'sem-with-permit';
+    const sem = new Semaphore(await fx.session(), name, { permits: 2 });
+    const other = new Semaphore(await fx.session(), name, { permits: 2 });
+    let inside: PermitHandle | undefined;
+    const value = await sem.withPermit(
+      async (permit) => {
+        inside = permit;
+        expect(permit.held).toBe(true);
+        expect(permit.weight).toBe(2);
+        expect(await keys(`${name}/holders/`)).toEqual([permit.key]);
+        expect(await other.tryAcquire()).toBeNull(); // both permits are taken
+        return 'done';
+      },
+      { weight: 2 },
+    );
+    expect(value).toBe('done');
+    expect(inside!.held).toBe(false);
+    expect(inside!.signal.aborted).toBe(true);
+    expect(await keys(`${name}/`)).toEqual([]);
+
+    const boom = new Error('work failed');
+    let thrownFrom: PermitHandle | undefined;
+    await expect(
+      sem.withPermit(async (permit) => {
+        thrownFrom = permit;
+        await delay(10);
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    expect(thrownFrom!.held).toBe(false);
+    expect(await keys(`${name}/`)).toEqual([]);
+    // The permits really are free again: someone else takes both.
+    const both = await other.tryAcquire({ weight: 2 });
+    expect(both?.held).toBe(true);
+    await both!.release();
+    // An aborted signal is passed through: no permit, fn never runs.
+    const reason = new Error('no time');
+    let ran = false;
+    await expect(sem.withPermit(() => (ran = true), { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    expect(ran).toBe(false);
+  });
+
+  test('permits: the Semaphore and each PermitHandle report the configured total, as recorded in etcd', async () => {
+    const name = 'sem-permits-getters';
+    const sem = new Semaphore(await fx.session(), name, { permits: 5 });
+    expect(sem.permits).toBe(5);
+    expect(sem.name).toBe(name);
+    const light = await sem.acquire();
+    expect(light.weight).toBe(permitDefaults.weight);
+    expect(JSON.parse((await fx.admin.get(light.key).string())!)).toEqual({ permits: 5, weight: 1 });
+    await light.release();
+    const permit = await sem.acquire({ weight: 3 });
+    expect(permit.permits).toBe(5);
+    expect(permit.weight).toBe(3);
+    const record = JSON.parse((await fx.admin.get(permit.key).string())!) as unknown;
+    expect(record).toEqual({ permits: 5, weight: 3 });
+    // A participant configured otherwise reads the recorded total in its error.
+    await expect(new Semaphore(await fx.session(), name, { permits: 4 }).acquire()).rejects.toMatchObject({ expected: 4, actual: 5 });
+    await permit.release();
     expect(await keys(`${name}/`)).toEqual([]);
   });
 });

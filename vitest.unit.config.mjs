@@ -1,0 +1,11 @@
+// The unit tests only — pure functions, no etcd: what `npm run mutation` (StrykerJS) runs against each
+// mutant of the modules listed in stryker.config.json.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['src/engine/keys.test.ts', 'src/engine/local-queue*.test.ts', 'src/testing/metrics*.test.ts', 'test/fault/checker.test.ts'],
+    pool: 'forks',
+    dangerouslyIgnoreUnhandledErrors: false,
+  },
+});
