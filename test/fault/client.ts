@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IRangeResponse, type ITxnResponse } from 'etcd3';
-import { Election, isLeaseLostError, Mutex, Semaphore, Session } from '../../src/index.js';
+import { DoubleBarrier, Election, isLeaseholdError, isLeaseLostError, Mutex, ReadWriteLock, Semaphore, Session } from '../../src/index.js';
 import type { ComparatorBuilder } from 'etcd3';
 import type { ClientConfig, Command, EffectOptions, LogEvent, PrimitiveKind } from './protocol.js';
 
@@ -67,6 +67,14 @@ function makePrimitive(kind: PrimitiveKind, session: Session): Primitive {
     case 'semaphore': {
       const semaphore = new Semaphore(session, config.lock, { permits: config.permits ?? 1 });
       return { acquire: (signal) => semaphore.acquire({ signal }) };
+    }
+    case 'read': {
+      const rw = new ReadWriteLock(session, config.lock);
+      return { acquire: (signal) => rw.readLock({ signal }) };
+    }
+    case 'write': {
+      const rw = new ReadWriteLock(session, config.lock);
+      return { acquire: (signal) => rw.writeLock({ signal }) };
     }
     case 'election': {
       const election = new Election(session, config.lock);
@@ -168,7 +176,7 @@ async function acquire(timeoutMs?: number): Promise<Held | undefined> {
     });
     return h;
   } catch (error) {
-    log({ ev: 'fail', op: 'acquire', lease: s.leaseHex, seq: cycle, err: errName(error) });
+    log({ ev: 'fail', op: 'acquire', lease: s.leaseHex, seq: cycle, err: errName(error), leasehold: isLeaseholdError(error) || error === signal.reason });
     return undefined;
   } finally {
     if (acquiring === controller) acquiring = undefined;
@@ -272,7 +280,7 @@ async function release(): Promise<void> {
     await h.release();
     log({ ev: 'ok', op: 'release', key: h.key, token: h.token.toString() });
   } catch (error) {
-    log({ ev: 'fail', op: 'release', key: h.key, token: h.token.toString(), err: errName(error) });
+    log({ ev: 'fail', op: 'release', key: h.key, token: h.token.toString(), err: errName(error), leasehold: isLeaseholdError(error) });
   }
 }
 
@@ -299,6 +307,8 @@ async function loop(): Promise<void> {
         if (config.holdMs) await sleep(config.holdMs);
         await effect();
       }
+      // A holder with no effects (a reader) still holds for `holdMs`.
+      if (config.effects === 0 && config.holdMs) await sleep(config.holdMs);
       await release();
     } else if (session && !session.alive && !config.renew) {
       break;
@@ -376,6 +386,52 @@ log({ ev: 'info', op: 'start', pid: process.pid });
 if (config.mode === 'observe') {
   try {
     await observe();
+    await closeSession();
+  } catch (error) {
+    log({ ev: 'info', op: 'error', err: errName(error) });
+  }
+  log({ ev: 'info', op: 'exit' });
+  client.close();
+  process.exit(0);
+}
+/**
+ * Barrier mode: DoubleBarrier rounds until `stop`. Each step is logged with the revision of a read made
+ * right after it (and the round: `ready`'s create revision), so the parent can check it against etcd's
+ * history: nobody is let in before `count` have entered, nobody out before the round has left.
+ */
+async function barrierRounds(): Promise<void> {
+  const s = await openSession();
+  const barrier = new DoubleBarrier(s, config.lock, { count: config.count ?? 2 });
+  const ready = `${config.lock}/ready`;
+  const revision = async (): Promise<{ rev: string; round: string | undefined }> => {
+    const res = await client.kv.range({ key: Buffer.from(ready) }, callOptions());
+    return { rev: res.header.revision, round: res.kvs[0]?.create_revision };
+  };
+  for (; !stopping; cycle++) {
+    log({ ev: 'invoke', op: 'enter', lease: s.leaseHex, seq: cycle });
+    try {
+      await barrier.enter({ signal: AbortSignal.timeout(30_000) });
+    } catch (error) {
+      log({ ev: 'fail', op: 'enter', lease: s.leaseHex, seq: cycle, err: errName(error), leasehold: isLeaseholdError(error) });
+      return;
+    }
+    log({ ev: 'ok', op: 'enter', lease: s.leaseHex, seq: cycle, ...(await revision()) });
+    if (config.holdMs) await sleep(config.holdMs);
+    log({ ev: 'invoke', op: 'leave', lease: s.leaseHex, seq: cycle });
+    try {
+      await barrier.leave({ signal: AbortSignal.timeout(30_000) });
+    } catch (error) {
+      log({ ev: 'fail', op: 'leave', lease: s.leaseHex, seq: cycle, err: errName(error), leasehold: isLeaseholdError(error) });
+      return;
+    }
+    log({ ev: 'ok', op: 'leave', lease: s.leaseHex, seq: cycle, ...(await revision()) });
+    if (config.thinkMs) await sleep(config.thinkMs);
+  }
+}
+
+if (config.mode === 'barrier') {
+  try {
+    await barrierRounds();
     await closeSession();
   } catch (error) {
     log({ ev: 'info', op: 'error', err: errName(error) });

@@ -1,6 +1,6 @@
 /** What the fault-test parent and its client processes say to each other. */
 
-export type PrimitiveKind = 'mutex' | 'semaphore' | 'election';
+export type PrimitiveKind = 'mutex' | 'semaphore' | 'election' | 'read' | 'write';
 
 /** The client's configuration, passed as JSON in argv[2]. */
 export interface ClientConfig {
@@ -25,9 +25,12 @@ export interface ClientConfig {
   permits?: number;
   /**
    * `loop` runs lock cycles by itself until `cycles` or `stop`; `manual` only obeys commands;
-   * `observe` follows an election's leader (`Election.observe`) and logs each state until `stop`.
+   * `observe` follows an election's leader (`Election.observe`) and logs each state until `stop`;
+   * `barrier` runs DoubleBarrier rounds (`enter`, hold `holdMs`, `leave`) on `lock` with `count`.
    */
-  mode: 'loop' | 'manual' | 'observe';
+  mode: 'loop' | 'manual' | 'observe' | 'barrier';
+  /** DoubleBarrier participants per round (barrier mode). */
+  count?: number;
   cycles?: number;
   /** Sleep inside the critical section before each effect. */
   holdMs?: number;

@@ -1,0 +1,88 @@
+// Fault scenario 15: a ReadWriteLock shared by 3 writer and 5 reader processes under random kills and
+// pauses. The checker judges the writers as a mutex over every key of the lock (a writer holds only
+// when its key is the oldest of all); the readers' windows come from a second pass; and no writer's
+// validity window may overlap any other window, reader or writer — readers may overlap each other.
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterEach, describe, expect, test } from 'vitest';
+import { describe as describeCheck, type Acquisition } from './checker.js';
+import { at, isOk, prng, Scenario, startAll, type ClientProc } from './harness.js';
+import type { ClientConfig, LogEvent } from './protocol.js';
+
+const TTL = 2;
+
+describe('ReadWriteLock under faults', { timeout: 120_000 }, () => {
+  let scenario: Scenario | undefined;
+  afterEach(async () => {
+    await scenario?.[Symbol.asyncDispose]();
+    scenario = undefined;
+  });
+
+  test('15. G3: read/write lock with random kills and pauses of 3 writers and 5 readers: no writer overlaps anyone; writes fenced; nothing left', async () => {
+    const s = (scenario = await Scenario.start('15-rw-lock', { ttl: TTL }));
+    const seed = Number(process.env['FAULT_SEED'] ?? Date.now() % 100_000);
+    const random = prng(seed);
+    const base: Partial<ClientConfig> = { mode: 'loop', renew: true, requestTimeout: 1000, etcd3Faults: 'none', waitStart: true };
+    const writer: Partial<ClientConfig> = { ...base, kind: 'write', holdMs: 30 };
+    const reader: Partial<ClientConfig> = { ...base, kind: 'read', holdMs: 80, effects: 0, thinkMs: 20 };
+    let next = 0;
+    const spawn = (kind: 'w' | 'r'): ClientProc => s.spawn(`${kind}${next++}`, kind === 'w' ? writer : reader);
+    const running = [...Array.from({ length: 3 }, () => spawn('w')), ...Array.from({ length: 5 }, () => spawn('r'))];
+    await startAll(running);
+    const faults: LogEvent[] = [];
+    const resumes: Promise<void>[] = [];
+    const until = performance.now() + 12_000;
+    while (performance.now() < until) {
+      await delay(1000 + random() * 1000);
+      const live = running.filter((c) => c.running && !c.paused && c.lines.some(isOk('session')));
+      const victim = live[Math.floor(random() * live.length)];
+      if (!victim) continue;
+      if (random() < 0.5) {
+        victim.kill();
+        faults.push(s.find((l) => l.op === 'kill').at(-1)!);
+        running.splice(running.indexOf(victim), 1);
+        const fresh = spawn(victim.id.startsWith('w') ? 'w' : 'r');
+        running.push(fresh);
+        resumes.push(startAll([fresh]));
+      } else {
+        victim.pause();
+        faults.push(s.find((l) => l.op === 'pause').at(-1)!);
+        resumes.push(delay(2 * TTL * 1000).then(() => victim.resume()));
+      }
+    }
+    await Promise.all(resumes);
+    await delay(1000);
+    const contender = (key: string): boolean => {
+      const rest = key.startsWith(`${s.lock}/read/`) ? key.slice(`${s.lock}/read/`.length) : key.startsWith(`${s.lock}/write/`) ? key.slice(`${s.lock}/write/`.length) : undefined;
+      return rest !== undefined && rest.length > 0 && !rest.includes('/');
+    };
+    const isWriter = (c: string): boolean => c.startsWith('w');
+    // Writers: a mutex over all keys of the lock; their effects are the guarded counter increments.
+    const writers = await s.finish({ only: isWriter, isContender: contender, permits: 1 });
+    // Readers: their windows (they may share, so no limit here); they write no effects (the counter is
+    // the writers'), so only R1 and the session rules apply to them.
+    const readers = await s.finish({ only: (c) => !isWriter(c), isContender: contender, permits: 1_000, counterKey: `${s.prefix}no-counter` });
+    const overlaps = writerOverlaps(writers.acquisitions, readers.acquisitions);
+    const faultList = faults.map((f) => `${f.op} ${String(f['target'])}`).join(', ');
+    console.log(`[fault 15] seed ${seed}; ${faultList}; writers: ${describeCheck(writers)}\nreaders: ${describeCheck(readers)}; reader/writer overlaps ${overlaps.length}`);
+    expect(writers.violations, `${describeCheck(writers)} (replay with FAULT_SEED=${seed})`).toEqual([]);
+    expect(readers.violations.filter((v) => v.rule !== 'R3'), describeCheck(readers)).toEqual([]);
+    expect(overlaps, overlaps.join('\n')).toEqual([]);
+    expect(writers.acquisitions.length).toBeGreaterThan(10);
+    expect(readers.maxConcurrent, 'readers really shared').toBeGreaterThanOrEqual(2);
+    expect(writers.counter).toBe(writers.applied);
+    expect(faults.length).toBeGreaterThan(0);
+  });
+});
+
+/** Every pair of a writer's window and another window (reader or writer) that overlap in time. */
+function writerOverlaps(writers: readonly Acquisition[], readers: readonly Acquisition[]): string[] {
+  const found: string[] = [];
+  const all = [...writers, ...readers];
+  for (const w of writers) {
+    for (const o of all) {
+      if (o === w || o.end <= w.start || w.end <= o.start) continue;
+      found.push(`${w.client} token ${w.token} [${at({ t: w.start.toString() } as LogEvent)}…${w.end}] overlaps ${o.client} token ${o.token} [${o.start}…${o.end}]`);
+    }
+  }
+  return found;
+}
