@@ -2,16 +2,15 @@ import { campaignChannel, publishLeader, traced, type AcquireContext } from './d
 import { acquire, type AcquireOptions } from './engine/acquire.js';
 import { takeOffice } from './engine/campaign.js';
 import { isDirectChild, queuePrefix } from './engine/keys.js';
-import { followLeader, type LeaderState } from './engine/observe.js';
+import { followFirst, type LeaderState } from './engine/observe.js';
+import { firstInLine, queueState, staticOps, type InspectOptions, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
 import { internals } from './engine/session-internals.js';
 import { checkOptions, checkSignal, show } from './engine/validate.js';
 import { NoLeaderError } from './errors.js';
 import { LockHandle } from './handle.js';
 import { checkValue, Leadership } from './leadership.js';
-import { EtcdOps } from './transport/etcd.js';
-import { defaultRetryPolicy } from './transport/retry.js';
-import { checkClient, checkSessionOptions } from './engine/session-options.js';
-import { sessionDefaults, type Session, type SessionOptions } from './session.js';
+import type { EtcdOps } from './transport/etcd.js';
+import { sessionDefaults, type Session } from './session.js';
 import type { Namespace } from 'etcd3';
 
 export type { LeaderState } from './engine/observe.js';
@@ -156,12 +155,29 @@ export class Election {
   static observe(client: Namespace, name: string, options?: StaticObserveOptions & { vacancies?: false }): AsyncGenerator<LeaderState, void, undefined>;
   static observe(client: Namespace, name: string, options: StaticObserveOptions & { vacancies: true }): AsyncGenerator<LeaderState | null, void, undefined>;
   static observe(client: Namespace, name: string, options?: StaticObserveOptions): AsyncGenerator<LeaderState | null, void, undefined> {
-    checkClient(client, 'Election.observe');
     queuePrefix(name, 'Election');
-    const { requestTimeout, retryPolicy, ...rest } = checkOptions(options, 'Election.observe', [...observeOptionNames, 'requestTimeout', 'retryPolicy']);
-    const checked = checkSessionOptions({ requestTimeout, retryPolicy }, 'Election.observe', sessionDefaults);
-    const ops = new EtcdOps(client, checked.retryPolicy ?? defaultRetryPolicy(), checked.requestTimeout);
+    const { ops, rest } = staticOps(client, options, 'Election.observe', observeOptionNames, sessionDefaults);
     return following(ops, name, rest, 'Election.observe', undefined);
+  }
+
+  /**
+   * Reads the election's queue at one revision: `holders` is the leader (none when nobody
+   * campaigns), `waiters` the campaigners behind it in the order they would lead. Each contender's
+   * `token` is its term (its key's create revision) and `value` its campaign value. Works on names
+   * used by Go's `concurrency.Election` and `etcdctl elect`.
+   */
+  async queue(options?: InspectOptions): Promise<QueueState> {
+    return queueState(this.#ops, firstInLine(this.#prefix), options, 'Election.queue');
+  }
+
+  /**
+   * Reads the queue of the election `name` on `client` without a Session, as {@link Election.queue}
+   * does; `options.requestTimeout` and `options.retryPolicy` are those of the read.
+   */
+  static async queue(client: Namespace, name: string, options?: StaticInspectOptions): Promise<QueueState> {
+    const prefix = queuePrefix(name, 'Election');
+    const { ops, rest } = staticOps(client, options, 'Election.queue', ['signal'], sessionDefaults);
+    return queueState(ops, firstInLine(prefix), rest, 'Election.queue');
   }
 }
 
@@ -174,7 +190,7 @@ export interface ObserveOptions extends ElectionCallOptions {
 }
 
 /** Options of the static {@link Election.observe}, which has no Session to take them from. */
-export interface StaticObserveOptions extends ObserveOptions, Pick<SessionOptions, 'requestTimeout' | 'retryPolicy'> {}
+export interface StaticObserveOptions extends ObserveOptions, Omit<StaticInspectOptions, 'signal'> {}
 
 async function* following(
   ops: EtcdOps,
@@ -188,7 +204,8 @@ async function* following(
   if (vacancies !== undefined && typeof vacancies !== 'boolean') {
     throw new TypeError(`Expected \`vacancies\` of ${where} to be a boolean, got ${show(vacancies)}`);
   }
-  for await (const state of followLeader(ops, `${name}/`, signal)) {
+  for await (const first of followFirst(ops, { prefix: `${name}/` }, signal)) {
+    const state = first && { key: first.key, value: first.value, term: first.token, leaseId: first.leaseId };
     publishLeader(() => ({ name, leader: state, self: state !== null && state.leaseId === selfLease, source: 'observe' }));
     if (state !== null || vacancies === true) yield state;
   }

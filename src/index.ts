@@ -33,6 +33,14 @@ export {
   type LeaderState,
 } from './election.js';
 export { Leadership } from './leadership.js';
+export type {
+  Contender,
+  RwContender,
+  PermitContender,
+  QueueState,
+  InspectOptions,
+  StaticInspectOptions,
+} from './engine/inspect.js';
 export { Barrier, type BarrierWaitOptions } from './barrier.js';
 export { DoubleBarrier, type DoubleBarrierOptions, type DoubleBarrierCallOptions } from './double-barrier.js';
 export {

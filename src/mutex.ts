@@ -4,7 +4,10 @@ import { acquire, tryAcquire, type AcquireOptions, type AcquireParams, type Gran
 import { queuePrefix } from './engine/keys.js';
 import { internals } from './engine/session-internals.js';
 import { checkFunction } from './engine/validate.js';
-import type { Session } from './session.js';
+import { followFirst } from './engine/observe.js';
+import { firstInLine, inspectSignal, queueState, staticOps, type Contender, type InspectOptions, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
+import { sessionDefaults, type Session } from './session.js';
+import type { Namespace } from 'etcd3';
 
 /** Options of {@link Mutex.lock}. */
 export type LockOptions = AcquireOptions;
@@ -79,6 +82,58 @@ export class Mutex {
 
   #context(blocking: boolean): AcquireContext {
     return { primitive: 'mutex', name: this.name, lease: this.session.leaseHex, blocking };
+  }
+
+  /**
+   * Reads who holds the lock and who waits, at one revision: `holders` has the holder (none when the
+   * lock is free), `waiters` the others in the order they will get it. Works on names used by Go's
+   * `concurrency.Mutex` and `etcdctl lock` (their keys are laid out as ours). A key without a lease
+   * is reported with `leaseId` `'0'`: it blocks everyone behind it and never expires.
+   */
+  async queue(options?: InspectOptions): Promise<QueueState> {
+    return queueState(internals(this.session).ops, firstInLine(this.#params.spec.prefix), options, 'Mutex.queue');
+  }
+
+  /** Reads who holds the lock now: the first contender, or `null` when the lock is free. */
+  async holder(options?: InspectOptions): Promise<Contender | null> {
+    return (await this.queue(options)).holders[0] ?? null;
+  }
+
+  /** Reads who waits for the lock, in the order they will get it (the holder is not among them). */
+  async waiters(options?: InspectOptions): Promise<Contender[]> {
+    return (await this.queue(options)).waiters;
+  }
+
+  /**
+   * Follows the lock's holder: yields the current holder (`null` while the lock is free), then every
+   * change. Tokens never go back; a slow consumer gets the latest state. One watch on the lock's
+   * prefix per iteration and no reads per change; a broken watch or a compaction is survived by
+   * re-reading. Aborting `options.signal` ends the iteration cleanly; the session's lease plays no part.
+   * @throws only a non-transient etcd error (for example a permission error); transient ones are retried.
+   */
+  observe(options?: InspectOptions): AsyncGenerator<Contender | null, void, undefined> {
+    return followFirst(internals(this.session).ops, { prefix: this.#params.spec.prefix }, inspectSignal(options, 'Mutex.observe'));
+  }
+
+  /**
+   * Reads the queue of the lock `name` on `client` without a Session (reading needs no lease), as
+   * {@link Mutex.queue} does; `options.requestTimeout` and `options.retryPolicy` are those of the read.
+   * @throws TypeError/RangeError when `client`, `name` or an option is invalid, naming it.
+   */
+  static async queue(client: Namespace, name: string, options?: StaticInspectOptions): Promise<QueueState> {
+    const prefix = queuePrefix(name, 'Mutex');
+    const { ops, rest } = staticOps(client, options, 'Mutex.queue', ['signal'], sessionDefaults);
+    return queueState(ops, firstInLine(prefix), rest, 'Mutex.queue');
+  }
+
+  /**
+   * Follows the holder of the lock `name` on `client` without a Session, as {@link Mutex.observe} does.
+   * @throws TypeError/RangeError when `client`, `name` or an option is invalid, naming it.
+   */
+  static observe(client: Namespace, name: string, options?: StaticInspectOptions): AsyncGenerator<Contender | null, void, undefined> {
+    const prefix = queuePrefix(name, 'Mutex');
+    const { ops, rest } = staticOps(client, options, 'Mutex.observe', ['signal'], sessionDefaults);
+    return followFirst(ops, { prefix }, inspectSignal(rest, 'Mutex.observe'));
   }
 
   /**

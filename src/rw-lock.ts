@@ -6,7 +6,10 @@ import { acquire, tryAcquire, type AcquireOptions, type AcquireParams, type Gran
 import { isDirectChild, queuePrefix } from './engine/keys.js';
 import { internals } from './engine/session-internals.js';
 import { checkFunction } from './engine/validate.js';
-import type { Session } from './session.js';
+import { followHolders } from './engine/observe.js';
+import { inspectSignal, queueState, rwHolders, staticOps, type InspectOptions, type QueueKind, type QueueState, type RwContender, type StaticInspectOptions } from './engine/inspect.js';
+import { sessionDefaults, type Session } from './session.js';
+import type { Namespace } from 'etcd3';
 
 /** Options of {@link ReadWriteLock.readLock} and {@link ReadWriteLock.writeLock}. */
 export type RwLockOptions = AcquireOptions;
@@ -128,6 +131,49 @@ export class ReadWriteLock {
   }
 
   /**
+   * Reads who holds the lock and who waits, at one revision: `holders` is the writer that holds it or
+   * the readers that share it (none when it is free), `waiters` the rest in queue order, each with its
+   * `mode`. Works on names used by Go's `recipes.RWMutex` (keys `name/read/…`, `name/write/…`).
+   */
+  async queue(options?: InspectOptions): Promise<QueueState<RwContender>> {
+    return queueState(internals(this.session).ops, rwKind(this.#prefix), options, 'ReadWriteLock.queue');
+  }
+
+  /** Reads who holds the lock now: one writer, or the readers sharing it; empty when it is free. */
+  async holders(options?: InspectOptions): Promise<RwContender[]> {
+    return (await this.queue(options)).holders;
+  }
+
+  /** Reads who waits for the lock, in queue order. */
+  async waiters(options?: InspectOptions): Promise<RwContender[]> {
+    return (await this.queue(options)).waiters;
+  }
+
+  /**
+   * Follows the lock's holders: yields the current holders (empty while the lock is free), then
+   * every change of them. One watch per iteration, no reads per change; a slow consumer gets the
+   * latest state. Aborting `options.signal` ends the iteration cleanly.
+   * @throws only a non-transient etcd error; transient ones are retried.
+   */
+  observe(options?: InspectOptions): AsyncGenerator<RwContender[], void, undefined> {
+    return followHolders(internals(this.session).ops, rwKind(this.#prefix), inspectSignal(options, 'ReadWriteLock.observe'));
+  }
+
+  /** Reads the queue of the lock `name` on `client` without a Session, as {@link ReadWriteLock.queue} does. */
+  static async queue(client: Namespace, name: string, options?: StaticInspectOptions): Promise<QueueState<RwContender>> {
+    const prefix = queuePrefix(name, 'ReadWriteLock');
+    const { ops, rest } = staticOps(client, options, 'ReadWriteLock.queue', ['signal'], sessionDefaults);
+    return queueState(ops, rwKind(prefix), rest, 'ReadWriteLock.queue');
+  }
+
+  /** Follows the holders of the lock `name` on `client` without a Session, as {@link ReadWriteLock.observe} does. */
+  static observe(client: Namespace, name: string, options?: StaticInspectOptions): AsyncGenerator<RwContender[], void, undefined> {
+    const prefix = queuePrefix(name, 'ReadWriteLock');
+    const { ops, rest } = staticOps(client, options, 'ReadWriteLock.observe', ['signal'], sessionDefaults);
+    return followHolders(ops, rwKind(prefix), inspectSignal(rest, 'ReadWriteLock.observe'));
+  }
+
+  /**
    * Our key for a new acquisition: on a session that adopted its lease, the first acquisition resumes
    * a key of the same kind the lease already has under this name (see `resumeLeftover`).
    */
@@ -148,14 +194,22 @@ export class ReadWriteLock {
   }
 
   async #writeParams(where: string): Promise<AcquireParams> {
-    const readers = this.#readers;
-    const writers = this.#writers;
     return {
       session: this.session,
       ownKey: await this.#ownKey('write'),
       // Every reader and writer blocks a writer: the last key of either kind created before us.
-      spec: { prefix: this.#prefix, counts: (key) => isDirectChild(key, readers) || isDirectChild(key, writers) },
+      spec: rwKind(this.#prefix).spec,
       where,
     };
   }
+}
+
+/** Every reader and writer key of the lock under `prefix` (`${name}/`), in one queue. */
+function rwKind(prefix: string): QueueKind<RwContender> {
+  const readers = `${prefix}read/`;
+  const writers = `${prefix}write/`;
+  return {
+    spec: { prefix, counts: (key) => isDirectChild(key, readers) || isDirectChild(key, writers) },
+    view: (kvs) => rwHolders(kvs, writers),
+  };
 }

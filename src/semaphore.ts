@@ -4,13 +4,16 @@ import { LockHandle, type HandleInit } from './handle.js';
 import { within } from './transport/abort.js';
 import { acquisitionSuffix } from './engine/acquisition-key.js';
 import { acquire, tryAcquire, type AcquireParams } from './engine/acquire.js';
-import { queuePrefix } from './engine/keys.js';
+import { isDirectChild, queuePrefix } from './engine/keys.js';
 import { resumeLeftover } from './engine/adopt.js';
 import { removeUntilGone } from './engine/cleanup.js';
 import { decodeRecord, encodeRecord, PermitClaim } from './engine/permits.js';
 import { internals } from './engine/session-internals.js';
 import { checkFunction, checkInteger, checkOptions, checkRequiredOptions, checkSignal } from './engine/validate.js';
-import type { Session } from './session.js';
+import { followHolders } from './engine/observe.js';
+import { inspectSignal, permitHolders, queueState, staticOps, type InspectOptions, type PermitContender, type QueueKind, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
+import { sessionDefaults, type Session } from './session.js';
+import type { Namespace } from 'etcd3';
 
 /** Options of the {@link Semaphore} constructor. */
 export interface SemaphoreOptions {
@@ -196,6 +199,53 @@ export class Semaphore {
   }
 
   /**
+   * Reads who holds permits and who waits, at one revision: `holders` are the admitted acquisitions
+   * (keys under `name/holders/`), `waiters` the queued ones in the order they will be admitted (keys
+   * under `name/waiters/`), each with the `weight` and `permits` its record carries. A key whose value
+   * is not a valid record (another program's) is reported with a `problem` instead, never dropped.
+   */
+  async queue(options?: InspectOptions): Promise<QueueState<PermitContender>> {
+    return queueState(internals(this.session).ops, semaphoreKind(this.name), options, 'Semaphore.queue');
+  }
+
+  /** Reads who holds permits now, in the order they were admitted; empty when none are held. */
+  async holders(options?: InspectOptions): Promise<PermitContender[]> {
+    return (await this.queue(options)).holders;
+  }
+
+  /** Reads who waits for permits, in the order they will be admitted. */
+  async waiters(options?: InspectOptions): Promise<PermitContender[]> {
+    return (await this.queue(options)).waiters;
+  }
+
+  /**
+   * Follows the semaphore's holders: yields the current holders (empty while no permit is held),
+   * then every change of them. One watch per iteration, no reads per change; a slow consumer gets the
+   * latest state. Aborting `options.signal` ends the iteration cleanly.
+   * @throws only a non-transient etcd error; transient ones are retried.
+   */
+  observe(options?: InspectOptions): AsyncGenerator<PermitContender[], void, undefined> {
+    return followHolders(internals(this.session).ops, semaphoreKind(this.name), inspectSignal(options, 'Semaphore.observe'));
+  }
+
+  /**
+   * Reads the queue of the semaphore `name` on `client` without a Session, as {@link Semaphore.queue}
+   * does (the permits come from the records, so none are passed).
+   */
+  static async queue(client: Namespace, name: string, options?: StaticInspectOptions): Promise<QueueState<PermitContender>> {
+    queuePrefix(name, 'Semaphore');
+    const { ops, rest } = staticOps(client, options, 'Semaphore.queue', ['signal'], sessionDefaults);
+    return queueState(ops, semaphoreKind(name), rest, 'Semaphore.queue');
+  }
+
+  /** Follows the holders of the semaphore `name` on `client` without a Session, as {@link Semaphore.observe} does. */
+  static observe(client: Namespace, name: string, options?: StaticInspectOptions): AsyncGenerator<PermitContender[], void, undefined> {
+    queuePrefix(name, 'Semaphore');
+    const { ops, rest } = staticOps(client, options, 'Semaphore.observe', ['signal'], sessionDefaults);
+    return followHolders(ops, semaphoreKind(name), inspectSignal(rest, 'Semaphore.observe'));
+  }
+
+  /**
    * On a session that adopted its lease, the first acquisition resumes a key of the lease with this
    * weight (see `resumeLeftover`): a holder key is handed back as held, with its old token; a waiter
    * key's suffix is reused, so the acquisition goes on waiting in its place.
@@ -253,4 +303,14 @@ export class Semaphore {
     internals(this.session).track(work);
     await within(work, undoWait);
   }
+}
+
+/** Holder and waiter keys of the semaphore `name` (a valid name), in one queue. */
+function semaphoreKind(name: string): QueueKind<PermitContender> {
+  const holders = `${name}/holders/`;
+  const waiters = `${name}/waiters/`;
+  return {
+    spec: { prefix: `${name}/`, counts: (key) => isDirectChild(key, holders) || isDirectChild(key, waiters) },
+    view: (kvs) => permitHolders(kvs, holders),
+  };
 }

@@ -1,6 +1,7 @@
 /**
- * Following an election's leader: one watch on the election's prefix per observer, and no reads on a
- * change of leader, so N observers cost N watches and zero extra requests per handover.
+ * Following a queue (an election's leader, a lock's holders): one watch on the queue's prefix per
+ * observer, and no reads on a change, so N observers cost N watches and zero extra requests per
+ * handover.
  *
  * The watch is created at "now" (synced at birth); its creation response carries the revision W it
  * starts after, and the contenders are then read once *at revision W*. The snapshot at W plus every
@@ -9,13 +10,15 @@
  * same answer: start over with a new watch and a new snapshot.
  *
  * Consumers get the *latest* state (states are coalesced when the consumer is slower than the
- * changes), and never a state whose term is older than one already delivered.
+ * changes); followers of the first contender never get a term older than one already delivered.
  */
 import { isBrokenCircuitError } from 'cockatiel';
 import type { IKeyValue, IWatchResponse } from 'etcd3';
 import { Backoff } from '../transport/backoff.js';
-import type { EtcdOps } from '../transport/etcd.js';
-import { isDirectChild, keyId } from './keys.js';
+import type { EtcdOps, Kv } from '../transport/etcd.js';
+import { keyId } from './keys.js';
+import { contender, inQueueOrder, type Contender, type QueueKind } from './inspect.js';
+import { counts, type QueueSpec } from './queue.js';
 import { isTransientError } from '../transport/retry.js';
 import { suspect, watch } from '../transport/watch-hub.js';
 
@@ -31,58 +34,30 @@ export interface LeaderState {
   leaseId: string;
 }
 
-interface Contender {
-  /** The key as text (two foreign keys may share it; the map is keyed by bytes). */
-  key: string;
-  createRevision: bigint;
-  modRevision: bigint;
-  value: Buffer;
-  lease: string;
-}
-
 /** True for etcd's "required revision has been compacted" error. */
 export function isCompacted(error: unknown): boolean {
   return error instanceof Error && /compacted/i.test(error.message);
 }
 
-/** The leader among `contenders`: smallest create revision, ties (one txn, several keys) by key. */
-function leaderOf(contenders: Map<string, Contender>): LeaderState | null {
-  let best: [string, Contender] | undefined;
-  for (const entry of contenders) {
-    const [id, c] = entry;
-    if (
-      !best ||
-      c.createRevision < best[1].createRevision ||
-      (c.createRevision === best[1].createRevision && id < best[0])
-    ) {
-      best = entry;
-    }
-  }
-  if (!best) return null;
-  const c = best[1];
-  return { key: c.key, value: c.value.toString(), term: c.createRevision, leaseId: c.lease };
-}
-
-function sameState(a: LeaderState | null, b: LeaderState | null): boolean {
-  if (a === null || b === null) return a === b;
-  return a.key === b.key && a.term === b.term && a.value === b.value;
+/** True when two lists of contenders name the same keys, tokens and values, in the same order. */
+export function sameContenders(a: readonly Contender[], b: readonly Contender[]): boolean {
+  return a.length === b.length && a.every((c, i) => c.key === b[i]!.key && c.token === b[i]!.token && c.value === b[i]!.value);
 }
 
 /** The latest state, a version number, and a way to wait for the next version. */
-class Latest {
-  state: LeaderState | null = null;
+class Latest<T> {
+  state: T | undefined;
   version = 0;
-  /** Largest term ever delivered: a state below it is never published (monotonic terms). */
-  #maxTerm = -1n;
   error: unknown;
   #wake: (() => void) | undefined;
+  readonly #same: (a: T, b: T) => boolean;
 
-  publish(state: LeaderState | null): void {
-    if (this.version > 0 && sameState(this.state, state)) return;
-    if (state !== null) {
-      if (state.term < this.#maxTerm) return;
-      this.#maxTerm = state.term;
-    }
+  constructor(same: (a: T, b: T) => boolean) {
+    this.#same = same;
+  }
+
+  publish(state: T): void {
+    if (this.version > 0 && this.#same(this.state as T, state)) return;
     this.state = state;
     this.version++;
     this.#notify();
@@ -123,24 +98,17 @@ class Latest {
  * that read is newer than what the watch delivered and disagrees with it, this generation ends and
  * the caller starts a new one.
  */
-async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: AbortSignal): Promise<void> {
-  const range = ops.prefixRange(prefix);
-  const contenders = new Map<string, Contender>();
+async function follow<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) => T, latest: Latest<T>, signal: AbortSignal): Promise<void> {
+  const range = ops.prefixRange(spec.prefix);
+  const contenders = new Map<string, Kv>();
   const apply = (kv: IKeyValue, type: 'Put' | 'Delete'): void => {
-    const decoded = ops.decode(kv);
-    if (!isDirectChild(decoded.bytes, prefix)) return;
-    const id = keyId(decoded.bytes);
+    const entry = ops.decode(kv);
+    if (!counts(spec, entry.bytes)) return;
+    const id = keyId(entry.bytes);
     if (type === 'Delete') contenders.delete(id);
-    else {
-      contenders.set(id, {
-        key: decoded.key,
-        createRevision: decoded.createRevision,
-        modRevision: decoded.modRevision,
-        value: kv.value,
-        lease: kv.lease,
-      });
-    }
+    else contenders.set(id, entry);
   };
+  const publish = (): void => latest.publish(view(inQueueOrder([...contenders.values()])));
   await new Promise<void>((resolve, reject) => {
     let done = false;
     let recheck: NodeJS.Timeout | undefined;
@@ -174,7 +142,7 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
           const agrees =
             BigInt(res.header.revision) <= applied ||
             (() => {
-              const keys = res.kvs.map((kv) => ops.decode(kv)).filter((kv) => isDirectChild(kv.bytes, prefix));
+              const keys = res.kvs.map((kv) => ops.decode(kv)).filter((kv) => counts(spec, kv.bytes));
               return (
                 keys.length === contenders.size &&
                 keys.every((kv) => contenders.get(keyId(kv.bytes))?.modRevision === kv.modRevision)
@@ -199,7 +167,7 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
             applied = startedAfter;
             for (const held of buffered.splice(0)) applyResponse(held);
             snapshotRead = true;
-            latest.publish(leaderOf(contenders));
+            publish();
             recheck = setTimeout(stillLive, ops.recheckMs);
           },
           (error: unknown) => finish(signal.aborted ? undefined : error),
@@ -212,7 +180,7 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
           return;
         }
         applyResponse(res);
-        latest.publish(leaderOf(contenders));
+        publish();
       },
       broken: () => finish(), // refused, compacted or a broken stream: start over
     });
@@ -226,12 +194,12 @@ async function follow(ops: EtcdOps, prefix: string, latest: Latest, signal: Abor
  * starts over (after a short backoff when it keeps failing). A non-transient error ends it via
  * `latest.fail`. Never rejects.
  */
-async function pump(ops: EtcdOps, prefix: string, latest: Latest, signal: AbortSignal): Promise<void> {
+async function pump<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) => T, latest: Latest<T>, signal: AbortSignal): Promise<void> {
   const backoff = new Backoff();
   while (!signal.aborted) {
     const started = performance.now();
     try {
-      await follow(ops, prefix, latest, signal);
+      await follow(ops, spec, view, latest, signal);
       // A watch that lived a while and then broke is not a failure streak: start over at once.
       if (performance.now() - started > 5000) {
         backoff.reset();
@@ -254,20 +222,22 @@ async function pump(ops: EtcdOps, prefix: string, latest: Latest, signal: AbortS
 }
 
 /**
- * The leader of the election whose contenders live directly under `prefix`, as it changes: first
- * the current state (`null` when nobody campaigns), then each change of leader or of its value.
- * Ends (returns) when `signal` aborts or the consumer stops iterating; throws only on a
- * non-transient etcd error (transient ones and compactions are retried by re-reading).
+ * The queue under `spec`, as it changes, seen through `view`: first the current view, then each
+ * view that differs from the one before (by `same`). Slow consumers get the latest view. Ends
+ * (returns) when `signal` aborts or the consumer stops iterating; throws only on a non-transient etcd
+ * error (transient ones and compactions are retried by re-reading).
  */
-export async function* followLeader(
+export async function* followQueue<T>(
   ops: EtcdOps,
-  prefix: string,
+  spec: QueueSpec,
+  view: (entries: Kv[]) => T,
+  same: (a: T, b: T) => boolean,
   signal: AbortSignal | undefined,
-): AsyncGenerator<LeaderState | null, void, undefined> {
+): AsyncGenerator<T, void, undefined> {
   const controller = new AbortController();
   const stop = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
-  const latest = new Latest();
-  const running = pump(ops, prefix, latest, stop);
+  const latest = new Latest<T>(same);
+  const running = pump(ops, spec, view, latest, stop);
   let seen = 0;
   try {
     for (;;) {
@@ -275,10 +245,39 @@ export async function* followLeader(
       if (stop.aborted) return;
       if (latest.error !== undefined) throw latest.error;
       seen = latest.version;
-      yield latest.state;
+      yield latest.state as T;
     }
   } finally {
     controller.abort();
     await running;
   }
+}
+
+/**
+ * The first contender of the queue under `spec` (an election's leader, a mutex's holder) as it
+ * changes: first the current one (`null` when the queue is empty), then each change of key, token or
+ * value. Tokens never go back: a state older than one already delivered is skipped.
+ */
+export async function* followFirst(
+  ops: EtcdOps,
+  spec: QueueSpec,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Contender | null, void, undefined> {
+  let maxToken = -1n;
+  const first = (kvs: Kv[]): Contender[] => kvs.slice(0, 1).map(contender);
+  for await (const [state] of followQueue(ops, spec, first, sameContenders, signal)) {
+    if (state !== undefined) {
+      if (state.token < maxToken) continue;
+      maxToken = state.token;
+    }
+    yield state ?? null;
+  }
+}
+
+/**
+ * The holders of the queue `kind` as they change: the current holders first (empty when nobody
+ * holds), then every change of them. See `followQueue`.
+ */
+export function followHolders<T extends Contender>(ops: EtcdOps, kind: QueueKind<T>, signal: AbortSignal | undefined): AsyncGenerator<T[], void, undefined> {
+  return followQueue(ops, kind.spec, (kvs) => kind.view(kvs).holders, sameContenders, signal);
 }

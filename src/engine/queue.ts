@@ -29,7 +29,8 @@ export class OwnKeyGone extends Error {
   override name = 'OwnKeyGone';
 }
 
-function counts(spec: QueueSpec, key: Buffer): boolean {
+/** Whether the key `key` (bytes relative to the namespace) is a contender of the queue `spec`. */
+export function counts(spec: QueueSpec, key: Buffer): boolean {
   return spec.counts ? spec.counts(key) : isDirectChild(key, spec.prefix);
 }
 

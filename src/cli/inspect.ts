@@ -1,0 +1,163 @@
+/**
+ * `leasehold status` and `leasehold observe`: who holds a name and who waits, once or as it changes,
+ * read from the keys alone (no lease is taken), so they work on names that Go services and
+ * `etcdctl lock`/`elect` use too.
+ */
+import type { Namespace } from 'etcd3';
+import { Election } from '../election.js';
+import type { Contender, PermitContender, QueueState, RwContender } from '../engine/inspect.js';
+import { Mutex } from '../mutex.js';
+import { ReadWriteLock } from '../rw-lock.js';
+import { Semaphore } from '../semaphore.js';
+import { connect, type ConnectionFlags } from './connect.js';
+import { exitCodeOf } from './exit-codes.js';
+import { Reporter, toJson, type ReportFlags } from './report.js';
+
+/** The kinds `status` and `observe` know, by their `--kind` names. */
+export const kinds = ['mutex', 'rwlock', 'semaphore', 'election'] as const;
+export type Kind = (typeof kinds)[number];
+
+type AnyContender = Contender & Partial<Pick<RwContender, 'mode'>> & Partial<Omit<PermitContender, keyof Contender>>;
+
+/** A contender as `status`/`observe` print it. */
+interface Shown {
+  key: string;
+  token: bigint;
+  leaseId: string;
+  leaseHex: string;
+  /** Seconds the lease has left (status only); `null` when unknown, `-1` when it has expired. */
+  ttl?: number | null;
+  value?: string;
+  mode?: 'read' | 'write';
+  weight?: number;
+  permits?: number;
+  problem?: string;
+}
+
+function shown(kind: Kind, c: AnyContender): Shown {
+  const s: Shown = { key: c.key, token: c.token, leaseId: c.leaseId, leaseHex: c.leaseHex };
+  if (kind === 'election') s.value = c.value;
+  if (c.mode !== undefined) s.mode = c.mode;
+  if (kind === 'semaphore') {
+    if (c.weight !== undefined) s.weight = c.weight;
+    if (c.permits !== undefined) s.permits = c.permits;
+    if (c.problem !== undefined) s.problem = c.problem;
+  }
+  return s;
+}
+
+async function readQueue(ns: Namespace, kind: Kind, name: string, signal: AbortSignal): Promise<QueueState<AnyContender>> {
+  switch (kind) {
+    case 'mutex':
+      return Mutex.queue(ns, name, { signal });
+    case 'rwlock':
+      return ReadWriteLock.queue(ns, name, { signal });
+    case 'semaphore':
+      return Semaphore.queue(ns, name, { signal });
+    case 'election':
+      return Election.queue(ns, name, { signal });
+  }
+}
+
+/** Seconds left of each lease (`-1` expired, `null` unknown), one `LeaseTimeToLive` per distinct lease. */
+async function ttls(ns: Namespace, leases: readonly string[]): Promise<Map<string, number | null>> {
+  const distinct = [...new Set(leases.filter((l) => l !== '0'))];
+  const answers = await Promise.all(
+    distinct.map(async (id) => {
+      try {
+        const res = await ns.leaseClient.leaseTimeToLive({ ID: id });
+        return [id, Number(res.TTL)] as const;
+      } catch {
+        return [id, null] as const;
+      }
+    }),
+  );
+  return new Map(answers);
+}
+
+function line(kind: Kind, label: string, s: Shown): string {
+  const parts = [label.padEnd(9), s.key, `token ${s.token}`, s.leaseId === '0' ? 'no lease (never expires)' : `lease ${s.leaseHex}`];
+  if (s.ttl !== undefined && s.leaseId !== '0') parts.push(s.ttl === null ? 'ttl ?' : s.ttl < 0 ? 'expired' : `ttl ${s.ttl}s`);
+  if (s.mode !== undefined) parts.push(s.mode);
+  if (kind === 'semaphore') parts.push(s.problem !== undefined ? `invalid record: ${s.problem}` : `weight ${s.weight}/${s.permits}`);
+  if (s.value !== undefined) parts.push(`value ${JSON.stringify(s.value)}`);
+  return `  ${parts.join('  ')}`;
+}
+
+/** `leasehold status`: prints the queue once (text, or JSON with `--json`) and resolves with the exit code. */
+export async function status(kind: Kind, name: string, flags: ConnectionFlags & ReportFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let close = (): void => undefined;
+  try {
+    const { client, ns } = connect(flags, env);
+    close = () => client.close();
+    const signal = AbortSignal.timeout(flags.requestTimeout ?? 10_000);
+    const queue = await readQueue(ns, kind, name, signal);
+    const left = await ttls(ns, [...queue.holders, ...queue.waiters].map((c) => c.leaseId));
+    const show = (c: AnyContender): Shown => ({ ...shown(kind, c), ttl: c.leaseId === '0' ? null : (left.get(c.leaseId) ?? null) });
+    const holders = queue.holders.map(show);
+    const waiters = queue.waiters.map(show);
+    if (flags.json) {
+      process.stdout.write(`${toJson({ kind, name, revision: queue.revision, holders, waiters })}\n`);
+      return 0;
+    }
+    const state = holders.length === 0 ? 'free' : kind === 'election' ? 'led' : 'held';
+    const out = [`${kind} ${JSON.stringify(name)} at revision ${queue.revision}: ${state}, ${waiters.length} waiting`];
+    for (const h of holders) out.push(line(kind, kind === 'election' ? 'leader' : 'holder', h));
+    waiters.forEach((w, i) => out.push(line(kind, `waiter ${i + 1}`, w)));
+    process.stdout.write(`${out.join('\n')}\n`);
+    return 0;
+  } catch (error) {
+    const code = exitCodeOf(error);
+    new Reporter(flags).error('error', error instanceof Error ? error.message : String(error), { kind, name, code });
+    return code;
+  } finally {
+    close();
+  }
+}
+
+function follow(ns: Namespace, kind: Kind, name: string, signal: AbortSignal): AsyncIterable<AnyContender[]> {
+  const one = async function* (source: AsyncIterable<AnyContender | null>): AsyncGenerator<AnyContender[]> {
+    for await (const c of source) yield c === null ? [] : [c];
+  };
+  switch (kind) {
+    case 'mutex':
+      return one(Mutex.observe(ns, name, { signal }));
+    case 'rwlock':
+      return ReadWriteLock.observe(ns, name, { signal });
+    case 'semaphore':
+      return Semaphore.observe(ns, name, { signal });
+    case 'election':
+      return (async function* () {
+        for await (const l of Election.observe(ns, name, { signal, vacancies: true })) {
+          yield l === null ? [] : [{ key: l.key, token: l.term, leaseId: l.leaseId, leaseHex: BigInt(l.leaseId).toString(16), value: l.value }];
+        }
+      })();
+  }
+}
+
+/**
+ * `leasehold observe`: prints the holders (the leader, for an election) now and at every change, one
+ * JSON object a line on stdout, until SIGINT/SIGTERM/SIGHUP (then exits 0).
+ */
+export async function observe(kind: Kind, name: string, flags: ConnectionFlags & ReportFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of signals) process.on(s, onSignal);
+  let close = (): void => undefined;
+  try {
+    const { client, ns } = connect(flags, env);
+    close = () => client.close();
+    for await (const holders of follow(ns, kind, name, stop.signal)) {
+      process.stdout.write(`${toJson({ time: new Date().toISOString(), kind, name, holders: holders.map((c) => shown(kind, c)) })}\n`);
+    }
+    return 0;
+  } catch (error) {
+    const code = exitCodeOf(error);
+    new Reporter(flags).error('error', error instanceof Error ? error.message : String(error), { kind, name, code });
+    return code;
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+    close();
+  }
+}

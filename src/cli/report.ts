@@ -1,0 +1,40 @@
+/**
+ * What the command says on stderr (stdout belongs to the command it runs, and to `status`/`observe`):
+ * one line per event, as text or — with `--json` — as a JSON object. `--quiet` keeps only errors.
+ */
+
+/** How the CLI reports. */
+export interface ReportFlags {
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** JSON for values leasehold returns: bigints become decimal strings. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+export class Reporter {
+  readonly #flags: ReportFlags;
+  readonly #write: (line: string) => void;
+
+  constructor(flags: ReportFlags, write: (line: string) => void = (line) => process.stderr.write(`${line}\n`)) {
+    this.#flags = flags;
+    this.#write = write;
+  }
+
+  /** An event worth a line (acquired, released, lost): skipped with `--quiet`. */
+  info(event: string, text: string, fields: Record<string, unknown> = {}): void {
+    if (this.#flags.quiet) return;
+    this.#line(event, text, fields);
+  }
+
+  /** An error: always reported. */
+  error(event: string, text: string, fields: Record<string, unknown> = {}): void {
+    this.#line(event, text, fields);
+  }
+
+  #line(event: string, text: string, fields: Record<string, unknown>): void {
+    this.#write(this.#flags.json ? toJson({ event, ...fields, message: text }) : `leasehold: ${text}`);
+  }
+}
