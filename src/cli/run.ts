@@ -98,7 +98,7 @@ export async function runUnder(spec: RunSpec, command: readonly string[], flags:
       return signalExitCode((interrupt.signal.reason as Interrupted).signal);
     }
     const fields = { kind: spec.kind, name: spec.name, key: handle.key, token: handle.token, leaseId: session.leaseId };
-    report.info('acquired', `${holding.what} acquired (key ${handle.key}, token ${handle.token}, lease ${session.leaseHex}); running ${command.join(' ')}`, fields);
+    report.info('acquired', `${holding.what} acquired (key ${handle.key}, token ${handle.token}, lease ${session.leaseHex}); running ${shown(command)}`, fields);
     const started = start(command, {
       ...env,
       LEASEHOLD_KIND: spec.kind,
@@ -134,6 +134,11 @@ export async function runUnder(spec: RunSpec, command: readonly string[], flags:
     await session?.close().catch(() => undefined);
     client?.close();
   }
+}
+
+/** The command as one line for messages: plain words as they are, anything else as a JSON string. */
+function shown(command: readonly string[]): string {
+  return command.map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg))).join(' ');
 }
 
 /** Starts `command` without a shell in its own session; `exited` resolves with the exit code to report. */

@@ -330,6 +330,34 @@ describe('status and observe', () => {
   });
 });
 
+describe('docs/cli.md', () => {
+  test('every ```sh example runs against a real etcd and exits 0', async () => {
+    const doc = readFileSync(join(root, 'docs/cli.md'), 'utf8');
+    const blocks = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(4);
+    const bin = freshDir();
+    writeFileSync(join(bin, 'leasehold'), `#!/bin/sh\nexec "${process.execPath}" --conditions=leasehold-source --import tsx "${cli}" "$@"\n`, { mode: 0o755 });
+    for (const block of blocks) {
+      const endpoints = etcd.endpoints.join(',');
+      const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn('bash', ['-c', block], {
+          env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, ETCD_ENDPOINTS: endpoints, ETCDCTL_ENDPOINTS: endpoints, ETCDCTL_API: '3' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+        child.once('exit', (code) => resolve({ code, output }));
+      });
+      expect(result, block).toMatchObject({ code: 0 });
+      if (block.includes('busy: skipped')) expect(result.output).toContain('busy: skipped');
+      if (block.includes('fenced-write')) expect(result.output).toMatch(/SUCCESS[\s\S]*fenced-write/);
+      if (block.includes('status docs-transcode')) expect(result.output).toMatch(/holder +docs-transcode\/holders\/\S+ +token \d+ +lease \w+ +ttl \d+s +weight 1\/2/);
+      if (block.includes('docs-example')) expect(result.output).toMatch(/holding docs-example\/[0-9a-f]+ with token \d+/);
+    }
+  }, 120_000);
+});
+
 describe('a lost lease stops the command', () => {
   let frozen: EtcdCluster;
   beforeAll(async () => {

@@ -4,12 +4,14 @@
 // 3-member etcd never has two leaders, moves leadership well under the TTL, fails liveness while the
 // leader's event loop is blocked past its lease, and leaves no key behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { CronJob } from 'kubernetes-models/batch/v1/CronJob';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Service } from 'kubernetes-models/v1/Service';
@@ -42,13 +44,15 @@ const models: Record<string, new (data: never) => { validate(): void }> = {
   StatefulSet: StatefulSet as never,
   Service: Service as never,
   PodDisruptionBudget: PodDisruptionBudget as never,
+  CronJob: CronJob as never,
 };
 
 describe('examples/kubernetes manifests', () => {
-  const all = ['etcd.yaml', 'service.yaml'].flatMap((f) => manifests(f).map((m) => ({ file: f, m })));
+  const all = ['etcd.yaml', 'service.yaml', 'cronjob.yaml'].flatMap((f) => manifests(f).map((m) => ({ file: f, m })));
 
   test('every manifest validates against the Kubernetes schemas; kustomization lists them', () => {
     expect(all.map(({ m }) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
+      'CronJob/nightly-report',
       'Deployment/leasehold-example',
       'PodDisruptionBudget/etcd',
       'PodDisruptionBudget/leasehold-example',
@@ -61,7 +65,7 @@ describe('examples/kubernetes manifests', () => {
       expect(() => new Model!(m as never).validate(), `${file}: ${m.kind}/${m.metadata.name}`).not.toThrow();
     }
     const kustomization = manifests('kustomization.yaml')[0] as unknown as { resources: string[] };
-    expect(kustomization.resources.sort()).toEqual(['etcd.yaml', 'service.yaml']);
+    expect(kustomization.resources.sort()).toEqual(['cronjob.yaml', 'etcd.yaml', 'service.yaml']);
     for (const r of kustomization.resources) expect(existsSync(join(dir, r))).toBe(true);
   });
 
@@ -249,4 +253,53 @@ describe('a local rolling update of examples/kubernetes/service.ts', () => {
     expect(writes).toBeGreaterThan(0);
     expect(recorder.gaps()).toEqual([]);
   }, 180_000);
+});
+
+describe('examples/kubernetes/cronjob.yaml, run locally', () => {
+  let etcd: EtcdCluster | undefined;
+  afterAll(async () => {
+    await etcd?.stop();
+  });
+
+  test('its script, started twice at once (an overlapping run): one does the work, the other skips and succeeds', async () => {
+    etcd = await startEtcd();
+    const [cron] = manifests('cronjob.yaml') as unknown as { spec: { jobTemplate: { spec: { template: { spec: { containers: { command: string[]; args: string[]; env: { name: string; value: string }[] }[]; terminationGracePeriodSeconds: number } } } } } }[];
+    const container = cron!.spec.jobTemplate.spec.template.spec.containers[0]!;
+    const script = container.args[0]!;
+    expect(container.command).toEqual(['/bin/sh', '-c']);
+    // The same endpoints as the service, and a grace period above --kill-grace.
+    const deployment = manifests('service.yaml').find((m) => m.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } };
+    const endpointsOf = (vars: { name: string; value?: string }[]): string | undefined => vars.find((v) => v.name === 'ETCD_ENDPOINTS')?.value;
+    expect(endpointsOf(container.env)).toBe(endpointsOf(deployment.spec.template.spec.containers[0]!.env));
+    const grace = /--kill-grace (\d+)s/.exec(script);
+    expect(Number(grace?.[1]) * 1000).toBeLessThan(cron!.spec.jobTemplate.spec.template.spec.terminationGracePeriodSeconds * 1000);
+
+    // `leasehold` on PATH, as the image's wrapper provides it.
+    const bin = mkdtempSync(join(tmpdir(), 'leasehold-bin-'));
+    writeFileSync(join(bin, 'leasehold'), `#!/bin/sh\nexec "${process.execPath}" --conditions=leasehold-source --import tsx "${join(root, 'src/cli/main.ts')}" "$@"\n`, { mode: 0o755 });
+    const runJob = (): Promise<{ code: number | null; output: string }> =>
+      new Promise((resolve) => {
+        const child = spawn('/bin/sh', ['-c', script], {
+          cwd: root,
+          env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, ETCD_ENDPOINTS: etcd!.endpoints.join(','), REPORT_SECONDS: '14' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+        child.once('exit', (code) => resolve({ code, output }));
+      });
+    try {
+      const runs = await Promise.all([runJob(), runJob()]);
+      expect(runs.map((r) => r.code)).toEqual([0, 0]);
+      const worked = runs.filter((r) => r.output.includes('nightly report: done'));
+      const skipped = runs.filter((r) => r.output.includes('another run holds nightly-report; skipping'));
+      expect({ worked: worked.length, skipped: skipped.length }, runs.map((r) => r.output).join('\n---\n')).toEqual({ worked: 1, skipped: 1 });
+      expect(worked[0]!.output).toMatch(/running with fencing token \d+/);
+      const client = etcd.client();
+      expect(await client.getAll().prefix('nightly-report/').keys()).toEqual([]);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
