@@ -23,11 +23,17 @@ import type { LeaderState } from './engine/observe.js';
 
 /** The names of leasehold's channels. */
 export const channels = {
+  /** A `TracingChannel`: every wait of `Mutex`, `ReadWriteLock` and `Semaphore`; the context is an {@link AcquireContext}. */
   acquire: 'leasehold:acquire',
+  /** A `TracingChannel`: every `Election.campaign`; the context is an {@link AcquireContext} with `primitive: 'election'`. */
   campaign: 'leasehold:campaign',
+  /** A holding ended: released, or lost with its lease ({@link ReleaseMessage}). */
   release: 'leasehold:release',
+  /** A Session lost its lease ({@link SessionLostMessage}). */
   sessionLost: 'leasehold:session:lost',
+  /** A keep-alive succeeded ({@link KeepAliveMessage}). */
   keepAlive: 'leasehold:session:keepalive',
+  /** A leader change seen by `Election.observe()` or a `LeaderElector` ({@link LeaderMessage}). */
   leader: 'leasehold:leader',
 } as const;
 
@@ -42,13 +48,15 @@ export type AcquireOutcome = 'granted' | 'busy' | 'aborted' | 'lost' | 'error';
  * (`token`, `waitedMs` and `outcome` are set before `asyncEnd`; `error` by the channel on failure).
  */
 export interface AcquireContext {
+  /** Which primitive is waiting. */
   primitive: PrimitiveKind;
   /** The primitive's name. */
   name: string;
   /** `read` or `write` for a ReadWriteLock. */
   mode?: 'read' | 'write';
-  /** A Semaphore's total permits, and the weight asked for. */
+  /** A Semaphore's total permits. */
   permits?: number;
+  /** The number of a Semaphore's permits asked for. */
   weight?: number;
   /** The session's lease, in hex. */
   lease: string;
@@ -68,10 +76,15 @@ export interface AcquireContext {
 
 /** A `leasehold:release` message: a holding ended. */
 export interface ReleaseMessage {
+  /** Which primitive the holding was of. */
   primitive: PrimitiveKind;
+  /** The primitive's name. */
   name: string;
+  /** The holder's key in etcd (relative to the namespace). */
   key: string;
+  /** The holding's fencing token (for an election, the term). */
   token: bigint;
+  /** The session's lease, in hex. */
   lease: string;
   /** How long it was held, in ms. */
   heldMs: number;
@@ -89,6 +102,7 @@ export interface SessionLostMessage {
 
 /** A `leasehold:session:keepalive` message: a keep-alive succeeded. */
 export interface KeepAliveMessage {
+  /** The session's lease, in hex. */
   lease: string;
   /** From sending the keep-alive to its answer, in ms. */
   roundTripMs: number;

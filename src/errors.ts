@@ -22,6 +22,7 @@ export interface LeaseholdErrorOptions {
 export class LeaseholdError extends Error {
   /** Brand checked by the type guards; do not rely on it directly. */
   readonly [brand] = true;
+  /** The class name (`'LeaseholdError'` here; every subclass sets its own), which the type guards check. */
   override name = 'LeaseholdError';
 
   constructor(message: string, options?: LeaseholdErrorOptions) {
@@ -40,6 +41,7 @@ export interface LeaseErrorOptions extends LeaseholdErrorOptions {
  * keep-alive). Final: nothing held on that lease is held any more; create a new Session.
  */
 export class LeaseLostError extends LeaseholdError {
+  /** `'LeaseLostError'`: the class name, which {@link isLeaseLostError} checks. */
   override name = 'LeaseLostError';
   /** The lease id, etcd's decimal string (as `Session.leaseId`). */
   readonly leaseId: string;
@@ -61,6 +63,7 @@ export interface KeyErrorOptions extends LeaseholdErrorOptions {
 
 /** An operation needed a lock (or permit) that is no longer held: released, or taken over. */
 export class NotHeldError extends LeaseholdError {
+  /** `'NotHeldError'`: the class name, which {@link isNotHeldError} checks. */
   override name = 'NotHeldError';
   /** The key of the lock that is not held. */
   readonly key: string;
@@ -73,6 +76,7 @@ export class NotHeldError extends LeaseholdError {
 
 /** An operation needed leadership that is gone: resigned, lost with the lease, or taken over. */
 export class NotLeaderError extends LeaseholdError {
+  /** `'NotLeaderError'`: the class name, which {@link isNotLeaderError} checks. */
   override name = 'NotLeaderError';
   /** The campaign key whose leadership is gone. */
   readonly key: string;
@@ -91,6 +95,7 @@ export interface NoLeaderErrorOptions extends LeaseholdErrorOptions {
 
 /** There is no leader for an election right now. */
 export class NoLeaderError extends LeaseholdError {
+  /** `'NoLeaderError'`: the class name, which {@link isNoLeaderError} checks. */
   override name = 'NoLeaderError';
   /** The election name. */
   readonly election: string;
@@ -113,6 +118,7 @@ export interface PermitsMismatchErrorOptions extends LeaseholdErrorOptions {
 
 /** Participants of one semaphore disagree about its number of permits. */
 export class PermitsMismatchError extends LeaseholdError {
+  /** `'PermitsMismatchError'`: the class name, which {@link isPermitsMismatchError} checks. */
   override name = 'PermitsMismatchError';
   /** The permits this participant was configured with. */
   readonly expected: number;
@@ -131,6 +137,7 @@ export class PermitsMismatchError extends LeaseholdError {
 
 /** The session was closed by its owner; nothing more can be acquired with it. */
 export class SessionClosedError extends LeaseholdError {
+  /** `'SessionClosedError'`: the class name, which {@link isSessionClosedError} checks. */
   override name = 'SessionClosedError';
   /** The lease id, etcd's decimal string (as `Session.leaseId`). */
   readonly leaseId: string;
@@ -173,6 +180,7 @@ export abstract class EtcdCallError extends LeaseholdError {
  * `etcd at 127.0.0.1:2379 unavailable: 14 UNAVAILABLE: No connection established`.
  */
 export class EtcdUnavailableError extends EtcdCallError {
+  /** `'EtcdUnavailableError'`: the class name, which {@link isEtcdUnavailableError} checks. */
   override name = 'EtcdUnavailableError';
 }
 
@@ -182,6 +190,7 @@ export class EtcdUnavailableError extends EtcdCallError {
  * the gRPC status.
  */
 export class EtcdRequestError extends EtcdCallError {
+  /** `'EtcdRequestError'`; its kinds set their own class name, and {@link isEtcdRequestError} accepts each. */
   override name = 'EtcdRequestError';
 }
 
@@ -196,6 +205,7 @@ export interface PermissionDeniedErrorOptions extends EtcdErrorOptions {
  * (read, write, or both; see docs/security.md for what each primitive needs). Never retried.
  */
 export class PermissionDeniedError extends EtcdRequestError {
+  /** `'PermissionDeniedError'`: the class name, which {@link isPermissionDeniedError} checks. */
   override name = 'PermissionDeniedError';
   /** The key of the request that was denied (relative to the namespace), when there is one. */
   readonly key: string | undefined;
@@ -208,6 +218,7 @@ export class PermissionDeniedError extends EtcdRequestError {
 
 /** etcd refused the user name or password (or the auth token could not be renewed). Never retried. */
 export class AuthenticationError extends EtcdRequestError {
+  /** `'AuthenticationError'`: the class name, which {@link isAuthenticationError} checks. */
   override name = 'AuthenticationError';
 }
 
@@ -217,6 +228,7 @@ export class AuthenticationError extends EtcdRequestError {
  * trust). A configuration problem, told apart from an unreachable host, and never retried.
  */
 export class TlsError extends EtcdRequestError {
+  /** `'TlsError'`: the class name, which {@link isTlsError} checks. */
   override name = 'TlsError';
 }
 
@@ -227,6 +239,7 @@ export class TlsError extends EtcdRequestError {
  * capacity or skips it: it refuses to go on, naming the key, so that someone deletes it.
  */
 export class ForeignKeyError extends LeaseholdError {
+  /** `'ForeignKeyError'`: the class name, which {@link isForeignKeyError} checks. */
   override name = 'ForeignKeyError';
   /** The offending key (relative to the namespace). */
   readonly key: string;

@@ -60,8 +60,11 @@ export interface LeaderElectorOptions {
 
 /** The defaults of {@link LeaderElectorOptions} that do not depend on the process. */
 export const leaderElectorDefaults = {
+  /** {@link LeaderElectorOptions.ttl}: the lease TTL of each session, in seconds. */
   ttl: 10,
+  /** {@link LeaderElectorOptions.stopTimeout}: how long `stop()` waits for the callback before resigning, in milliseconds. */
   stopTimeout: 5000,
+  /** {@link LeaderElectorOptions.recampaignDelay}: the pause before campaigning again after a callback returned, in milliseconds. */
   recampaignDelay: 1000,
 } as const;
 
@@ -91,13 +94,42 @@ export interface LeaderContext {
 /** Events of {@link LeaderElector}. Listeners must not throw (an error they throw is printed as a warning). */
 export interface LeaderElectorEvents {
   /** This candidate became leader; the callback starts right after. */
-  elected: [info: { term: bigint; key: string; leaseId: string; identity: string }];
+  elected: [
+    info: {
+      /** The new term: larger for every later leader, a fencing token for writes outside etcd. */
+      term: bigint;
+      /** The campaign key in etcd (relative to the namespace), `${name}/${leaseHex}`. */
+      key: string;
+      /** The lease the campaign key is bound to (etcd's decimal string). */
+      leaseId: string;
+      /** The value this candidate campaigned with ({@link LeaderElectorOptions.identity}). */
+      identity: string;
+    },
+  ];
   /** This candidate's term ended: resigned, lease lost, or key deleted. */
-  demoted: [info: { term: bigint; reason: unknown }];
+  demoted: [
+    info: {
+      /** The term that ended. */
+      term: bigint;
+      /**
+       * Why it ended: the leadership's `signal.reason` — {@link NotLeaderError} when it resigned or its
+       * key was deleted, {@link LeaseLostError} when the lease was lost, {@link SessionClosedError} when
+       * the session was closed.
+       */
+      reason: unknown;
+    },
+  ];
   /** The election's leader (anyone's) changed: the new leader, or `null` while nobody leads. */
   leaderChanged: [state: LeaderState | null];
   /** Something failed (campaign, session, lease, callback); the next attempt starts after `delay` ms. */
-  retry: [info: { error: unknown; delay: number }];
+  retry: [
+    info: {
+      /** What failed: the campaign's, session's or callback's error, or why a term's leadership was lost. */
+      error: unknown;
+      /** How long the elector waits before the next attempt, in milliseconds (from {@link LeaderElectorOptions.backoff}). */
+      delay: number;
+    },
+  ];
 }
 
 /** What {@link LeaderElector.health} reports. */

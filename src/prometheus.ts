@@ -42,7 +42,9 @@ export interface LeaseholdMetricsOptions {
 
 /** The defaults of {@link LeaseholdMetricsOptions}. */
 export const leaseholdMetricsDefaults = {
+  /** {@link LeaseholdMetricsOptions.names}: the `name` label holds the primitive's name as it is. */
   names: true,
+  /** {@link LeaseholdMetricsOptions.buckets}: the buckets of the wait and hold histograms, in seconds. */
   buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
 } as const;
 

@@ -39,7 +39,10 @@ export interface PermitOptions {
 export type TryPermitOptions = Pick<PermitOptions, 'weight'>;
 
 /** The defaults of {@link PermitOptions}. */
-export const permitDefaults = { weight: 1 } as const;
+export const permitDefaults = {
+  /** {@link PermitOptions.weight}: an acquisition takes one permit. */
+  weight: 1,
+} as const;
 
 /** How long a rejected acquisition waits for an admission's undo before rejecting anyway. */
 const undoWait = 2000;

@@ -52,7 +52,9 @@ export interface SessionOptions {
 
 /** The defaults of {@link SessionOptions}; those that derive from the TTL are computed per session. */
 export const sessionDefaults = {
+  /** {@link SessionOptions.ttl}: the lease TTL, in seconds. */
   ttl: 60,
+  /** {@link SessionOptions.requestTimeout}: the deadline of every etcd call, in milliseconds. */
   requestTimeout: 5000,
 } as const;
 

@@ -30,7 +30,12 @@ export interface EtcdCluster extends AsyncDisposable {
    */
   readonly tls: TestCertificates | undefined;
   /** For a cluster started with `auth`: the `root` password (other users are yours); else `undefined`. */
-  readonly auth: { readonly rootPassword: string } | undefined;
+  readonly auth:
+    | {
+        /** The password of the `root` user: {@link EtcdAuthOptions.rootPassword}, or the random one made. */
+        readonly rootPassword: string;
+      }
+    | undefined;
   /**
    * The `etcd3` options that reach this cluster: its endpoints, the client certificate of a TLS
    * cluster, and `root`'s credentials of an auth-enabled one — with `overrides` on top (pass

@@ -78,25 +78,54 @@ export interface EtcdAuthOptions {
   /** The password of `root`. @default a random one, in `cluster.auth.rootPassword` */
   rootPassword?: string;
   /** Roles to create, each with the key prefixes it may read, write, or both. */
-  roles?: Record<string, { readwrite?: string[]; read?: string[]; write?: string[] }>;
+  roles?: Record<
+    string,
+    {
+      /** Key prefixes the role may read and write. */
+      readwrite?: string[];
+      /** Key prefixes the role may only read. */
+      read?: string[];
+      /** Key prefixes the role may only write. */
+      write?: string[];
+    }
+  >;
   /** Users to create, each with its password and roles. */
-  users?: Record<string, { password: string; roles?: string[] }>;
+  users?: Record<
+    string,
+    {
+      /** The user's password. */
+      password: string;
+      /** The names of the roles granted to the user (from {@link EtcdAuthOptions.roles}, or `root`). */
+      roles?: string[];
+    }
+  >;
   /** How long an auth token lives, in seconds (`--auth-token-ttl`). @default etcd's 300 */
   tokenTtl?: number;
 }
 
 /** Default values of {@link StartEtcdOptions}. */
 export const startEtcdDefaults = Object.freeze({
+  /** {@link StartEtcdOptions.provider}: `ETCD_ENDPOINTS`, else an `etcd` binary, else Docker. */
   provider: 'auto',
+  /** {@link StartEtcdOptions.members}: a single member. */
   members: 1,
+  /** {@link StartEtcdOptions.heartbeatInterval}: the raft heartbeat interval, in milliseconds. */
   heartbeatInterval: 25,
+  /** {@link StartEtcdOptions.electionTimeout}: the raft election timeout, in milliseconds. */
   electionTimeout: 250,
+  /** {@link StartEtcdOptions.fsync}: no fsync of the WAL (`--unsafe-no-fsync`). */
   fsync: false,
+  /** {@link StartEtcdOptions.extraArgs}: no extra etcd flags. */
   extraArgs: Object.freeze([] as string[]),
+  /** {@link StartEtcdOptions.startTimeoutMs}: how long to wait for etcd to serve, in milliseconds. */
   startTimeoutMs: 20_000,
+  /** {@link StartEtcdOptions.binary}: `etcd`, looked up on `PATH`. */
   binary: 'etcd',
+  /** {@link StartEtcdOptions.image}: the container image of the Docker provider. */
   image: 'gcr.io/etcd-development/etcd:v3.5.17',
+  /** {@link StartEtcdOptions.tls}: clients are served in plain text. */
   tls: false,
+  /** {@link StartEtcdOptions.auth}: authentication is off. */
   auth: false,
 } as const satisfies Required<Omit<StartEtcdOptions, 'signal'>>);
 

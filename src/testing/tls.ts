@@ -13,15 +13,21 @@ import { join } from 'node:path';
 export interface TestCertificates {
   /** The directory holding them. */
   dir: string;
+  /** The path of the CA certificate (`ca.crt`), which signed the others. */
   caFile: string;
-  /** The member certificate and key (server and peer). */
+  /** The path of the member certificate (server and peer; SAN 127.0.0.1 and localhost). */
   serverCertFile: string;
+  /** The path of the member certificate's private key. */
   serverKeyFile: string;
-  /** A client certificate and key signed by the CA (no CN, so it names no etcd user). */
+  /** The path of a client certificate signed by the CA (no CN, so it names no etcd user). */
   clientCertFile: string;
+  /** The path of the client certificate's private key. */
   clientKeyFile: string;
+  /** The CA certificate, PEM: the root to trust. */
   ca: Buffer;
+  /** The client certificate, PEM. */
   clientCert: Buffer;
+  /** The client certificate's private key, PEM. */
   clientKey: Buffer;
 }
 
