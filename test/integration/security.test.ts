@@ -2,7 +2,12 @@
 // with auth enabled for a user scoped to a prefix; clean, typed, fast denials outside the prefix and
 // for a read-only user; a wrong password and a missing client certificate; an auth token that expires
 // during a long session; an etcd3 namespace as a jail; and no secret in anything leasehold builds.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -191,3 +196,53 @@ function everything(error: unknown, depth = 0): string {
     .join(' ');
   return `${String((error as Error).name)} ${String((error as Error).message)} ${String((error as Error).stack)} ${own} ${everything(e['cause'], depth + 1)}`;
 }
+
+describe('the command line over mutual TLS with auth', () => {
+  const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+  const leasehold = (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> =>
+    new Promise((resolve) => {
+      const tls = etcd.tls!;
+      const endpoints = etcd.endpoints.map((e) => e.replace('127.0.0.1', 'localhost')).join(',');
+      const connection = ['--endpoints', endpoints, '--cacert', tls.caFile, ...(args.includes('--no-client-cert') ? [] : ['--cert', tls.clientCertFile, '--key', tls.clientKeyFile])];
+      // The connection options go before `--` (after it, everything is the command's).
+      const argv = [args[0]!, ...connection, ...args.slice(1).filter((a) => a !== '--no-client-cert')];
+      const child = spawn(process.execPath, ['--conditions=leasehold-source', '--import', 'tsx', cli, ...argv], {
+        env: { ...process.env, ETCD_PASSWORD: '', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      child.once('exit', (code) => resolve({ code, output }));
+    });
+
+  test('lock and status work with client certificates and a password from ETCD_PASSWORD or --password-file, never echoed', async () => {
+    const name = `app/${process.pid}-cli`;
+    const viaEnv = await leasehold(['lock', name, '--user', 'app', '--', 'sh', '-c', 'echo "ran with token $LEASEHOLD_TOKEN"'], { ETCD_PASSWORD: appPassword });
+    expect(viaEnv, viaEnv.output).toMatchObject({ code: 0 });
+    expect(viaEnv.output).toMatch(/ran with token \d+/);
+    const dir = mkdtempSync(join(tmpdir(), 'leasehold-secret-'));
+    try {
+      writeFileSync(join(dir, 'password'), `${appPassword}\n`, { mode: 0o600 });
+      const viaFile = await leasehold(['status', name, '--user', 'app', '--password-file', join(dir, 'password'), '--json']);
+      expect(viaFile.code).toBe(0);
+      expect(JSON.parse(viaFile.output)).toMatchObject({ kind: 'mutex', name, holders: [], waiters: [] });
+      for (const r of [viaEnv, viaFile]) expect(r.output).not.toContain(appPassword);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a wrong password → 77; a read-only user → 77 for lock but status works; no client certificate → 78', async () => {
+    const name = `app/${process.pid}-cli-denied`;
+    const wrong = await leasehold(['lock', name, '--user', 'app', '--', 'true'], { ETCD_PASSWORD: 'not-the-password' });
+    expect(wrong.code).toBe(77);
+    expect(wrong.output).not.toContain('not-the-password');
+    const reader = await leasehold(['lock', name, '--user', 'reader', '--', 'true'], { ETCD_PASSWORD: readerPassword });
+    expect(reader.code).toBe(77);
+    expect(reader.output).toMatch(/permission denied/i);
+    expect((await leasehold(['status', name, '--user', 'reader'], { ETCD_PASSWORD: readerPassword })).code).toBe(0);
+    const noCert = await leasehold(['status', name, '--user', 'app', '--no-client-cert'], { ETCD_PASSWORD: appPassword });
+    expect(noCert.code).toBe(78);
+  }, 60_000);
+});
