@@ -2,7 +2,7 @@
 // project, then the `leasehold` bin, an ESM import and a CommonJS require of `leasehold` and
 // `leasehold/testing`, and a consumer type-checked with moduleResolution nodenext and bundler.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -84,4 +84,13 @@ export const started = startEtcd;
     const result = await run(process.execPath, [tsc, '-p', tsconfig], { cwd: consumer }).catch((error: { stdout: string }) => ({ stdout: error.stdout, failed: true }));
     expect(result.stdout).toBe('');
   });
+
+  test('`npm run docs`: TypeDoc builds the API reference from the doc comments with no warning', async () => {
+    const out = join(work, 'api');
+    const typedoc = join(root, 'node_modules/typedoc/bin/typedoc');
+    const result = await run(process.execPath, [typedoc, '--out', out], { cwd: root }).catch((error: { stdout: string; stderr: string }) => ({ stdout: `${error.stdout}${error.stderr}` }));
+    expect(result.stdout).not.toMatch(/warning|error/i);
+    expect(existsSync(join(out, 'classes', 'index.Mutex.html'))).toBe(true);
+    expect(readFileSync(join(out, 'classes', 'index.Mutex.html'), 'utf8')).toContain('Reads who holds the lock and who waits');
+  }, 120_000);
 });
