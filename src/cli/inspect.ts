@@ -10,7 +10,6 @@ import { Mutex } from '../mutex.js';
 import { ReadWriteLock } from '../rw-lock.js';
 import { Semaphore } from '../semaphore.js';
 import { connect, type ConnectionFlags } from './connect.js';
-import { exitCodeOf } from './exit-codes.js';
 import { Reporter, toJson, type ReportFlags } from './report.js';
 
 /** The kinds `status` and `observe` know, by their `--kind` names. */
@@ -86,10 +85,7 @@ function line(kind: Kind, label: string, s: Shown): string {
 
 /** `leasehold status`: prints the queue once (text, or JSON with `--json`) and resolves with the exit code. */
 export async function status(kind: Kind, name: string, flags: ConnectionFlags & ReportFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let close = (): void => undefined;
-  try {
-    const { client, ns } = connect(flags, env);
-    close = () => client.close();
+  return connected(kind, name, flags, env, async (ns) => {
     const signal = AbortSignal.timeout(flags.requestTimeout ?? 10_000);
     const queue = await readQueue(ns, kind, name, signal);
     const left = await ttls(ns, [...queue.holders, ...queue.waiters].map((c) => c.leaseId));
@@ -106,10 +102,21 @@ export async function status(kind: Kind, name: string, flags: ConnectionFlags & 
     waiters.forEach((w, i) => out.push(line(kind, `waiter ${i + 1}`, w)));
     process.stdout.write(`${out.join('\n')}\n`);
     return 0;
+  });
+}
+
+/**
+ * Runs `work` with a client for `flags`, closing it afterwards; an error is reported (one line on
+ * stderr) and becomes the exit code.
+ */
+async function connected(kind: Kind, name: string, flags: ConnectionFlags & ReportFlags, env: NodeJS.ProcessEnv, work: (ns: Namespace) => Promise<number>): Promise<number> {
+  let close = (): void => undefined;
+  try {
+    const { client, ns } = connect(flags, env);
+    close = () => client.close();
+    return await work(ns);
   } catch (error) {
-    const code = exitCodeOf(error);
-    new Reporter(flags).error('error', error instanceof Error ? error.message : String(error), { kind, name, code });
-    return code;
+    return new Reporter(flags).failure(error, { kind, name });
   } finally {
     close();
   }
@@ -144,20 +151,14 @@ export async function observe(kind: Kind, name: string, flags: ConnectionFlags &
   const onSignal = (): void => stop.abort();
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const s of signals) process.on(s, onSignal);
-  let close = (): void => undefined;
   try {
-    const { client, ns } = connect(flags, env);
-    close = () => client.close();
-    for await (const holders of follow(ns, kind, name, stop.signal)) {
-      process.stdout.write(`${toJson({ time: new Date().toISOString(), kind, name, holders: holders.map((c) => shown(kind, c)) })}\n`);
-    }
-    return 0;
-  } catch (error) {
-    const code = exitCodeOf(error);
-    new Reporter(flags).error('error', error instanceof Error ? error.message : String(error), { kind, name, code });
-    return code;
+    return await connected(kind, name, flags, env, async (ns) => {
+      for await (const holders of follow(ns, kind, name, stop.signal)) {
+        process.stdout.write(`${toJson({ time: new Date().toISOString(), kind, name, holders: holders.map((c) => shown(kind, c)) })}\n`);
+      }
+      return 0;
+    });
   } finally {
     for (const s of signals) process.off(s, onSignal);
-    close();
   }
 }

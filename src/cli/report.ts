@@ -3,6 +3,8 @@
  * one line per event, as text or — with `--json` — as a JSON object. `--quiet` keeps only errors.
  */
 
+import { exitCodeOf } from './exit-codes.js';
+
 /** How the CLI reports. */
 export interface ReportFlags {
   json?: boolean;
@@ -32,6 +34,13 @@ export class Reporter {
   /** An error: always reported. */
   error(event: string, text: string, fields: Record<string, unknown> = {}): void {
     this.#line(event, text, fields);
+  }
+
+  /** An error that ends the command: reported (with its exit code); returns that code. */
+  failure(error: unknown, fields: Record<string, unknown>): number {
+    const code = exitCodeOf(error);
+    this.error('error', error instanceof Error ? error.message : String(error), { ...fields, code });
+    return code;
   }
 
   #line(event: string, text: string, fields: Record<string, unknown>): void {

@@ -15,7 +15,7 @@ import type { Etcd3 } from 'etcd3';
 import type { Held } from '../handle.js';
 import { Session } from '../session.js';
 import { connect, type ConnectionFlags } from './connect.js';
-import { exitCodeOf, exitCodes, signalExitCode } from './exit-codes.js';
+import { exitCodes, signalExitCode } from './exit-codes.js';
 import { Reporter, type ReportFlags } from './report.js';
 
 /** The flags of every command that runs a command. */
@@ -126,9 +126,7 @@ export async function runUnder(spec: RunSpec, command: readonly string[], flags:
     if (child.pid !== undefined) await stopGroup(child.pid, started.exited, flags.killGrace);
     return exitCodes.lost;
   } catch (error) {
-    const code = exitCodeOf(error);
-    report.error('error', error instanceof Error ? error.message : String(error), { kind: spec.kind, name: spec.name, code });
-    return code;
+    return report.failure(error, { kind: spec.kind, name: spec.name });
   } finally {
     for (const s of forwarded) process.off(s, onSignal);
     await session?.close().catch(() => undefined);

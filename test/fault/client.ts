@@ -383,9 +383,10 @@ async function observe(): Promise<void> {
 }
 
 log({ ev: 'info', op: 'start', pid: process.pid });
-if (config.mode === 'observe') {
+/** Runs a mode to its end, closes the session, logs the exit and ends the process (a failure is logged). */
+async function runMode(body: () => Promise<void>): Promise<never> {
   try {
-    await observe();
+    await body();
     await closeSession();
   } catch (error) {
     log({ ev: 'info', op: 'error', err: errName(error) });
@@ -394,6 +395,8 @@ if (config.mode === 'observe') {
   client.close();
   process.exit(0);
 }
+
+if (config.mode === 'observe') await runMode(observe);
 /**
  * Barrier mode: DoubleBarrier rounds until `stop`. Each step is logged with the revision of a read made
  * right after it (and the round: `ready`'s create revision), so the parent can check it against etcd's
@@ -407,41 +410,29 @@ async function barrierRounds(): Promise<void> {
     const res = await client.kv.range({ key: Buffer.from(ready) }, callOptions());
     return { rev: res.header.revision, round: res.kvs[0]?.create_revision };
   };
+  /** One logged step of a round: invoke, then ok (with the revision read after it) or fail. */
+  const step = async (op: 'enter' | 'leave'): Promise<boolean> => {
+    log({ ev: 'invoke', op, lease: s.leaseHex, seq: cycle });
+    try {
+      await barrier[op]({ signal: AbortSignal.timeout(30_000) });
+    } catch (error) {
+      log({ ev: 'fail', op, lease: s.leaseHex, seq: cycle, err: errName(error), leasehold: isLeaseholdError(error) });
+      return false;
+    }
+    log({ ev: 'ok', op, lease: s.leaseHex, seq: cycle, ...(await revision()) });
+    return true;
+  };
   for (; !stopping; cycle++) {
-    log({ ev: 'invoke', op: 'enter', lease: s.leaseHex, seq: cycle });
-    try {
-      await barrier.enter({ signal: AbortSignal.timeout(30_000) });
-    } catch (error) {
-      log({ ev: 'fail', op: 'enter', lease: s.leaseHex, seq: cycle, err: errName(error), leasehold: isLeaseholdError(error) });
-      return;
-    }
-    log({ ev: 'ok', op: 'enter', lease: s.leaseHex, seq: cycle, ...(await revision()) });
+    if (!(await step('enter'))) return;
     if (config.holdMs) await sleep(config.holdMs);
-    log({ ev: 'invoke', op: 'leave', lease: s.leaseHex, seq: cycle });
-    try {
-      await barrier.leave({ signal: AbortSignal.timeout(30_000) });
-    } catch (error) {
-      log({ ev: 'fail', op: 'leave', lease: s.leaseHex, seq: cycle, err: errName(error), leasehold: isLeaseholdError(error) });
-      return;
-    }
-    log({ ev: 'ok', op: 'leave', lease: s.leaseHex, seq: cycle, ...(await revision()) });
+    if (!(await step('leave'))) return;
     if (config.thinkMs) await sleep(config.thinkMs);
   }
 }
 
-if (config.mode === 'barrier') {
-  try {
-    await barrierRounds();
-    await closeSession();
-  } catch (error) {
-    log({ ev: 'info', op: 'error', err: errName(error) });
-  }
-  log({ ev: 'info', op: 'exit' });
-  client.close();
-  process.exit(0);
-}
+if (config.mode === 'barrier') await runMode(barrierRounds);
 if (config.mode === 'loop') {
-  try {
+  await runMode(async () => {
     await openSession();
     if (config.waitStart) {
       await new Promise<void>((resolve) => {
@@ -450,11 +441,5 @@ if (config.mode === 'loop') {
     }
     await loop();
     await release();
-    await closeSession();
-  } catch (error) {
-    log({ ev: 'info', op: 'error', err: errName(error) });
-  }
-  log({ ev: 'info', op: 'exit' });
-  client.close();
-  process.exit(0);
+  });
 }
