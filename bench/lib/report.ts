@@ -343,12 +343,19 @@ const meanings = `## What each figure means
 - **keep-alive msgs / acq**, **watch msgs / acq**: \`grpc_server_msg_received_total\` + \`grpc_server_msg_sent_total\`
   for \`LeaseKeepAlive\` and \`Watch\` streams, ÷ acquisitions. Watch messages are create/cancel requests and
   created/event/cancel responses.
+- **watch streams opened / acq**: \`grpc_server_started_total{grpc_method="Watch"}\` after − before, ÷ acquisitions.
+  leasehold multiplexes every wait of a client on one watch stream, closed after 1 s without a watcher; each
+  worker is its own client, created anew for each pass, so the figure's floor is workers × passes ÷
+  acquisitions (50 workers: 100 ÷ 498 = 0.20; with \`--ops 1000\`, 0.09). etcd3's Election opens one per
+  contended acquisition.
 - **writes / acq**: \`etcd_server_proposals_committed_total\` ÷ acquisitions: raft proposals (puts, deletes,
   write txns, lease grants/revokes), each a WAL append and, with fsync, a disk flush. A txn that contains a
   put or delete is a proposal even when its compare fails.
 - **CPU ms / acq**: CPU time per acquisition of the bench process (all workers' clients together,
   \`process.cpuUsage()\`) and of etcd (\`process_cpu_seconds_total\`). On a 2-core machine shared with other
-  work, ops/s is bounded by this CPU as much as by round trips.
+  work, ops/s is bounded by this CPU as much as by round trips. Absolute CPU and latency figures on a
+  shared VM move by up to 2× between runs minutes apart (unchanged code measured 6.5 and 12.5 ms of client
+  CPU per acquisition), so compare rows of one run, or interleave runs of two commits.
 - **memory**: a fresh child process (\`--expose-gc\`) takes 1,000 locks with distinct names (50 at a time) and
   holds them for 1 s; heap / external / RSS are \`process.memoryUsage()\` after GC minus before the first
   lock, scaled to 1,000 locks; peak RSS is \`process.resourceUsage().maxRSS\` of that process.
