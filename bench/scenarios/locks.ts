@@ -31,11 +31,16 @@ function subscribeAll(): () => void {
   };
 }
 
-/** Scenario 1: leasehold Mutex, lock → release (`traced`: with a subscriber on every diagnostics channel). */
-export function mutexTask(ctx: BenchContext, workers: number, traced = false): Task {
+/**
+ * Scenario 1: leasehold Mutex, lock → release. `diagnostics`: `'subscribed'` puts a subscriber on every
+ * diagnostics channel; `'unsubscribed'` is the same row without one, measured beside it (its own label,
+ * so the targets keep reading the plain row).
+ */
+export function mutexTask(ctx: BenchContext, workers: number, diagnostics: 'plain' | 'subscribed' | 'unsubscribed' = 'plain'): Task {
+  const traced = diagnostics === 'subscribed';
   return {
-    scenario: traced ? 'mutex-traced' : 'mutex',
-    label: traced ? 'leasehold Mutex, diagnostics subscribed' : 'leasehold Mutex',
+    scenario: diagnostics === 'plain' ? 'mutex' : `mutex-${diagnostics}`,
+    label: diagnostics === 'plain' ? 'leasehold Mutex' : `leasehold Mutex, diagnostics ${diagnostics === 'subscribed' ? '' : 'not '}subscribed`,
     workers,
     rate: true,
     async run(ops, maxSeconds) {
