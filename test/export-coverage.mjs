@@ -53,6 +53,8 @@ function classMembers(lines, name) {
   for (let i = start + 1; i < lines.length && !/^}/.test(lines[i]); i++) {
     const m = memberRe.exec(lines[i]);
     if (!m || /^\s*(private|protected)\b/.test(lines[i])) continue;
+    // An overload signature has no body of its own: the implementation's line is the one that runs.
+    if (/;\s*$/.test(lines[i])) continue;
     // A constructor marked @internal is not public API (handles are made by the primitives).
     if (m[1] === 'constructor' && lines.slice(Math.max(start, i - 3), i).some((l) => l.includes('@internal'))) continue;
     members.push({ member: m[1], line: i + 1 });

@@ -155,6 +155,33 @@ describe('ReadWriteLock and Semaphore', () => {
     await lease.revoke();
   });
 
+  test('the other forms follow the same queues: Mutex#observe, Semaphore#holders and #observe, ReadWriteLock.observe', async () => {
+    const base = uniqueName('forms');
+    await using s = await session();
+    const mutex = new Mutex(s, `${base}-m`);
+    const sem = new Semaphore(s, `${base}-s`, { permits: 2 });
+    const rw = new ReadWriteLock(s, `${base}-rw`);
+    const m = collect((signal) => mutex.observe({ signal }));
+    const p = collect((signal) => sem.observe({ signal }));
+    const r = collect((signal) => ReadWriteLock.observe(etcd.client(), `${base}-rw`, { signal }));
+    await eventually(() => m.seen.length === 1 && p.seen.length === 1 && r.seen.length === 1, 5000, 'first states');
+    expect(await sem.holders()).toEqual([]);
+    const lock = await mutex.lock();
+    const permit = await sem.acquire();
+    const read = await rw.readLock();
+    await eventually(
+      () => m.seen.at(-1)?.key === lock.key && p.seen.at(-1)?.[0]?.key === permit.key && r.seen.at(-1)?.[0]?.key === read.key,
+      5000,
+      'every holder seen',
+    );
+    expect(await sem.holders()).toEqual([expect.objectContaining({ key: permit.key, token: permit.token, weight: 1, permits: 2, leaseId: s.leaseId })]);
+    expect(r.seen.at(-1)).toEqual([expect.objectContaining({ key: read.key, token: read.token, mode: 'read' })]);
+    await Promise.all([lock.release(), permit.release(), read.release()]);
+    await eventually(() => m.seen.at(-1) === null && p.seen.at(-1)?.length === 0 && r.seen.at(-1)?.length === 0, 5000, 'all free');
+    await Promise.all([m.stop(), p.stop(), r.stop()]);
+    expect([m.seen[0], p.seen[0], r.seen[0]]).toEqual([null, [], []]);
+  });
+
   test('Election.queue(): the leader and the campaigners behind it, with values and terms', async () => {
     const name = uniqueName('eq');
     await using s1 = await session();
