@@ -111,11 +111,25 @@ export async function acquire(params: AcquireParams, options?: AcquireOptions): 
     if (!session.alive) throw session.signal.reason;
     return { key: ownKey, token: joined.ownRevision, leave };
   } catch (error) {
-    const cleanup = abandon(session, ownKey, joining, leave);
-    // An unreachable etcd cannot take the delete now either: reject at once, the cleanup goes on.
-    if (!isTransientError(error)) await within(cleanup, cleanupWait);
+    await giveUp(session, ownKey, joining, leave, error);
     throw await explainFailure(session, ownKey, error, callerSignal);
   }
+}
+
+/**
+ * Gives up an acquisition that failed with `error`: starts {@link abandon} and waits up to
+ * `cleanupWait` for it — except when etcd is unreachable, which cannot take the delete now either:
+ * then the caller hears at once and the cleanup goes on in the background.
+ */
+async function giveUp(
+  session: SessionLike,
+  ownKey: string,
+  joining: Promise<Enqueued> | undefined,
+  leave: () => void,
+  error: unknown,
+): Promise<void> {
+  const cleanup = abandon(session, ownKey, joining, leave);
+  if (!isTransientError(error)) await within(cleanup, cleanupWait);
 }
 
 /**
@@ -187,8 +201,7 @@ export async function tryAcquire(
     if (!session.alive) throw session.signal.reason;
     return { key: ownKey, token: joined.ownRevision, leave };
   } catch (error) {
-    const cleanup = abandon(session, ownKey, joining, leave);
-    if (!isTransientError(error)) await within(cleanup, cleanupWait);
+    await giveUp(session, ownKey, joining, leave, error);
     throw await explainFailure(session, ownKey, error);
   }
 }

@@ -150,9 +150,9 @@ export function explainEtcdError(error: unknown, ns: Namespace, key?: string): u
   }
   if (isTransientError(error)) {
     const detail = code === 'CIRCUIT_OPEN' ? `the etcd3 client's circuit breaker is open (${error.message})` : error.message;
-    return new EtcdUnavailableError(`${at} unavailable: ${detail}`, { endpoints, code, cause: error });
+    return new EtcdUnavailableError(`${at} unavailable: ${detail}`, options);
   }
-  return new EtcdRequestError(`${at} refused the request: ${error.message}`, { endpoints, code, cause: error });
+  return new EtcdRequestError(`${at} refused the request: ${error.message}`, options);
 }
 
 /**
