@@ -3,22 +3,18 @@
 // the round each saw (`ready`'s create revision): nobody got in before all of a round had arrived,
 // nobody got out before all of it had left or died, the survivors got out within TTL + 2 s of the kill,
 // and no key is left.
-import { afterEach, describe, expect, test } from 'vitest';
-import { at, isOk, Scenario, secs, type ClientProc } from './harness.js';
+import { describe, expect, test } from 'vitest';
+import { at, type ClientProc, isOk, scenarioPerTest, secs } from './harness.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
 
 const TTL = 2;
 const COUNT = 3;
 
 describe('DoubleBarrier under faults', { timeout: 120_000 }, () => {
-  let scenario: Scenario | undefined;
-  afterEach(async () => {
-    await scenario?.[Symbol.asyncDispose]();
-    scenario = undefined;
-  });
+  const start = scenarioPerTest();
 
   test('16. a participant killed inside a DoubleBarrier: no early enter or leave in any round, the others get out within TTL + 2 s, no key left', async () => {
-    const s = (scenario = await Scenario.start('16-double-barrier', { ttl: TTL }));
+    const s = await start('16-double-barrier', { ttl: TTL });
     const config: Partial<ClientConfig> = { mode: 'barrier', count: COUNT, thinkMs: 30, requestTimeout: 1000, etcd3Faults: 'none' };
     let next = 0;
     // Each participant spends another time inside, so that leaving early would be seen.

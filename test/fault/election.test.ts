@@ -1,8 +1,8 @@
 // Fault scenario 13: an Election with 5 candidates and 3 observers, its leader killed again and again.
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { describe as describeCheck } from './checker.js';
-import { at, isOk, Scenario, secs, startAll, type ClientProc } from './harness.js';
+import { at, type ClientProc, isOk, scenarioPerTest, secs, startAll } from './harness.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
 
 const TTL = 2;
@@ -10,14 +10,10 @@ const TTL = 2;
 const ELECTION_TIMEOUT_S = 0.25;
 
 describe('Election under faults', { timeout: 120_000 }, () => {
-  let scenario: Scenario | undefined;
-  afterEach(async () => {
-    await scenario?.[Symbol.asyncDispose]();
-    scenario = undefined;
-  });
+  const start = scenarioPerTest();
 
   test('13. G1, G3, L1: election, 5 candidates and 3 observers, the leader killed repeatedly: terms increase, observers never go back', async () => {
-    const s = (scenario = await Scenario.start('13-election', { ttl: TTL }));
+    const s = await start('13-election', { ttl: TTL });
     // A candidate leads for ~1 s (5 guarded writes, 200 ms apart), resigns, and campaigns again.
     const candidate: Partial<ClientConfig> = { kind: 'election', mode: 'loop', holdMs: 200, effects: 5, renew: true };
     let next = 0;

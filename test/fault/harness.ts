@@ -12,6 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Etcd3 } from 'etcd3';
+import { afterEach } from 'vitest';
 import { startEtcd, type EtcdCluster, type StartEtcdOptions } from '../../src/testing/index.js';
 import { check, describe as describeCheck, type CheckInput, type CheckResult } from './checker.js';
 import { HistoryRecorder } from './history.js';
@@ -397,6 +398,22 @@ export function memberLogs(etcd: EtcdCluster, lines = 20): string {
     })
     .join('\n');
 }
+
+/**
+ * The scenarios of one describe block: the function returned starts the running test's scenario, and an
+ * `afterEach` disposes of it (clients, cluster, recorder) whether the test passed or not.
+ */
+export function scenarioPerTest(): (name: string, options?: ScenarioOptions) => Promise<Scenario> {
+  let current: Scenario | undefined;
+  afterEach(async () => {
+    await current?.[Symbol.asyncDispose]();
+    current = undefined;
+  });
+  return async (name, options) => (current = await Scenario.start(name, options));
+}
+
+/** The seed of a randomised scenario: `FAULT_SEED=<n>` replays a run. */
+export const faultSeed = (): number => Number(process.env['FAULT_SEED'] ?? Date.now() % 100_000);
 
 export const isOk = (op: string, c?: string) => (l: LogEvent) => l.op === op && l.ev === 'ok' && (c === undefined || l.c === c);
 export const at = (l: LogEvent): bigint => BigInt(l.t);

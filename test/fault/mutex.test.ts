@@ -1,9 +1,9 @@
 // Fault scenarios 1–11 and 14 for the Mutex: child-process clients, a 3-member etcd, faults, and the checker.
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { describe as describeCheck, type CheckResult } from './checker.js';
 import { startProxy } from '../../src/testing/proxy.js';
-import { at, isOk, nsToMs, Scenario, secs, startAll } from './harness.js';
+import { at, type ClientProc, isOk, nsToMs, Scenario, scenarioPerTest, secs, startAll } from './harness.js';
 import type { LogEvent } from './protocol.js';
 
 const TTL = 2;
@@ -29,16 +29,21 @@ async function queued(s: Scenario, n: number, timeoutMs = 10_000): Promise<strin
   }
 }
 
+/** `holder` takes the lock, then each waiter joins the queue behind it, one at a time, in order. */
+async function lineUp(s: Scenario, holder: ClientProc, ...waiters: ClientProc[]): Promise<void> {
+  await holder.call({ cmd: 'acquire' }, 'acquire');
+  for (const [i, waiter] of waiters.entries()) {
+    waiter.send({ cmd: 'acquire' });
+    await queued(s, i + 2);
+  }
+}
+
 
 describe('Mutex under faults', { timeout: 120_000 }, () => {
-  let scenario: Scenario | undefined;
-  afterEach(async () => {
-    await scenario?.[Symbol.asyncDispose]();
-    scenario = undefined;
-  });
+  const start = scenarioPerTest();
 
   test('1. G1–G3, G5, G6: contention baseline, 8 processes × 100 cycles, no faults', async () => {
-    const s = (scenario = await Scenario.start('01-baseline', { ttl: TTL }));
+    const s = await start('01-baseline', { ttl: TTL });
     const clients = Array.from({ length: 8 }, (_, i) =>
       s.spawn(`c${i}`, { mode: 'loop', cycles: 100, waitStart: true }),
     );
@@ -55,7 +60,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
   });
 
   test('2. L1: holder kill -9 inside the critical section: the next holder within TTL + 2 s', async () => {
-    const s = (scenario = await Scenario.start('02-holder-kill', { ttl: TTL }));
+    const s = await start('02-holder-kill', { ttl: TTL });
     const clients = Array.from({ length: 5 }, (_, i) =>
       s.spawn(`c${i}`, { mode: 'loop', holdMs: 150, effects: 2, waitStart: true }),
     );
@@ -88,7 +93,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
   });
 
   test('3. G2, G4: holder SIGSTOP 2×TTL then SIGCONT: lost before any further effect, its guarded txn fails; the unguarded control is caught', async () => {
-    const s = (scenario = await Scenario.start('03-holder-pause', { ttl: TTL }));
+    const s = await start('03-holder-pause', { ttl: TTL });
     const control = { lock: `${s.prefix}control`, counter: `${s.prefix}control-counter` };
     const h = s.spawn('h');
     const n = s.spawn('n', { ...control, guarded: false });
@@ -147,15 +152,11 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
   });
 
   test('4. G1: a waiter whose lease expires while queued never reports acquired', async () => {
-    const s = (scenario = await Scenario.start('04-waiter-expires', { ttl: TTL }));
+    const s = await start('04-waiter-expires', { ttl: TTL });
     const h = s.spawn('h');
     const w = s.spawn('w');
     const x = s.spawn('x');
-    await h.call({ cmd: 'acquire' }, 'acquire');
-    w.send({ cmd: 'acquire' });
-    await queued(s, 2);
-    x.send({ cmd: 'acquire' });
-    await queued(s, 3);
+    await lineUp(s, h, w, x);
     w.pause();
     const pause = s.find((l) => l.op === 'pause').at(-1)!;
     // The holder leaves while w is frozen: w's key is first now, but w's lease runs out.
@@ -179,7 +180,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
   });
 
   test('5. G6: a waiter aborts: its key is gone at once and the others keep their order', async () => {
-    const s = (scenario = await Scenario.start('05-waiter-aborts', { ttl: TTL }));
+    const s = await start('05-waiter-aborts', { ttl: TTL });
     const [h, w1, w2, w3, w4] = ['h', 'w1', 'w2', 'w3', 'w4'].map((id) => s.spawn(id));
     await h!.call({ cmd: 'acquire' }, 'acquire');
     let n = 1;
@@ -217,13 +218,9 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
   });
 
   test('6. G6: a predecessor waiter dies while the holder holds: the next waiter keeps waiting', async () => {
-    const s = (scenario = await Scenario.start('06-predecessor-dies', { ttl: TTL }));
+    const s = await start('06-predecessor-dies', { ttl: TTL });
     const [h, w1, w2] = ['h', 'w1', 'w2'].map((id) => s.spawn(id));
-    await h!.call({ cmd: 'acquire' }, 'acquire');
-    w1!.send({ cmd: 'acquire' });
-    await queued(s, 2);
-    w2!.send({ cmd: 'acquire' });
-    await queued(s, 3);
+    await lineUp(s, h!, w1!, w2!);
     w1!.kill();
     // w1's lease expires and its key goes: w2 wakes, finds h ahead, and waits on.
     const until = performance.now() + (TTL + 5) * 1000;
@@ -242,7 +239,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
   });
 
   test('7. G4, L2: the etcd member a client talks to is SIGSTOPped: no call hangs past its deadline; fail over or report lost within TTL', async () => {
-    const s = (scenario = await Scenario.start('07-member-paused', { ttl: TTL }));
+    const s = await start('07-member-paused', { ttl: TTL });
     const requestTimeout = 1000;
     const clients = Array.from({ length: 4 }, (_, i) =>
       s.spawn(`c${i}`, { mode: 'loop', holdMs: 20, renew: true, waitStart: true, requestTimeout, etcd3Faults: 'none' }),
@@ -318,7 +315,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
   });
 
   test('8. L2: etcd leader kill -9 and restart every few seconds under contention for ~20 s', async () => {
-    const s = (scenario = await Scenario.start('08-leader-kill-loop', { ttl: TTL }));
+    const s = await start('08-leader-kill-loop', { ttl: TTL });
     const clients = Array.from({ length: 4 }, (_, i) =>
       s.spawn(`c${i}`, { mode: 'loop', holdMs: 20, renew: true, waitStart: true, requestTimeout: 1000, etcd3Faults: 'none' }),
     );
@@ -350,7 +347,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
   });
 
   test('9. G4: a client blackholed for 3×TTL: lost within TTL, others acquire, no resurrection after healing', async () => {
-    const s = (scenario = await Scenario.start('09-blackhole', { ttl: TTL }));
+    const s = await start('09-blackhole', { ttl: TTL });
     const proxy = await startProxy(s.etcd.members[0]!.clientUrl);
     try {
       const p = s.spawn('p', { endpoints: [proxy.url] });
@@ -401,7 +398,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
   });
 
   test('10. G5: brief connection resets shorter than the TTL: no false lost; an ambiguous acquire creates no second key', async () => {
-    const s = (scenario = await Scenario.start('10-resets', { ttl: TTL }));
+    const s = await start('10-resets', { ttl: TTL });
     const proxy = await startProxy(s.etcd.members[0]!.clientUrl);
     const proxy2 = await startProxy(s.etcd.members[1]!.clientUrl);
     try {
@@ -451,7 +448,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
   });
 
   test('11. G6: compaction to the current revision every 100 ms while waiters queue: no leaked keys, order kept', async () => {
-    const s = (scenario = await Scenario.start('11-compaction', { ttl: TTL }));
+    const s = await start('11-compaction', { ttl: TTL });
     const clients = Array.from({ length: 6 }, (_, i) => s.spawn(`c${i}`, { mode: 'loop', holdMs: 20, waitStart: true }));
     await startAll(clients);
     const until = performance.now() + 6000;
@@ -475,13 +472,9 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
   });
 
   test('14a. G1: a waiter whose own key is deleted while it waits (etcdctl del) is never granted: NotHeldError, its session lives on', async () => {
-    const s = (scenario = await Scenario.start('14a-waiter-key-deleted', { ttl: TTL }));
+    const s = await start('14a-waiter-key-deleted', { ttl: TTL });
     const [h, w, x] = ['h', 'w', 'x'].map((id) => s.spawn(id));
-    await h!.call({ cmd: 'acquire' }, 'acquire');
-    w!.send({ cmd: 'acquire' });
-    await queued(s, 2);
-    x!.send({ cmd: 'acquire' });
-    await queued(s, 3);
+    await lineUp(s, h!, w!, x!);
     const lease = w!.lines.find(isOk('session'))!.lease!;
     const wKey = `${s.lock}/${lease}`;
     // Someone else's `etcdctl del` of w's queue key, while w waits behind h with a valid session.
@@ -520,17 +513,13 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
   });
 
   test('14b. G1: a waiter whose lease an operator revokes while it waits is never granted: LeaseLostError', async () => {
-    const s = (scenario = await Scenario.start('14b-waiter-lease-revoked', { ttl: TTL }));
+    const s = await start('14b-waiter-lease-revoked', { ttl: TTL });
     const h = s.spawn('h');
     // A long keep-alive interval (TTL 10 s: one every 3.3 s), so that w's session itself cannot learn
     // of the revocation before h's release wakes it: only the queue's own check can.
     const w = s.spawn('w', { ttl: 10 });
     const x = s.spawn('x');
-    await h.call({ cmd: 'acquire' }, 'acquire');
-    w.send({ cmd: 'acquire' });
-    await queued(s, 2);
-    x.send({ cmd: 'acquire' });
-    await queued(s, 3);
+    await lineUp(s, h, w, x);
     const lease = w.lines.find(isOk('session'))!.lease!;
     await s.etcdctl('lease', 'revoke', lease);
     await h.call({ cmd: 'release' }, 'release');

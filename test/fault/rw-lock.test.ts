@@ -3,23 +3,19 @@
 // when its key is the oldest of all); the readers' windows come from a second pass; and no writer's
 // validity window may overlap any other window, reader or writer — readers may overlap each other.
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { describe as describeCheck, type Acquisition } from './checker.js';
-import { at, isOk, prng, Scenario, startAll, type ClientProc } from './harness.js';
+import { at, type ClientProc, faultSeed, isOk, prng, scenarioPerTest, startAll } from './harness.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
 
 const TTL = 2;
 
 describe('ReadWriteLock under faults', { timeout: 120_000 }, () => {
-  let scenario: Scenario | undefined;
-  afterEach(async () => {
-    await scenario?.[Symbol.asyncDispose]();
-    scenario = undefined;
-  });
+  const start = scenarioPerTest();
 
   test('15. G3: read/write lock with random kills and pauses of 3 writers and 5 readers: no writer overlaps anyone; writes fenced; nothing left', async () => {
-    const s = (scenario = await Scenario.start('15-rw-lock', { ttl: TTL }));
-    const seed = Number(process.env['FAULT_SEED'] ?? Date.now() % 100_000);
+    const s = await start('15-rw-lock', { ttl: TTL });
+    const seed = faultSeed();
     const random = prng(seed);
     const base: Partial<ClientConfig> = { mode: 'loop', renew: true, requestTimeout: 1000, etcd3Faults: 'none', waitStart: true };
     const writer: Partial<ClientConfig> = { ...base, kind: 'write', holdMs: 30 };

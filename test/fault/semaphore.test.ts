@@ -1,23 +1,19 @@
 // Fault scenario 12: a Semaphore of 3 permits under random kills and pauses of 10 client processes.
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { describe as describeCheck } from './checker.js';
-import { at, isOk, prng, Scenario, startAll, type ClientProc } from './harness.js';
+import { at, type ClientProc, faultSeed, isOk, prng, scenarioPerTest, startAll } from './harness.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
 
 const TTL = 2;
 const PERMITS = 3;
 
 describe('Semaphore under faults', { timeout: 120_000 }, () => {
-  let scenario: Scenario | undefined;
-  afterEach(async () => {
-    await scenario?.[Symbol.asyncDispose]();
-    scenario = undefined;
-  });
+  const start = scenarioPerTest();
 
   test('12. G3: semaphore (permits 3) with random kills and pauses of 10 clients: never more than 3 holders; L1: every stall explained by a fault', async () => {
-    const s = (scenario = await Scenario.start('12-semaphore', { ttl: TTL }));
-    const seed = Number(process.env['FAULT_SEED'] ?? Date.now() % 100_000);
+    const s = await start('12-semaphore', { ttl: TTL });
+    const seed = faultSeed();
     const random = prng(seed);
     const config: Partial<ClientConfig> = {
       kind: 'semaphore',

@@ -9,22 +9,21 @@ import { startEtcd } from '../../src/testing/index.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from 'vitest';
 import { describe as describeCheck } from './checker.js';
-import { isOk, Scenario, startAll } from './harness.js';
+import { isOk, scenarioPerTest, startAll } from './harness.js';
 import type { ClientConfig } from './protocol.js';
 
 const TTL = 5;
 
 describe('a starved CPU', { timeout: 120_000 }, () => {
-  let scenario: Scenario | undefined;
+  const start = scenarioPerTest();
   const burners: ReturnType<typeof spawn>[] = [];
-  afterEach(async () => {
+  // Registered after the scenario's: runs first, so the scenario ends on an idle CPU.
+  afterEach(() => {
     for (const b of burners.splice(0)) b.kill('SIGKILL');
-    await scenario?.[Symbol.asyncDispose]();
-    scenario = undefined;
   });
 
   test('17. Mutex and Semaphore under two busy loops: no violation; every error a leasehold error or the caller\'s abort', async () => {
-    const s = (scenario = await Scenario.start('17-starvation', { ttl: TTL }));
+    const s = await start('17-starvation', { ttl: TTL });
     const sem = { lock: `${s.prefix}sem`, counter: `${s.prefix}sem-counter` };
     const base: Partial<ClientConfig> = { mode: 'loop', renew: true, waitStart: true, holdMs: 20, acquireTimeoutMs: 4000 };
     const clients = [
