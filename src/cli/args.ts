@@ -1,4 +1,5 @@
 /** Parsers for the command line's values: each names the flag and the value it refuses. */
+import { maxTimerMs } from '../transport/abort.js';
 import { UsageError } from './exit-codes.js';
 
 const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -7,7 +8,7 @@ const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 
 export function parseDuration(text: string, flag: string): number {
   const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$/.exec(text.trim());
   const ms = match ? Number(match[1]) * units[match[2] ?? 's']! : NaN;
-  if (!Number.isFinite(ms) || ms > 2 ** 31 - 1) {
+  if (!Number.isFinite(ms) || ms > maxTimerMs) {
     throw new UsageError(`${flag}: expected a duration such as 500ms, 10s, 2m or 1h, got ${JSON.stringify(text)}`);
   }
   return Math.round(ms);

@@ -16,7 +16,6 @@ export interface ConnectionFlags {
   user?: string;
   passwordFile?: string;
   namespace?: string;
-  requestTimeout?: number;
 }
 
 /** The endpoint used when neither `--endpoints` nor `ETCD_ENDPOINTS` names one. */

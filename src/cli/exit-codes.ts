@@ -37,6 +37,9 @@ export const exitCodes = {
   notFound: 127,
 } as const;
 
+/** The signals leasehold handles: forwarded to a running command, or ending a wait or an `observe`. */
+export const handledSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /** 128 + the signal's number, as shells report a process killed by it. */
 export function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (constants.signals[signal] ?? 0);

@@ -10,6 +10,7 @@ import { Mutex } from '../mutex.js';
 import { ReadWriteLock } from '../rw-lock.js';
 import { Semaphore } from '../semaphore.js';
 import { connect, type ConnectionFlags } from './connect.js';
+import { handledSignals } from './exit-codes.js';
 import { Reporter, toJson, type ReportFlags } from './report.js';
 
 /** The kinds `status` and `observe` know, by their `--kind` names. */
@@ -83,10 +84,13 @@ function line(kind: Kind, label: string, s: Shown): string {
   return `  ${parts.join('  ')}`;
 }
 
+/** How long `status` may take to read the queue. */
+const statusTimeoutMs = 10_000;
+
 /** `leasehold status`: prints the queue once (text, or JSON with `--json`) and resolves with the exit code. */
 export async function status(kind: Kind, name: string, flags: ConnectionFlags & ReportFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   return connected(kind, name, flags, env, async (ns) => {
-    const signal = AbortSignal.timeout(flags.requestTimeout ?? 10_000);
+    const signal = AbortSignal.timeout(statusTimeoutMs);
     const queue = await readQueue(ns, kind, name, signal);
     const left = await ttls(ns, [...queue.holders, ...queue.waiters].map((c) => c.leaseId));
     const show = (c: AnyContender): Shown => ({ ...shown(kind, c), ttl: c.leaseId === '0' ? null : (left.get(c.leaseId) ?? null) });
@@ -149,8 +153,7 @@ function follow(ns: Namespace, kind: Kind, name: string, signal: AbortSignal): A
 export async function observe(kind: Kind, name: string, flags: ConnectionFlags & ReportFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const s of signals) process.on(s, onSignal);
+  for (const s of handledSignals) process.on(s, onSignal);
   try {
     return await connected(kind, name, flags, env, async (ns) => {
       for await (const holders of follow(ns, kind, name, stop.signal)) {
@@ -159,6 +162,6 @@ export async function observe(kind: Kind, name: string, flags: ConnectionFlags &
       return 0;
     });
   } finally {
-    for (const s of signals) process.off(s, onSignal);
+    for (const s of handledSignals) process.off(s, onSignal);
   }
 }

@@ -98,7 +98,7 @@ Examples:
         kind: 'mutex',
         name: n,
         waitingFor: `lock ${JSON.stringify(n)}`,
-        acquire: async (session, signal) => ({ handle: await new Mutex(session, n).lock({ signal }), what: `lock ${JSON.stringify(n)}` }),
+        acquire: async (session, signal) => ({ handle: await new Mutex(session, n).lock({ signal }) }),
       }, command, flags),
     );
 
@@ -115,7 +115,7 @@ Examples:
           acquire: async (session, signal) => {
             const rw = new ReadWriteLock(session, n);
             const handle = mode === 'read' ? await rw.readLock({ signal }) : await rw.writeLock({ signal });
-            return { handle, what: `${mode} lock ${JSON.stringify(n)}`, env: { LEASEHOLD_MODE: mode } };
+            return { handle, env: { LEASEHOLD_MODE: mode } };
           },
         }, command, flags),
       );
@@ -137,7 +137,6 @@ Examples:
         waitingFor: `${weight} of ${permits} permits of ${JSON.stringify(n)}`,
         acquire: async (session, signal) => ({
           handle: await new Semaphore(session, n, { permits }).acquire({ weight, signal }),
-          what: `${weight} of ${permits} permits of ${JSON.stringify(n)}`,
           env: { LEASEHOLD_WEIGHT: String(weight), LEASEHOLD_PERMITS: String(permits) },
         }),
       }, command, flags);
@@ -156,7 +155,6 @@ Examples:
         waitingFor: `leadership of ${JSON.stringify(n)}`,
         acquire: async (session, signal) => ({
           handle: await new Election(session, n).campaign(value, { signal }),
-          what: `leadership of ${JSON.stringify(n)}`,
           env: { LEASEHOLD_VALUE: value },
         }),
       }, command, flags);

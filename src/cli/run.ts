@@ -14,8 +14,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Etcd3 } from 'etcd3';
 import type { Held } from '../handle.js';
 import { Session } from '../session.js';
+import { anySignal, raceSignal, sleep } from '../transport/abort.js';
 import { connect, type ConnectionFlags } from './connect.js';
-import { exitCodes, signalExitCode } from './exit-codes.js';
+import { exitCodes, handledSignals, signalExitCode } from './exit-codes.js';
+import type { Kind } from './inspect.js';
 import { Reporter, type ReportFlags } from './report.js';
 
 /** The flags of every command that runs a command. */
@@ -33,20 +35,16 @@ export interface Holding {
   handle: Held;
   /** Extra `LEASEHOLD_*` variables (beyond name, kind, key, token and lease). */
   env?: Record<string, string>;
-  /** What is held, for messages: `lock "jobs"`, `3 permits of "ffmpeg"`. */
-  what: string;
 }
 
 /** One of the run commands: which primitive, its name, and how to take it on a session. */
 export interface RunSpec {
-  kind: 'mutex' | 'rwlock' | 'semaphore' | 'election';
+  kind: Kind;
   name: string;
-  /** Describes the wait for messages: `lock "jobs"`. */
+  /** What is waited for and then held, for messages: `lock "jobs"`, `1 of 3 permits of "ffmpeg"`. */
   waitingFor: string;
   acquire: (session: Session, signal: AbortSignal) => Promise<Holding>;
 }
-
-const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** A wait ended by one of our own signals. */
 class Interrupted extends Error {
@@ -67,7 +65,7 @@ export async function runUnder(spec: RunSpec, command: readonly string[], flags:
     if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) killGroup(child.pid, signal);
     else if (!interrupt.signal.aborted) interrupt.abort(new Interrupted(signal));
   };
-  for (const s of forwarded) process.on(s, onSignal);
+  for (const s of handledSignals) process.on(s, onSignal);
   let client: Etcd3 | undefined;
   let session: Session | undefined;
   try {
@@ -75,7 +73,7 @@ export async function runUnder(spec: RunSpec, command: readonly string[], flags:
     client = connection.client;
     const ns = connection.ns;
     const timeout = flags.timeout === undefined ? undefined : AbortSignal.timeout(flags.timeout);
-    const wait = timeout ? AbortSignal.any([interrupt.signal, timeout]) : interrupt.signal;
+    const wait = anySignal(interrupt.signal, timeout);
     let holding: Holding;
     try {
       session = await Session.create(ns, { ttl: flags.ttl, signal: wait });
@@ -98,7 +96,7 @@ export async function runUnder(spec: RunSpec, command: readonly string[], flags:
       return signalExitCode((interrupt.signal.reason as Interrupted).signal);
     }
     const fields = { kind: spec.kind, name: spec.name, key: handle.key, token: handle.token, leaseId: session.leaseId };
-    report.info('acquired', `${holding.what} acquired (key ${handle.key}, token ${handle.token}, lease ${session.leaseHex}); running ${shown(command)}`, fields);
+    report.info('acquired', `${spec.waitingFor} acquired (key ${handle.key}, token ${handle.token}, lease ${session.leaseHex}); running ${shown(command)}`, fields);
     const started = start(command, {
       ...env,
       LEASEHOLD_KIND: spec.kind,
@@ -110,25 +108,24 @@ export async function runUnder(spec: RunSpec, command: readonly string[], flags:
       ...holding.env,
     });
     child = started.child;
-    const lost = new Promise<unknown>((resolve) => {
-      if (handle.signal.aborted) resolve(handle.signal.reason);
-      else handle.signal.addEventListener('abort', () => resolve(handle.signal.reason), { once: true });
-    });
-    const outcome = await Promise.race([started.exited.then((code) => ({ exited: code })), lost.then((reason) => ({ lost: reason }))]);
-    if ('exited' in outcome) {
-      const ended = await handle.release();
-      report.info('released', `${command[0]} exited with ${outcome.exited}; ${holding.what} released (${ended})`, { ...fields, code: outcome.exited });
-      return outcome.exited;
+    let code: number;
+    try {
+      // `exited` never rejects: a rejection is the holding's signal, aborted with why it was lost.
+      code = await raceSignal(started.exited, handle.signal);
+    } catch (lost) {
+      // Lost (the lease ended, or could not be kept alive): stop everything the command started.
+      const reason = lost instanceof Error ? lost.message : String(lost);
+      report.error('lost', `${spec.waitingFor} lost (${reason}); stopping ${command[0]} (SIGTERM, SIGKILL after ${flags.killGrace} ms)`, fields);
+      if (child.pid !== undefined) await stopGroup(child.pid, started.exited, flags.killGrace);
+      return exitCodes.lost;
     }
-    // Lost (the lease ended, or could not be kept alive): stop everything the command started.
-    const reason = outcome.lost instanceof Error ? outcome.lost.message : String(outcome.lost);
-    report.error('lost', `${holding.what} lost (${reason}); stopping ${command[0]} (SIGTERM, SIGKILL after ${flags.killGrace} ms)`, fields);
-    if (child.pid !== undefined) await stopGroup(child.pid, started.exited, flags.killGrace);
-    return exitCodes.lost;
+    const ended = await handle.release();
+    report.info('released', `${command[0]} exited with ${code}; ${spec.waitingFor} released (${ended})`, { ...fields, code });
+    return code;
   } catch (error) {
     return report.failure(error, { kind: spec.kind, name: spec.name });
   } finally {
-    for (const s of forwarded) process.off(s, onSignal);
+    for (const s of handledSignals) process.off(s, onSignal);
     await session?.close().catch(() => undefined);
     client?.close();
   }
@@ -174,7 +171,7 @@ async function stopGroup(pgid: number, exited: Promise<number>, grace: number): 
   void exited.then(() => (leaderGone = true));
   while (performance.now() < deadline) {
     if (leaderGone && !killGroup(pgid, 0)) return;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(50, Math.max(1, deadline - performance.now()))));
+    await sleep(Math.min(50, deadline - performance.now()));
   }
   killGroup(pgid, 'SIGKILL');
   await exited;
