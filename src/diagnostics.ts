@@ -18,7 +18,7 @@
  * yours (an election's value is the one exception: it is the leader's public identity).
  */
 import { channel, tracingChannel, type TracingChannel } from 'node:diagnostics_channel';
-import { isLeaseholdError } from './errors.js';
+import { isLeaseLostError, isSessionClosedError } from './errors.js';
 import type { LeaderState } from './engine/observe.js';
 
 /** The names of leasehold's channels. */
@@ -122,8 +122,8 @@ export interface LeaderMessage {
   source: 'observe' | 'elector';
 }
 
-export const acquireChannel: TracingChannel<unknown, AcquireContext> = tracingChannel('leasehold:acquire');
-export const campaignChannel: TracingChannel<unknown, AcquireContext> = tracingChannel('leasehold:campaign');
+export const acquireChannel: TracingChannel<unknown, AcquireContext> = tracingChannel(channels.acquire);
+export const campaignChannel: TracingChannel<unknown, AcquireContext> = tracingChannel(channels.campaign);
 const releaseChannel = channel(channels.release);
 const sessionLostChannel = channel(channels.sessionLost);
 const keepAliveChannel = channel(channels.keepAlive);
@@ -132,7 +132,7 @@ const leaderChannel = channel(channels.leader);
 /** How a failed wait is told: the caller's abort, the lease (or session) gone, or another error. */
 function outcomeOf(error: unknown, caller: AbortSignal | undefined): AcquireOutcome {
   if (caller?.aborted && error === caller.reason) return 'aborted';
-  if (isLeaseholdError(error) && (error.name === 'LeaseLostError' || error.name === 'SessionClosedError')) return 'lost';
+  if (isLeaseLostError(error) || isSessionClosedError(error)) return 'lost';
   return 'error';
 }
 

@@ -1,5 +1,5 @@
 import type { ComparatorBuilder, IOperation, IRequestOp, ITxnResponse } from 'etcd3';
-import { NotHeldError } from './errors.js';
+import { isSessionClosedError, NotHeldError } from './errors.js';
 import { removeUntilGone, type ReleaseOutcome } from './engine/cleanup.js';
 import { explainEtcdError } from './transport/retry.js';
 import { publishRelease, type PrimitiveKind } from './diagnostics.js';
@@ -80,7 +80,7 @@ export class LockHandle implements Held {
     this.#unfollow = internals(init.session).onEnd((reason) => {
       if (this.#controller.signal.aborted) return;
       this.#controller.abort(reason);
-      this.#ended((reason as Error | undefined)?.name === 'SessionClosedError' ? 'closed' : 'lost');
+      this.#ended(isSessionClosedError(reason) ? 'closed' : 'lost');
     });
   }
 

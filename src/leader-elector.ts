@@ -68,6 +68,9 @@ export const leaderElectorDefaults = {
   recampaignDelay: 1000,
 } as const;
 
+/** How long past its term or its validity a leader may still act before {@link LeaderElector.health} calls it unhealthy, in ms. */
+const defaultTolerance = 10_000;
+
 const electorOptionNames = ['identity', 'ttl', 'backoff', 'stopTimeout', 'recampaignDelay', 'session'] as const;
 const electorSessionOptionNames = ['keepAliveInterval', 'safetyMargin', 'requestTimeout', 'retryPolicy'] as const;
 
@@ -429,7 +432,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
    * @param options.tolerance - ms, @default 10_000
    */
   health(options?: { tolerance?: number }): LeaderHealth {
-    const { tolerance = 10_000 } = checkOptions(options, 'LeaderElector.health', ['tolerance']);
+    const { tolerance = defaultTolerance } = checkOptions(options, 'LeaderElector.health', ['tolerance']);
     checkMs('tolerance', tolerance, true);
     const now = performance.now();
     const leadership = this.#leadership;
@@ -453,10 +456,9 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
    * {@link health} says healthy, else 503 with the reason, as JSON.
    */
   livenessHandler(options?: { tolerance?: number }): (req: IncomingMessage, res: ServerResponse) => void {
-    const health = { tolerance: options?.tolerance ?? 10_000 };
-    this.health(health); // checks the options now
+    this.health(options); // checks the options now
     return (_req, res) => {
-      const h = this.health(health);
+      const h = this.health(options);
       respond(res, h.healthy ? 200 : 503, h);
     };
   }

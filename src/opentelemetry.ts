@@ -11,9 +11,9 @@
  * instrumentation.disable();
  * ```
  */
-import { channel, tracingChannel } from 'node:diagnostics_channel';
+import { channel } from 'node:diagnostics_channel';
 import { SpanKind, SpanStatusCode, trace, type Attributes, type Span, type TracerProvider } from '@opentelemetry/api';
-import { channels, type AcquireContext, type SessionLostMessage } from './diagnostics.js';
+import { acquireChannel, campaignChannel, channels, type AcquireContext, type SessionLostMessage } from './diagnostics.js';
 
 /** Options of {@link instrumentLeasehold}. */
 export interface LeaseholdTracingOptions {
@@ -79,9 +79,9 @@ export function instrumentLeasehold(options: LeaseholdTracingOptions = {}): Leas
       span.end();
     },
   });
-  const traced: [ReturnType<typeof tracingChannel>, ReturnType<typeof subscribers>][] = [
-    [tracingChannel(channels.acquire), subscribers('leasehold.acquire')],
-    [tracingChannel(channels.campaign), subscribers('leasehold.campaign')],
+  const traced: [typeof acquireChannel, ReturnType<typeof subscribers>][] = [
+    [acquireChannel, subscribers('leasehold.acquire')],
+    [campaignChannel, subscribers('leasehold.campaign')],
   ];
   const onLost = (message: unknown): void => {
     const m = message as SessionLostMessage;

@@ -13,9 +13,11 @@
  * metrics.unregister();
  * ```
  */
-import { channel, tracingChannel } from 'node:diagnostics_channel';
+import { channel } from 'node:diagnostics_channel';
 import { Counter, Gauge, Histogram, register as defaultRegistry, type Registry } from 'prom-client';
 import {
+  acquireChannel,
+  campaignChannel,
   channels,
   type AcquireContext,
   type KeepAliveMessage,
@@ -125,7 +127,7 @@ export function registerLeaseholdMetrics(registry: Registry = defaultRegistry, o
   };
   const none = (): void => undefined;
   const tracing = { start: onStart, end: none, asyncStart: none, asyncEnd: onAsyncEnd, error: none };
-  const traced = [tracingChannel(channels.acquire), tracingChannel(channels.campaign)];
+  const traced = [acquireChannel, campaignChannel];
   const onRelease = (message: unknown): void => {
     const m = message as ReleaseMessage;
     const labels = labelsOf(m);
