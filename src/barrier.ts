@@ -1,3 +1,4 @@
+import { acquireChannel, traced } from './diagnostics.js';
 import { internals } from './engine/session-internals.js';
 import { queuePrefix } from './engine/keys.js';
 import { checkOptions, checkSignal } from './engine/validate.js';
@@ -64,17 +65,21 @@ export class Barrier {
    */
   async hold(): Promise<LockHandle | null> {
     if (!this.session.alive) throw this.session.signal.reason;
-    const key = this.#ops.abs(this.name);
-    const res = await this.#ops.txn(
-      {
-        compare: [{ key, target: 'Create', result: 'Equal', create_revision: '0' }],
-        success: [{ request_put: { key, value: Buffer.alloc(0), lease: this.session.leaseId } }],
-      },
-      this.session.signal,
-    );
-    if (!res.succeeded) return null;
-    const meta = { primitive: 'barrier', name: this.name } as const;
-    return new LockHandle({ session: this.session, key: this.name, token: BigInt(res.header.revision), leave: noop, meta });
+    // Traced as a `try…` acquisition, so that a raised barrier counts as held until its release.
+    const context = () => ({ primitive: 'barrier', name: this.name, lease: this.session.leaseHex, blocking: false }) as const;
+    return traced(acquireChannel, context, undefined, async () => {
+      const key = this.#ops.abs(this.name);
+      const res = await this.#ops.txn(
+        {
+          compare: [{ key, target: 'Create', result: 'Equal', create_revision: '0' }],
+          success: [{ request_put: { key, value: Buffer.alloc(0), lease: this.session.leaseId } }],
+        },
+        this.session.signal,
+      );
+      if (!res.succeeded) return null;
+      const meta = { primitive: 'barrier', name: this.name } as const;
+      return new LockHandle({ session: this.session, key: this.name, token: BigInt(res.header.revision), leave: noop, meta });
+    }, (h) => h?.token);
   }
 
   /**

@@ -23,7 +23,7 @@ import type { LeaderState } from './engine/observe.js';
 
 /** The names of leasehold's channels. */
 export const channels = {
-  /** A `TracingChannel`: every wait of `Mutex`, `ReadWriteLock` and `Semaphore`; the context is an {@link AcquireContext}. */
+  /** A `TracingChannel`: every wait of `Mutex`, `ReadWriteLock` and `Semaphore`, and `Barrier.hold` (which never waits); the context is an {@link AcquireContext}. */
   acquire: 'leasehold:acquire',
   /** A `TracingChannel`: every `Election.campaign`; the context is an {@link AcquireContext} with `primitive: 'election'`. */
   campaign: 'leasehold:campaign',

@@ -4,7 +4,7 @@
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, test } from 'vitest';
-import { Election, LeaseLostError, Mutex, Semaphore } from '../../src/index.js';
+import { Barrier, Election, LeaseLostError, Mutex, Semaphore } from '../../src/index.js';
 import { instrumentLeasehold } from '../../src/opentelemetry.js';
 import { registerLeaseholdMetrics } from '../../src/prometheus.js';
 import { etcdForFile } from '../fixture.js';
@@ -59,6 +59,17 @@ describe('leasehold/prometheus', () => {
     expect(await value(registry, `leader_election_master_status{name="${election}"}`)).toBe(1);
     await leadership.resign();
     expect(await value(registry, `leader_election_master_status{name="${election}"}`)).toBe(0);
+    // A raised barrier is held until it is lowered; raising one that is up is busy.
+    const barrierName = uniqueName('prom-barrier');
+    const barrier = (s: Awaited<ReturnType<typeof fx.session>>) => new Barrier(s, barrierName);
+    const raised = await barrier(await fx.session()).hold();
+    expect(await barrier(await fx.session()).hold()).toBeNull();
+    const barrierLabels = (extra = '') => `{primitive="barrier",name="${barrierName}"${extra}}`;
+    expect(await value(registry, `leasehold_held${barrierLabels()}`)).toBe(1);
+    expect(await value(registry, `leasehold_acquisitions_total${barrierLabels(',outcome="busy"')}`)).toBe(1);
+    await raised!.release();
+    expect(await value(registry, `leasehold_held${barrierLabels()}`)).toBe(0);
+    expect(await value(registry, `leasehold_hold_seconds_count${barrierLabels(',outcome="released"')}`)).toBe(1);
   });
 
   test('the name label can be mapped or turned off; unregister removes everything', async () => {
