@@ -1,4 +1,3 @@
-import type { IPolicy } from 'cockatiel';
 import type { Namespace } from 'etcd3';
 import { publishKeepAlive, publishSessionLost } from './diagnostics.js';
 import { LeaseLostError, SessionClosedError } from './errors.js';
@@ -9,54 +8,9 @@ import { grantLease, leaseGone, type GrantedLease } from './engine/grant.js';
 import { leaseHex } from './engine/keys.js';
 import { LocalQueue } from './engine/local-queue.js';
 import { register, type SessionInternals } from './engine/session-internals.js';
+import { sessionDefaults, type SessionOptions } from './session-options.js';
 
-/** Options of {@link Session.create}. */
-export interface SessionOptions {
-  /**
-   * Lease TTL in whole seconds. etcd's smallest TTL is ceil(1.5 × election timeout): 2 s with etcd's
-   * default 1000 ms election timeout.
-   * @default 60
-   */
-  ttl?: number;
-  /**
-   * Reuse this existing lease (decimal string or bigint) instead of granting a new one: its TTL comes
-   * from etcd, and keys it already owns (for example `name/<lease>` from an earlier process) are
-   * resumed by the primitives.
-   */
-  leaseId?: string | bigint;
-  /**
-   * How often to send a keep-alive, in milliseconds.
-   * @default ttl × 1000 / 3
-   */
-  keepAliveInterval?: number;
-  /**
-   * How much earlier than etcd the session gives the lease up, in milliseconds: the session's validity
-   * deadline is `sendTime + TTL − safetyMargin` of the last keep-alive that succeeded, on the local
-   * monotonic clock. Covers clock-rate drift and the time between checking `signal` and acting.
-   * @default ttl × 100 (a tenth of the TTL)
-   */
-  safetyMargin?: number;
-  /**
-   * Deadline of every etcd call, in milliseconds; an unanswered call fails and is retried.
-   * @default 5000
-   */
-  requestTimeout?: number;
-  /**
-   * The cockatiel policy wrapped around every etcd call (leasehold's calls are all idempotent).
-   * @default retry of transient errors, 12 attempts, exponential backoff 25 ms … 1 s (≈ 6.5 s)
-   */
-  retryPolicy?: IPolicy;
-  /** Aborts `Session.create` (the lease is revoked if it was granted meanwhile). */
-  signal?: AbortSignal;
-}
-
-/** The defaults of {@link SessionOptions}; those that derive from the TTL are computed per session. */
-export const sessionDefaults = {
-  /** {@link SessionOptions.ttl}: the lease TTL, in seconds. */
-  ttl: 60,
-  /** {@link SessionOptions.requestTimeout}: the deadline of every etcd call, in milliseconds. */
-  requestTimeout: 5000,
-} as const;
+export { sessionDefaults, type SessionOptions };
 
 /**
  * One etcd lease, kept alive, that every lock, semaphore and election of this process can share.
