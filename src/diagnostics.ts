@@ -4,12 +4,13 @@
  * object built — while a channel has no subscriber.
  *
  * - `leasehold:acquire` (a `TracingChannel`): every wait of `Mutex`, `ReadWriteLock` and `Semaphore`
- *   (`lock`, `readLock`/`writeLock`, `acquire`, and their `try…` forms), with `start`, `end`,
+ *   (`lock`, `readLock`/`writeLock`, `acquire`, and their `try…` forms) and `Barrier.hold`, with `start`, `end`,
  *   `asyncStart`, `asyncEnd` and `error`; the context is an {@link AcquireContext}.
  * - `leasehold:campaign` (a `TracingChannel`): every `Election.campaign` (and so every
  *   `LeaderElector` term); the context is an {@link AcquireContext} with `primitive: 'election'`.
  * - `leasehold:release` — a holding ended ({@link ReleaseMessage}): released, or lost with its lease.
  * - `leasehold:session:lost` — a Session lost its lease ({@link SessionLostMessage}).
+ * - `leasehold:session:closed` — a live Session was closed ({@link SessionClosedMessage}).
  * - `leasehold:session:keepalive` — a keep-alive succeeded ({@link KeepAliveMessage}).
  * - `leasehold:leader` — a leader change seen by `Election.observe()` or a `LeaderElector`
  *   ({@link LeaderMessage}).
@@ -31,6 +32,8 @@ export const channels = {
   release: 'leasehold:release',
   /** A Session lost its lease ({@link SessionLostMessage}). */
   sessionLost: 'leasehold:session:lost',
+  /** A live Session was closed ({@link SessionClosedMessage}). */
+  sessionClosed: 'leasehold:session:closed',
   /** A keep-alive succeeded ({@link KeepAliveMessage}). */
   keepAlive: 'leasehold:session:keepalive',
   /** A leader change seen by `Election.observe()` or a `LeaderElector` ({@link LeaderMessage}). */
@@ -92,6 +95,12 @@ export interface ReleaseMessage {
   outcome: 'released' | 'lost' | 'closed';
 }
 
+/** A `leasehold:session:closed` message: `close()` ended a session that was alive (a lost one was told on `leasehold:session:lost`). */
+export interface SessionClosedMessage {
+  /** The lease, in hex. */
+  lease: string;
+}
+
 /** A `leasehold:session:lost` message. */
 export interface SessionLostMessage {
   /** The lease, in hex. */
@@ -126,6 +135,7 @@ export const acquireChannel: TracingChannel<unknown, AcquireContext> = tracingCh
 export const campaignChannel: TracingChannel<unknown, AcquireContext> = tracingChannel(channels.campaign);
 const releaseChannel = channel(channels.release);
 const sessionLostChannel = channel(channels.sessionLost);
+const sessionClosedChannel = channel(channels.sessionClosed);
 const keepAliveChannel = channel(channels.keepAlive);
 const leaderChannel = channel(channels.leader);
 
@@ -174,6 +184,11 @@ export function publishRelease(make: () => ReleaseMessage): void {
 /** Publishes on `leasehold:session:lost`. */
 export function publishSessionLost(make: () => SessionLostMessage): void {
   if (sessionLostChannel.hasSubscribers) sessionLostChannel.publish(make());
+}
+
+/** Publishes on `leasehold:session:closed`. */
+export function publishSessionClosed(make: () => SessionClosedMessage): void {
+  if (sessionClosedChannel.hasSubscribers) sessionClosedChannel.publish(make());
 }
 
 /** Publishes on `leasehold:session:keepalive`. */

@@ -10,6 +10,7 @@ export {
   type PrimitiveKind,
   type ReleaseMessage,
   type SessionLostMessage,
+  type SessionClosedMessage,
   type KeepAliveMessage,
   type LeaderMessage,
 } from './diagnostics.js';

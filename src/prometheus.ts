@@ -22,6 +22,7 @@ import {
   type AcquireContext,
   type KeepAliveMessage,
   type ReleaseMessage,
+  type SessionClosedMessage,
   type SessionLostMessage,
 } from './diagnostics.js';
 
@@ -70,7 +71,8 @@ export interface LeaseholdMetrics {
  *   ended by a release, a lost lease or a closed session;
  * - `leasehold_sessions_lost_total` (counter);
  * - `leasehold_keepalive_round_trip_seconds` (histogram) and `leasehold_session_validity_seconds`
- *   (gauge; `lease`): how long keep-alives take, and how long each session is certainly valid;
+ *   (gauge; `lease`): how long keep-alives take, and how long each session is certainly valid (its
+ *   series goes when the session is lost or closed);
  * - `leader_election_master_status` (gauge; `name`): 1 while this process leads the election, else
  *   0 — client-go's name, so existing dashboards and alerts work.
  *
@@ -139,6 +141,9 @@ export function registerLeaseholdMetrics(registry: Registry = defaultRegistry, o
     lost.inc();
     validity.remove({ lease: (message as SessionLostMessage).lease });
   };
+  const onClosed = (message: unknown): void => {
+    validity.remove({ lease: (message as SessionClosedMessage).lease });
+  };
   const onKeepAlive = (message: unknown): void => {
     const m = message as KeepAliveMessage;
     roundTrip.observe(m.roundTripMs / 1000);
@@ -147,6 +152,7 @@ export function registerLeaseholdMetrics(registry: Registry = defaultRegistry, o
   const plain: [string, (message: unknown) => void][] = [
     [channels.release, onRelease],
     [channels.sessionLost, onLost],
+    [channels.sessionClosed, onClosed],
     [channels.keepAlive, onKeepAlive],
   ];
   for (const t of traced) t.subscribe(tracing);

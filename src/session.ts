@@ -1,5 +1,5 @@
 import type { Namespace } from 'etcd3';
-import { publishKeepAlive, publishSessionLost } from './diagnostics.js';
+import { publishKeepAlive, publishSessionClosed, publishSessionLost } from './diagnostics.js';
 import { LeaseLostError, SessionClosedError } from './errors.js';
 import { clampDelay } from './transport/abort.js';
 import type { EtcdOps } from './transport/etcd.js';
@@ -137,6 +137,7 @@ export class Session implements AsyncDisposable {
   async #close(): Promise<void> {
     const wasAlive = !this.#controller.signal.aborted;
     this.#stop(new SessionClosedError(`session with lease ${this.leaseHex} is closed`, { leaseId: this.leaseId }));
+    if (wasAlive) publishSessionClosed(() => ({ lease: this.leaseHex }));
     await Promise.allSettled([...this.#cleanups]);
     // A lost session already revoked in the background (a tracked cleanup awaited above).
     if (wasAlive) await this.#ops.leaseRevoke(this.leaseId);

@@ -13,6 +13,7 @@ import {
   type KeepAliveMessage,
   type LeaderMessage,
   type ReleaseMessage,
+  type SessionClosedMessage,
   type SessionLostMessage,
 } from '../../src/index.js';
 import { acquireChannel } from '../../src/diagnostics.js';
@@ -95,10 +96,11 @@ describe('diagnostics channels', () => {
     expect(rec.events.filter(([e]) => e === 'error').map(([, c]) => c.error)).toEqual([reason, expect.any(LeaseLostError)]);
   });
 
-  test('leasehold:release says how each holding ended and how long it lasted; leasehold:session:lost the loss', async () => {
+  test('leasehold:release says how each holding ended and how long it lasted; leasehold:session:lost the loss, leasehold:session:closed a close', async () => {
     const releases = record<ReleaseMessage>(channels.release);
     const losses = record<SessionLostMessage>(channels.sessionLost);
-    stops.push(releases.stop, losses.stop);
+    const closes = record<SessionClosedMessage>(channels.sessionClosed);
+    stops.push(releases.stop, losses.stop, closes.stop);
     const name = uniqueName('diag-release');
     const s = await fx.session(2);
     const lock = await new Mutex(s, name).lock();
@@ -116,6 +118,12 @@ describe('diagnostics channels', () => {
     expect(losses.messages).toHaveLength(1);
     expect(losses.messages[0]!.lease).toBe(s.leaseHex);
     expect(losses.messages[0]!.reason).toBe(s.signal.reason);
+    // Closing a lost session tells nothing more; a live one is told once, however often it is closed.
+    await s.close();
+    const t = await fx.session(2);
+    await t.close();
+    await t.close();
+    expect(closes.messages).toEqual([{ lease: t.leaseHex }]);
   });
 
   test('leasehold:session:keepalive reports the round trip and the validity left', async () => {

@@ -53,6 +53,11 @@ describe('leasehold/prometheus', () => {
     expect(await value(registry, `leasehold_hold_seconds_count{primitive="mutex",name="${name}-lost",outcome="lost"}`)).toBe(1);
     expect(await value(registry, `leasehold_session_validity_seconds{lease="${a.leaseHex}"}`)).toBeUndefined();
     expect(await value(registry, 'leasehold_keepalive_round_trip_seconds_count')).toBeGreaterThan(0);
+    // A closed session's validity series goes too (else every LeaderElector term would leave one).
+    const closing = await fx.session(2);
+    await expect.poll(async () => value(registry, `leasehold_session_validity_seconds{lease="${closing.leaseHex}"}`), { timeout: 3000 }).toBeGreaterThan(0.5);
+    await closing.close();
+    expect(await value(registry, `leasehold_session_validity_seconds{lease="${closing.leaseHex}"}`)).toBeUndefined();
     // A leader change: client-go's gauge.
     const election = uniqueName('prom-election');
     const leadership = await new Election(await fx.session(), election).campaign('me');
