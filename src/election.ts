@@ -3,7 +3,7 @@ import { acquire, type AcquireOptions } from './engine/acquire.js';
 import { takeOffice } from './engine/campaign.js';
 import { isDirectChild, queuePrefix } from './engine/keys.js';
 import { followFirst, type LeaderState } from './engine/observe.js';
-import { firstInLine, queueState, staticOps, type InspectOptions, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
+import { firstInLine, inspectSignal, queueState, staticInspect, staticOps, type InspectOptions, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
 import { internals } from './engine/session-internals.js';
 import { checkOptions, checkSignal, show } from './engine/validate.js';
 import { NoLeaderError } from './errors.js';
@@ -167,7 +167,7 @@ export class Election {
    * used by Go's `concurrency.Election` and `etcdctl elect`.
    */
   async queue(options?: InspectOptions): Promise<QueueState> {
-    return queueState(this.#ops, firstInLine(this.#prefix), options, 'Election.queue');
+    return queueState(this.#ops, firstInLine(this.#prefix), inspectSignal(options, 'Election.queue'));
   }
 
   /**
@@ -176,8 +176,8 @@ export class Election {
    */
   static async queue(client: Namespace, name: string, options?: StaticInspectOptions): Promise<QueueState> {
     const prefix = queuePrefix(name, 'Election');
-    const { ops, rest } = staticOps(client, options, 'Election.queue', ['signal'], sessionDefaults);
-    return queueState(ops, firstInLine(prefix), rest, 'Election.queue');
+    const { ops, signal } = staticInspect(client, options, 'Election.queue', sessionDefaults);
+    return queueState(ops, firstInLine(prefix), signal);
   }
 }
 

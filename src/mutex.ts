@@ -5,7 +5,7 @@ import { queuePrefix } from './engine/keys.js';
 import { internals } from './engine/session-internals.js';
 import { checkFunction } from './engine/validate.js';
 import { followFirst } from './engine/observe.js';
-import { firstInLine, inspectSignal, queueState, staticOps, type Contender, type InspectOptions, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
+import { firstInLine, inspectSignal, queueState, staticInspect, type Contender, type InspectOptions, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
 import { sessionDefaults, type Session } from './session.js';
 import type { Namespace } from 'etcd3';
 
@@ -91,7 +91,7 @@ export class Mutex {
    * is reported with `leaseId` `'0'`: it blocks everyone behind it and never expires.
    */
   async queue(options?: InspectOptions): Promise<QueueState> {
-    return queueState(internals(this.session).ops, firstInLine(this.#params.spec.prefix), options, 'Mutex.queue');
+    return queueState(internals(this.session).ops, firstInLine(this.#params.spec.prefix), inspectSignal(options, 'Mutex.queue'));
   }
 
   /** Reads who holds the lock now: the first contender, or `null` when the lock is free. */
@@ -122,8 +122,8 @@ export class Mutex {
    */
   static async queue(client: Namespace, name: string, options?: StaticInspectOptions): Promise<QueueState> {
     const prefix = queuePrefix(name, 'Mutex');
-    const { ops, rest } = staticOps(client, options, 'Mutex.queue', ['signal'], sessionDefaults);
-    return queueState(ops, firstInLine(prefix), rest, 'Mutex.queue');
+    const { ops, signal } = staticInspect(client, options, 'Mutex.queue', sessionDefaults);
+    return queueState(ops, firstInLine(prefix), signal);
   }
 
   /**
@@ -132,8 +132,8 @@ export class Mutex {
    */
   static observe(client: Namespace, name: string, options?: StaticInspectOptions): AsyncGenerator<Contender | null, void, undefined> {
     const prefix = queuePrefix(name, 'Mutex');
-    const { ops, rest } = staticOps(client, options, 'Mutex.observe', ['signal'], sessionDefaults);
-    return followFirst(ops, { prefix }, inspectSignal(rest, 'Mutex.observe'));
+    const { ops, signal } = staticInspect(client, options, 'Mutex.observe', sessionDefaults);
+    return followFirst(ops, { prefix }, signal);
   }
 
   /**

@@ -7,7 +7,7 @@ import { isDirectChild, queuePrefix } from './engine/keys.js';
 import { internals } from './engine/session-internals.js';
 import { checkFunction } from './engine/validate.js';
 import { followHolders } from './engine/observe.js';
-import { inspectSignal, queueState, rwHolders, staticOps, type InspectOptions, type QueueKind, type QueueState, type RwContender, type StaticInspectOptions } from './engine/inspect.js';
+import { inspectSignal, queueState, rwHolders, staticInspect, type InspectOptions, type QueueKind, type QueueState, type RwContender, type StaticInspectOptions } from './engine/inspect.js';
 import { sessionDefaults, type Session } from './session.js';
 import type { Namespace } from 'etcd3';
 
@@ -136,7 +136,7 @@ export class ReadWriteLock {
    * `mode`. Works on names used by Go's `recipes.RWMutex` (keys `name/read/…`, `name/write/…`).
    */
   async queue(options?: InspectOptions): Promise<QueueState<RwContender>> {
-    return queueState(internals(this.session).ops, rwKind(this.#prefix), options, 'ReadWriteLock.queue');
+    return queueState(internals(this.session).ops, rwKind(this.#prefix), inspectSignal(options, 'ReadWriteLock.queue'));
   }
 
   /** Reads who holds the lock now: one writer, or the readers sharing it; empty when it is free. */
@@ -162,15 +162,15 @@ export class ReadWriteLock {
   /** Reads the queue of the lock `name` on `client` without a Session, as {@link ReadWriteLock.queue} does. */
   static async queue(client: Namespace, name: string, options?: StaticInspectOptions): Promise<QueueState<RwContender>> {
     const prefix = queuePrefix(name, 'ReadWriteLock');
-    const { ops, rest } = staticOps(client, options, 'ReadWriteLock.queue', ['signal'], sessionDefaults);
-    return queueState(ops, rwKind(prefix), rest, 'ReadWriteLock.queue');
+    const { ops, signal } = staticInspect(client, options, 'ReadWriteLock.queue', sessionDefaults);
+    return queueState(ops, rwKind(prefix), signal);
   }
 
   /** Follows the holders of the lock `name` on `client` without a Session, as {@link ReadWriteLock.observe} does. */
   static observe(client: Namespace, name: string, options?: StaticInspectOptions): AsyncGenerator<RwContender[], void, undefined> {
     const prefix = queuePrefix(name, 'ReadWriteLock');
-    const { ops, rest } = staticOps(client, options, 'ReadWriteLock.observe', ['signal'], sessionDefaults);
-    return followHolders(ops, rwKind(prefix), inspectSignal(rest, 'ReadWriteLock.observe'));
+    const { ops, signal } = staticInspect(client, options, 'ReadWriteLock.observe', sessionDefaults);
+    return followHolders(ops, rwKind(prefix), signal);
   }
 
   /**

@@ -11,7 +11,7 @@ import { decodeRecord, encodeRecord, PermitClaim } from './engine/permits.js';
 import { internals } from './engine/session-internals.js';
 import { checkFunction, checkInteger, checkOptions, checkRequiredOptions, checkSignal } from './engine/validate.js';
 import { followHolders } from './engine/observe.js';
-import { inspectSignal, permitHolders, queueState, staticOps, type InspectOptions, type PermitContender, type QueueKind, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
+import { inspectSignal, permitHolders, queueState, staticInspect, type InspectOptions, type PermitContender, type QueueKind, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
 import { sessionDefaults, type Session } from './session.js';
 import type { Namespace } from 'etcd3';
 
@@ -208,7 +208,7 @@ export class Semaphore {
    * is not a valid record (another program's) is reported with a `problem` instead, never dropped.
    */
   async queue(options?: InspectOptions): Promise<QueueState<PermitContender>> {
-    return queueState(internals(this.session).ops, semaphoreKind(this.name), options, 'Semaphore.queue');
+    return queueState(internals(this.session).ops, semaphoreKind(this.name), inspectSignal(options, 'Semaphore.queue'));
   }
 
   /** Reads who holds permits now, in the order they were admitted; empty when none are held. */
@@ -237,15 +237,15 @@ export class Semaphore {
    */
   static async queue(client: Namespace, name: string, options?: StaticInspectOptions): Promise<QueueState<PermitContender>> {
     queuePrefix(name, 'Semaphore');
-    const { ops, rest } = staticOps(client, options, 'Semaphore.queue', ['signal'], sessionDefaults);
-    return queueState(ops, semaphoreKind(name), rest, 'Semaphore.queue');
+    const { ops, signal } = staticInspect(client, options, 'Semaphore.queue', sessionDefaults);
+    return queueState(ops, semaphoreKind(name), signal);
   }
 
   /** Follows the holders of the semaphore `name` on `client` without a Session, as {@link Semaphore.observe} does. */
   static observe(client: Namespace, name: string, options?: StaticInspectOptions): AsyncGenerator<PermitContender[], void, undefined> {
     queuePrefix(name, 'Semaphore');
-    const { ops, rest } = staticOps(client, options, 'Semaphore.observe', ['signal'], sessionDefaults);
-    return followHolders(ops, semaphoreKind(name), inspectSignal(rest, 'Semaphore.observe'));
+    const { ops, signal } = staticInspect(client, options, 'Semaphore.observe', sessionDefaults);
+    return followHolders(ops, semaphoreKind(name), signal);
   }
 
   /**

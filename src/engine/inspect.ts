@@ -145,6 +145,21 @@ export function staticOps<O extends object>(
   return { ops, rest: rest as Omit<O, 'requestTimeout' | 'retryPolicy'> };
 }
 
+/**
+ * {@link staticOps} for a static introspection or observe call whose only own option is `signal`:
+ * checks everything once and returns the calls and the signal.
+ */
+export function staticInspect(
+  client: unknown,
+  options: StaticInspectOptions | undefined,
+  where: string,
+  defaults: { ttl: number; requestTimeout: number },
+): { ops: EtcdOps; signal: AbortSignal | undefined } {
+  const { ops, rest } = staticOps(client, options, where, ['signal'], defaults);
+  checkSignal(rest.signal, where);
+  return { ops, signal: rest.signal };
+}
+
 /** How a primitive's keys read as a queue: which keys count, and who of them holds. */
 export interface QueueKind<T extends Contender> {
   spec: QueueSpec;
@@ -157,8 +172,7 @@ export function firstInLine(prefix: string): QueueKind<Contender> {
 }
 
 /** One read of the queue `kind`: holders and waiters at one revision. */
-export async function queueState<T extends Contender>(ops: EtcdOps, kind: QueueKind<T>, options: InspectOptions | undefined, where: string): Promise<QueueState<T>> {
-  const signal = inspectSignal(options, where);
+export async function queueState<T extends Contender>(ops: EtcdOps, kind: QueueKind<T>, signal: AbortSignal | undefined): Promise<QueueState<T>> {
   const { kvs, revision } = await readQueue(ops, kind.spec, signal);
   return { revision, ...kind.view(kvs) };
 }
