@@ -52,6 +52,8 @@ export class ReadWriteLock {
   readonly #prefix: string;
   readonly #readers: string;
   readonly #writers: string;
+  /** Every reader and writer key, read as one queue: what blocks a writer, and who holds. */
+  readonly #kind: QueueKind<RwContender>;
 
   /**
    * A ReadWriteLock named `name` on `session`. Creating it talks to nobody.
@@ -63,6 +65,7 @@ export class ReadWriteLock {
     this.#prefix = queuePrefix(name, 'ReadWriteLock');
     this.#readers = `${this.#prefix}read/`;
     this.#writers = `${this.#prefix}write/`;
+    this.#kind = rwKind(this.#prefix);
     this.name = name;
     this.session = session;
   }
@@ -136,7 +139,7 @@ export class ReadWriteLock {
    * `mode`. Works on names used by Go's `recipes.RWMutex` (keys `name/read/…`, `name/write/…`).
    */
   async queue(options?: InspectOptions): Promise<QueueState<RwContender>> {
-    return queueState(internals(this.session).ops, rwKind(this.#prefix), inspectSignal(options, 'ReadWriteLock.queue'));
+    return queueState(internals(this.session).ops, this.#kind, inspectSignal(options, 'ReadWriteLock.queue'));
   }
 
   /** Reads who holds the lock now: one writer, or the readers sharing it; empty when it is free. */
@@ -156,7 +159,7 @@ export class ReadWriteLock {
    * @throws only a non-transient etcd error; transient ones are retried.
    */
   observe(options?: InspectOptions): AsyncGenerator<RwContender[], void, undefined> {
-    return followHolders(internals(this.session).ops, rwKind(this.#prefix), inspectSignal(options, 'ReadWriteLock.observe'));
+    return followHolders(internals(this.session).ops, this.#kind, inspectSignal(options, 'ReadWriteLock.observe'));
   }
 
   /** Reads the queue of the lock `name` on `client` without a Session, as {@link ReadWriteLock.queue} does. */
@@ -198,7 +201,7 @@ export class ReadWriteLock {
       session: this.session,
       ownKey: await this.#ownKey('write'),
       // Every reader and writer blocks a writer: the last key of either kind created before us.
-      spec: rwKind(this.#prefix).spec,
+      spec: this.#kind.spec,
       where,
     };
   }

@@ -112,6 +112,8 @@ export class Semaphore {
   readonly permits: number;
   readonly #waiters: string;
   readonly #holders: string;
+  /** The semaphore's keys read as a queue (holders, then waiters). */
+  readonly #kind: QueueKind<PermitContender>;
   readonly #meta: { primitive: 'semaphore'; name: string };
 
   /**
@@ -127,6 +129,7 @@ export class Semaphore {
     this.session = session;
     this.#waiters = `${prefix}waiters/`;
     this.#holders = `${prefix}holders/`;
+    this.#kind = semaphoreKind(prefix);
     this.#meta = { primitive: 'semaphore', name };
   }
 
@@ -208,7 +211,7 @@ export class Semaphore {
    * is not a valid record (another program's) is reported with a `problem` instead, never dropped.
    */
   async queue(options?: InspectOptions): Promise<QueueState<PermitContender>> {
-    return queueState(internals(this.session).ops, semaphoreKind(this.name), inspectSignal(options, 'Semaphore.queue'));
+    return queueState(internals(this.session).ops, this.#kind, inspectSignal(options, 'Semaphore.queue'));
   }
 
   /** Reads who holds permits now, in the order they were admitted; empty when none are held. */
@@ -228,7 +231,7 @@ export class Semaphore {
    * @throws only a non-transient etcd error; transient ones are retried.
    */
   observe(options?: InspectOptions): AsyncGenerator<PermitContender[], void, undefined> {
-    return followHolders(internals(this.session).ops, semaphoreKind(this.name), inspectSignal(options, 'Semaphore.observe'));
+    return followHolders(internals(this.session).ops, this.#kind, inspectSignal(options, 'Semaphore.observe'));
   }
 
   /**
@@ -236,16 +239,16 @@ export class Semaphore {
    * does (the permits come from the records, so none are passed).
    */
   static async queue(client: Namespace, name: string, options?: StaticInspectOptions): Promise<QueueState<PermitContender>> {
-    queuePrefix(name, 'Semaphore');
+    const kind = semaphoreKind(queuePrefix(name, 'Semaphore'));
     const { ops, signal } = staticInspect(client, options, 'Semaphore.queue', sessionDefaults);
-    return queueState(ops, semaphoreKind(name), signal);
+    return queueState(ops, kind, signal);
   }
 
   /** Follows the holders of the semaphore `name` on `client` without a Session, as {@link Semaphore.observe} does. */
   static observe(client: Namespace, name: string, options?: StaticInspectOptions): AsyncGenerator<PermitContender[], void, undefined> {
-    queuePrefix(name, 'Semaphore');
+    const kind = semaphoreKind(queuePrefix(name, 'Semaphore'));
     const { ops, signal } = staticInspect(client, options, 'Semaphore.observe', sessionDefaults);
-    return followHolders(ops, semaphoreKind(name), signal);
+    return followHolders(ops, kind, signal);
   }
 
   /**
@@ -309,11 +312,11 @@ export class Semaphore {
 }
 
 /** Holder and waiter keys of the semaphore `name` (a valid name), in one queue. */
-function semaphoreKind(name: string): QueueKind<PermitContender> {
-  const holders = `${name}/holders/`;
-  const waiters = `${name}/waiters/`;
+function semaphoreKind(prefix: string): QueueKind<PermitContender> {
+  const holders = `${prefix}holders/`;
+  const waiters = `${prefix}waiters/`;
   return {
-    spec: { prefix: `${name}/`, counts: (key) => isDirectChild(key, holders) || isDirectChild(key, waiters) },
+    spec: { prefix, counts: (key) => isDirectChild(key, holders) || isDirectChild(key, waiters) },
     view: (kvs) => permitHolders(kvs, holders),
   };
 }
