@@ -1,7 +1,7 @@
 import { acquireChannel, traced } from './diagnostics.js';
 import { internals } from './engine/session-internals.js';
 import { queuePrefix } from './engine/keys.js';
-import { checkOptions, checkSignal } from './engine/validate.js';
+import { signalOption } from './engine/validate.js';
 import { waitForDelete } from './engine/watch.js';
 import { LockHandle } from './handle.js';
 import { Backoff } from './transport/backoff.js';
@@ -96,9 +96,7 @@ export class Barrier {
    * session's lease plays no part. Aborting `options.signal` rejects with its reason.
    */
   async wait(options?: BarrierWaitOptions): Promise<void> {
-    const { signal: given } = checkOptions(options, 'Barrier.wait', ['signal']);
-    checkSignal(given, 'Barrier.wait');
-    const signal = given ?? new AbortController().signal;
+    const signal = signalOption(options, 'Barrier.wait') ?? new AbortController().signal;
     signal.throwIfAborted();
     const backoff = new Backoff();
     for (;;) {

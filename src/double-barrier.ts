@@ -1,11 +1,11 @@
 import { acquisitionSuffix } from './engine/acquisition-key.js';
-import { removeUntilGone } from './engine/cleanup.js';
+import { removeBounded } from './engine/cleanup.js';
 import { isDirectChild, queuePrefix } from './engine/keys.js';
 import { internals } from './engine/session-internals.js';
-import { checkInteger, checkOptions, checkRequiredOptions, checkSignal } from './engine/validate.js';
+import { checkInteger, checkRequiredOptions, signalOption } from './engine/validate.js';
 import { waitForDelete, waitForPut } from './engine/watch.js';
 import { NotHeldError } from './errors.js';
-import { anySignal, within } from './transport/abort.js';
+import { anySignal } from './transport/abort.js';
 import { Backoff } from './transport/backoff.js';
 import { guardCompare, rangeOp, type EtcdOps, type Kv } from './transport/etcd.js';
 import type { Session } from './session.js';
@@ -170,8 +170,7 @@ export class DoubleBarrier {
   }
 
   #callSignal(options: DoubleBarrierCallOptions | undefined, where: string): AbortSignal | undefined {
-    const { signal } = checkOptions(options, where, ['signal']);
-    checkSignal(signal, where);
+    const signal = signalOption(options, where);
     signal?.throwIfAborted();
     return signal;
   }
@@ -223,7 +222,6 @@ export class DoubleBarrier {
         {
           compare: [own, { key: ready, target: 'Create', result: 'Equal', create_revision: '0' }],
           success: [{ request_put: { key: ready, value: Buffer.alloc(0), lease: this.session.leaseId } }],
-          failure: [rangeOp({ key: ready, keys_only: true })],
         },
         signal,
       );
@@ -298,8 +296,6 @@ export class DoubleBarrier {
 
   /** An aborted or failed enter: deletes our waiter key, bounded like an aborted acquisition. */
   async #abandon(key: { key: string; revision: bigint }): Promise<void> {
-    const work = removeUntilGone(this.session.signal, (signal) => this.#ops.deleteIfCreated(key.key, key.revision, signal));
-    internals(this.session).track(work);
-    await within(work, 2000);
+    await removeBounded(this.session, (signal) => this.#ops.deleteIfCreated(key.key, key.revision, signal));
   }
 }

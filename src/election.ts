@@ -3,9 +3,9 @@ import { acquire, type AcquireOptions } from './engine/acquire.js';
 import { takeOffice } from './engine/campaign.js';
 import { isDirectChild, queuePrefix } from './engine/keys.js';
 import { followFirst, type LeaderState } from './engine/observe.js';
-import { firstInLine, inspectSignal, queueState, staticInspect, staticOps, type InspectOptions, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
+import { firstInLine, queueState, staticInspect, staticOps, type InspectOptions, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
 import { internals } from './engine/session-internals.js';
-import { checkOptions, checkSignal, show } from './engine/validate.js';
+import { checkOptions, checkSignal, show, signalOption } from './engine/validate.js';
 import { NoLeaderError } from './errors.js';
 import { LockHandle } from './handle.js';
 import { checkValue, Leadership } from './leadership.js';
@@ -167,7 +167,7 @@ export class Election {
    * used by Go's `concurrency.Election` and `etcdctl elect`.
    */
   async queue(options?: InspectOptions): Promise<QueueState> {
-    return queueState(this.#ops, firstInLine(this.#prefix), inspectSignal(options, 'Election.queue'));
+    return queueState(this.#ops, firstInLine(this.#prefix), signalOption(options, 'Election.queue'));
   }
 
   /**

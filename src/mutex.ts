@@ -3,9 +3,9 @@ import { acquireChannel, traced, type AcquireContext } from './diagnostics.js';
 import { acquire, tryAcquire, type AcquireOptions, type AcquireParams, type Grant } from './engine/acquire.js';
 import { queuePrefix } from './engine/keys.js';
 import { internals } from './engine/session-internals.js';
-import { checkFunction } from './engine/validate.js';
+import { checkFunction, signalOption } from './engine/validate.js';
 import { followFirst } from './engine/observe.js';
-import { firstInLine, inspectSignal, queueState, staticInspect, type Contender, type InspectOptions, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
+import { firstInLine, queueState, staticInspect, type Contender, type InspectOptions, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
 import { sessionDefaults, type Session } from './session.js';
 import type { Namespace } from 'etcd3';
 
@@ -91,7 +91,7 @@ export class Mutex {
    * is reported with `leaseId` `'0'`: it blocks everyone behind it and never expires.
    */
   async queue(options?: InspectOptions): Promise<QueueState> {
-    return queueState(internals(this.session).ops, firstInLine(this.#params.spec.prefix), inspectSignal(options, 'Mutex.queue'));
+    return queueState(internals(this.session).ops, firstInLine(this.#params.spec.prefix), signalOption(options, 'Mutex.queue'));
   }
 
   /** Reads who holds the lock now: the first contender, or `null` when the lock is free. */
@@ -112,7 +112,7 @@ export class Mutex {
    * @throws only a non-transient etcd error (for example a permission error); transient ones are retried.
    */
   observe(options?: InspectOptions): AsyncGenerator<Contender | null, void, undefined> {
-    return followFirst(internals(this.session).ops, { prefix: this.#params.spec.prefix }, inspectSignal(options, 'Mutex.observe'));
+    return followFirst(internals(this.session).ops, { prefix: this.#params.spec.prefix }, signalOption(options, 'Mutex.observe'));
   }
 
   /**

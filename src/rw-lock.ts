@@ -5,9 +5,9 @@ import { acquireChannel, traced, type AcquireContext } from './diagnostics.js';
 import { acquire, tryAcquire, type AcquireOptions, type AcquireParams, type Grant } from './engine/acquire.js';
 import { isDirectChild, queuePrefix } from './engine/keys.js';
 import { internals } from './engine/session-internals.js';
-import { checkFunction } from './engine/validate.js';
+import { checkFunction, signalOption } from './engine/validate.js';
 import { followHolders } from './engine/observe.js';
-import { inspectSignal, queueState, rwHolders, staticInspect, type InspectOptions, type QueueKind, type QueueState, type RwContender, type StaticInspectOptions } from './engine/inspect.js';
+import { queueState, rwHolders, staticInspect, type InspectOptions, type QueueKind, type QueueState, type RwContender, type StaticInspectOptions } from './engine/inspect.js';
 import { sessionDefaults, type Session } from './session.js';
 import type { Namespace } from 'etcd3';
 
@@ -139,7 +139,7 @@ export class ReadWriteLock {
    * `mode`. Works on names used by Go's `recipes.RWMutex` (keys `name/read/…`, `name/write/…`).
    */
   async queue(options?: InspectOptions): Promise<QueueState<RwContender>> {
-    return queueState(internals(this.session).ops, this.#kind, inspectSignal(options, 'ReadWriteLock.queue'));
+    return queueState(internals(this.session).ops, this.#kind, signalOption(options, 'ReadWriteLock.queue'));
   }
 
   /** Reads who holds the lock now: one writer, or the readers sharing it; empty when it is free. */
@@ -159,7 +159,7 @@ export class ReadWriteLock {
    * @throws only a non-transient etcd error; transient ones are retried.
    */
   observe(options?: InspectOptions): AsyncGenerator<RwContender[], void, undefined> {
-    return followHolders(internals(this.session).ops, this.#kind, inspectSignal(options, 'ReadWriteLock.observe'));
+    return followHolders(internals(this.session).ops, this.#kind, signalOption(options, 'ReadWriteLock.observe'));
   }
 
   /** Reads the queue of the lock `name` on `client` without a Session, as {@link ReadWriteLock.queue} does. */

@@ -1,17 +1,16 @@
 import { acquireChannel, traced, type AcquireContext } from './diagnostics.js';
 import { LeaseholdError } from './errors.js';
 import { LockHandle, type HandleInit } from './handle.js';
-import { within } from './transport/abort.js';
 import { acquisitionSuffix } from './engine/acquisition-key.js';
 import { acquire, tryAcquire, type AcquireParams } from './engine/acquire.js';
 import { isDirectChild, queuePrefix } from './engine/keys.js';
 import { resumeLeftover } from './engine/adopt.js';
-import { removeUntilGone } from './engine/cleanup.js';
+import { removeBounded } from './engine/cleanup.js';
 import { decodeRecord, encodeRecord, PermitClaim } from './engine/permits.js';
 import { internals } from './engine/session-internals.js';
-import { checkFunction, checkInteger, checkOptions, checkRequiredOptions, checkSignal } from './engine/validate.js';
+import { checkFunction, checkInteger, checkOptions, checkRequiredOptions, checkSignal, signalOption } from './engine/validate.js';
 import { followHolders } from './engine/observe.js';
-import { inspectSignal, permitHolders, queueState, staticInspect, type InspectOptions, type PermitContender, type QueueKind, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
+import { permitHolders, queueState, staticInspect, type InspectOptions, type PermitContender, type QueueKind, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
 import { sessionDefaults, type Session } from './session.js';
 import type { Namespace } from 'etcd3';
 
@@ -43,9 +42,6 @@ export const permitDefaults = {
   /** {@link PermitOptions.weight}: an acquisition takes one permit. */
   weight: 1,
 } as const;
-
-/** How long a rejected acquisition waits for an admission's undo before rejecting anyway. */
-const undoWait = 2000;
 
 const noop = (): void => undefined;
 
@@ -211,7 +207,7 @@ export class Semaphore {
    * is not a valid record (another program's) is reported with a `problem` instead, never dropped.
    */
   async queue(options?: InspectOptions): Promise<QueueState<PermitContender>> {
-    return queueState(internals(this.session).ops, this.#kind, inspectSignal(options, 'Semaphore.queue'));
+    return queueState(internals(this.session).ops, this.#kind, signalOption(options, 'Semaphore.queue'));
   }
 
   /** Reads who holds permits now, in the order they were admitted; empty when none are held. */
@@ -231,7 +227,7 @@ export class Semaphore {
    * @throws only a non-transient etcd error; transient ones are retried.
    */
   observe(options?: InspectOptions): AsyncGenerator<PermitContender[], void, undefined> {
-    return followHolders(internals(this.session).ops, this.#kind, inspectSignal(options, 'Semaphore.observe'));
+    return followHolders(internals(this.session).ops, this.#kind, signalOption(options, 'Semaphore.observe'));
   }
 
   /**
@@ -305,9 +301,7 @@ export class Semaphore {
   /** After a rejected acquisition: deletes a holder key an admission may have created just before. */
   async #undo(claim: PermitClaim): Promise<void> {
     if (!claim.attempted || this.session.signal.aborted) return;
-    const work = removeUntilGone(this.session.signal, (signal) => claim.undo(signal));
-    internals(this.session).track(work);
-    await within(work, undoWait);
+    await removeBounded(this.session, (signal) => claim.undo(signal));
   }
 }
 

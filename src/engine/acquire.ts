@@ -7,13 +7,10 @@
 import { NotHeldError } from '../errors.js';
 import { anySignal, raceSignal, within } from '../transport/abort.js';
 import { isLeaseNotFound, isTransientError } from '../transport/retry.js';
-import { removeUntilGone } from './cleanup.js';
+import { cleanupWait, removeUntilGone } from './cleanup.js';
 import { enqueue, findBlocker, OwnKeyGone, waitTurn, type Enqueued, type QueueSpec } from './queue.js';
 import { internals, type SessionLike } from './session-internals.js';
 import { checkOptions, checkSignal } from './validate.js';
-
-/** How long a rejected acquisition waits for its key's deletion before rejecting anyway. */
-const cleanupWait = 2000;
 
 export interface AcquireParams {
   session: SessionLike;

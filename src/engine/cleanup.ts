@@ -7,8 +7,10 @@
  * That bounds the wait by the session's validity: at most one TTL after etcd stops answering.
  * Only a final refusal (for example a permission error) rejects.
  */
+import { within } from '../transport/abort.js';
 import { Backoff } from '../transport/backoff.js';
 import { isTransientError } from '../transport/retry.js';
+import { internals, type SessionLike } from './session-internals.js';
 
 /**
  * How a release ended: `'deleted'` by this call; `'already-gone'` when the key was found gone
@@ -38,4 +40,18 @@ export async function removeUntilGone(
     }
     await backoff.wait(session).catch(() => undefined);
   }
+}
+
+/** How long a failed or aborted acquisition waits for its key's deletion before rejecting anyway. */
+export const cleanupWait = 2000;
+
+/**
+ * Undoes what a failed or aborted acquisition wrote: runs {@link removeUntilGone} in the background,
+ * tracked by the session (so `close()` waits for it), and waits for it at most {@link cleanupWait}.
+ * Never rejects.
+ */
+export async function removeBounded(session: SessionLike, attempt: (signal: AbortSignal) => Promise<boolean>): Promise<void> {
+  const work = removeUntilGone(session.signal, attempt);
+  internals(session).track(work);
+  await within(work, cleanupWait);
 }

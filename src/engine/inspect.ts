@@ -119,13 +119,6 @@ export async function readQueue(ops: EtcdOps, spec: QueueSpec, signal: AbortSign
   return { kvs: inQueueOrder(kvs), revision: BigInt(res.header.revision) };
 }
 
-/** Checks an introspection call's options and returns its signal. */
-export function inspectSignal(options: InspectOptions | undefined, where: string): AbortSignal | undefined {
-  const { signal } = checkOptions(options, where, ['signal']);
-  checkSignal(signal, where);
-  return signal;
-}
-
 /**
  * The etcd calls of a static introspection or observe call: `client` checked, `requestTimeout` and
  * `retryPolicy` taken from `options` (defaults as for a Session), and the remaining options returned.

@@ -106,6 +106,16 @@ export function checkSignal(signal: unknown, where: string): asserts signal is A
   }
 }
 
+/**
+ * The options of a call whose only option is `signal`: checks them (no other key, an AbortSignal or
+ * nothing) and returns the signal.
+ */
+export function signalOption(options: { signal?: AbortSignal } | undefined, where: string): AbortSignal | undefined {
+  const { signal } = checkOptions(options, where, ['signal']);
+  checkSignal(signal, where);
+  return signal;
+}
+
 /** Throws a TypeError naming the value when `fn` is not a function; `label` as for {@link checkText}. */
 export function checkFunction(fn: unknown, label: string): asserts fn is (...args: never[]) => unknown {
   if (typeof fn !== 'function') throw new TypeError(`Expected ${label} to be a function, got ${show(fn)}`);
