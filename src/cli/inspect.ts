@@ -5,6 +5,7 @@
  */
 import type { Namespace } from 'etcd3';
 import { Election } from '../election.js';
+import { leaseHex } from '../engine/keys.js';
 import type { Contender, PermitContender, QueueState, RwContender } from '../engine/inspect.js';
 import { Mutex } from '../mutex.js';
 import { ReadWriteLock } from '../rw-lock.js';
@@ -140,7 +141,7 @@ function follow(ns: Namespace, kind: Kind, name: string, signal: AbortSignal): A
     case 'election':
       return (async function* () {
         for await (const l of Election.observe(ns, name, { signal, vacancies: true })) {
-          yield l === null ? [] : [{ key: l.key, token: l.term, leaseId: l.leaseId, leaseHex: BigInt(l.leaseId).toString(16), value: l.value }];
+          yield l === null ? [] : [{ key: l.key, token: l.term, leaseId: l.leaseId, leaseHex: leaseHex(l.leaseId), value: l.value }];
         }
       })();
   }
