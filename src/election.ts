@@ -73,7 +73,7 @@ export class Election {
    */
   async campaign(value: string, options?: CampaignOptions): Promise<Leadership> {
     checkValue(value, 'Election.campaign');
-    checkSignal(checkOptions(options, 'Election.campaign', ['signal']).signal, 'Election.campaign');
+    signalOption(options, 'Election.campaign');
     const context = (): AcquireContext => ({ primitive: 'election', name: this.name, lease: this.session.leaseHex, blocking: true });
     return traced(campaignChannel, context, options?.signal, async () => this.#campaign(value, options), (l) => l.term);
   }
@@ -110,8 +110,7 @@ export class Election {
    * @throws NoLeaderError when nobody campaigns.
    */
   async leader(options?: ElectionCallOptions): Promise<LeaderState> {
-    const { signal } = checkOptions(options, 'Election.leader', ['signal']);
-    checkSignal(signal, 'Election.leader');
+    const signal = signalOption(options, 'Election.leader');
     signal?.throwIfAborted();
     // One key is enough unless the first by create revision is a nested name: then read them all.
     for (const limit of [1, 0]) {

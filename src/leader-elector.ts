@@ -9,7 +9,7 @@ import { publishLeader } from './diagnostics.js';
 import { LeaseholdError, NotLeaderError } from './errors.js';
 import { sleep } from './transport/abort.js';
 import { maxTtl, checkClient, checkSessionOptions, timings } from './engine/session-options.js';
-import { checkFunction, checkInteger, checkMs, checkOptions, checkSignal, checkText, maxValueBytes, show } from './engine/validate.js';
+import { checkFunction, checkInteger, checkMs, checkOptions, checkText, maxValueBytes, show, signalOption } from './engine/validate.js';
 import { Backoff } from './transport/backoff.js';
 import { queuePrefix } from './engine/keys.js';
 import type { LeaderState } from './engine/observe.js';
@@ -263,8 +263,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
    */
   async run(fn: (context: LeaderContext) => Promise<void> | void, options?: LeaderElectorRunOptions): Promise<void> {
     checkFunction(fn, '`fn` of LeaderElector.run');
-    const { signal } = checkOptions(options, 'LeaderElector.run', ['signal']);
-    checkSignal(signal, 'LeaderElector.run');
+    const signal = signalOption(options, 'LeaderElector.run');
     if (this.#stop.signal.aborted) throw new TypeError(`LeaderElector ${this.name} is stopped; create a new one`);
     if (this.#running) throw new TypeError(`LeaderElector ${this.name} is already running`);
     const onAbort = (): void => void this.stop();

@@ -1,7 +1,7 @@
 import type { ComparatorBuilder, IOperation, IRequestOp, ITxnResponse } from 'etcd3';
 import { guardLeadership, proclaimValue } from './engine/campaign.js';
 import { internals } from './engine/session-internals.js';
-import { checkOptions, checkSignal, checkText, maxValueBytes } from './engine/validate.js';
+import { checkText, maxValueBytes, signalOption } from './engine/validate.js';
 import type { Election, ElectionCallOptions } from './election.js';
 import { NotHeldError, NotLeaderError } from './errors.js';
 import type { Held, LockHandle, ReleaseOutcome } from './handle.js';
@@ -87,8 +87,7 @@ export class Leadership implements Held {
    */
   async proclaim(value: string, options?: ElectionCallOptions): Promise<void> {
     checkValue(value, 'Leadership.proclaim');
-    const { signal } = checkOptions(options, 'Leadership.proclaim', ['signal']);
-    checkSignal(signal, 'Leadership.proclaim');
+    const signal = signalOption(options, 'Leadership.proclaim');
     signal?.throwIfAborted();
     this.#throwIfEnded();
     const s = internals(this.election.session);

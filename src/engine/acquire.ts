@@ -10,7 +10,7 @@ import { isLeaseNotFound, isTransientError } from '../transport/retry.js';
 import { cleanupWait, removeUntilGone } from './cleanup.js';
 import { enqueue, findBlocker, OwnKeyGone, waitTurn, type Enqueued, type QueueSpec } from './queue.js';
 import { internals, type SessionLike } from './session-internals.js';
-import { checkOptions, checkSignal } from './validate.js';
+import { signalOption } from './validate.js';
 
 export interface AcquireParams {
   session: SessionLike;
@@ -90,8 +90,7 @@ async function explainFailure(session: SessionLike, ownKey: string, error: unkno
  */
 export async function acquire(params: AcquireParams, options?: AcquireOptions): Promise<Grant> {
   const { session, ownKey, spec } = params;
-  const { signal: callerSignal } = checkOptions(options, params.where, ['signal']);
-  checkSignal(callerSignal, params.where);
+  const callerSignal = signalOption(options, params.where);
   callerSignal?.throwIfAborted();
   const s = internals(session);
   if (!session.alive) throw session.signal.reason;
