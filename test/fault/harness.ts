@@ -426,5 +426,45 @@ export async function startAll(clients: ClientProc[]): Promise<void> {
   for (const c of clients) c.send({ cmd: 'go' });
 }
 
+/**
+ * Random faults on `running` for `ms`: every 1–2 s, one client that has started (its session is open:
+ * one killed before it logged anything would prove nothing) and is neither paused nor dead is, by a
+ * coin toss of `random`, killed and replaced by `respawn(victim)` (started at once, and put in
+ * `running` instead), or paused for 2 × TTL. Resolves once every replacement has started and every
+ * pause has ended, plus a second, with the faults' log lines in order.
+ */
+export async function randomFaults(
+  s: Scenario,
+  running: ClientProc[],
+  random: () => number,
+  ms: number,
+  respawn: (victim: ClientProc) => ClientProc,
+): Promise<LogEvent[]> {
+  const faults: LogEvent[] = [];
+  const resumes: Promise<void>[] = [];
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    await delay(1000 + random() * 1000);
+    const live = running.filter((c) => c.running && !c.paused && c.lines.some(isOk('session')));
+    const victim = live[Math.floor(random() * live.length)];
+    if (!victim) continue;
+    if (random() < 0.5) {
+      victim.kill();
+      faults.push(s.find((l) => l.op === 'kill').at(-1)!);
+      running.splice(running.indexOf(victim), 1);
+      const fresh = respawn(victim);
+      running.push(fresh);
+      resumes.push(startAll([fresh]));
+    } else {
+      victim.pause();
+      faults.push(s.find((l) => l.op === 'pause').at(-1)!);
+      resumes.push(delay(2 * s.ttl * 1000).then(() => victim.resume()));
+    }
+  }
+  await Promise.all(resumes);
+  await delay(1000);
+  return faults;
+}
+
 export { prng } from '../prng.js';
 

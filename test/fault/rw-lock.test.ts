@@ -2,10 +2,9 @@
 // pauses. The checker judges the writers as a mutex over every key of the lock (a writer holds only
 // when its key is the oldest of all); the readers' windows come from a second pass; and no writer's
 // validity window may overlap any other window, reader or writer — readers may overlap each other.
-import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
 import { describe as describeCheck, type Acquisition } from './checker.js';
-import { at, type ClientProc, faultSeed, isOk, prng, scenarioPerTest, startAll } from './harness.js';
+import { at, type ClientProc, faultSeed, prng, randomFaults, scenarioPerTest, startAll } from './harness.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
 
 const TTL = 2;
@@ -24,29 +23,7 @@ describe('ReadWriteLock under faults', { timeout: 120_000 }, () => {
     const spawn = (kind: 'w' | 'r'): ClientProc => s.spawn(`${kind}${next++}`, kind === 'w' ? writer : reader);
     const running = [...Array.from({ length: 3 }, () => spawn('w')), ...Array.from({ length: 5 }, () => spawn('r'))];
     await startAll(running);
-    const faults: LogEvent[] = [];
-    const resumes: Promise<void>[] = [];
-    const until = performance.now() + 12_000;
-    while (performance.now() < until) {
-      await delay(1000 + random() * 1000);
-      const live = running.filter((c) => c.running && !c.paused && c.lines.some(isOk('session')));
-      const victim = live[Math.floor(random() * live.length)];
-      if (!victim) continue;
-      if (random() < 0.5) {
-        victim.kill();
-        faults.push(s.find((l) => l.op === 'kill').at(-1)!);
-        running.splice(running.indexOf(victim), 1);
-        const fresh = spawn(victim.id.startsWith('w') ? 'w' : 'r');
-        running.push(fresh);
-        resumes.push(startAll([fresh]));
-      } else {
-        victim.pause();
-        faults.push(s.find((l) => l.op === 'pause').at(-1)!);
-        resumes.push(delay(2 * TTL * 1000).then(() => victim.resume()));
-      }
-    }
-    await Promise.all(resumes);
-    await delay(1000);
+    const faults = await randomFaults(s, running, random, 12_000, (victim) => spawn(victim.id.startsWith('w') ? 'w' : 'r'));
     const contender = (key: string): boolean => {
       const rest = key.startsWith(`${s.lock}/read/`) ? key.slice(`${s.lock}/read/`.length) : key.startsWith(`${s.lock}/write/`) ? key.slice(`${s.lock}/write/`.length) : undefined;
       return rest !== undefined && rest.length > 0 && !rest.includes('/');

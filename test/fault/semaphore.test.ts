@@ -1,9 +1,8 @@
 // Fault scenario 12: a Semaphore of 3 permits under random kills and pauses of 10 client processes.
-import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
 import { describe as describeCheck } from './checker.js';
-import { at, type ClientProc, faultSeed, isOk, prng, scenarioPerTest, startAll } from './harness.js';
-import type { ClientConfig, LogEvent } from './protocol.js';
+import { at, type ClientProc, faultSeed, isOk, prng, randomFaults, scenarioPerTest, startAll } from './harness.js';
+import type { ClientConfig } from './protocol.js';
 
 const TTL = 2;
 const PERMITS = 3;
@@ -29,31 +28,7 @@ describe('Semaphore under faults', { timeout: 120_000 }, () => {
     const spawn = (): ClientProc => s.spawn(`c${next++}`, { ...config, waitStart: true });
     const running = Array.from({ length: 10 }, spawn);
     await startAll(running);
-    const faults: LogEvent[] = [];
-    const resumes: Promise<void>[] = [];
-    const until = performance.now() + 15_000;
-    while (performance.now() < until) {
-      await delay(1000 + random() * 1000);
-      // Only clients that have started (their session is open): a client killed before it logged
-      // anything would prove nothing, and its start-up wait would fail.
-      const live = running.filter((c) => c.running && !c.paused && c.lines.some(isOk('session')));
-      const victim = live[Math.floor(random() * live.length)];
-      if (!victim) continue;
-      if (random() < 0.5) {
-        victim.kill();
-        faults.push(s.find((l) => l.op === 'kill').at(-1)!);
-        running.splice(running.indexOf(victim), 1);
-        const fresh = spawn();
-        running.push(fresh);
-        resumes.push(startAll([fresh]));
-      } else {
-        victim.pause();
-        faults.push(s.find((l) => l.op === 'pause').at(-1)!);
-        resumes.push(delay(2 * TTL * 1000).then(() => victim.resume()));
-      }
-    }
-    await Promise.all(resumes);
-    await delay(1000);
+    const faults = await randomFaults(s, running, random, 15_000, spawn);
     const result = await s.finish({ holderPrefix: `${s.lock}/holders/`, permits: PERMITS });
     // Work goes on. A killed holder keeps its permits, and a frozen head of the queue keeps everyone
     // behind it waiting, until its lease expires; with a fault every 1–2 s two can follow each other, so
