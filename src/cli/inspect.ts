@@ -6,6 +6,7 @@
 import type { Namespace } from 'etcd3';
 import { Election } from '../election.js';
 import { leaseHex } from '../engine/keys.js';
+import { raceSignal } from '../transport/abort.js';
 import type { Contender, PermitContender, QueueState, RwContender } from '../engine/inspect.js';
 import { Mutex } from '../mutex.js';
 import { ReadWriteLock } from '../rw-lock.js';
@@ -60,13 +61,16 @@ async function readQueue(ns: Namespace, kind: Kind, name: string, signal: AbortS
   }
 }
 
-/** Seconds left of each lease (`-1` expired, `null` unknown), one `LeaseTimeToLive` per distinct lease. */
-async function ttls(ns: Namespace, leases: readonly string[]): Promise<Map<string, number | null>> {
+/**
+ * Seconds left of each lease (`-1` expired, `null` unknown), one `LeaseTimeToLive` per distinct lease;
+ * a read still unanswered when `signal` aborts is unknown, so `status` never outlives its deadline.
+ */
+async function ttls(ns: Namespace, leases: readonly string[], signal: AbortSignal): Promise<Map<string, number | null>> {
   const distinct = [...new Set(leases.filter((l) => l !== '0'))];
   const answers = await Promise.all(
     distinct.map(async (id) => {
       try {
-        const res = await ns.leaseClient.leaseTimeToLive({ ID: id });
+        const res = await raceSignal(ns.leaseClient.leaseTimeToLive({ ID: id }), signal);
         return [id, Number(res.TTL)] as const;
       } catch {
         return [id, null] as const;
@@ -93,7 +97,7 @@ export async function status(kind: Kind, name: string, flags: ConnectionFlags & 
   return connected(kind, name, flags, env, async (ns) => {
     const signal = AbortSignal.timeout(statusTimeoutMs);
     const queue = await readQueue(ns, kind, name, signal);
-    const left = await ttls(ns, [...queue.holders, ...queue.waiters].map((c) => c.leaseId));
+    const left = await ttls(ns, [...queue.holders, ...queue.waiters].map((c) => c.leaseId), signal);
     const show = (c: AnyContender): Shown => ({ ...shown(kind, c), ttl: c.leaseId === '0' ? null : (left.get(c.leaseId) ?? null) });
     const holders = queue.holders.map(show);
     const waiters = queue.waiters.map(show);
