@@ -80,7 +80,7 @@ describe('foreign keys under our prefixes', () => {
     const started = performance.now();
     await fx.admin.kv.deleteRange({ key: foreign });
     const held = await waiting;
-    expect(performance.now() - started).toBeLessThan(1000);
+    expect(performance.now() - started).toBeLessThan(3000); // well before the 10 s re-check
     await held.release();
   });
 

@@ -158,8 +158,8 @@ describe('ReadWriteLock fairness', () => {
     expect(ahead.length).toBeGreaterThan(0);
     const lastAhead = Math.max(...ahead.map((r) => r.releasing));
     expect(granted).toBeGreaterThanOrEqual(lastAhead);
-    expect(granted - lastAhead).toBeLessThan(1000);
-    expect(granted - asked).toBeLessThan(HOLD_MAX + 1000);
+    expect(granted - lastAhead).toBeLessThan(2000);
+    expect(granted - asked).toBeLessThan(HOLD_MAX + 2000);
     // Every reader that queued after the writer got in only after the writer let go.
     const later = readLog.filter((r) => r.token > w.token);
     expect(later.length).toBeGreaterThan(0);

@@ -177,9 +177,10 @@ describe('Session options change behaviour as documented', () => {
       // The last successful keep-alive went out at most one interval (plus a round trip) before the pause.
       lostAfter[safetyMargin] = lost - paused;
       expect(lost - paused, `margin ${safetyMargin}`).toBeGreaterThanOrEqual(3000 - safetyMargin - 250 - 200);
-      expect(lost - paused, `margin ${safetyMargin}`).toBeLessThanOrEqual(3000 - safetyMargin + 400);
+      // (Up to 1 s late: a timer on a loaded 2-core machine; etcd3's own loss would come at 2 × TTL = 6 s.)
+      expect(lost - paused, `margin ${safetyMargin}`).toBeLessThanOrEqual(3000 - safetyMargin + 1000);
       // And the session said so at its own deadline, not later.
-      expect(lost - s.deadline).toBeLessThanOrEqual(400);
+      expect(lost - s.deadline).toBeLessThanOrEqual(1000);
       await s.close();
     }
     expect(lostAfter[0]! - lostAfter[2000]!).toBeGreaterThan(1000);
