@@ -133,9 +133,10 @@ describe('diagnostics channels', () => {
     await expect.poll(() => rec.messages.filter((m) => m.lease === s.leaseHex).length, { timeout: 5000 }).toBeGreaterThanOrEqual(2);
     for (const m of rec.messages.filter((x) => x.lease === s.leaseHex)) {
       expect(m.roundTripMs).toBeGreaterThanOrEqual(0);
-      expect(m.roundTripMs).toBeLessThan(1000);
-      expect(m.validityMs).toBeGreaterThan(1000); // TTL 2 s − 200 ms margin − the round trip
-      expect(m.validityMs).toBeLessThanOrEqual(1800);
+      expect(m.roundTripMs).toBeLessThan(1800);
+      expect(m.validityMs).toBeGreaterThan(0);
+      // The validity left is TTL 2 s − 200 ms margin − the round trip, whatever the machine's load.
+      expect(m.validityMs + m.roundTripMs).toBeCloseTo(1800, 6);
     }
   });
 

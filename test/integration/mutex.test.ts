@@ -1,5 +1,8 @@
 // Mutex against a real etcd: FIFO, mutual exclusion, herd-free handoff, aborts, lease loss, interop.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { noop } from 'cockatiel';
 import { describe, expect, test } from 'vitest';
@@ -321,16 +324,25 @@ describe('Mutex interop with etcdctl lock', () => {
   test('a lock held by `etcdctl lock` blocks ours until it exits', async () => {
     await using s = await fx.session();
     const name = uniqueName('interop-a');
-    const child = etcdctl(['lock', '--ttl=2', name, '--', 'sh', '-c', 'echo HELD; sleep 1.5']);
-    await eventually(() => child.output().includes('HELD'), 10_000, 'etcdctl holds');
-    const [theirs] = await keysUnder(fx.admin, `${name}/`);
-    expect(theirs).toMatch(new RegExp(`^${name}/[0-9a-f]+$`));
-    const ours = new Mutex(s, name).lock();
-    expect(await stillPending(ours, 500)).toBe(true);
-    await exited(child);
-    const lock = await ours;
-    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([lock.key]);
-    await lock.release();
+    // etcdctl holds the lock until the test creates `release`: no sleep to race against.
+    const dir = mkdtempSync(join(tmpdir(), 'leasehold-interop-'));
+    const release = join(dir, 'release');
+    const child = etcdctl(['lock', '--ttl=2', name, '--', 'sh', '-c', `echo HELD; while [ ! -e ${release} ]; do sleep 0.02; done`]);
+    try {
+      await eventually(() => child.output().includes('HELD'), 10_000, 'etcdctl holds');
+      const [theirs] = await keysUnder(fx.admin, `${name}/`);
+      expect(theirs).toMatch(new RegExp(`^${name}/[0-9a-f]+$`));
+      const ours = new Mutex(s, name).lock();
+      expect(await stillPending(ours, 500)).toBe(true);
+      writeFileSync(release, '');
+      await exited(child);
+      const lock = await ours;
+      expect(await keysUnder(fx.admin, `${name}/`)).toEqual([lock.key]);
+      await lock.release();
+    } finally {
+      writeFileSync(release, '');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a lock held by us blocks `etcdctl lock` until we release', async () => {
