@@ -188,8 +188,9 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
       w.send({ cmd: 'acquire' });
       await queued(s, ++n);
     }
-    // w4 gives up by itself after 500 ms (AbortSignal.timeout); w2 is aborted explicitly.
-    w4!.send({ cmd: 'acquire', timeoutMs: 500 });
+    // w4 gives up by itself after 3 s (AbortSignal.timeout; long enough to be seen queued first on a
+    // loaded machine); w2 is aborted explicitly.
+    w4!.send({ cmd: 'acquire', timeoutMs: 3000 });
     await queued(s, ++n);
     const w2Done = await w2!.call({ cmd: 'abort' }, 'acquire');
     const w4Done = await w4!.waitFor((l) => l.op === 'acquire' && (l.ev === 'ok' || l.ev === 'fail'));
@@ -298,11 +299,12 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
     // A session that cannot keep its lease reports it by its validity deadline — judged not by the
     // deadline the library reports but by the evidence: its last acknowledged keep-alive was sent no
     // later than the instant its deadline last moved, so it is lost by then + TTL − margin (the
-    // checker's `losses`, see test/fault/checker.ts), give or take 500 ms of timers under load.
+    // checker's `losses`, see test/fault/checker.ts), give or take 1 s of timers under load (etcd3's
+    // own loss would come a whole TTL later).
     expect(result.losses.map((l) => [l.client, l.lease])).toEqual(lost.map((l) => [l.c, l.lease]));
     for (const loss of result.losses) {
       expect(loss.paused).toBe(false);
-      expect(loss.lateMs, `${loss.client} reported the loss of ${loss.lease} late`).toBeLessThanOrEqual(500);
+      expect(loss.lateMs, `${loss.client} reported the loss of ${loss.lease} late`).toBeLessThanOrEqual(1000);
     }
     // Work resumes after a thaw within TTL + 2 s, plus a loose 5 s: a waiter whose watch sat on the
     // frozen member re-reads its blocker only now and then (and etcd3's default breakers close for 5 s).
@@ -377,7 +379,7 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
         `[fault 9] lost ${secs(cut, lost).toFixed(2)} s after the blackhole, next holder after ${secs(cut, next).toFixed(2)} s; ${describeCheck(result)}`,
       );
       expectSafe(result, s);
-      expect(secs(cut, lost)).toBeLessThanOrEqual(TTL + 0.5);
+      expect(secs(cut, lost)).toBeLessThanOrEqual(TTL + 1.5); // etcd3's own loss: 2 × TTL
       expect(secs(cut, next)).toBeLessThanOrEqual(TTL + 2);
       expect(fenced.ev).toBe('fail');
       expect(fenced.err).toMatch(/guard failed/);

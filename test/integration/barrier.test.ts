@@ -43,7 +43,7 @@ describe('Barrier', () => {
   test('the barrier is exactly its key: `name0` does not hold up `name` (etcd PR 16156)', async () => {
     const name = uniqueName('barrier-exact');
     await fx.admin.put(`${name}0`).value('');
-    await new Barrier(await fx.session(), name).wait({ signal: AbortSignal.timeout(2000) });
+    await new Barrier(await fx.session(), name).wait({ signal: AbortSignal.timeout(10_000) }); // held up by `name0`, it would wait for ever
     await fx.admin.delete().key(`${name}0`);
   });
 

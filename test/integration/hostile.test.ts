@@ -208,7 +208,7 @@ describe('oversized input', () => {
     expect(performance.now() - started).toBeLessThan(3000); // not retried
     // etcd3's breaker would refuse every call on this client for 5 s after three failures in a row.
     const other = await Session.create(client, { ttl: 5 });
-    await (await new Mutex(other, uniqueName('still-usable')).lock({ signal: AbortSignal.timeout(2000) })).release();
+    await (await new Mutex(other, uniqueName('still-usable')).lock({ signal: AbortSignal.timeout(4000) })).release(); // under the breaker's 5 s
     await Promise.all([observer.close(), other.close()]);
     for (let i = 0; i < 4; i++) await fx.admin.delete().key(`${name}/foreign-${i}`);
   });
@@ -247,7 +247,7 @@ describe('options that are wrong', () => {
     const name = uniqueName('with-42');
     const held = await new Mutex(await fx.session(), name).lock();
     const attempt = new Mutex(await fx.session(), name).withLock(42 as never);
-    const outcome = await Promise.race([attempt.then(() => 'resolved', (e: unknown) => e), delay(1000).then(() => 'still waiting')]);
+    const outcome = await Promise.race([attempt.then(() => 'resolved', (e: unknown) => e), delay(5000).then(() => 'still waiting')]);
     expect(outcome).toBeInstanceOf(TypeError);
     expect((outcome as Error).message).toBe('Expected `fn` of Mutex.withLock to be a function, got `42`');
     await held.release();

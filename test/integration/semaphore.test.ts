@@ -288,8 +288,10 @@ describe('Semaphore abort and tryAcquire', () => {
       sems.map(async (sem) => {
         for (let i = 0; i < 30; i++) {
           try {
-            // Some give up before the admission, some during it, some after it (the undo path).
-            const permit = await sem.acquire({ signal: AbortSignal.timeout(Math.floor(Math.random() * 30)) });
+            // Some give up before the admission, some during it, some after it (the undo path); every
+            // tenth try waits up to 5 s, so some permits are granted however slow the machine is.
+            const timeout = i % 10 === 9 ? 5000 : Math.floor(Math.random() * 30);
+            const permit = await sem.acquire({ signal: AbortSignal.timeout(timeout) });
             got++;
             maxHeld = Math.max(maxHeld, ++held);
             await delay(5 + Math.random() * 10); // long enough for the others to try to overlap
