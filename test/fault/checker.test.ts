@@ -251,6 +251,54 @@ describe('the history checker', () => {
     expect(check({ ...input, logs: atDeadline }).earlyRevocations).toEqual([]);
   });
 
+  test('R3 and tokens: a holder granted first whose report arrives after its successor\'s, displaced by an early revocation, is a server fault', () => {
+    // Seen in scenario 7 (etcd 3.4.23, a leader thawed after 4 s): a's key ranked first (rev 2), a's
+    // linearizable read said so, then the thawed leader revoked a's lease (its key deleted at 5) and b,
+    // first from 5, reported its grant 1 ms before a's report arrived. a let go at 130 (its fenced write
+    // was refused) and learned of the loss at 150, 1660 ms before its deadline.
+    const history = [put(2, `${L}a`, 'a'), put(3, `${L}b`, 'b'), del(5, `${L}a`, 2, 'a'), effect(6, 1, 'b', 'b', 3), del(7, `${L}b`, 3, 'b')];
+    const logs = [
+      opened('a', 'a', 10),
+      opened('b', 'b', 20),
+      line('b', 100, 'ok', 'acquire', { lease: 'b', key: `${L}b`, token: '3', deadline: ms(1820) }),
+      line('b', 102, 'invoke', 'effect', { id: 'b:3:1', lease: 'b', key: `${L}b`, token: '3' }),
+      line('b', 104, 'ok', 'effect', { id: 'b:3:1', rev: '6' }),
+      line('a', 101, 'ok', 'acquire', { lease: 'a', key: `${L}a`, token: '2', deadline: ms(1810) }),
+      line('a', 130, 'invoke', 'release', { lease: 'a', key: `${L}a`, token: '2' }),
+      line('a', 131, 'ok', 'release', { key: `${L}a`, token: '2' }),
+      line('b', 140, 'invoke', 'release', { lease: 'b', key: `${L}b`, token: '3' }),
+      line('b', 141, 'ok', 'release', { key: `${L}b`, token: '3' }),
+      line('a', 150, 'lost', 'session', { lease: 'a', deadline: ms(1810), cause: 'NOT_FOUND' }),
+    ];
+    const server = 'etcd revoked lease a of a 1660 ms before its validity deadline (NOT_FOUND)';
+    const result = check({ history, logs, lockPrefix: L, counterKey: COUNTER });
+    const held = result.acquisitions.find((a) => a.client === 'a');
+    expect(held?.endReason).toBe('release'); // not at the loss: its window ended when it let go
+    expect(held?.revokedEarly).toBeUndefined();
+    expect(result.violations).toEqual([
+      { rule: 'R3', client: 'a', message: 'a token 2 started holding while 1 others held: b token 3 (until release, 39.0 ms later)', server },
+      { rule: 'tokens', client: 'a', message: 'a got token 2 after b got 3', server },
+    ]);
+    // Without the early revocation it is the library's fault.
+    const noLoss = check({ history, logs: logs.filter((l) => l.ev !== 'lost'), lockPrefix: L, counterKey: COUNTER });
+    expect(noLoss.violations.map((v) => [v.rule, v.server])).toEqual([['R3', undefined], ['tokens', undefined]]);
+    // A lease that wrote again after its key was deleted was not revoked by that delete.
+    const alive = check({ history: [...history, put(8, 'elsewhere', 'a')], logs, lockPrefix: L, counterKey: COUNTER });
+    expect(alive.violations.map((v) => [v.rule, v.server])).toEqual([['R3', undefined], ['tokens', undefined]]);
+    // Permits 2: a and b hold, a's key goes at 5 (revoked early) and c, within the permits from 5, joins
+    // while a still thinks it holds. b ranked before the delete, so the delete does not account for every
+    // holder after a: the rule stays strict (every successor must have ranked only from the delete on).
+    const three = [put(2, `${L}a`, 'a'), put(3, `${L}b`, 'b'), put(4, `${L}c`, 'c'), del(5, `${L}a`, 2, 'a'), del(6, `${L}b`, 3, 'b'), del(7, `${L}c`, 4, 'c')];
+    const hold = (c: string, token: number, from: number, to: number) => [
+      opened(c, c, 10),
+      line(c, from, 'ok', 'acquire', { lease: c, key: `${L}${c}`, token: String(token), deadline: ms(1810) }),
+      line(c, to, 'invoke', 'release', { lease: c, key: `${L}${c}`, token: String(token) }),
+    ];
+    const semLogs = [...hold('a', 2, 100, 300), line('a', 350, 'lost', 'session', { lease: 'a', deadline: ms(1810), cause: 'NOT_FOUND' }), ...hold('b', 3, 110, 400), ...hold('c', 4, 200, 500)];
+    const strict = check({ history: three, logs: semLogs, lockPrefix: L, counterKey: COUNTER, permits: 2 });
+    expect(strict.violations.map((v) => [v.rule, v.server])).toEqual([['R3', undefined]]);
+  });
+
   test('R3: a "revocation" while a deadline (E) cannot justify was ahead is the library\'s fault (a deadline of sent + 2 × TTL)', () => {
     const input = cleanRun();
     // a's deadline is 3800 ms ahead of the instant it was reported at 100: no keep-alive can justify

@@ -551,6 +551,40 @@ export function check(input: CheckInput): CheckResult {
   }
   acquisitions.sort((a, b) => Number(a.start - b.start));
 
+  // The last revision at which each lease wrote a key: a lease that writes after one of its keys was
+  // deleted was not revoked by that delete.
+  const lastPutOfLease = new Map<string, bigint>();
+  for (const event of history) if (event.type === 'put' && event.lease !== '0') lastPutOfLease.set(event.lease, event.rev);
+  /**
+   * The early revocation that displaced `o` in favour of `successors`, if the evidence shows one:
+   * - its window ended at the loss of its lease, which etcd revoked early (`revokedEarly`); or
+   * - etcd revoked its lease early (an early revocation is listed for it), its key was deleted at or
+   *   before the revision from which every successor ranked within the permits — so before their
+   *   acquisitions were reported, and before `o` let go (the windows overlap): not by its own
+   *   release — and its lease wrote nothing after that delete (so the delete was the revocation). The
+   *   holder's report of its acquisition may then arrive after a successor's, although the server
+   *   granted it first: its linearizable read saw its key first before the revocation.
+   */
+  const displacedByRevocation = (o: Acquisition, successors: readonly Acquisition[]): EarlyRevocation | undefined => {
+    if (o.revokedEarly) return o.revokedEarly;
+    const early = earlyByLease.get(`${o.client}/${o.lease}`);
+    const deleted = o.version?.deleteRevision;
+    if (!early || deleted === undefined || successors.length === 0) return undefined;
+    if (!successors.every((n) => n.version?.heldFrom !== undefined && n.version.heldFrom >= deleted)) return undefined;
+    if ((lastPutOfLease.get(o.lease) ?? 0n) > deleted) return undefined;
+    return early;
+  };
+  const serverFault = (pairs: readonly [Acquisition, EarlyRevocation][]): string =>
+    pairs.map(([o, r]) => `etcd revoked lease ${o.lease} of ${o.client} ${r.aheadMs.toFixed(0)} ms before its validity deadline (${r.cause})`).join('; ');
+  /** Server order: the revision from which a key ranked within the permits; by report time where unknown. */
+  const byServerRank = (a: Acquisition, b: Acquisition): number => {
+    const [ra, rb] = [a.version?.heldFrom, b.version?.heldFrom];
+    if (ra !== undefined && rb !== undefined && ra !== rb) return ra < rb ? -1 : 1;
+    if (ra !== undefined && rb === undefined) return -1;
+    if (ra === undefined && rb !== undefined) return 1;
+    return Number(a.start - b.start);
+  };
+
   // R1: each acquisition is backed by the server.
   for (const acq of acquisitions) {
     const v = acq.version;
@@ -595,17 +629,17 @@ export function check(input: CheckInput): CheckResult {
         .map((o) => `${o.client} token ${o.token} (until ${o.endReason}, ${ms(o.end - edge.t)} later)`)
         .join('; ');
       const message = `${edge.acq.client} token ${edge.acq.token} started holding while ${others.length} others held: ${detail}`;
-      // The server's fault only when every holder beyond `permits` lost its lease to an early revocation.
-      const revoked = others.filter((o) => o.revokedEarly !== undefined);
-      if (revoked.length === others.length - permits + 1) {
-        violations.push({
-          rule: 'R3',
-          client: edge.acq.client,
-          message,
-          server: revoked
-            .map((o) => `etcd revoked lease ${o.lease} of ${o.client} ${o.revokedEarly!.aheadMs.toFixed(0)} ms before its validity deadline (${o.revokedEarly!.cause})`)
-            .join('; '),
-        });
+      // The server's fault only when every holder beyond `permits` — the first ones in the server's
+      // order — was displaced by an early revocation of its lease.
+      const ranked = [...open].sort(byServerRank);
+      const beyond = ranked.slice(0, open.size - permits);
+      const successors = ranked.slice(open.size - permits);
+      const revoked = beyond.flatMap((o): [Acquisition, EarlyRevocation][] => {
+        const r = displacedByRevocation(o, successors);
+        return r ? [[o, r]] : [];
+      });
+      if (revoked.length === beyond.length) {
+        violations.push({ rule: 'R3', client: edge.acq.client, message, server: serverFault(revoked) });
       } else {
         flag('R3', message, edge.acq.client);
       }
@@ -618,7 +652,11 @@ export function check(input: CheckInput): CheckResult {
     if (dup?.key === acq.key) flag('tokens', `token ${acq.token} reported by both ${dup.client} and ${acq.client}`, acq.client);
     seenTokens.set(acq.token, acq);
     if (permits === 1 && previous && acq.token <= previous.token) {
-      flag('tokens', `${acq.client} got token ${acq.token} after ${previous.client} got ${previous.token}`, acq.client);
+      const message = `${acq.client} got token ${acq.token} after ${previous.client} got ${previous.token}`;
+      // Reported later but granted first: excused only when an early revocation then displaced it.
+      const revoked = displacedByRevocation(acq, [previous]);
+      if (revoked) violations.push({ rule: 'tokens', client: acq.client, message, server: serverFault([[acq, revoked]]) });
+      else flag('tokens', message, acq.client);
     }
     previous = acq;
   }
