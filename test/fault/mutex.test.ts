@@ -100,9 +100,12 @@ describe('Mutex under faults', { timeout: 120_000 }, () => {
     await h.call({ cmd: 'acquire' }, 'acquire');
     await n.call({ cmd: 'acquire' }, 'acquire');
     const others = [
-      ...Array.from({ length: 2 }, (_, i) => s.spawn(`b${i}`, { mode: 'loop', holdMs: 20 })),
-      ...Array.from({ length: 2 }, (_, i) => s.spawn(`x${i}`, { mode: 'loop', holdMs: 20, ...control })),
+      ...Array.from({ length: 2 }, (_, i) => s.spawn(`b${i}`, { mode: 'loop', holdMs: 20, waitStart: true })),
+      ...Array.from({ length: 2 }, (_, i) => s.spawn(`x${i}`, { mode: 'loop', holdMs: 20, waitStart: true, ...control })),
     ];
+    // They are up (sessions open) and queue behind the holders before the pause, so the takeover
+    // measured from the pause is the lock's handover, not four processes booting on two cores.
+    await startAll(others);
     // Both read the counter, check that they hold, and are frozen before they write.
     h.send({ cmd: 'effect', wait: true, checkHeld: false });
     n.send({ cmd: 'effect', wait: true, guarded: false });
