@@ -28,6 +28,14 @@ export async function stillPending(promise: Promise<unknown>, ms: number): Promi
   return !settled;
 }
 
+/**
+ * A shell loop that runs until the file `release` appears in `dir`: a child holds a lock for exactly as
+ * long as the test wants (the test writes the file), with no sleep to race against.
+ */
+export function untilReleased(dir: string): string {
+  return `while [ ! -e ${dir}/release ]; do sleep 0.02; done`;
+}
+
 /** A fresh name per test so tests sharing one etcd never see each other's keys. */
 let counter = 0;
 export function uniqueName(base: string): string {

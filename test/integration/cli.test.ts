@@ -13,7 +13,7 @@ import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Mutex, ReadWriteLock, Semaphore, Election, Session } from '../../src/index.js';
 import { startEtcd, type EtcdCluster } from '../../src/testing/index.js';
-import { eventually, keysUnder, uniqueName } from '../helpers.js';
+import { eventually, keysUnder, uniqueName, untilReleased } from '../helpers.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'src/cli/main.ts');
@@ -75,7 +75,7 @@ function etcdctl(args: string[]): Running {
 
 /** A shell command that notes it started (writes `started`) and runs until `release` appears in `d`. */
 function holdUntilReleased(d: string): string[] {
-  return ['sh', '-c', `echo "$LEASEHOLD_TOKEN $LEASEHOLD_KEY $LEASEHOLD_LEASE_ID" > ${d}/started; while [ ! -e ${d}/release ]; do sleep 0.02; done`];
+  return ['sh', '-c', `echo "$LEASEHOLD_TOKEN $LEASEHOLD_KEY $LEASEHOLD_LEASE_ID" > ${d}/started; ${untilReleased(d)}`];
 }
 
 function freshDir(): string {
@@ -136,7 +136,7 @@ describe('running a command under a lock', () => {
   test('the command sees LEASEHOLD_* naming its key, token and lease; the token is the key’s create revision', async () => {
     const name = uniqueName('env');
     const d = freshDir();
-    const r = start(['lock', name, '--', 'sh', '-c', `env | grep ^LEASEHOLD_ | sort > ${d}/env; while [ ! -e ${d}/release ]; do sleep 0.02; done`]);
+    const r = start(['lock', name, '--', 'sh', '-c', `env | grep ^LEASEHOLD_ | sort > ${d}/env; ${untilReleased(d)}`]);
     await eventually(() => existsSync(join(d, 'env')) && readFileSync(join(d, 'env'), 'utf8').includes('LEASEHOLD_TOKEN'), 15_000, 'command started');
     const env = Object.fromEntries(readFileSync(join(d, 'env'), 'utf8').trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]));
     const [kv] = (await admin.getAll().prefix(`${name}/`).exec()).kvs;
@@ -200,7 +200,7 @@ describe('running a command under a lock', () => {
     try {
       await eventually(() => ctl.stdout().includes('from-etcdctl'), 10_000, 'etcdctl leads');
       expect((await run(['elect', name, '--value', 'from-cli', '--timeout', '700ms', '--', 'true'])).code).toBe(75);
-      const ours = start(['elect', name, '--value', 'from-cli', '--', 'sh', '-c', `echo "$LEASEHOLD_VALUE $LEASEHOLD_KIND" > ${d}/started; while [ ! -e ${d}/release ]; do sleep 0.02; done`]);
+      const ours = start(['elect', name, '--value', 'from-cli', '--', 'sh', '-c', `echo "$LEASEHOLD_VALUE $LEASEHOLD_KIND" > ${d}/started; ${untilReleased(d)}`]);
       await delay(500);
       expect(existsSync(join(d, 'started'))).toBe(false);
       ctl.child.kill('SIGINT'); // resigns

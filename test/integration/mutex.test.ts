@@ -8,7 +8,7 @@ import { noop } from 'cockatiel';
 import { describe, expect, test } from 'vitest';
 import { LeaseLostError, Mutex, NotHeldError, Session, isLeaseLostError } from '../../src/index.js';
 import { startEtcd } from '../../src/testing/index.js';
-import { eventually, keysUnder, stillPending, uniqueName } from '../helpers.js';
+import { eventually, keysUnder, stillPending, uniqueName, untilReleased } from '../helpers.js';
 import { etcdForFile } from '../fixture.js';
 
 const fx = etcdForFile(5);
@@ -324,10 +324,10 @@ describe('Mutex interop with etcdctl lock', () => {
   test('a lock held by `etcdctl lock` blocks ours until it exits', async () => {
     await using s = await fx.session();
     const name = uniqueName('interop-a');
-    // etcdctl holds the lock until the test creates `release`: no sleep to race against.
+    // etcdctl holds the lock until the test writes `release`.
     const dir = mkdtempSync(join(tmpdir(), 'leasehold-interop-'));
     const release = join(dir, 'release');
-    const child = etcdctl(['lock', '--ttl=2', name, '--', 'sh', '-c', `echo HELD; while [ ! -e ${release} ]; do sleep 0.02; done`]);
+    const child = etcdctl(['lock', '--ttl=2', name, '--', 'sh', '-c', `echo HELD; ${untilReleased(dir)}`]);
     try {
       await eventually(() => child.output().includes('HELD'), 10_000, 'etcdctl holds');
       const [theirs] = await keysUnder(fx.admin, `${name}/`);
