@@ -89,7 +89,7 @@ function line(kind: Kind, label: string, s: Shown): string {
   return `  ${parts.join('  ')}`;
 }
 
-/** How long `status` may take to read the queue. */
+/** How long `status` may take to read the queue and its leases' TTLs. */
 const statusTimeoutMs = 10_000;
 
 /** `leasehold status`: prints the queue once (text, or JSON with `--json`) and resolves with the exit code. */

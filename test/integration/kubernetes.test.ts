@@ -193,12 +193,11 @@ describe('a local rolling update of examples/kubernetes/service.ts', () => {
       victim.signal('SIGTERM');
       // The handover is watched from the SIGTERM on, while the old process is still winding down.
       const handedOver = wasLeader
-        ? expect.poll(leaderOf, { timeout: 10_000, interval: 20 }).not.toBe(leaderBefore).then(() => performance.now() - sent, (e: unknown) => e as Error)
+        ? expect.poll(leaderOf, { timeout: 10_000, interval: 20 }).not.toBe(leaderBefore).then(() => performance.now() - sent)
         : undefined;
+      handedOver?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
       expect(await victim.exited).toBe(0);
-      const handover = await handedOver;
-      if (handover instanceof Error) throw handover;
-      if (handover !== undefined) handovers.push(handover);
+      if (handedOver) handovers.push(await handedOver);
     }
     console.log(`[rolling update] handovers after SIGTERM to the leader: ${handovers.map((h) => `${h.toFixed(0)} ms`).join(', ')} (TTL ${ttl} s)`);
     expect(handovers.length).toBeGreaterThanOrEqual(1);

@@ -56,10 +56,16 @@ const primitives: [string, (s: Session, prefix: string) => Promise<Held>][] = [
   ['Barrier', async (s, p) => (await new Barrier(s, `${p}barrier`).hold())!],
 ];
 
+/**
+ * The sessions that must outlive their TTL here: TTL 3 with a keep-alive every 400 ms, about 2.3 s
+ * without an answer before one gives up (room for a re-election or a slow re-authentication on a
+ * loaded machine).
+ */
+const steady = { ttl: 3, keepAliveInterval: 400 };
+
 describe('mutual TLS and a user scoped to app/', () => {
   test.each(primitives)('%s: works, including a waiter\'s watch handoff and keep-alives', async (name, take) => {
-    // TTL 3 with a keep-alive every 400 ms: about 2.3 s without an answer before a session gives up (room for a re-election or a slow re-authentication on a loaded machine).
-    const [a, b] = [await Session.create(app(), { ttl: 3, keepAliveInterval: 400 }), await Session.create(app(), { ttl: 3, keepAliveInterval: 400 })];
+    const [a, b] = [await Session.create(app(), steady), await Session.create(app(), steady)];
     const prefix = `app/${process.pid}-${name.split(' ')[0]!.toLowerCase()}/`;
     const first = await take(a, prefix);
     // The other session waits: in the queue, or (a Barrier) for the barrier to come down.
@@ -157,9 +163,9 @@ describe('denials are typed, fast and leave no key', () => {
 describe('auth tokens and namespaces', () => {
   test('an auth token that expires again and again during a long session loses neither the lease nor the lock', async () => {
     const client = app();
-    const session = await Session.create(client, { ttl: 3, keepAliveInterval: 400 });
+    const session = await Session.create(client, steady);
     const lock = await new Mutex(session, `app/${process.pid}-long`).lock();
-    const waiter = await Session.create(app(), { ttl: 3, keepAliveInterval: 400 });
+    const waiter = await Session.create(app(), steady);
     const waiting = new Mutex(waiter, `app/${process.pid}-long`).lock();
     await delay(6500); // the 2 s tokens expire three times
     expect(session.alive).toBe(true);
