@@ -1,7 +1,8 @@
 /**
  * leasehold's `node:diagnostics_channel` channels: the zero-dependency way for APM tools, metrics and
  * logs to see waits, holds, losses and leader changes. Nothing is published — not even a context
- * object built — while a channel has no subscriber.
+ * object built — while a channel has no subscriber. What is held and waited for *now* is kept apart,
+ * in the live state (`live-state.ts`), which gauges read instead of counting these events.
  *
  * - `leasehold:acquire` (a `TracingChannel`): every wait of `Mutex`, `ReadWriteLock` and `Semaphore`
  *   (`lock`, `readLock`/`writeLock`, `acquire`, and their `try…` forms) and `Barrier.hold`, with `start`, `end`,
@@ -21,6 +22,7 @@
 import { channel, tracingChannel, type TracingChannel } from 'node:diagnostics_channel';
 import { isLeaseLostError, isSessionClosedError } from './errors.js';
 import type { LeaderState } from './engine/observe.js';
+import { liveHoldings, liveWaits, type HoldingEntry, type LiveHolding } from './live-state.js';
 
 /** The names of leasehold's channels. */
 export const channels = {
@@ -77,20 +79,8 @@ export interface AcquireContext {
   result?: unknown;
 }
 
-/** A `leasehold:release` message: a holding ended. */
-export interface ReleaseMessage {
-  /** Which primitive the holding was of. */
-  primitive: PrimitiveKind;
-  /** The primitive's name. */
-  name: string;
-  /** The holder's key in etcd (relative to the namespace). */
-  key: string;
-  /** The holding's fencing token (for an election, the term). */
-  token: bigint;
-  /** The session's lease, in hex. */
-  lease: string;
-  /** How long it was held, in ms. */
-  heldMs: number;
+/** A `leasehold:release` message: a holding ended (its fields as in `liveState()`, `heldMs` up to the end). */
+export interface ReleaseMessage extends LiveHolding {
   /** `released` by `release()`/`resign()`, `lost` with the lease, `closed` with the session. */
   outcome: 'released' | 'lost' | 'closed';
 }
@@ -147,8 +137,10 @@ function outcomeOf(error: unknown, caller: AbortSignal | undefined): AcquireOutc
 }
 
 /**
- * Runs a wait through `tracing` with the context `make()` builds — only when someone subscribes, so
- * an unobserved wait costs one property read. `tokenOf` reads the token from the result (null: busy).
+ * Runs an acquisition call: in the live state while it is in progress (`make` is called only by a
+ * reader of that state), and through `tracing` with the context `make()` builds — only when someone
+ * subscribes, so an unobserved call costs one property read and one set entry. `tokenOf` reads the
+ * token from the result (null: busy).
  */
 export function traced<T>(
   tracing: TracingChannel<unknown, AcquireContext>,
@@ -157,8 +149,21 @@ export function traced<T>(
   fn: () => Promise<T>,
   tokenOf: (result: T) => bigint | undefined,
 ): Promise<T> {
-  if (!tracing.hasSubscribers) return fn();
-  const context = make();
+  const wait = { describe: make, since: performance.now() };
+  const settled = (): void => void liveWaits.delete(wait);
+  liveWaits.add(wait);
+  try {
+    const call = tracing.hasSubscribers ? trace(tracing, make(), caller, fn, tokenOf) : fn();
+    void call.then(settled, settled);
+    return call;
+  } catch (error) {
+    settled();
+    throw error;
+  }
+}
+
+/** {@link traced} for subscribers: fills in `context` as the call goes. */
+function trace<T>(tracing: TracingChannel<unknown, AcquireContext>, context: AcquireContext, caller: AbortSignal | undefined, fn: () => Promise<T>, tokenOf: (result: T) => bigint | undefined): Promise<T> {
   const started = performance.now();
   return tracing.tracePromise(async () => {
     try {
@@ -176,8 +181,40 @@ export function traced<T>(
   }, context);
 }
 
+/**
+ * A holding from its grant to its end: in the live state while it lasts, and told on
+ * `leasehold:release` when it ends — both in this one place, so they cannot disagree.
+ */
+export class Holding implements HoldingEntry {
+  readonly since = performance.now();
+
+  constructor(
+    readonly primitive: PrimitiveKind,
+    readonly name: string,
+    readonly key: string,
+    readonly token: bigint,
+    readonly lease: string,
+  ) {
+    liveHoldings.add(this);
+  }
+
+  /** Ends the holding: out of the live state, and told on `leasehold:release`. Once; later calls do nothing. */
+  end(outcome: ReleaseMessage['outcome']): void {
+    if (!liveHoldings.delete(this)) return;
+    publishRelease(() => ({
+      primitive: this.primitive,
+      name: this.name,
+      key: this.key,
+      token: this.token,
+      lease: this.lease,
+      heldMs: performance.now() - this.since,
+      outcome,
+    }));
+  }
+}
+
 /** Publishes on `leasehold:release`, building the message only for subscribers. */
-export function publishRelease(make: () => ReleaseMessage): void {
+function publishRelease(make: () => ReleaseMessage): void {
   if (releaseChannel.hasSubscribers) releaseChannel.publish(make());
 }
 

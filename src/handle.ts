@@ -2,7 +2,7 @@ import type { ComparatorBuilder, IOperation, IRequestOp, ITxnResponse } from 'et
 import { isSessionClosedError, NotHeldError } from './errors.js';
 import { removeUntilGone, type ReleaseOutcome } from './engine/cleanup.js';
 import { explainEtcdError } from './transport/retry.js';
-import { publishRelease, type PrimitiveKind } from './diagnostics.js';
+import { Holding, type PrimitiveKind } from './diagnostics.js';
 import type { Grant } from './engine/acquire.js';
 import { internals } from './engine/session-internals.js';
 import type { Session } from './session.js';
@@ -35,7 +35,7 @@ export interface Held extends AsyncDisposable {
 /** What a handle needs to exist: a grant from the engine and the session; built by the primitives. */
 export interface HandleInit extends Grant {
   session: Session;
-  /** Which primitive and name it belongs to, for the `leasehold:release` channel. */
+  /** Which primitive and name it belongs to, for the live state and the `leasehold:release` channel. */
   meta: { primitive: PrimitiveKind; name: string };
 }
 
@@ -65,8 +65,7 @@ export class LockHandle implements Held {
   readonly #controller = new AbortController();
   readonly #leave: () => void;
   readonly #unfollow: () => void;
-  readonly #meta: HandleInit['meta'];
-  readonly #since = performance.now();
+  readonly #holding: Holding;
   #releasing: Promise<ReleaseOutcome> | undefined;
 
   /** @internal Handles are made by `Mutex`, `ReadWriteLock` and `Semaphore` from a grant. */
@@ -76,11 +75,12 @@ export class LockHandle implements Held {
     this.session = init.session;
     this.leaseId = init.session.leaseId;
     this.#leave = init.leave;
-    this.#meta = init.meta;
+    // Before following the session: an ended session calls back at once, ending the holding too.
+    this.#holding = new Holding(init.meta.primitive, init.meta.name, this.key, this.token, init.session.leaseHex);
     this.#unfollow = internals(init.session).onEnd((reason) => {
       if (this.#controller.signal.aborted) return;
+      this.#holding.end(isSessionClosedError(reason) ? 'closed' : 'lost');
       this.#controller.abort(reason);
-      this.#ended(isSessionClosedError(reason) ? 'closed' : 'lost');
     });
   }
 
@@ -155,21 +155,9 @@ export class LockHandle implements Held {
   #end(): void {
     this.#unfollow();
     if (!this.#controller.signal.aborted) {
+      this.#holding.end('released');
       this.#controller.abort(new NotHeldError(`lock ${this.key} (token ${this.token}) was released`, { key: this.key }));
-      this.#ended('released');
     }
-  }
-
-  /** Tells the `leasehold:release` channel that the holding ended (once: the signal aborts once). */
-  #ended(outcome: 'released' | 'lost' | 'closed'): void {
-    publishRelease(() => ({
-      ...this.#meta,
-      key: this.key,
-      token: this.token,
-      lease: this.session.leaseHex,
-      heldMs: performance.now() - this.#since,
-      outcome,
-    }));
   }
 
   async #release(): Promise<ReleaseOutcome> {

@@ -14,6 +14,7 @@ export {
   type KeepAliveMessage,
   type LeaderMessage,
 } from './diagnostics.js';
+export { liveState, type LiveState, type LiveHolding, type LiveSession } from './live-state.js';
 export type { AcquireOptions } from './engine/acquire.js';
 export { Mutex, type LockOptions } from './mutex.js';
 export { LockHandle, type Held, type ReleaseOutcome } from './handle.js';

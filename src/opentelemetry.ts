@@ -23,7 +23,11 @@ export interface LeaseholdTracingOptions {
 
 /** What {@link instrumentLeasehold} returns. */
 export interface LeaseholdInstrumentation {
-  /** Stops creating spans (unsubscribes from the channels). Idempotent. */
+  /**
+   * Stops creating spans (unsubscribes from the channels) and ends the spans of calls still in
+   * progress, with the attribute `leasehold.instrumentation_disabled: true` and no outcome (it is not
+   * known yet), so that they are exported rather than lost. Idempotent.
+   */
   disable(): void;
 }
 
@@ -36,11 +40,13 @@ export interface LeaseholdInstrumentation {
  * campaign, as a string) and `leasehold.waited_ms`. A wait that fails has status ERROR and the error
  * recorded as an exception; one that ended because the lease was lost gets a `leasehold.lease_lost`
  * event. A Session's loss is also a span of its own, `leasehold.session_lost`, with that event.
- * Spans start in the caller's active context, so they nest under the caller's span.
+ * Spans start in the caller's active context, so they nest under the caller's span. A wait still in
+ * progress when {@link LeaseholdInstrumentation.disable} is called has its span ended then.
  */
 export function instrumentLeasehold(options: LeaseholdTracingOptions = {}): LeaseholdInstrumentation {
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer('leasehold');
-  const spans = new WeakMap<object, Span>();
+  // The spans of calls in progress (each removed at its end), so that disable() can end them.
+  const spans = new Map<object, Span>();
 
   const none = (): void => undefined;
   const subscribers = (spanName: string) => ({
@@ -99,6 +105,12 @@ export function instrumentLeasehold(options: LeaseholdTracingOptions = {}): Leas
       enabled = false;
       for (const [t, s] of traced) t.unsubscribe(s);
       channel(channels.sessionLost).unsubscribe(onLost);
+      // Their ends will not be seen any more: end them now (their outcome is not known yet).
+      for (const span of spans.values()) {
+        span.setAttribute('leasehold.instrumentation_disabled', true);
+        span.end();
+      }
+      spans.clear();
     },
   };
 }

@@ -14,17 +14,9 @@
  * ```
  */
 import { channel } from 'node:diagnostics_channel';
-import { Counter, Gauge, Histogram, register as defaultRegistry, type Registry } from 'prom-client';
-import {
-  acquireChannel,
-  campaignChannel,
-  channels,
-  type AcquireContext,
-  type KeepAliveMessage,
-  type ReleaseMessage,
-  type SessionClosedMessage,
-  type SessionLostMessage,
-} from './diagnostics.js';
+import { Counter, Gauge, Histogram, register as defaultRegistry, type GaugeConfiguration, type Registry } from 'prom-client';
+import { acquireChannel, campaignChannel, channels, type AcquireContext, type KeepAliveMessage, type ReleaseMessage } from './diagnostics.js';
+import { liveState } from './live-state.js';
 
 /** Options of {@link registerLeaseholdMetrics}. */
 export interface LeaseholdMetricsOptions {
@@ -51,6 +43,36 @@ export const leaseholdMetricsDefaults = {
   buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
 } as const;
 
+type Labels = Record<string, string>;
+type Sample = [Labels, number];
+type Read = () => Sample[];
+
+/**
+ * A gauge whose series `read` computes at each scrape (prom-client's `collect`): samples with the same
+ * labels are summed, or `combine`d. With `remember`, a series an earlier scrape showed and this one
+ * does not reads 0 instead of vanishing (a dashboard sees "none held" rather than no data).
+ */
+function stateGauge(config: GaugeConfiguration<string>, read: Read, remember: boolean, combine = (a: number, b: number) => a + b): Gauge {
+  const seen = new Map<string, Labels>();
+  return new Gauge({
+    ...config,
+    collect() {
+      const now = new Map<string, Sample>();
+      for (const [labels, value] of read()) {
+        const key = JSON.stringify(labels);
+        const before = now.get(key);
+        now.set(key, [labels, before === undefined ? value : combine(before[1], value)]);
+      }
+      this.reset();
+      for (const [key, labels] of seen) if (!now.has(key)) this.set(labels, 0);
+      for (const [key, [labels, value]] of now) {
+        if (remember) seen.set(key, labels);
+        this.set(labels, value);
+      }
+    },
+  });
+}
+
 /** What {@link registerLeaseholdMetrics} returns. */
 export interface LeaseholdMetrics {
   /** Unsubscribes from the channels and removes the metrics from the registry. Idempotent. */
@@ -58,8 +80,10 @@ export interface LeaseholdMetrics {
 }
 
 /**
- * Registers leasehold's metrics in `registry` (prom-client's default registry when omitted) and keeps
- * them up to date from the diagnostics channels, for every Session of the process:
+ * Registers leasehold's metrics in `registry` (prom-client's default registry when omitted), for every
+ * Session of the process: counters and histograms count the diagnostics channels' events from now on;
+ * gauges are read from the live state (`liveState()`) at each scrape, so they are true even for what
+ * began before this call, beside other subscribers and after an earlier registration was removed:
  *
  * - `leasehold_acquire_wait_seconds` (histogram; `primitive`, `name`, `outcome`): how long `lock()`,
  *   `acquire()`, `campaign()` and their `try…` forms took;
@@ -71,10 +95,13 @@ export interface LeaseholdMetrics {
  *   ended by a release, a lost lease or a closed session;
  * - `leasehold_sessions_lost_total` (counter);
  * - `leasehold_keepalive_round_trip_seconds` (histogram) and `leasehold_session_validity_seconds`
- *   (gauge; `lease`): how long keep-alives take, and how long each session is certainly valid (its
- *   series goes when the session is lost or closed);
- * - `leader_election_master_status` (gauge; `name`): 1 while this process leads the election, else
- *   0 — client-go's name, so existing dashboards and alerts work.
+ *   (gauge; `lease`): how long keep-alives take, and how long each session is certainly valid from
+ *   the scrape on (it falls while keep-alives fail; the series goes when the session is lost or closed);
+ * - `leader_election_master_status` (gauge; `name`): 1 while this process leads the election, 0 while
+ *   it only campaigns and after it led — client-go's name, so existing dashboards and alerts work.
+ *
+ * A `leasehold_held`/`leasehold_waiting`/`leader_election_master_status` series once scraped stays,
+ * at 0, when nothing has its labels any more (as a counted gauge's would).
  *
  * @throws TypeError when an option is invalid; prom-client's error when a metric of the same name is
  * registered already.
@@ -90,16 +117,27 @@ export function registerLeaseholdMetrics(registry: Registry = defaultRegistry, o
   const labelsOf = (m: { primitive: string; name: string }): Record<string, string> =>
     withName ? { primitive: m.primitive, name: nameOf(m.name) } : { primitive: m.primitive };
   const registers = [registry];
+  const gauge = (name: string, help: string, labelNames: readonly string[], read: Read, remember = true, combine?: (a: number, b: number) => number): Gauge =>
+    stateGauge({ name, help, labelNames: [...labelNames], registers }, read, remember, combine);
 
   const wait = new Histogram({ name: 'leasehold_acquire_wait_seconds', help: 'How long an acquisition (lock, acquire, campaign and their try forms) took, by outcome.', labelNames: [...base, 'outcome'], buckets: [...buckets], registers });
   const acquisitions = new Counter({ name: 'leasehold_acquisitions_total', help: 'Acquisitions, by outcome: granted, busy, aborted, lost, error.', labelNames: [...base, 'outcome'], registers });
-  const waiting = new Gauge({ name: 'leasehold_waiting', help: 'Acquisitions waiting now.', labelNames: [...base], registers });
-  const held = new Gauge({ name: 'leasehold_held', help: 'Locks, permits, leaderships and raised barriers held now.', labelNames: [...base], registers });
   const hold = new Histogram({ name: 'leasehold_hold_seconds', help: 'How long holdings lasted, by how they ended: released, lost, closed.', labelNames: [...base, 'outcome'], buckets: [...buckets], registers });
   const lost = new Counter({ name: 'leasehold_sessions_lost_total', help: 'Sessions whose lease was lost.', registers });
   const roundTrip = new Histogram({ name: 'leasehold_keepalive_round_trip_seconds', help: 'From sending a keep-alive to its answer.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
-  const validity = new Gauge({ name: 'leasehold_session_validity_seconds', help: 'How long each session is certainly valid (its deadline minus now), at its last keep-alive.', labelNames: ['lease'], registers });
-  const master = new Gauge({ name: 'leader_election_master_status', help: 'Whether this process leads the election (1) or not (0).', labelNames: ['name'], registers });
+  // The gauges are read from the live state at each scrape, never counted from events (see live-state.ts).
+  gauge('leasehold_waiting', 'Acquisitions waiting now.', base, () =>
+    liveState().waits.filter((c) => c.blocking).map((c) => [labelsOf(c), 1]));
+  gauge('leasehold_held', 'Locks, permits, leaderships and raised barriers held now.', base, () =>
+    liveState().holdings.map((h) => [labelsOf(h), 1]));
+  gauge('leasehold_session_validity_seconds', 'How long each live session is certainly valid from now (its validity deadline minus now).', ['lease'], () =>
+    liveState().sessions.map((s) => [{ lease: s.lease }, s.validityMs / 1000]), false);
+  // 1 for an election this process leads; 0 for one it campaigns in, or led since registration.
+  gauge('leader_election_master_status', 'Whether this process leads the election (1) or not (0).', ['name'], () => {
+    const { holdings, waits } = liveState();
+    const campaigning = waits.filter((c) => c.primitive === 'election').map((c): Sample => [{ name: c.name }, 0]);
+    return [...campaigning, ...holdings.filter((h) => h.primitive === 'election').map((h): Sample => [{ name: h.name }, 1])];
+  }, true, Math.max);
   const metricNames = [
     'leasehold_acquire_wait_seconds',
     'leasehold_acquisitions_total',
@@ -112,47 +150,23 @@ export function registerLeaseholdMetrics(registry: Registry = defaultRegistry, o
     'leader_election_master_status',
   ];
 
-  const onStart = (message: unknown): void => {
-    const c = message as AcquireContext;
-    if (c.blocking) waiting.inc(labelsOf(c));
-  };
   const onAsyncEnd = (message: unknown): void => {
     const c = message as AcquireContext;
-    const labels = labelsOf(c);
-    if (c.blocking) waiting.dec(labels);
-    const outcome = c.outcome ?? 'error';
-    wait.observe({ ...labels, outcome }, (c.waitedMs ?? 0) / 1000);
-    acquisitions.inc({ ...labels, outcome });
-    if (outcome !== 'granted') return;
-    held.inc(labels);
-    if (c.primitive === 'election') master.set({ name: c.name }, 1);
+    const labels = { ...labelsOf(c), outcome: c.outcome ?? 'error' };
+    wait.observe(labels, (c.waitedMs ?? 0) / 1000);
+    acquisitions.inc(labels);
   };
   const none = (): void => undefined;
-  const tracing = { start: onStart, end: none, asyncStart: none, asyncEnd: onAsyncEnd, error: none };
+  const tracing = { start: none, end: none, asyncStart: none, asyncEnd: onAsyncEnd, error: none };
   const traced = [acquireChannel, campaignChannel];
   const onRelease = (message: unknown): void => {
     const m = message as ReleaseMessage;
-    const labels = labelsOf(m);
-    held.dec(labels);
-    hold.observe({ ...labels, outcome: m.outcome }, m.heldMs / 1000);
-    if (m.primitive === 'election') master.set({ name: m.name }, 0);
+    hold.observe({ ...labelsOf(m), outcome: m.outcome }, m.heldMs / 1000);
   };
-  const onLost = (message: unknown): void => {
-    lost.inc();
-    validity.remove({ lease: (message as SessionLostMessage).lease });
-  };
-  const onClosed = (message: unknown): void => {
-    validity.remove({ lease: (message as SessionClosedMessage).lease });
-  };
-  const onKeepAlive = (message: unknown): void => {
-    const m = message as KeepAliveMessage;
-    roundTrip.observe(m.roundTripMs / 1000);
-    validity.set({ lease: m.lease }, Math.max(0, m.validityMs / 1000));
-  };
+  const onKeepAlive = (message: unknown): void => roundTrip.observe((message as KeepAliveMessage).roundTripMs / 1000);
   const plain: [string, (message: unknown) => void][] = [
     [channels.release, onRelease],
-    [channels.sessionLost, onLost],
-    [channels.sessionClosed, onClosed],
+    [channels.sessionLost, () => lost.inc()],
     [channels.keepAlive, onKeepAlive],
   ];
   for (const t of traced) t.subscribe(tracing);

@@ -1,6 +1,7 @@
 import type { Namespace } from 'etcd3';
 import { publishKeepAlive, publishSessionClosed, publishSessionLost } from './diagnostics.js';
 import { LeaseLostError, SessionClosedError } from './errors.js';
+import { liveSessions } from './live-state.js';
 import { clampDelay } from './transport/abort.js';
 import type { EtcdOps } from './transport/etcd.js';
 import { KeepAlive } from './transport/keep-alive.js';
@@ -69,6 +70,7 @@ export class Session implements AsyncDisposable {
     };
     register(this, internals);
     this.#armDeadline();
+    liveSessions.add(this); // until #stop: what the validity gauge reads
     this.#keepAlive = new KeepAlive({
       ns: init.client,
       leaseId: init.leaseId,
@@ -160,6 +162,7 @@ export class Session implements AsyncDisposable {
   #stop(reason: Error): void {
     clearTimeout(this.#deadlineTimer);
     this.#keepAlive.stop();
+    liveSessions.delete(this);
     if (this.#controller.signal.aborted) return;
     this.#controller.abort(reason);
     const dependents = [...this.#dependents];

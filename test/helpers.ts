@@ -1,6 +1,7 @@
 // Small helpers shared by the real-etcd tests.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Etcd3 } from 'etcd3';
+import type { Registry } from 'prom-client';
 
 /** Polls `check` every 20 ms until it is true; throws after `timeoutMs`. */
 export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
@@ -34,6 +35,13 @@ export async function stillPending(promise: Promise<unknown>, ms: number): Promi
  */
 export function untilReleased(dir: string): string {
   return `while [ ! -e ${dir}/release ]; do sleep 0.02; done`;
+}
+
+/** The value of one series in a prom-client registry's text exposition, `undefined` when absent. */
+export async function scraped(registry: Registry, series: string): Promise<number | undefined> {
+  const text = await registry.metrics();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 /** A fresh name per test so tests sharing one etcd never see each other's keys. */

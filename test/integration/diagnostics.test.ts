@@ -6,9 +6,11 @@ import {
   channels,
   Election,
   LeaseLostError,
+  liveState,
   Mutex,
   ReadWriteLock,
   Semaphore,
+  type Session,
   type AcquireContext,
   type KeepAliveMessage,
   type LeaderMessage,
@@ -161,6 +163,46 @@ describe('diagnostics channels', () => {
     expect(seen.find((m) => m.leader !== null)).toMatchObject({ self: true, source: 'observe', leader: { value: 'me', term: leadership.term } });
     const ends = campaigns.events.filter(([e]) => e === 'asyncEnd').map(([, c]) => c);
     expect(ends).toEqual([expect.objectContaining({ primitive: 'election', name, outcome: 'granted', token: leadership.term })]);
+  });
+
+  test('liveState() has each holding, wait and session while it lasts, and none after: released, aborted, lost, closed', async () => {
+    const of = (session: Session) => {
+      const state = liveState();
+      const mine = <T extends { lease: string }>(list: T[]) => list.filter((x) => x.lease === session.leaseHex);
+      return { holdings: mine(state.holdings), waits: mine(state.waits), sessions: mine(state.sessions) };
+    };
+    const name = uniqueName('live');
+    const [a, b, c] = [await fx.session(2), await fx.session(2), await fx.session(2)];
+    const lock = await new Mutex(a, name).lock();
+    const permit = await new Semaphore(b, `${name}-sem`, { permits: 1 }).acquire();
+    expect(of(a).holdings).toEqual([{ primitive: 'mutex', name, key: lock.key, token: lock.token, lease: a.leaseHex, heldMs: expect.any(Number) }]);
+    expect(of(a).sessions).toEqual([{ lease: a.leaseHex, validityMs: expect.any(Number) }]);
+    expect(of(a).sessions[0]!.validityMs).toBeGreaterThan(0);
+    // A wait is there from the call until it settles: aborted…
+    const controller = new AbortController();
+    const aborted = new Mutex(b, name).lock({ signal: controller.signal });
+    expect(of(b).waits).toEqual([expect.objectContaining({ primitive: 'mutex', name, blocking: true, waitedMs: expect.any(Number) })]);
+    controller.abort();
+    await expect(aborted).rejects.toBeDefined();
+    expect(of(b).waits).toEqual([]);
+    // … or lost with its lease, which ends the session's holdings and the session too.
+    const lostWait = new Mutex(b, name).lock();
+    expect(of(b).waits).toHaveLength(1);
+    await fx.admin.leaseClient.leaseRevoke({ ID: b.leaseId });
+    await expect(lostWait).rejects.toBeInstanceOf(LeaseLostError);
+    expect(permit.signal.aborted).toBe(true);
+    expect(of(b)).toEqual({ holdings: [], waits: [], sessions: [] });
+    // A try… is there while it runs, a released holding goes, and so does everything of a closed session.
+    const busy = new Mutex(c, name).tryLock();
+    expect(of(c).waits).toEqual([expect.objectContaining({ blocking: false })]);
+    expect(await busy).toBeNull();
+    const other = await new Mutex(c, `${name}-c`).lock();
+    expect(of(c).holdings).toHaveLength(1);
+    await other.release();
+    expect(of(c).holdings).toEqual([]);
+    await a.close();
+    expect(of(a)).toEqual({ holdings: [], waits: [], sessions: [] });
+    expect(lock.signal.aborted).toBe(true);
   });
 
   test('without subscribers nothing is published or traced; with one, the wait is traced', async () => {
