@@ -7,11 +7,14 @@
  *       response the client received after reporting it (and never on a lease already reported lost);
  *   R2  every accepted effect was written while its holder's key ranked among the first `permits`, read
  *       from the revision of the write (fencing), and no effect was applied after its holder's window;
- *   R3  at no instant did more than `permits` validity windows overlap, where a window opens when
- *       `lock()` resolved and closes at the first of release, lost, close, kill, or the session's
- *       validity deadline; tokens strictly increase in the order of acquisition (FIFO);
+ *   R3  at no instant did the validity windows open hold more than `permits` (each counts its weight:
+ *       a semaphore acquisition's `weight`, else 1), where a window opens when `lock()` resolved and
+ *       closes at the first of release, lost, close, kill, or the session's validity deadline; tokens
+ *       strictly increase in the order of acquisition (FIFO);
  *   deadline  no session ever reported a validity deadline that no keep-alive could justify (below);
  *   loss      a running client reported its session lost by the deadline its evidence allows (below);
+ *   L   every waiter reported holding within a bound of the delete that put its key first, or of the
+ *       end of the fault windows that overlap its wait (test/fault/liveness.ts);
  *   plus: the history is complete (contiguous revisions); the logs follow the protocol (every lease
  *       has its `ok session` line with `ttl` and `margin`, every acquisition its lease, key, token and
  *       deadline); the counter equals the number of applied effects (no lost update), every
@@ -32,7 +35,11 @@
  * `performance.now()` deadline to the hrtime clock) cannot come from any keep-alive sent before it was
  * observed: it is a library violation (`deadline`). The bound is one-sided — a deadline that
  * overstates `s` by less than the keep-alive's round trip plus the poll period, i.e. by less than
- * `t − s`, passes; the integration tests measure the deadline against the send time directly.
+ * `t − s`, passes. A scenario makes the round trip long on purpose to close that gap: while the TCP
+ * proxy delays a client's traffic (a `delay` fault line with the round trip `rtt` it adds), every
+ * answer arrives at least `rtt` after its request was sent, so every observation `t` from `rtt` after
+ * the delay began until it ended must satisfy `D ≤ t − rtt + TTL − margin`. A deadline counted from
+ * the answer's arrival instead of the send breaks it by about `rtt`.
  *
  * (E) also decides the two judgements that used to trust the library's own figure:
  *
@@ -52,7 +59,10 @@
  * and the scenarios' negative controls.
  */
 import type { HistoryEvent } from './history.js';
+import { describeLate, faultWindows, wakes, type Wake } from './liveness.js';
 import type { LogEvent } from './protocol.js';
+
+export type { FaultWindow, Wake } from './liveness.js';
 
 export type Rule =
   | 'history'
@@ -66,7 +76,8 @@ export type Rule =
   | 'counter'
   | 'ack'
   | 'leak'
-  | 'exit';
+  | 'exit'
+  | 'L';
 
 export interface Violation {
   rule: Rule;
@@ -139,6 +150,8 @@ export interface Acquisition {
   lease: string;
   key: string;
   token: bigint;
+  /** How many permits it holds (a semaphore acquisition's `weight`; 1 otherwise). */
+  weight: number;
   start: bigint;
   end: bigint;
   /** `unbounded`: nothing ended the window (no deadline was ever logged for it): it lasts to the end of the logs. */
@@ -199,6 +212,13 @@ export interface CheckInput {
   deadlineToleranceNs?: bigint;
   /** How much later than its evidence allows a running client may log a loss (timers under load). @default 1 s */
   lossSlackNs?: bigint;
+  /**
+   * Liveness (L): how soon after the delete that put its key first a waiter must report holding, when
+   * no fault window overlaps the wait (see test/fault/liveness.ts). @default 2 s
+   */
+  wakeBoundNs?: bigint;
+  /** Liveness: how long after a fault window ends it still counts as overlapping a wait. @default 0 */
+  faultRecoveryNs?: bigint;
 }
 
 export interface CheckResult {
@@ -223,6 +243,8 @@ export interface CheckResult {
   earlyRevocations: EarlyRevocation[];
   /** Every reported loss of a session, judged against its keep-alive evidence. */
   losses: Loss[];
+  /** Every wake-up of a waiter after the delete that put it first (liveness). */
+  wakes: Wake[];
 }
 
 interface EffectRecord {
@@ -413,15 +435,30 @@ export function check(input: CheckInput): CheckResult {
 
   // (E): no deadline further ahead of the instant it was observed than TTL − margin. (Its first
   // observation is the one that counts; later ones of the same value are closer, and pass if it did.)
+  // While the proxy delays a client's traffic (a `delay` fault with the round trip `rtt` it adds, in
+  // ms), every answer arrives at least `rtt` after its request was sent: a deadline observed at `t`
+  // from `rtt` after the delay began until it ended comes from a keep-alive sent by `t − rtt`.
+  const windows = faultWindows(faults, logEnd);
+  const delays = windows.filter((w) => w.op === 'delay' && typeof w.line['rtt'] === 'number');
+  const forcedRtt = (client: string, t: bigint): bigint => {
+    let rtt = 0n;
+    for (const w of delays) {
+      const d = BigInt(Math.round((w.line['rtt'] as number) * 1e6));
+      if (w.subject === client && t >= w.from + d && t <= w.to && d > rtt) rtt = d;
+    }
+    return rtt;
+  };
   for (const [id, list] of observed) {
     const info = leases.get(id);
     if (!info) continue;
     for (const o of list) {
       const ahead = o.deadline - o.t;
-      if (ahead > allowance(info)) {
+      const rtt = forcedRtt(info.client, o.t);
+      if (ahead > allowance(info) - rtt) {
+        const delayed = rtt > 0n ? `, while every round trip took at least ${ms(rtt)} (a delay of the proxy)` : '';
         flag(
           'deadline',
-          `${info.client}'s session ${info.lease} reported a validity deadline ${ms(ahead)} after the instant it was observed, more than TTL − safetyMargin (${info.ttlMs - info.marginMs} ms): no keep-alive sent before then can justify it`,
+          `${info.client}'s session ${info.lease} reported a validity deadline ${ms(ahead)} after the instant it was observed${delayed}, more than TTL − safetyMargin${rtt > 0n ? ' − that round trip' : ''} (${info.ttlMs - info.marginMs - Number(rtt) / 1e6} ms): no keep-alive sent before then can justify it`,
           info.client,
         );
         break;
@@ -541,6 +578,7 @@ export function check(input: CheckInput): CheckResult {
         lease,
         key: line.key,
         token,
+        weight: typeof line['weight'] === 'number' ? line['weight'] : 1,
         start,
         end: max(end ?? logEnd, start),
         endReason,
@@ -614,26 +652,35 @@ export function check(input: CheckInput): CheckResult {
     if (acq.end > acq.start) edges.push({ t: acq.start, opens: true, acq }, { t: acq.end, opens: false, acq });
   }
   edges.sort((a, b) => Number(a.t - b.t));
+  // Each window counts its weight (a semaphore's permits taken; 1 otherwise).
   const open = new Set<Acquisition>();
+  let held = 0;
   let maxConcurrent = 0;
   for (const edge of edges) {
     if (!edge.opens) {
       open.delete(edge.acq);
+      held -= edge.acq.weight;
       continue;
     }
     open.add(edge.acq);
-    maxConcurrent = Math.max(maxConcurrent, open.size);
-    if (open.size > permits) {
+    held += edge.acq.weight;
+    maxConcurrent = Math.max(maxConcurrent, held);
+    if (held > permits) {
       const others = [...open].filter((o) => o !== edge.acq);
+      const weighs = (o: Acquisition): string => (o.weight === 1 ? '' : ` weight ${o.weight}`);
       const detail = others
-        .map((o) => `${o.client} token ${o.token} (until ${o.endReason}, ${ms(o.end - edge.t)} later)`)
+        .map((o) => `${o.client} token ${o.token}${weighs(o)} (until ${o.endReason}, ${ms(o.end - edge.t)} later)`)
         .join('; ');
-      const message = `${edge.acq.client} token ${edge.acq.token} started holding while ${others.length} others held: ${detail}`;
+      const message = `${edge.acq.client} token ${edge.acq.token}${weighs(edge.acq)} started holding while ${others.length} others held: ${detail}`;
       // The server's fault only when every holder beyond `permits` — the first ones in the server's
-      // order — was displaced by an early revocation of its lease.
+      // order, as many as it takes to bring the weight within the permits — was displaced by an early
+      // revocation of its lease.
       const ranked = [...open].sort(byServerRank);
-      const beyond = ranked.slice(0, open.size - permits);
-      const successors = ranked.slice(open.size - permits);
+      let excess = held - permits;
+      let cut = 0;
+      while (excess > 0) excess -= ranked[cut++]!.weight;
+      const beyond = ranked.slice(0, cut);
+      const successors = ranked.slice(cut);
       const revoked = beyond.flatMap((o): [Acquisition, EarlyRevocation][] => {
         const r = displacedByRevocation(o, successors);
         return r ? [[o, r]] : [];
@@ -740,6 +787,11 @@ export function check(input: CheckInput): CheckResult {
   const leaked = [...alive].map(([key, rev]) => `${key}@${rev}`);
   if ((input.checkLeaks ?? true) && leaked.length > 0) flag('leak', `contender keys left at the end: ${leaked.join(', ')}`);
 
+  // L: every wake-up within its bound of the delete that put the waiter first.
+  const wakeBound = input.wakeBoundNs ?? 2000n * MS;
+  const liveness = wakes({ acquisitions, history, logs, windows, boundNs: wakeBound, recoveryNs: input.faultRecoveryNs ?? 0n });
+  for (const late of liveness.late) flag('L', describeLate(late, wakeBound), late.client);
+
   return {
     violations,
     versions,
@@ -753,13 +805,21 @@ export function check(input: CheckInput): CheckResult {
     leaked,
     earlyRevocations,
     losses,
+    wakes: liveness.wakes,
   };
+}
+
+/** `, wake-ups N (slowest X ms)`, or nothing without wake-ups. */
+function wakeSummary(all: readonly Wake[]): string {
+  if (all.length === 0) return '';
+  const slowest = all.reduce((a, b) => (b.waitedMs > a.waitedMs ? b : a));
+  return `, wake-ups ${all.length} (slowest ${slowest.waitedMs.toFixed(0)} ms, ${slowest.client})`;
 }
 
 /** A readable summary of a check, for test failure messages and logs. */
 export function describe(result: CheckResult): string {
   const lines = [
-    `acquisitions ${result.acquisitions.length}, early revocations by etcd ${result.earlyRevocations.length}, losses ${result.losses.length}, effects applied ${result.applied} (acknowledged ${result.acknowledged}, ambiguous-applied ${result.ambiguousApplied}), counter ${result.counter}, fenced rejections ${result.fencedRejections}, max concurrent ${result.maxConcurrent}`,
+    `acquisitions ${result.acquisitions.length}, early revocations by etcd ${result.earlyRevocations.length}, losses ${result.losses.length}, effects applied ${result.applied} (acknowledged ${result.acknowledged}, ambiguous-applied ${result.ambiguousApplied}), counter ${result.counter}, fenced rejections ${result.fencedRejections}, max concurrent ${result.maxConcurrent}${wakeSummary(result.wakes)}`,
     ...result.violations.slice(0, 20).map((v) => `  ${v.rule}: ${v.message}${v.server ? ` [server fault: ${v.server}]` : ''}`),
   ];
   if (result.violations.length > 20) lines.push(`  … ${result.violations.length - 20} more`);

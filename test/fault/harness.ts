@@ -101,7 +101,10 @@ export class ClientProc {
     for (;;) {
       const found = this.lines.slice(from).find(match);
       if (found) return found;
-      if (!this.#running) throw new Error(`${this.id} exited before ${what}; stderr:\n${this.stderr.slice(-2000)}`);
+      if (!this.#running) {
+        const how = this.exit?.signal ? `signal ${this.exit.signal}` : `code ${this.exit?.code}`;
+        throw new Error(`${this.id} exited (${how}) before ${what}; last lines:\n${this.tail()}\nstderr:\n${this.stderr.slice(-2000)}`);
+      }
       const left = deadline - performance.now();
       if (left <= 0) throw new Error(`${this.id}: no ${what} within ${timeoutMs} ms; last lines:\n${this.tail()}`);
       await new Promise<void>((resolve) => {

@@ -20,6 +20,11 @@ export interface HistoryEvent {
   /** The key's lease in lower-case hex, `0` for none. */
   lease: string;
   value: string;
+  /**
+   * When the recorder received it (`process.hrtime.bigint()`, ns): etcd applied it no later. Absent
+   * in hand-made histories.
+   */
+  at?: bigint;
 }
 
 type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse>;
@@ -143,6 +148,7 @@ export class HistoryRecorder {
     // A re-created watch starts after the last revision recorded, and etcd sends all events of one
     // revision in one response: anything at or below `floor` was recorded already.
     const floor = this.#last;
+    const at = process.hrtime.bigint();
     for (const event of res.events) {
       const rev = BigInt(event.kv.mod_revision);
       if (rev <= floor) continue;
@@ -157,12 +163,13 @@ export class HistoryRecorder {
           createRevision: was?.createRevision ?? 0n,
           lease: was?.lease ?? '0',
           value: '',
+          at,
         });
       } else {
         const createRevision = BigInt(event.kv.create_revision);
         const lease = BigInt(event.kv.lease).toString(16);
         this.#live.set(key, { createRevision, lease });
-        this.events.push({ rev, type: 'put', key, createRevision, lease, value: event.kv.value.toString() });
+        this.events.push({ rev, type: 'put', key, createRevision, lease, value: event.kv.value.toString(), at });
       }
       if (rev > this.#last) this.#last = rev;
     }
