@@ -236,7 +236,10 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
     this.name = name;
   }
 
-  /** True while this candidate leads: elected, and its term has not ended. For readiness probes. */
+  /**
+   * True while this candidate leads: elected, and its term has not ended. Not for readiness probes
+   * (a readiness that waits for leadership deadlocks a rolling update): see {@link health}.
+   */
   get isLeader(): boolean {
     return this.#leadership?.isLeader ?? false;
   }

@@ -37,9 +37,9 @@ export interface LeaseholdInstrumentation {
  * LeaderElector terms), from the call to its outcome. Attributes: `leasehold.primitive`,
  * `leasehold.name`, `leasehold.mode`, `leasehold.permits`, `leasehold.weight`, `leasehold.lease`,
  * `leasehold.blocking`, and at the end `leasehold.outcome`, `leasehold.token` (the term for a
- * campaign, as a string) and `leasehold.waited_ms`. A wait that fails has status ERROR and the error
- * recorded as an exception; one that ended because the lease was lost gets a `leasehold.lease_lost`
- * event. A Session's loss is also a span of its own, `leasehold.session_lost`, with that event.
+ * campaign, as a string) and `leasehold.waited_ms`. Every rejection is recorded as an exception; a
+ * wait that failed (the lease lost, or another error — not the caller's abort) has status ERROR, and
+ * one that ended because the lease was lost gets a `leasehold.lease_lost` event. A Session's loss is also a span of its own, `leasehold.session_lost`, with that event.
  * Spans start in the caller's active context, so they nest under the caller's span. A wait still in
  * progress when {@link LeaseholdInstrumentation.disable} is called has its span ended then.
  */

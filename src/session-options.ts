@@ -34,7 +34,7 @@ export interface SessionOptions {
   requestTimeout?: number;
   /**
    * The cockatiel policy wrapped around every etcd call (leasehold's calls are all idempotent).
-   * @default retry of transient errors, 12 attempts, exponential backoff 25 ms … 1 s (≈ 6.5 s)
+   * @default retry of transient errors, 12 retries (13 attempts), exponential backoff 25 ms … 1 s (≈ 6.5 s)
    */
   retryPolicy?: IPolicy;
   /** Aborts `Session.create` (the lease is revoked if it was granted meanwhile). */

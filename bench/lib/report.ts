@@ -418,7 +418,7 @@ export function markdown(input: ReportInput): string {
     'The waiter\'s client is probed (its raw watch streams are wrapped to note when an event arrives; leasehold',
     'itself is untouched), which splits a handoff at the wake-up: etcd sending the delete event, then what the',
     'waiter does after waking — for a Mutex one read that checks that it is first and that its key is still',
-    'there; for an Election that read plus a txn that checks the campaign value (a write: it contains a put).',
+    'there; for an Election the same read (its key, created by the campaign, already holds the campaign value).',
     'CPU is per acquisition: the bench process (every client together) and etcd (`process_cpu_seconds_total`).',
     '',
     insideTable(rows) || 'Not run.',

@@ -156,7 +156,7 @@ export function explainEtcdError(error: unknown, ns: Namespace, key?: string): u
 }
 
 /**
- * The default policy for transient etcd errors: up to 12 attempts with exponential backoff from 25 ms
+ * The default policy for transient etcd errors: up to 12 retries with exponential backoff from 25 ms
  * to 1 s (about 6.5 s in all: long enough to ride out the 5 s that etcd3's default host circuit
  * breaker stays open). Every call leasehold makes is idempotent by construction, so a retry after an
  * ambiguous outcome is safe; retries also stop as soon as the session's lease is lost.
