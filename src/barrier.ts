@@ -1,5 +1,4 @@
 import { acquireChannel, traced } from './diagnostics.js';
-import { internals } from './engine/session-internals.js';
 import { queuePrefix } from './engine/keys.js';
 import { signalOption } from './engine/validate.js';
 import { waitForDelete } from './engine/watch.js';
@@ -7,6 +6,8 @@ import { LockHandle } from './handle.js';
 import { Backoff } from './transport/backoff.js';
 import type { EtcdOps } from './transport/etcd.js';
 import type { Session } from './session.js';
+import type { SessionSource } from './session-source.js';
+import { sessionsOf, type Sessions } from './sessions.js';
 
 /** Options of {@link Barrier.wait}. */
 export interface BarrierWaitOptions {
@@ -41,17 +42,22 @@ const noop = (): void => undefined;
 export class Barrier {
   /** The barrier's name: the key whose existence is the barrier. */
   readonly name: string;
-  /** The session whose lease a raised barrier is bound to. */
-  readonly session: Session;
+  /**
+   * What the barrier is raised on: a Session, or a SessionSource whose current Session each
+   * {@link hold} takes (the handle's `session` is that one).
+   */
+  readonly session: Session | SessionSource;
+  readonly #sessions: Sessions;
   readonly #ops: EtcdOps;
 
   /**
-   * A Barrier named `name` on `session`. Creating it talks to nobody.
-   * @throws TypeError/RangeError when `session` is not a Session or `name` is not a valid name (as
-   * for a Mutex).
+   * A Barrier named `name` on `session` (a Session or a SessionSource). Creating it talks to nobody.
+   * @throws TypeError/RangeError when `session` is neither or `name` is not a valid name (as for a
+   * Mutex).
    */
-  constructor(session: Session, name: string) {
-    this.#ops = internals(session, 'Barrier').ops;
+  constructor(session: Session | SessionSource, name: string) {
+    this.#sessions = sessionsOf(session, 'Barrier');
+    this.#ops = this.#sessions.ops;
     queuePrefix(name, 'Barrier');
     this.name = name;
     this.session = session;
@@ -61,24 +67,26 @@ export class Barrier {
    * Raises the barrier, without waiting: creates the key bound to this session's lease. Resolves with
    * a handle (its `release()` lowers the barrier, its `signal` aborts when the session ends), or with
    * `null` when the barrier is already up — raised by anyone, this session included.
-   * @throws LeaseLostError/SessionClosedError when the session has ended.
+   * @throws LeaseLostError/SessionClosedError when the session has ended (on a SessionSource without
+   * a live Session: the reason it has none).
    */
   async hold(): Promise<LockHandle | null> {
-    if (!this.session.alive) throw this.session.signal.reason;
+    const session = this.#sessions.now();
+    if (!session.alive) throw session.signal.reason;
     // Traced as a `try…` acquisition, so that a raised barrier counts as held until its release.
-    const context = () => ({ primitive: 'barrier', name: this.name, lease: this.session.leaseHex, blocking: false }) as const;
+    const context = () => ({ primitive: 'barrier', name: this.name, lease: session.leaseHex, blocking: false }) as const;
     return traced(acquireChannel, context, undefined, async () => {
       const key = this.#ops.abs(this.name);
       const res = await this.#ops.txn(
         {
           compare: [{ key, target: 'Create', result: 'Equal', create_revision: '0' }],
-          success: [{ request_put: { key, value: Buffer.alloc(0), lease: this.session.leaseId } }],
+          success: [{ request_put: { key, value: Buffer.alloc(0), lease: session.leaseId } }],
         },
-        this.session.signal,
+        session.signal,
       );
       if (!res.succeeded) return null;
       const meta = { primitive: 'barrier', name: this.name } as const;
-      return new LockHandle({ session: this.session, key: this.name, token: BigInt(res.header.revision), leave: noop, meta });
+      return new LockHandle({ session: session, key: this.name, token: BigInt(res.header.revision), leave: noop, meta });
     }, (h) => h?.token);
   }
 

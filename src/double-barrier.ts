@@ -9,6 +9,8 @@ import { anySignal } from './transport/abort.js';
 import { Backoff } from './transport/backoff.js';
 import { guardCompare, rangeOp, type EtcdOps, type Kv } from './transport/etcd.js';
 import type { Session } from './session.js';
+import type { SessionSource } from './session-source.js';
+import { sessionsOf, type Sessions } from './sessions.js';
 
 /** Options of the {@link DoubleBarrier} constructor. */
 export interface DoubleBarrierOptions {
@@ -53,11 +55,17 @@ export interface DoubleBarrierCallOptions {
 export class DoubleBarrier {
   /** The barrier's name: its keys live under `${name}/`. */
   readonly name: string;
-  /** The session whose lease this participant's keys are bound to. */
-  readonly session: Session;
+  /**
+   * What this participant enters on: a Session, or a SessionSource whose current Session each
+   * {@link enter} takes (its key is bound to that lease until it has left).
+   */
+  readonly session: Session | SessionSource;
   /** How many participants make a round. */
   readonly count: number;
+  readonly #sessions: Sessions;
   readonly #ops: EtcdOps;
+  /** The Session of the current (or last) `enter()`. */
+  #entered: Session | undefined;
   readonly #waiters: string;
   readonly #ready: string;
   /** While inside: our waiter key, its create revision, and the round (`ready`'s create revision). */
@@ -65,11 +73,13 @@ export class DoubleBarrier {
   #busy = false;
 
   /**
-   * A DoubleBarrier named `name` for `options.count` participants, on `session`. Creating it talks to nobody.
+   * A DoubleBarrier named `name` for `options.count` participants, on `session` (a Session or a
+   * SessionSource). Creating it talks to nobody.
    * @throws TypeError/RangeError when `session`, `name` or `count` is invalid, naming the value.
    */
-  constructor(session: Session, name: string, options: DoubleBarrierOptions) {
-    this.#ops = internals(session, 'DoubleBarrier').ops;
+  constructor(session: Session | SessionSource, name: string, options: DoubleBarrierOptions) {
+    this.#sessions = sessionsOf(session, 'DoubleBarrier');
+    this.#ops = this.#sessions.ops;
     const prefix = queuePrefix(name, 'DoubleBarrier');
     this.count = checkInteger('count', checkRequiredOptions(options, 'DoubleBarrier', ['count']).count, 1);
     this.name = name;
@@ -79,7 +89,8 @@ export class DoubleBarrier {
   }
 
   /**
-   * Enters the barrier and waits until `count` participants have entered this round. Aborting
+   * Enters the barrier and waits until `count` participants have entered this round (on a
+   * SessionSource, on its current Session, waiting for one while it grants it). Aborting
    * `options.signal` deletes our key and rejects with `signal.reason` unchanged; a lease lost meanwhile
    * rejects with `LeaseLostError`.
    * @throws TypeError when this participant is inside already (or still entering or leaving).
@@ -87,12 +98,15 @@ export class DoubleBarrier {
   async enter(options?: DoubleBarrierCallOptions): Promise<void> {
     const caller = this.#callSignal(options, 'DoubleBarrier.enter');
     if (this.#inside) throw new TypeError(`DoubleBarrier ${this.name}: enter() while inside; leave() first`);
-    const signal = anySignal(caller, this.session.signal);
     this.#begin();
     let key: { key: string; revision: bigint } | undefined;
+    let session: Session | undefined;
     try {
+      session = await this.#sessions.current(caller);
+      this.#entered = session;
+      const signal = anySignal(caller, session.signal);
       for (;;) {
-        if (!this.session.alive) throw this.session.signal.reason;
+        if (!session.alive) throw session.signal.reason;
         key = undefined;
         const joined = await this.#join(signal);
         if (joined === 'round in progress') continue;
@@ -110,7 +124,7 @@ export class DoubleBarrier {
     } catch (error) {
       if (key) await this.#abandon(key);
       if (caller?.aborted) throw caller.reason;
-      if (!this.session.alive) throw this.session.signal.reason;
+      if (session && !session.alive) throw session.signal.reason;
       throw error;
     } finally {
       this.#busy = false;
@@ -185,13 +199,13 @@ export class DoubleBarrier {
    * so), and reads the waiters. Resolves with our key, or `'round in progress'`.
    */
   async #join(signal: AbortSignal): Promise<{ key: string; revision: bigint; position: number } | 'round in progress'> {
-    const key = `${this.#waiters}${acquisitionSuffix(this.session.leaseHex)}`;
+    const key = `${this.#waiters}${acquisitionSuffix(this.#entered!.leaseHex)}`;
     const ready = this.#ops.abs(this.#ready);
     const res = await this.#ops.txn(
       {
         compare: [{ key: ready, target: 'Create', result: 'Equal', create_revision: '0' }],
         success: [
-          { request_put: { key: this.#ops.abs(key), value: Buffer.alloc(0), lease: this.session.leaseId } },
+          { request_put: { key: this.#ops.abs(key), value: Buffer.alloc(0), lease: this.#entered!.leaseId } },
           rangeOp({ ...this.#ops.prefixRange(this.#waiters), sort_target: 'Create', sort_order: 'Ascend', keys_only: true }),
         ],
         failure: [rangeOp({ key: ready, keys_only: true })],
@@ -221,7 +235,7 @@ export class DoubleBarrier {
       const res = await this.#ops.txn(
         {
           compare: [own, { key: ready, target: 'Create', result: 'Equal', create_revision: '0' }],
-          success: [{ request_put: { key: ready, value: Buffer.alloc(0), lease: this.session.leaseId } }],
+          success: [{ request_put: { key: ready, value: Buffer.alloc(0), lease: this.#entered!.leaseId } }],
         },
         signal,
       );
@@ -290,12 +304,13 @@ export class DoubleBarrier {
 
   /** Our waiter key vanished while we waited: the lease's doing (lost) or someone else's. */
   async #gone(key: string): Promise<unknown> {
-    if (!(await internals(this.session).checkLease())) return this.session.signal.reason;
+    const session = this.#entered!;
+    if (!(await internals(session).checkLease())) return session.signal.reason;
     return new NotHeldError(`${key} was deleted by someone else while entering`, { key });
   }
 
   /** An aborted or failed enter: deletes our waiter key, bounded like an aborted acquisition. */
   async #abandon(key: { key: string; revision: bigint }): Promise<void> {
-    await removeBounded(this.session, (signal) => this.#ops.deleteIfCreated(key.key, key.revision, signal));
+    await removeBounded(this.#entered!, (signal) => this.#ops.deleteIfCreated(key.key, key.revision, signal));
   }
 }

@@ -4,13 +4,14 @@ import { takeOffice } from './engine/campaign.js';
 import { isDirectChild, queuePrefix } from './engine/keys.js';
 import { followFirst, type LeaderState } from './engine/observe.js';
 import { firstInLine, queueState, staticInspect, staticOps, type InspectOptions, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
-import { internals } from './engine/session-internals.js';
 import { checkOptions, checkSignal, show, signalOption } from './engine/validate.js';
 import { NoLeaderError } from './errors.js';
 import { LockHandle } from './handle.js';
 import { checkValue, Leadership } from './leadership.js';
 import type { EtcdOps } from './transport/etcd.js';
 import { sessionDefaults, type Session } from './session.js';
+import type { SessionSource } from './session-source.js';
+import { sessionsOf, type Sessions } from './sessions.js';
 import type { Namespace } from 'etcd3';
 
 export type { LeaderState } from './engine/observe.js';
@@ -46,26 +47,30 @@ export interface ElectionCallOptions {
 export class Election {
   /** The election's name: its keys are `${name}/${leaseHex}`. */
   readonly name: string;
-  /** The session whose lease campaign keys are bound to. */
-  readonly session: Session;
+  /**
+   * What campaigns are made on: a Session, or a SessionSource whose current Session each campaign
+   * takes. A leadership's own `session` is the Session it was won on.
+   */
+  readonly session: Session | SessionSource;
   readonly #prefix: string;
-  readonly #ownKey: string;
+  readonly #sessions: Sessions;
   readonly #ops: EtcdOps;
 
   /**
-   * An Election named `name` on `session`. Creating it talks to nobody.
-   * @throws TypeError when `name` is empty, not a string, or ends with "/".
+   * An Election named `name` on `session` (a Session or a SessionSource). Creating it talks to nobody.
+   * @throws TypeError when `session` is neither, or `name` is empty, not a string, or ends with "/".
    */
-  constructor(session: Session, name: string) {
-    this.#ops = internals(session, 'Election').ops;
+  constructor(session: Session | SessionSource, name: string) {
+    this.#sessions = sessionsOf(session, 'Election');
+    this.#ops = this.#sessions.ops;
     this.#prefix = queuePrefix(name, 'Election');
     this.name = name;
     this.session = session;
-    this.#ownKey = `${this.#prefix}${session.leaseHex}`;
   }
 
   /**
    * Waits until this session leads the election, in FIFO order, and returns the {@link Leadership}.
+   * On a SessionSource it first takes the source's current Session (waiting for one while it grants it).
    * Aborting `options.signal` deletes our campaign key and rejects with `signal.reason` unchanged; if
    * the lease is lost while waiting it rejects with {@link LeaseLostError} — a campaigner whose lease
    * expired in the queue is never told it leads (etcd issue 19597).
@@ -74,18 +79,19 @@ export class Election {
   async campaign(value: string, options?: CampaignOptions): Promise<Leadership> {
     checkValue(value, 'Election.campaign');
     signalOption(options, 'Election.campaign');
-    const context = (): AcquireContext => ({ primitive: 'election', name: this.name, lease: this.session.leaseHex, blocking: true });
+    const context = (): AcquireContext => ({ primitive: 'election', name: this.name, lease: this.#sessions.peek()?.leaseHex ?? '', blocking: true });
     return traced(campaignChannel, context, options?.signal, async () => this.#campaign(value, options), (l) => l.term);
   }
 
   async #campaign(value: string, options?: CampaignOptions): Promise<Leadership> {
+    const session = await this.#sessions.current(options?.signal);
     const ops = this.#ops;
-    const ownKey = this.#ownKey;
+    const ownKey = `${this.#prefix}${session.leaseHex}`;
     const bytes = Buffer.from(value);
     let checkedAt = 0n;
     const grant = await acquire(
       {
-        session: this.session,
+        session,
         ownKey,
         spec: { prefix: this.#prefix },
         value: bytes,
@@ -94,12 +100,12 @@ export class Election {
         // Our turn. A key this campaign created already holds its value, verified at `turn.checkedAt`;
         // one that predates it (an adopted lease) takes office first.
         afterTurn: async (ownRevision, signal, turn) => {
-          checkedAt = turn.created ? turn.checkedAt : await takeOffice(ops, ownKey, ownRevision, bytes, this.session.leaseId, signal);
+          checkedAt = turn.created ? turn.checkedAt : await takeOffice(ops, ownKey, ownRevision, bytes, session.leaseId, signal);
         },
       },
       options,
     );
-    const handle = new LockHandle({ session: this.session, ...grant, meta: { primitive: 'election', name: this.name } });
+    const handle = new LockHandle({ session, ...grant, meta: { primitive: 'election', name: this.name } });
     return new Leadership(this, handle, value, checkedAt);
   }
 
@@ -142,7 +148,7 @@ export class Election {
   observe(options?: ObserveOptions & { vacancies?: false }): AsyncGenerator<LeaderState, void, undefined>;
   observe(options: ObserveOptions & { vacancies: true }): AsyncGenerator<LeaderState | null, void, undefined>;
   observe(options?: ObserveOptions): AsyncGenerator<LeaderState | null, void, undefined> {
-    return following(this.#ops, this.name, options, 'Election.observe', this.session.leaseId);
+    return following(this.#ops, this.name, options, 'Election.observe', () => this.#sessions.peek()?.leaseId);
   }
 
   /**
@@ -156,7 +162,7 @@ export class Election {
   static observe(client: Namespace, name: string, options?: StaticObserveOptions): AsyncGenerator<LeaderState | null, void, undefined> {
     queuePrefix(name, 'Election');
     const { ops, rest } = staticOps(client, options, 'Election.observe', observeOptionNames, sessionDefaults);
-    return following(ops, name, rest, 'Election.observe', undefined);
+    return following(ops, name, rest, 'Election.observe', () => undefined);
   }
 
   /**
@@ -196,7 +202,7 @@ async function* following(
   name: string,
   options: ObserveOptions | undefined,
   where: string,
-  selfLease: string | undefined,
+  selfLease: () => string | undefined,
 ): AsyncGenerator<LeaderState | null, void, undefined> {
   const { signal, vacancies } = checkOptions(options, where, observeOptionNames);
   checkSignal(signal, where);
@@ -205,7 +211,7 @@ async function* following(
   }
   for await (const first of followFirst(ops, { prefix: `${name}/` }, signal)) {
     const state = first && { key: first.key, value: first.value, term: first.token, leaseId: first.leaseId };
-    publishLeader(() => ({ name, leader: state, self: state !== null && state.leaseId === selfLease, source: 'observe' }));
+    publishLeader(() => ({ name, leader: state, self: state !== null && state.leaseId === selfLease(), source: 'observe' }));
     if (state !== null || vacancies === true) yield state;
   }
 }

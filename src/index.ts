@@ -4,6 +4,15 @@
  */
 export { Session, sessionDefaults, type SessionOptions } from './session.js';
 export {
+  SessionSource,
+  sessionSourceDefaults,
+  type SessionSourceOptions,
+  type SessionSourceEvents,
+  type SessionSourceHealth,
+  type SessionSourceState,
+} from './session-source.js';
+export type { WithOptions } from './sessions.js';
+export {
   channels,
   type AcquireContext,
   type AcquireOutcome,
@@ -16,7 +25,7 @@ export {
 } from './diagnostics.js';
 export { liveState, type LiveState, type LiveHolding, type LiveSession } from './live-state.js';
 export type { AcquireOptions } from './engine/acquire.js';
-export { Mutex, type LockOptions } from './mutex.js';
+export { Mutex, type LockOptions, type WithLockOptions } from './mutex.js';
 export { LockHandle, type Held, type ReleaseOutcome } from './handle.js';
 export {
   Semaphore,
@@ -25,8 +34,9 @@ export {
   type SemaphoreOptions,
   type PermitOptions,
   type TryPermitOptions,
+  type WithPermitOptions,
 } from './semaphore.js';
-export { ReadWriteLock, type RwLockOptions } from './rw-lock.js';
+export { ReadWriteLock, type RwLockOptions, type WithRwLockOptions } from './rw-lock.js';
 export {
   Election,
   type CampaignOptions,

@@ -3,6 +3,7 @@ import { guardLeadership, proclaimValue } from './engine/campaign.js';
 import { internals } from './engine/session-internals.js';
 import { checkText, maxValueBytes, signalOption } from './engine/validate.js';
 import type { Election, ElectionCallOptions } from './election.js';
+import type { Session } from './session.js';
 import { NotHeldError, NotLeaderError } from './errors.js';
 import type { Held, LockHandle, ReleaseOutcome } from './handle.js';
 import { anySignal, raceSignal } from './transport/abort.js';
@@ -33,6 +34,8 @@ export class Leadership implements Held {
   readonly token: bigint;
   /** The lease the key is bound to (etcd's decimal string). */
   readonly leaseId: string;
+  /** The Session the leadership was won on (on a SessionSource, the one current at the campaign). */
+  readonly session: Session;
 
   readonly #handle: LockHandle;
   readonly #controller = new AbortController();
@@ -47,6 +50,7 @@ export class Leadership implements Held {
     this.term = handle.token;
     this.token = handle.token;
     this.leaseId = handle.leaseId;
+    this.session = handle.session;
     this.#handle = handle;
     this.#value = value;
     this.#onHandleEnd = () => this.#end(handle.signal.reason);
@@ -71,7 +75,7 @@ export class Leadership implements Held {
 
   /** True while leading: not ended, and the session is within its validity deadline. */
   get isLeader(): boolean {
-    return !this.#controller.signal.aborted && this.election.session.alive;
+    return !this.#controller.signal.aborted && this.session.alive;
   }
 
   /** The same as {@link isLeader}, as every {@link Held} has it. */
@@ -90,14 +94,14 @@ export class Leadership implements Held {
     const signal = signalOption(options, 'Leadership.proclaim');
     signal?.throwIfAborted();
     this.#throwIfEnded();
-    const s = internals(this.election.session);
+    const s = internals(this.session);
     const applied = await raceSignal(
       proclaimValue(s.ops, this.key, this.term, Buffer.from(value), this.leaseId, anySignal(signal, this.#controller.signal)),
       signal,
     ).catch((error: unknown) => {
       if (signal?.aborted) throw signal.reason;
       if (isLeaseNotFound(error)) s.lost(error);
-      if (this.#controller.signal.aborted || !this.election.session.alive) this.#throwIfEnded();
+      if (this.#controller.signal.aborted || !this.session.alive) this.#throwIfEnded();
       throw error;
     });
     if (!applied) {
@@ -167,10 +171,10 @@ export class Leadership implements Held {
       throw new NotLeaderError(`${this.key} (term ${this.term}) is no longer the leader`, {
         key: this.key, cause: reason });
     }
-    if (!this.election.session.alive) {
+    if (!this.session.alive) {
       throw new NotLeaderError(`${this.key} (term ${this.term}) is no longer the leader`, {
         key: this.key,
-        cause: this.election.session.signal.reason,
+        cause: this.session.signal.reason,
       });
     }
   }
@@ -196,9 +200,9 @@ export class Leadership implements Held {
    * ({@link NotLeaderError}).
    */
   async #guard(checkedAt: bigint): Promise<void> {
-    const s = internals(this.election.session);
+    const s = internals(this.session);
     const ended = await guardLeadership(s, this.key, this.term, checkedAt, this.#controller.signal);
-    if (ended === 'lost') this.#end(this.election.session.signal.reason);
+    if (ended === 'lost') this.#end(this.session.signal.reason);
     else if (ended === 'deleted') this.#end(new NotLeaderError(`${this.key} (term ${this.term}) was deleted by someone else`, { key: this.key }));
   }
 }

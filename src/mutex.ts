@@ -2,15 +2,19 @@ import { LockHandle } from './handle.js';
 import { acquireChannel, traced, type AcquireContext } from './diagnostics.js';
 import { acquire, tryAcquire, type AcquireOptions, type AcquireParams, type Grant } from './engine/acquire.js';
 import { queuePrefix } from './engine/keys.js';
-import { internals } from './engine/session-internals.js';
 import { checkFunction, signalOption } from './engine/validate.js';
 import { followFirst } from './engine/observe.js';
 import { firstInLine, queueState, staticInspect, type Contender, type InspectOptions, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
 import { sessionDefaults, type Session } from './session.js';
+import type { SessionSource } from './session-source.js';
+import { holding, sessionsOf, withOptions, type Sessions, type WithOptions } from './sessions.js';
 import type { Namespace } from 'etcd3';
 
 /** Options of {@link Mutex.lock}. */
 export type LockOptions = AcquireOptions;
+
+/** Options of {@link Mutex.withLock}. */
+export type WithLockOptions = WithOptions;
 
 /**
  * A distributed mutual-exclusion lock on etcd, FIFO and herd-free.
@@ -32,56 +36,70 @@ export type LockOptions = AcquireOptions;
 export class Mutex {
   /** The lock's name: its keys are `${name}/${leaseHex}`. */
   readonly name: string;
-  /** The session whose lease the lock's key is bound to. */
-  readonly session: Session;
-  readonly #params: AcquireParams;
+  /**
+   * What the lock is taken on: a Session, or a SessionSource whose current Session each acquisition
+   * takes. A handle's own `session` is the Session it was taken on.
+   */
+  readonly session: Session | SessionSource;
+  readonly #sessions: Sessions;
+  readonly #prefix: string;
 
   /**
-   * A Mutex named `name` on `session`. Creating it talks to nobody.
-   * @throws TypeError/RangeError when `session` is not a Session, or `name` is not a non-empty,
+   * A Mutex named `name` on `session` (a Session or a SessionSource). Creating it talks to nobody.
+   * @throws TypeError/RangeError when `session` is neither, or `name` is not a non-empty,
    * well-formed string of at most 4096 UTF-8 bytes without NUL or a trailing "/".
    */
-  constructor(session: Session, name: string) {
-    internals(session, 'Mutex');
-    const prefix = queuePrefix(name, 'Mutex');
+  constructor(session: Session | SessionSource, name: string) {
+    this.#sessions = sessionsOf(session, 'Mutex');
+    this.#prefix = queuePrefix(name, 'Mutex');
     this.name = name;
     this.session = session;
-    this.#params = {
+  }
+
+  #params(session: Session): AcquireParams {
+    return {
       session,
-      ownKey: `${prefix}${session.leaseHex}`,
-      spec: { prefix },
+      ownKey: `${this.#prefix}${session.leaseHex}`,
+      spec: { prefix: this.#prefix },
       where: 'Mutex.lock',
       local: true, // the key is named by the lease: two acquisitions on one session take turns
     };
   }
 
   /**
-   * Waits until the lock is ours, in FIFO order, and returns its handle.
+   * Waits until the lock is ours, in FIFO order, and returns its handle. On a SessionSource it first
+   * takes the source's current Session (waiting for one while the source grants it).
    * Aborting `options.signal` deletes our queue key and rejects with `signal.reason` unchanged; if the
    * lease is lost while waiting it rejects with {@link LeaseLostError} — never with a handle whose
    * key is gone.
    */
   async lock(options?: LockOptions): Promise<LockHandle> {
-    return traced(acquireChannel, () => this.#context(true), options?.signal, async () => this.#handle(await acquire(this.#params, options)), (h) => h.token);
+    const signal = signalOption(options, 'Mutex.lock');
+    return traced(acquireChannel, () => this.#context(true), signal, async () => {
+      const session = await this.#sessions.current(signal);
+      return this.#handle(session, await acquire(this.#params(session), options));
+    }, (h) => h.token);
   }
 
   /**
    * Takes the lock if nobody holds or waits for it, without waiting; resolves with `null` otherwise
-   * (also when another acquisition on this same Session has it).
+   * (also when another acquisition on this same Session has it). On a SessionSource without a live
+   * Session it rejects at once, with the reason it has none.
    */
   async tryLock(): Promise<LockHandle | null> {
     return traced(acquireChannel, () => this.#context(false), undefined, async () => {
-      const grant = await tryAcquire(this.#params);
-      return grant && this.#handle(grant);
+      const session = this.#sessions.now();
+      const grant = await tryAcquire(this.#params(session));
+      return grant && this.#handle(session, grant);
     }, (h) => h?.token);
   }
 
-  #handle(grant: Grant): LockHandle {
-    return new LockHandle({ session: this.session, ...grant, meta: { primitive: 'mutex', name: this.name } });
+  #handle(session: Session, grant: Grant): LockHandle {
+    return new LockHandle({ session, ...grant, meta: { primitive: 'mutex', name: this.name } });
   }
 
   #context(blocking: boolean): AcquireContext {
-    return { primitive: 'mutex', name: this.name, lease: this.session.leaseHex, blocking };
+    return { primitive: 'mutex', name: this.name, lease: this.#sessions.peek()?.leaseHex ?? '', blocking };
   }
 
   /**
@@ -91,7 +109,7 @@ export class Mutex {
    * is reported with `leaseId` `'0'`: it blocks everyone behind it and never expires.
    */
   async queue(options?: InspectOptions): Promise<QueueState> {
-    return queueState(internals(this.session).ops, firstInLine(this.#params.spec.prefix), signalOption(options, 'Mutex.queue'));
+    return queueState(this.#sessions.ops, firstInLine(this.#prefix), signalOption(options, 'Mutex.queue'));
   }
 
   /** Reads who holds the lock now: the first contender, or `null` when the lock is free. */
@@ -112,7 +130,7 @@ export class Mutex {
    * @throws only a non-transient etcd error (for example a permission error); transient ones are retried.
    */
   observe(options?: InspectOptions): AsyncGenerator<Contender | null, void, undefined> {
-    return followFirst(internals(this.session).ops, { prefix: this.#params.spec.prefix }, signalOption(options, 'Mutex.observe'));
+    return followFirst(this.#sessions.ops, { prefix: this.#prefix }, signalOption(options, 'Mutex.observe'));
   }
 
   /**
@@ -138,15 +156,13 @@ export class Mutex {
 
   /**
    * Runs `fn` while holding the lock and releases it when `fn` settles (also when it throws).
-   * `fn` gets the handle: pass `handle.signal` to the work so it stops if the lock is lost.
+   * `fn` gets the handle: pass `handle.signal` to the work so it stops if the lock is lost. With
+   * `options.requeue` on a SessionSource, a lease lost while still waiting queues again on the next
+   * Session; `fn` never runs twice.
    */
-  async withLock<T>(fn: (handle: LockHandle) => Promise<T> | T, options?: LockOptions): Promise<T> {
+  async withLock<T>(fn: (handle: LockHandle) => Promise<T> | T, options?: WithLockOptions): Promise<T> {
     checkFunction(fn, '`fn` of Mutex.withLock');
-    const handle = await this.lock(options);
-    try {
-      return await fn(handle);
-    } finally {
-      await handle.release();
-    }
+    const { options: lockOptions, requeue } = withOptions(options, this.#sessions, 'Mutex.withLock');
+    return holding(async () => this.lock(lockOptions), fn, requeue, lockOptions.signal);
   }
 }

@@ -4,15 +4,19 @@ import { resumeLeftover } from './engine/adopt.js';
 import { acquireChannel, traced, type AcquireContext } from './diagnostics.js';
 import { acquire, tryAcquire, type AcquireOptions, type AcquireParams, type Grant } from './engine/acquire.js';
 import { isDirectChild, queuePrefix } from './engine/keys.js';
-import { internals } from './engine/session-internals.js';
 import { checkFunction, signalOption } from './engine/validate.js';
 import { followHolders } from './engine/observe.js';
 import { queueState, rwHolders, staticInspect, type InspectOptions, type QueueKind, type QueueState, type RwContender, type StaticInspectOptions } from './engine/inspect.js';
 import { sessionDefaults, type Session } from './session.js';
+import type { SessionSource } from './session-source.js';
+import { holding, sessionsOf, withOptions, type Sessions, type WithOptions } from './sessions.js';
 import type { Namespace } from 'etcd3';
 
 /** Options of {@link ReadWriteLock.readLock} and {@link ReadWriteLock.writeLock}. */
 export type RwLockOptions = AcquireOptions;
+
+/** Options of {@link ReadWriteLock.withReadLock} and {@link ReadWriteLock.withWriteLock}. */
+export type WithRwLockOptions = WithOptions;
 
 /**
  * A distributed read/write lock on etcd: readers share it, a writer excludes everyone; FIFO by
@@ -47,8 +51,12 @@ export type RwLockOptions = AcquireOptions;
 export class ReadWriteLock {
   /** The lock's name: its keys are `${name}/read/<suffix>` and `${name}/write/<suffix>`. */
   readonly name: string;
-  /** The session whose lease the lock's keys are bound to. */
-  readonly session: Session;
+  /**
+   * What the lock is taken on: a Session, or a SessionSource whose current Session each acquisition
+   * takes. A handle's own `session` is the Session it was taken on.
+   */
+  readonly session: Session | SessionSource;
+  readonly #sessions: Sessions;
   readonly #prefix: string;
   readonly #readers: string;
   readonly #writers: string;
@@ -56,12 +64,12 @@ export class ReadWriteLock {
   readonly #kind: QueueKind<RwContender>;
 
   /**
-   * A ReadWriteLock named `name` on `session`. Creating it talks to nobody.
-   * @throws TypeError/RangeError when `session` is not a Session, or `name` is not a non-empty,
+   * A ReadWriteLock named `name` on `session` (a Session or a SessionSource). Creating it talks to nobody.
+   * @throws TypeError/RangeError when `session` is neither, or `name` is not a non-empty,
    * well-formed string of at most 4096 UTF-8 bytes without NUL or a trailing "/".
    */
-  constructor(session: Session, name: string) {
-    internals(session, 'ReadWriteLock');
+  constructor(session: Session | SessionSource, name: string) {
+    this.#sessions = sessionsOf(session, 'ReadWriteLock');
     this.#prefix = queuePrefix(name, 'ReadWriteLock');
     this.#readers = `${this.#prefix}read/`;
     this.#writers = `${this.#prefix}write/`;
@@ -71,66 +79,85 @@ export class ReadWriteLock {
   }
 
   /**
-   * Waits until no writer queued before us holds or waits, then returns a shared (read) handle.
+   * Waits until no writer queued before us holds or waits, then returns a shared (read) handle. On a
+   * SessionSource it first takes the source's current Session (waiting for one while it grants it).
    * Aborting `options.signal` deletes our queue key and rejects with `signal.reason` unchanged; if the
    * lease is lost while waiting it rejects with {@link LeaseLostError}.
    */
   async readLock(options?: RwLockOptions): Promise<LockHandle> {
-    return this.#traced('read', true, options, async () => this.#handle(await acquire(await this.#readParams('ReadWriteLock.readLock'), options)));
+    return this.#lock('read', options, 'ReadWriteLock.readLock');
   }
 
   /**
    * Waits until every reader and writer queued before us has gone, then returns an exclusive (write)
-   * handle. Aborting `options.signal` deletes our queue key and rejects with `signal.reason`
-   * unchanged; if the lease is lost while waiting it rejects with {@link LeaseLostError}.
+   * handle; on a SessionSource, on its current Session. Aborting `options.signal` deletes our queue
+   * key and rejects with `signal.reason` unchanged; if the lease is lost while waiting it rejects with
+   * {@link LeaseLostError}.
    */
   async writeLock(options?: RwLockOptions): Promise<LockHandle> {
-    return this.#traced('write', true, options, async () => this.#handle(await acquire(await this.#writeParams('ReadWriteLock.writeLock'), options)));
+    return this.#lock('write', options, 'ReadWriteLock.writeLock');
   }
 
-  /** Takes a read lock if no writer holds or waits for the lock, without waiting; `null` otherwise. */
+  /**
+   * Takes a read lock if no writer holds or waits for the lock, without waiting; `null` otherwise. On
+   * a SessionSource without a live Session it rejects at once, with the reason it has none.
+   */
   async tryReadLock(): Promise<LockHandle | null> {
-    return this.#traced('read', false, undefined, async () => {
-      const grant = await tryAcquire(await this.#readParams('ReadWriteLock.tryReadLock'));
-      return grant && this.#handle(grant);
-    });
+    return this.#tryLock('read', 'ReadWriteLock.tryReadLock');
   }
 
-  /** Takes the write lock if nobody holds or waits for the lock, without waiting; `null` otherwise. */
+  /**
+   * Takes the write lock if nobody holds or waits for the lock, without waiting; `null` otherwise. On
+   * a SessionSource without a live Session it rejects at once, with the reason it has none.
+   */
   async tryWriteLock(): Promise<LockHandle | null> {
-    return this.#traced('write', false, undefined, async () => {
-      const grant = await tryAcquire(await this.#writeParams('ReadWriteLock.tryWriteLock'));
-      return grant && this.#handle(grant);
+    return this.#tryLock('write', 'ReadWriteLock.tryWriteLock');
+  }
+
+  async #lock(mode: 'read' | 'write', options: RwLockOptions | undefined, where: string): Promise<LockHandle> {
+    const signal = signalOption(options, where);
+    return this.#traced(mode, true, signal, async () => {
+      const session = await this.#sessions.current(signal);
+      return this.#handle(session, await acquire(await this.#params(session, mode, where), options));
     });
   }
 
-  #handle(grant: Grant): LockHandle {
-    return new LockHandle({ session: this.session, ...grant, meta: { primitive: 'rwlock', name: this.name } });
+  async #tryLock(mode: 'read' | 'write', where: string): Promise<LockHandle | null> {
+    return this.#traced(mode, false, undefined, async () => {
+      const session = this.#sessions.now();
+      const grant = await tryAcquire(await this.#params(session, mode, where));
+      return grant && this.#handle(session, grant);
+    });
   }
 
-  #traced<T extends LockHandle | null>(mode: 'read' | 'write', blocking: boolean, options: RwLockOptions | undefined, fn: () => Promise<T>): Promise<T> {
-    const context = (): AcquireContext => ({ primitive: 'rwlock', name: this.name, mode, lease: this.session.leaseHex, blocking });
-    return traced(acquireChannel, context, options?.signal, fn, (h) => h?.token);
+  #handle(session: Session, grant: Grant): LockHandle {
+    return new LockHandle({ session, ...grant, meta: { primitive: 'rwlock', name: this.name } });
   }
 
-  /** Runs `fn` under a read lock and releases it when `fn` settles (also when it throws). */
-  async withReadLock<T>(fn: (handle: LockHandle) => Promise<T> | T, options?: RwLockOptions): Promise<T> {
-    checkFunction(fn, '`fn` of ReadWriteLock.withReadLock');
-    return this.#with(await this.readLock(options), fn);
+  #traced<T extends LockHandle | null>(mode: 'read' | 'write', blocking: boolean, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    const context = (): AcquireContext => ({ primitive: 'rwlock', name: this.name, mode, lease: this.#sessions.peek()?.leaseHex ?? '', blocking });
+    return traced(acquireChannel, context, signal, fn, (h) => h?.token);
   }
 
-  /** Runs `fn` under the write lock and releases it when `fn` settles (also when it throws). */
-  async withWriteLock<T>(fn: (handle: LockHandle) => Promise<T> | T, options?: RwLockOptions): Promise<T> {
-    checkFunction(fn, '`fn` of ReadWriteLock.withWriteLock');
-    return this.#with(await this.writeLock(options), fn);
+  /**
+   * Runs `fn` under a read lock and releases it when `fn` settles (also when it throws). With
+   * `options.requeue` on a SessionSource, a lease lost while still waiting queues again on the next
+   * Session; `fn` never runs twice.
+   */
+  async withReadLock<T>(fn: (handle: LockHandle) => Promise<T> | T, options?: WithRwLockOptions): Promise<T> {
+    return this.#with('read', fn, options, 'ReadWriteLock.withReadLock');
   }
 
-  async #with<T>(handle: LockHandle, fn: (handle: LockHandle) => Promise<T> | T): Promise<T> {
-    try {
-      return await fn(handle);
-    } finally {
-      await handle.release();
-    }
+  /** Runs `fn` under the write lock and releases it when `fn` settles (also when it throws); `requeue` as for {@link withReadLock}. */
+  async withWriteLock<T>(fn: (handle: LockHandle) => Promise<T> | T, options?: WithRwLockOptions): Promise<T> {
+    return this.#with('write', fn, options, 'ReadWriteLock.withWriteLock');
+  }
+
+  async #with<T>(mode: 'read' | 'write', fn: (handle: LockHandle) => Promise<T> | T, options: WithRwLockOptions | undefined, where: string): Promise<T> {
+    checkFunction(fn, `\`fn\` of ${where}`);
+    const { options: lockOptions, requeue } = withOptions(options, this.#sessions, where);
+    const take = async (): Promise<LockHandle> => (mode === 'read' ? this.readLock(lockOptions) : this.writeLock(lockOptions));
+    return holding(take, fn, requeue, lockOptions.signal);
   }
 
   /**
@@ -139,7 +166,7 @@ export class ReadWriteLock {
    * `mode`. Works on names used by Go's `recipes.RWMutex` (keys `name/read/…`, `name/write/…`).
    */
   async queue(options?: InspectOptions): Promise<QueueState<RwContender>> {
-    return queueState(internals(this.session).ops, this.#kind, signalOption(options, 'ReadWriteLock.queue'));
+    return queueState(this.#sessions.ops, this.#kind, signalOption(options, 'ReadWriteLock.queue'));
   }
 
   /** Reads who holds the lock now: one writer, or the readers sharing it; empty when it is free. */
@@ -159,7 +186,7 @@ export class ReadWriteLock {
    * @throws only a non-transient etcd error; transient ones are retried.
    */
   observe(options?: InspectOptions): AsyncGenerator<RwContender[], void, undefined> {
-    return followHolders(internals(this.session).ops, this.#kind, signalOption(options, 'ReadWriteLock.observe'));
+    return followHolders(this.#sessions.ops, this.#kind, signalOption(options, 'ReadWriteLock.observe'));
   }
 
   /** Reads the queue of the lock `name` on `client` without a Session, as {@link ReadWriteLock.queue} does. */
@@ -177,33 +204,16 @@ export class ReadWriteLock {
   }
 
   /**
-   * Our key for a new acquisition: on a session that adopted its lease, the first acquisition resumes
-   * a key of the same kind the lease already has under this name (see `resumeLeftover`).
+   * The acquisition's parameters on `session`. Our key: on a session that adopted its lease, the first
+   * acquisition resumes a key of the same kind the lease already has under this name (see
+   * `resumeLeftover`). A reader waits only for writers (the last writer created before it); a writer
+   * for every reader and writer (the last key of either kind created before it).
    */
-  async #ownKey(kind: string): Promise<string> {
-    const wanted = kind === 'read' ? this.#readers : this.#writers;
-    const leftover = await resumeLeftover(this.session, `rw:${this.#prefix}`, [this.#readers, this.#writers], (_kv, prefix) => prefix === wanted);
-    return leftover?.kv.key ?? `${wanted}${acquisitionSuffix(this.session.leaseHex)}`;
-  }
-
-  async #readParams(where: string): Promise<AcquireParams> {
-    return {
-      session: this.session,
-      ownKey: await this.#ownKey('read'),
-      // Only writers block a reader: the queue looks for the last writer created before us.
-      spec: { prefix: this.#writers },
-      where,
-    };
-  }
-
-  async #writeParams(where: string): Promise<AcquireParams> {
-    return {
-      session: this.session,
-      ownKey: await this.#ownKey('write'),
-      // Every reader and writer blocks a writer: the last key of either kind created before us.
-      spec: this.#kind.spec,
-      where,
-    };
+  async #params(session: Session, mode: 'read' | 'write', where: string): Promise<AcquireParams> {
+    const wanted = mode === 'read' ? this.#readers : this.#writers;
+    const leftover = await resumeLeftover(session, `rw:${this.#prefix}`, [this.#readers, this.#writers], (_kv, prefix) => prefix === wanted);
+    const ownKey = leftover?.kv.key ?? `${wanted}${acquisitionSuffix(session.leaseHex)}`;
+    return { session, ownKey, spec: mode === 'read' ? { prefix: this.#writers } : this.#kind.spec, where };
   }
 }
 

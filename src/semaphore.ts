@@ -12,6 +12,8 @@ import { checkFunction, checkInteger, checkOptions, checkRequiredOptions, checkS
 import { followHolders } from './engine/observe.js';
 import { permitHolders, queueState, staticInspect, type InspectOptions, type PermitContender, type QueueKind, type QueueState, type StaticInspectOptions } from './engine/inspect.js';
 import { sessionDefaults, type Session } from './session.js';
+import type { SessionSource } from './session-source.js';
+import { holding, sessionsOf, withOptions, type Sessions, type WithOptions } from './sessions.js';
 import type { Namespace } from 'etcd3';
 
 /** Options of the {@link Semaphore} constructor. */
@@ -36,6 +38,9 @@ export interface PermitOptions {
 
 /** Options of {@link Semaphore.tryAcquire}. */
 export type TryPermitOptions = Pick<PermitOptions, 'weight'>;
+
+/** Options of {@link Semaphore.withPermit}: those of `acquire`, and `requeue` (see {@link WithOptions}). */
+export interface WithPermitOptions extends PermitOptions, Pick<WithOptions, 'requeue'> {}
 
 /** The defaults of {@link PermitOptions}. */
 export const permitDefaults = {
@@ -102,8 +107,11 @@ function checkWeight(options: PermitOptions | undefined, where: string, known: r
 export class Semaphore {
   /** The semaphore's name: its keys live under `${name}/waiters/` and `${name}/holders/`. */
   readonly name: string;
-  /** The session whose lease this participant's keys are bound to. */
-  readonly session: Session;
+  /**
+   * What permits are taken on: a Session, or a SessionSource whose current Session each acquisition
+   * takes. A handle's own `session` is the Session it was taken on.
+   */
+  readonly session: Session | SessionSource;
   /** The total number of permits, as this participant records it. */
   readonly permits: number;
   readonly #waiters: string;
@@ -111,14 +119,17 @@ export class Semaphore {
   /** The semaphore's keys read as a queue (holders, then waiters). */
   readonly #kind: QueueKind<PermitContender>;
   readonly #meta: { primitive: 'semaphore'; name: string };
+  readonly #sessions: Sessions;
 
   /**
-   * A Semaphore named `name` with `options.permits` permits, on `session`. Creating it talks to nobody.
-   * @throws TypeError when `name` is empty, not a string or ends with "/", or `permits` is not an integer.
+   * A Semaphore named `name` with `options.permits` permits, on `session` (a Session or a
+   * SessionSource). Creating it talks to nobody.
+   * @throws TypeError when `session` is neither, `name` is empty, not a string or ends with "/", or
+   * `permits` is not an integer.
    * @throws RangeError when `permits` is less than 1.
    */
-  constructor(session: Session, name: string, options: SemaphoreOptions) {
-    internals(session, 'Semaphore');
+  constructor(session: Session | SessionSource, name: string, options: SemaphoreOptions) {
+    this.#sessions = sessionsOf(session, 'Semaphore');
     const prefix = queuePrefix(name, 'Semaphore');
     this.permits = checkInteger('permits', checkRequiredOptions(options, 'Semaphore', ['permits']).permits, 1);
     this.name = name;
@@ -130,7 +141,8 @@ export class Semaphore {
   }
 
   /**
-   * Waits, in FIFO order, until `weight` permits are free and returns a handle holding them.
+   * Waits, in FIFO order, until `weight` permits are free and returns a handle holding them. On a
+   * SessionSource it first takes the source's current Session (waiting for one while it grants it).
    * Aborting `options.signal` deletes our queue key and rejects with `signal.reason` unchanged; if the
    * lease is lost while waiting it rejects with {@link LeaseLostError} — never with a handle whose key
    * is gone.
@@ -140,26 +152,28 @@ export class Semaphore {
    */
   async acquire(options?: PermitOptions): Promise<PermitHandle> {
     const weight = checkWeight(options, 'Semaphore.acquire', ['weight', 'signal'], this.permits);
-    return traced(acquireChannel, () => this.#context(weight, true), options?.signal, async () => this.#acquire(weight, options), (h) => h.token);
+    return traced(acquireChannel, () => this.#context(weight, true), options?.signal, async () => this.#acquire(weight, options?.signal), (h) => h.token);
   }
 
-  async #acquire(weight: number, options: PermitOptions | undefined): Promise<PermitHandle> {
-    const resumed = await this.#resume(weight);
+  async #acquire(weight: number, signal: AbortSignal | undefined): Promise<PermitHandle> {
+    const session = await this.#sessions.current(signal);
+    const resumed = await this.#resume(session, weight);
     if (resumed instanceof PermitHandle) return resumed;
-    const { claim, params } = this.#claim(weight, 'Semaphore.acquire', resumed);
-    params.afterTurn = (ownRevision, signal) => claim.admit(ownRevision, signal);
+    const { claim, params } = this.#claim(session, weight, 'Semaphore.acquire', resumed);
+    params.afterTurn = (ownRevision, turnSignal) => claim.admit(ownRevision, turnSignal);
     try {
-      await acquire(params, options?.signal === undefined ? undefined : { signal: options.signal });
+      await acquire(params, signal === undefined ? undefined : { signal });
     } catch (error) {
-      await this.#undo(claim);
+      await this.#undo(session, claim);
       throw error;
     }
-    return this.#permit(claim, weight);
+    return this.#permit(session, claim, weight);
   }
 
   /**
    * Takes `weight` permits if nobody is queued ahead and they are free now, without waiting; resolves
-   * with `null` otherwise (FIFO: it never overtakes a waiter, even one that needs more permits).
+   * with `null` otherwise (FIFO: it never overtakes a waiter, even one that needs more permits). On a
+   * SessionSource without a live Session it rejects at once, with the reason it has none.
    * @throws TypeError/RangeError when `weight` is not an integer from 1 to `permits`.
    * @throws PermitsMismatchError when a holder recorded different `permits`.
    */
@@ -169,35 +183,34 @@ export class Semaphore {
   }
 
   #context(weight: number, blocking: boolean): AcquireContext {
-    return { primitive: 'semaphore', name: this.name, permits: this.permits, weight, lease: this.session.leaseHex, blocking };
+    return { primitive: 'semaphore', name: this.name, permits: this.permits, weight, lease: this.#sessions.peek()?.leaseHex ?? '', blocking };
   }
 
   async #tryAcquire(weight: number): Promise<PermitHandle | null> {
-    const resumed = await this.#resume(weight);
+    const session = this.#sessions.now();
+    const resumed = await this.#resume(session, weight);
     if (resumed instanceof PermitHandle) return resumed;
-    const { claim, params } = this.#claim(weight, 'Semaphore.tryAcquire', resumed);
+    const { claim, params } = this.#claim(session, weight, 'Semaphore.tryAcquire', resumed);
     let admitted;
     try {
-      admitted = await tryAcquire(params, (ownRevision) => claim.tryAdmit(ownRevision, this.session.signal));
+      admitted = await tryAcquire(params, (ownRevision) => claim.tryAdmit(ownRevision, session.signal));
     } catch (error) {
-      await this.#undo(claim);
+      await this.#undo(session, claim);
       throw error;
     }
-    return admitted && this.#permit(claim, weight);
+    return admitted && this.#permit(session, claim, weight);
   }
 
   /**
    * Runs `fn` while holding `weight` permits and releases them when `fn` settles (also when it
    * throws). `fn` gets the handle: pass `handle.signal` to the work so it stops if the lease is lost.
+   * With `options.requeue` on a SessionSource, a lease lost while still waiting queues again on the
+   * next Session; `fn` never runs twice.
    */
-  async withPermit<T>(fn: (handle: PermitHandle) => Promise<T> | T, options?: PermitOptions): Promise<T> {
+  async withPermit<T>(fn: (handle: PermitHandle) => Promise<T> | T, options?: WithPermitOptions): Promise<T> {
     checkFunction(fn, '`fn` of Semaphore.withPermit');
-    const handle = await this.acquire(options);
-    try {
-      return await fn(handle);
-    } finally {
-      await handle.release();
-    }
+    const { options: permitOptions, requeue } = withOptions(options, this.#sessions, 'Semaphore.withPermit', ['weight']);
+    return holding(async () => this.acquire(permitOptions), fn, requeue, permitOptions.signal);
   }
 
   /**
@@ -207,7 +220,7 @@ export class Semaphore {
    * is not a valid record (another program's) is reported with a `problem` instead, never dropped.
    */
   async queue(options?: InspectOptions): Promise<QueueState<PermitContender>> {
-    return queueState(internals(this.session).ops, this.#kind, signalOption(options, 'Semaphore.queue'));
+    return queueState(this.#sessions.ops, this.#kind, signalOption(options, 'Semaphore.queue'));
   }
 
   /** Reads who holds permits now, in the order they were admitted; empty when none are held. */
@@ -227,7 +240,7 @@ export class Semaphore {
    * @throws only a non-transient etcd error; transient ones are retried.
    */
   observe(options?: InspectOptions): AsyncGenerator<PermitContender[], void, undefined> {
-    return followHolders(internals(this.session).ops, this.#kind, signalOption(options, 'Semaphore.observe'));
+    return followHolders(this.#sessions.ops, this.#kind, signalOption(options, 'Semaphore.observe'));
   }
 
   /**
@@ -252,31 +265,31 @@ export class Semaphore {
    * weight (see `resumeLeftover`): a holder key is handed back as held, with its old token; a waiter
    * key's suffix is reused, so the acquisition goes on waiting in its place.
    */
-  async #resume(weight: number): Promise<PermitHandle | string | undefined> {
-    const leftover = await resumeLeftover(this.session, `semaphore:${this.#waiters}`, [this.#waiters, this.#holders], (kv) => {
+  async #resume(session: Session, weight: number): Promise<PermitHandle | string | undefined> {
+    const leftover = await resumeLeftover(session, `semaphore:${this.#waiters}`, [this.#waiters, this.#holders], (kv) => {
       const record = decodeRecord(kv.value);
       return typeof record !== 'string' && record.weight === weight && record.permits === this.permits;
     });
     if (!leftover) return undefined;
     const { kv, prefix } = leftover;
     if (prefix === this.#waiters) return kv.key.slice(prefix.length);
-    return new PermitHandle({ session: this.session, key: kv.key, token: kv.createRevision, leave: noop, meta: this.#meta }, weight, this.permits);
+    return new PermitHandle({ session, key: kv.key, token: kv.createRevision, leave: noop, meta: this.#meta }, weight, this.permits);
   }
 
-  #claim(weight: number, where: string, resumedSuffix?: string): { claim: PermitClaim; params: AcquireParams } {
-    const s = internals(this.session);
-    const suffix = resumedSuffix ?? acquisitionSuffix(this.session.leaseHex);
+  #claim(session: Session, weight: number, where: string, resumedSuffix?: string): { claim: PermitClaim; params: AcquireParams } {
+    const s = internals(session);
+    const suffix = resumedSuffix ?? acquisitionSuffix(session.leaseHex);
     const record = { permits: this.permits, weight };
     const claim = new PermitClaim(s.ops, {
       name: this.name,
       holdersPrefix: this.#holders,
       waiterKey: `${this.#waiters}${suffix}`,
       holderKey: `${this.#holders}${suffix}`,
-      lease: this.session.leaseId,
+      lease: session.leaseId,
       record,
     });
     const params: AcquireParams = {
-      session: this.session,
+      session,
       ownKey: claim.spec.waiterKey,
       spec: { prefix: this.#waiters },
       value: encodeRecord(record),
@@ -289,19 +302,19 @@ export class Semaphore {
    * The handle for our holder key, once admitted. The queue's grant was for our waiter key, which the
    * admission txn already deleted: there is nothing to release for it (and no local turn to pass on).
    */
-  #permit(claim: PermitClaim, weight: number): PermitHandle {
+  #permit(session: Session, claim: PermitClaim, weight: number): PermitHandle {
     if (claim.admitted === undefined) throw new LeaseholdError(`${claim.spec.waiterKey}: admitted without a holder key`);
     return new PermitHandle(
-      { session: this.session, key: claim.spec.holderKey, token: claim.admitted, leave: noop, meta: this.#meta },
+      { session, key: claim.spec.holderKey, token: claim.admitted, leave: noop, meta: this.#meta },
       weight,
       this.permits,
     );
   }
 
   /** After a rejected acquisition: deletes a holder key an admission may have created just before. */
-  async #undo(claim: PermitClaim): Promise<void> {
-    if (!claim.attempted || this.session.signal.aborted) return;
-    await removeBounded(this.session, (signal) => claim.undo(signal));
+  async #undo(session: Session, claim: PermitClaim): Promise<void> {
+    if (!claim.attempted || session.signal.aborted) return;
+    await removeBounded(session, (signal) => claim.undo(signal));
   }
 }
 

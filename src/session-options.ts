@@ -1,5 +1,5 @@
 /** The options of `Session.create` and their defaults (the Session itself is in session.ts). */
-import type { IPolicy } from 'cockatiel';
+import type { IBackoffFactory, IPolicy } from 'cockatiel';
 
 /** Options of {@link Session.create}. */
 export interface SessionOptions {
@@ -47,4 +47,33 @@ export const sessionDefaults = {
   ttl: 60,
   /** {@link SessionOptions.requestTimeout}: the deadline of every etcd call, in milliseconds. */
   requestTimeout: 5000,
+} as const;
+
+/** Options of {@link SessionSource}: those of every Session it grants, and how it retries and reports. */
+export interface SessionSourceOptions extends Omit<SessionOptions, 'leaseId' | 'signal'> {
+  /**
+   * Delays between attempts to grant a lease after one failed (etcd unreachable, too slow, or refusing).
+   * The first attempt after a loss goes at once when the lost session had lived at least one TTL;
+   * after a shorter life it waits the next delay, so a lease that keeps being lost is not re-granted
+   * in a tight loop.
+   * @default cockatiel `new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 })`
+   */
+  backoff?: IBackoffFactory<unknown>;
+  /**
+   * How long the source may be without a session while etcd answers it (refusing the grants) before
+   * its health reports it not live, in milliseconds. An etcd that cannot be reached never makes it
+   * not live (see `SessionSource.health`).
+   * @default 3 × ttl × 1000
+   */
+  livenessGrace?: number;
+}
+
+/** The defaults of {@link SessionSourceOptions} that do not derive from the TTL. */
+export const sessionSourceDefaults = {
+  /** {@link SessionSourceOptions.backoff}: the first delay between failed grants, in milliseconds. */
+  initialDelay: 100,
+  /** {@link SessionSourceOptions.backoff}: the longest delay between failed grants, in milliseconds. */
+  maxDelay: 2000,
+  /** {@link SessionSourceOptions.livenessGrace}: in TTLs. */
+  livenessGraceTtls: 3,
 } as const;

@@ -51,7 +51,7 @@ describe('names that are not well-formed Unicode', () => {
     const name = uniqueName('report-📦');
     const [a, b] = [new Mutex(await fx.session(), name), new Mutex(await fx.session(), name)];
     const held = await a.lock();
-    expect(held.key).toBe(`${name}/${a.session.leaseHex}`);
+    expect(held.key).toBe(`${name}/${held.session.leaseHex}`);
     expect(await b.tryLock()).toBeNull();
     await held.release();
     const next = await b.tryLock();
@@ -237,7 +237,7 @@ describe('options that are wrong', () => {
     const mutex = new Mutex(s, uniqueName('opts'));
     await expect(mutex.lock(null as never)).rejects.toThrow('Expected the options of Mutex.lock to be an object, got `null`');
     await expect(mutex.lock({ sigal: AbortSignal.timeout(1) } as never)).rejects.toThrow(/Unknown option `sigal` of Mutex.lock.*did you mean `signal`\?/);
-    expect(() => new ReadWriteLock({} as Session, 'x')).toThrow('Expected `session` of ReadWriteLock to be a leasehold Session, got an object');
+    expect(() => new ReadWriteLock({} as Session, 'x')).toThrow('Expected `session` of ReadWriteLock to be a leasehold Session or SessionSource, got an object');
     expect(() => new Semaphore(undefined as unknown as Session, 'x', { permits: 1 })).toThrow(/`session` of Semaphore/);
     expect(() => new Semaphore(s, 'x', { permits: 2 ** 53 })).toThrow('Expected `permits` to be an integer, got `9007199254740992`');
     expect(() => new Semaphore(s, 'x', { permits: 2, weight: 1 } as never)).toThrow(/Unknown option `weight` of Semaphore/);

@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { isLeaseLostError } from '../../src/errors.js';
 import type { LockHandle } from '../../src/handle.js';
 import { ReadWriteLock } from '../../src/rw-lock.js';
+import type { Session } from '../../src/session.js';
 import { eventually, runTs } from '../helpers.js';
 import { etcdForFile } from '../fixture.js';
 
@@ -98,7 +99,7 @@ describe('ReadWriteLock exclusion', () => {
     const rw = await lock(name);
     const [a, b] = await Promise.all([rw.readLock(), rw.readLock()]);
     expect(a!.key).not.toBe(b!.key);
-    expect(a!.key).toMatch(new RegExp(`^${name}/read/${rw.session.leaseHex}-[0-9a-z]+$`));
+    expect(a!.key).toMatch(new RegExp(`^${name}/read/${a!.session.leaseHex}-[0-9a-z]+$`));
     expect(await rw.tryWriteLock()).toBeNull();
     await Promise.all([a!.release(), b!.release()]);
     const w1 = await rw.writeLock();
@@ -273,7 +274,7 @@ describe('ReadWriteLock and lost leases (etcd issue 16221)', () => {
     await until(async () => (await queued(name)) === 3);
 
     // Go's recipe: s2 is revoked while m2 waits, then m1 unlocks, and both m2 and m3 "hold".
-    await fx.admin.leaseClient.leaseRevoke({ ID: doomed.session.leaseId });
+    await fx.admin.leaseClient.leaseRevoke({ ID: (doomed.session as Session).leaseId });
     await m1.release();
     const outcome = await m2.then(
       (h: LockHandle) => h,
@@ -292,7 +293,7 @@ describe('ReadWriteLock and lost leases (etcd issue 16221)', () => {
     const doomed = await lock(name, 3);
     const r = doomed.readLock();
     await until(async () => (await queued(name)) === 2);
-    await fx.admin.leaseClient.leaseRevoke({ ID: doomed.session.leaseId });
+    await fx.admin.leaseClient.leaseRevoke({ ID: (doomed.session as Session).leaseId });
     await w.release();
     await expect(r).rejects.toSatisfy(isLeaseLostError);
     expect(await keys(`${name}/`)).toEqual([]);

@@ -324,7 +324,7 @@ describe('Semaphore abort and tryAcquire', () => {
     const b = new Semaphore(await fx.session(), name, { permits: 2 });
     const p1 = await a.tryAcquire();
     expect(p1).toBeInstanceOf(PermitHandle);
-    expect(p1!.key).toMatch(new RegExp(`^${name}/holders/${a.session.leaseHex}-[0-9a-z]+$`));
+    expect(p1!.key).toMatch(new RegExp(`^${name}/holders/${p1!.session.leaseHex}-[0-9a-z]+$`));
     const p2 = await b.tryAcquire();
     expect(p2?.held).toBe(true);
     expect(p2!.token > p1!.token).toBe(true);
@@ -408,7 +408,7 @@ describe('Semaphore wake-ups and lease loss', () => {
     const next = (await make()).acquire();
     await until(async () => (await waiting(name)) === 2);
 
-    await fx.admin.leaseClient.leaseRevoke({ ID: doomed.session.leaseId });
+    await fx.admin.leaseClient.leaseRevoke({ ID: (doomed.session as Session).leaseId });
     const error = await doomedWait.catch((e: unknown) => e);
     expect(isLeaseLostError(error)).toBe(true);
     await holder.release();

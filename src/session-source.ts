@@ -1,0 +1,266 @@
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ExponentialBackoff, type IBackoff, type IBackoffFactory } from 'cockatiel';
+import type { Namespace } from 'etcd3';
+import { isLeaseLostError, LeaseholdError, SessionClosedError } from './errors.js';
+import { checkClient, checkSessionOptions, timings } from './engine/session-options.js';
+import { checkMs, checkOptions, show, signalOption } from './engine/validate.js';
+import { emitSafely, respond, sourceHealth, type SessionSourceHealth, type SessionSourceState } from './health.js';
+import { Session } from './session.js';
+import { sessionDefaults, sessionSourceDefaults, type SessionOptions, type SessionSourceOptions } from './session-options.js';
+import { registerSource } from './sessions.js';
+import { raceSignal, sleep } from './transport/abort.js';
+import { EtcdOps } from './transport/etcd.js';
+import { defaultRetryPolicy, isTransientError } from './transport/retry.js';
+
+export { sessionSourceDefaults, type SessionSourceOptions, type SessionSourceHealth, type SessionSourceState };
+
+const sourceOptionNames = ['ttl', 'keepAliveInterval', 'safetyMargin', 'requestTimeout', 'retryPolicy', 'backoff', 'livenessGrace'] as const;
+
+/** Events of {@link SessionSource}. Listeners must not throw (an error they throw is printed as a warning). */
+export interface SessionSourceEvents {
+  /** A session was granted: the first one, or the next one after a loss. */
+  session: [session: Session, info: { previous: Session | undefined; withoutSessionMs: number }];
+  /** The current session ended without `close()` of the source (lost, or closed by someone); the next grant starts. */
+  lost: [session: Session, reason: unknown];
+  /** A grant failed (etcd unreachable, too slow, or refusing); the next attempt starts after `delay` ms. */
+  retry: [info: { error: unknown; delay: number }];
+}
+
+interface Waiter {
+  promise: Promise<Session>;
+  resolve: (session: Session) => void;
+  reject: (error: unknown) => void;
+}
+
+function waiter(): Waiter {
+  let resolve!: (session: Session) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<Session>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined); // nobody may be waiting when it is rejected
+  return { promise, resolve, reject };
+}
+
+/**
+ * Keeps one live Session for a process that runs for months: every acquisition made through it takes
+ * the Session current at that moment, and after a loss the source grants a new lease at once — with
+ * backoff while etcd cannot be reached — so the next acquisition works again without a restart.
+ *
+ * Nothing held is carried over: what was held or queued on a lost lease stays lost (its handle's
+ * `signal` aborts with {@link LeaseLostError}, a waiter rejects with it), and a section that started
+ * never re-runs by itself. Pass the source wherever a Session goes — `new Mutex(sessions, 'jobs')`,
+ * `new LeaderElector(etcd, 'scheduler', { source: sessions })` — and close it on shutdown. Use a
+ * fixed {@link Session} instead where a loss should end the work (a script, a test, a CLI command).
+ *
+ * @example
+ * ```ts
+ * await using sessions = new SessionSource(etcd, { ttl: 10 });
+ * const pool = new Semaphore(sessions, 'transcoders', { permits: 4 });
+ * await pool.withPermit(async (permit) => transcode({ signal: permit.signal }), { requeue: true });
+ * ```
+ */
+export class SessionSource extends EventEmitter<SessionSourceEvents> implements AsyncDisposable {
+  /** The etcd client (or namespace) the sessions' keys live in. */
+  readonly client: Namespace;
+  /** The lease TTL of every session, in seconds. */
+  readonly ttl: number;
+
+  readonly #options: SessionOptions;
+  readonly #backoff: IBackoffFactory<unknown>;
+  readonly #grace: number;
+  readonly #closed = new AbortController();
+  #session: Session | undefined;
+  #granting: Promise<void> | undefined;
+  #waiter: Waiter | undefined;
+  #delay: IBackoff<unknown> | undefined;
+  /** Since when (performance.now()) the source has had no live session; undefined while it has one. */
+  #withoutSince: number | undefined = performance.now();
+  /** Whether etcd answered a grant of the current gap with a refusal (see {@link health}). */
+  #refused = false;
+  #lastError: unknown;
+
+  /**
+   * A source of sessions on `client`; it starts granting the first lease at once. Options are those
+   * of {@link Session.create} (without `leaseId`), plus `backoff` and `livenessGrace`.
+   * @throws TypeError/RangeError when `client` or an option is invalid, naming the value.
+   */
+  constructor(client: Namespace, options?: SessionSourceOptions) {
+    super();
+    checkClient(client, 'SessionSource');
+    const { backoff, livenessGrace, ...rest } = checkOptions(options, 'SessionSource', sourceOptionNames);
+    const checked = checkSessionOptions(rest, 'SessionSource', sessionDefaults);
+    timings(checked.ttl!, checked);
+    const factory = backoff ?? new ExponentialBackoff({ initialDelay: sessionSourceDefaults.initialDelay, maxDelay: sessionSourceDefaults.maxDelay });
+    if (typeof factory !== 'object' || factory === null || typeof (factory as IBackoffFactory<unknown>).next !== 'function') {
+      throw new TypeError(`Expected \`backoff\` to be a cockatiel IBackoffFactory, got ${show(factory)}`);
+    }
+    this.client = client;
+    this.ttl = checked.ttl!;
+    this.#options = { ...rest, ttl: this.ttl };
+    this.#backoff = factory;
+    this.#grace = checkMs('livenessGrace', livenessGrace ?? sessionSourceDefaults.livenessGraceTtls * this.ttl * 1000);
+    const ops = new EtcdOps(client, checked.retryPolicy ?? defaultRetryPolicy(), checked.requestTimeout);
+    registerSource(this, {
+      ops,
+      renews: true,
+      peek: () => this.session,
+      current: async (signal) => this.current(signal && { signal }),
+      now: () => this.#now(),
+    });
+    this.#grant(false);
+  }
+
+  /** The live session now, or `undefined` while the source is granting one (or closed). */
+  get session(): Session | undefined {
+    const s = this.#session;
+    return s?.alive ? s : undefined;
+  }
+
+  /** `live` while it has a live session, `granting` while it has none, `closed` after {@link close}. */
+  get state(): SessionSourceState {
+    if (this.#closed.signal.aborted) return 'closed';
+    return this.session ? 'live' : 'granting';
+  }
+
+  /**
+   * The live session, waiting for the next grant when there is none. Never a lost one: checking it
+   * may find its validity deadline passed, which loses it and starts the next grant.
+   * Aborting `options.signal` rejects with its reason.
+   * @throws the grant's error when etcd refuses to grant a lease (authentication, permission, TLS, a
+   * refused request): waiting cannot fix that. While etcd is merely unreachable it keeps waiting.
+   * @throws SessionClosedError (LeaseholdError before any lease was granted) after {@link close}.
+   */
+  async current(options?: { signal?: AbortSignal }): Promise<Session> {
+    const signal = signalOption(options, 'SessionSource.current');
+    signal?.throwIfAborted();
+    if (this.#closed.signal.aborted) throw this.#closedError();
+    const live = this.session;
+    if (live) return live;
+    this.#waiter ??= waiter();
+    return raceSignal(this.#waiter.promise, signal);
+  }
+
+  /**
+   * The source's health for liveness and readiness probes:
+   * - `ready` while it has a live session (this process can coordinate now). It depends on nothing
+   *   another process holds, so a new replica of a rolling update becomes ready on its own lease.
+   * - `live` is false only when it has been without a session for longer than `livenessGrace`
+   *   (3 × TTL) *and* etcd answered meanwhile, refusing every grant: a fault of this process or its
+   *   configuration, which a restart may cure. An etcd that cannot be reached (down, frozen,
+   *   partitioned, answering too late) never makes it not live: restarting cannot bring etcd back, and
+   *   restarting every replica at once would put the fleet into crash-loop backoff, back minutes after
+   *   etcd instead of within a TTL. Closed: live (shutting down), not ready.
+   */
+  health(): SessionSourceHealth {
+    const withoutSessionMs = this.#withoutSince === undefined ? 0 : performance.now() - this.#withoutSince;
+    const lease = this.session?.leaseHex;
+    return sourceHealth({ state: this.state, withoutSessionMs, refused: this.#refused, grace: this.#grace, lastError: this.#lastError, ...(lease && { lease }) });
+  }
+
+  /** A `node:http` handler for a liveness probe: 200 while {@link health} says live, else 503, with the health as JSON. */
+  livenessHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+    return (_req, res) => {
+      const h = this.health();
+      respond(res, h.live ? 200 : 503, h);
+    };
+  }
+
+  /** A `node:http` handler for a readiness probe: 200 while the source has a live session, else 503. */
+  readinessHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+    return (_req, res) => {
+      const h = this.health();
+      respond(res, h.ready ? 200 : 503, h);
+    };
+  }
+
+  /**
+   * Stops granting and closes the current session (revoking its lease: everything held on it is
+   * released at once). Waiting acquisitions reject. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (!this.#closed.signal.aborted) {
+      this.#closed.abort(this.#closedError());
+      this.#waiter?.reject(this.#closedError());
+      this.#waiter = undefined;
+    }
+    await this.#granting;
+    await this.#session?.close();
+  }
+
+  /** Calls {@link close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #now(): Session {
+    if (this.#closed.signal.aborted) throw this.#closedError();
+    const live = this.session;
+    if (live) return live;
+    if (this.#session) throw this.#session.signal.reason;
+    throw this.#lastError ?? new LeaseholdError('SessionSource has no session yet: its first lease is being granted');
+  }
+
+  #closedError(): Error {
+    const last = this.#session;
+    if (!last) return new LeaseholdError('SessionSource is closed (it never had a lease)');
+    return new SessionClosedError(`SessionSource is closed (its last lease was ${last.leaseHex})`, { leaseId: last.leaseId });
+  }
+
+  /** Starts the grant loop unless it runs; `afterShortLife` waits the next backoff delay first. */
+  #grant(afterShortLife: boolean): void {
+    this.#granting ??= this.#loop(afterShortLife).finally(() => {
+      this.#granting = undefined;
+    });
+  }
+
+  async #loop(wait: boolean): Promise<void> {
+    const closed = this.#closed.signal;
+    for (let first = true; !closed.aborted; first = false) {
+      if (wait || !first) {
+        this.#delay = this.#delay ? this.#delay.next(undefined) : this.#backoff.next(undefined);
+        if (!first) emitSafely(this, 'retry', { error: this.#lastError, delay: this.#delay.duration });
+        await sleep(this.#delay.duration, closed).catch(() => undefined);
+        if (closed.aborted) return;
+      }
+      try {
+        this.#install(await Session.create(this.client, { ...this.#options, signal: closed }));
+        return;
+      } catch (error) {
+        if (closed.aborted) return; // Session.create revoked a lease granted meanwhile
+        this.#lastError = error;
+        // etcd answered, and said no: waiting for the next attempt cannot help those who wait now.
+        if (!isTransientError(error) && !isLeaseLostError(error)) {
+          this.#refused = true;
+          this.#waiter?.reject(error);
+          this.#waiter = undefined;
+        }
+      }
+    }
+  }
+
+  #install(session: Session): void {
+    const previous = this.#session;
+    const withoutSessionMs = this.#withoutSince === undefined ? 0 : performance.now() - this.#withoutSince;
+    const grantedAt = performance.now();
+    this.#session = session;
+    this.#withoutSince = undefined;
+    this.#refused = false;
+    this.#lastError = undefined;
+    session.signal.addEventListener('abort', () => this.#ended(session, grantedAt), { once: true });
+    emitSafely(this, 'session', session, { previous, withoutSessionMs });
+    this.#waiter?.resolve(session);
+    this.#waiter = undefined;
+  }
+
+  #ended(session: Session, grantedAt: number): void {
+    if (this.#closed.signal.aborted || this.#session !== session) return;
+    this.#withoutSince = performance.now();
+    emitSafely(this, 'lost', session, session.signal.reason);
+    const shortLife = performance.now() - grantedAt < this.ttl * 1000;
+    if (!shortLife) this.#delay = undefined;
+    this.#grant(shortLife);
+  }
+}
