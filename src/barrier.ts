@@ -67,11 +67,11 @@ export class Barrier {
    * Raises the barrier, without waiting: creates the key bound to this session's lease. Resolves with
    * a handle (its `release()` lowers the barrier, its `signal` aborts when the session ends), or with
    * `null` when the barrier is already up — raised by anyone, this session included.
-   * @throws LeaseLostError/SessionClosedError when the session has ended (on a SessionSource without
-   * a live Session: the reason it has none).
+   * @throws LeaseLostError/SessionClosedError when the session has ended. On a SessionSource without a
+   * live Session it waits for the grant under way (rejecting with its error if it fails).
    */
   async hold(): Promise<LockHandle | null> {
-    const session = this.#sessions.now();
+    const session = await this.#sessions.attempt();
     if (!session.alive) throw session.signal.reason;
     // Traced as a `try…` acquisition, so that a raised barrier counts as held until its release.
     const context = () => ({ primitive: 'barrier', name: this.name, lease: session.leaseHex, blocking: false }) as const;

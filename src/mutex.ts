@@ -84,11 +84,11 @@ export class Mutex {
   /**
    * Takes the lock if nobody holds or waits for it, without waiting; resolves with `null` otherwise
    * (also when another acquisition on this same Session has it). On a SessionSource without a live
-   * Session it rejects at once, with the reason it has none.
+   * Session it waits for the grant under way (rejecting with its error if it fails).
    */
   async tryLock(): Promise<LockHandle | null> {
     return traced(acquireChannel, () => this.#context(false), undefined, async () => {
-      const session = this.#sessions.now();
+      const session = await this.#sessions.attempt();
       const grant = await tryAcquire(this.#params(session));
       return grant && this.#handle(session, grant);
     }, (h) => h?.token);

@@ -100,7 +100,8 @@ export class ReadWriteLock {
 
   /**
    * Takes a read lock if no writer holds or waits for the lock, without waiting; `null` otherwise. On
-   * a SessionSource without a live Session it rejects at once, with the reason it has none.
+   * a SessionSource without a live Session it waits for the grant under way (rejecting with its error
+   * if it fails).
    */
   async tryReadLock(): Promise<LockHandle | null> {
     return this.#tryLock('read', 'ReadWriteLock.tryReadLock');
@@ -108,7 +109,8 @@ export class ReadWriteLock {
 
   /**
    * Takes the write lock if nobody holds or waits for the lock, without waiting; `null` otherwise. On
-   * a SessionSource without a live Session it rejects at once, with the reason it has none.
+   * a SessionSource without a live Session it waits for the grant under way (rejecting with its error
+   * if it fails).
    */
   async tryWriteLock(): Promise<LockHandle | null> {
     return this.#tryLock('write', 'ReadWriteLock.tryWriteLock');
@@ -124,7 +126,7 @@ export class ReadWriteLock {
 
   async #tryLock(mode: 'read' | 'write', where: string): Promise<LockHandle | null> {
     return this.#traced(mode, false, undefined, async () => {
-      const session = this.#sessions.now();
+      const session = await this.#sessions.attempt();
       const grant = await tryAcquire(await this.#params(session, mode, where));
       return grant && this.#handle(session, grant);
     });

@@ -173,7 +173,8 @@ export class Semaphore {
   /**
    * Takes `weight` permits if nobody is queued ahead and they are free now, without waiting; resolves
    * with `null` otherwise (FIFO: it never overtakes a waiter, even one that needs more permits). On a
-   * SessionSource without a live Session it rejects at once, with the reason it has none.
+   * SessionSource without a live Session it waits for the grant under way (rejecting with its error if
+   * it fails).
    * @throws TypeError/RangeError when `weight` is not an integer from 1 to `permits`.
    * @throws PermitsMismatchError when a holder recorded different `permits`.
    */
@@ -187,7 +188,7 @@ export class Semaphore {
   }
 
   async #tryAcquire(weight: number): Promise<PermitHandle | null> {
-    const session = this.#sessions.now();
+    const session = await this.#sessions.attempt();
     const resumed = await this.#resume(session, weight);
     if (resumed instanceof PermitHandle) return resumed;
     const { claim, params } = this.#claim(session, weight, 'Semaphore.tryAcquire', resumed);

@@ -8,8 +8,8 @@ import { checkMs, checkOptions, show, signalOption } from './engine/validate.js'
 import { emitSafely, respond, sourceHealth, type SessionSourceHealth, type SessionSourceState } from './health.js';
 import { Session } from './session.js';
 import { sessionDefaults, sessionSourceDefaults, type SessionOptions, type SessionSourceOptions } from './session-options.js';
-import { registerSource } from './sessions.js';
-import { raceSignal, sleep } from './transport/abort.js';
+import { registerSource, SessionWaiters } from './sessions.js';
+import { sleep } from './transport/abort.js';
 import { EtcdOps } from './transport/etcd.js';
 import { defaultRetryPolicy, isTransientError } from './transport/retry.js';
 
@@ -27,23 +27,6 @@ export interface SessionSourceEvents {
   retry: [info: { error: unknown; delay: number }];
 }
 
-interface Waiter {
-  promise: Promise<Session>;
-  resolve: (session: Session) => void;
-  reject: (error: unknown) => void;
-}
-
-function waiter(): Waiter {
-  let resolve!: (session: Session) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<Session>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => undefined); // nobody may be waiting when it is rejected
-  return { promise, resolve, reject };
-}
-
 /**
  * Keeps one live Session for a process that runs for months: every acquisition made through it takes
  * the Session current at that moment, and after a loss the source grants a new lease at once — with
@@ -57,9 +40,10 @@ function waiter(): Waiter {
  *
  * @example
  * ```ts
+ * import { SessionSource } from 'leasehold';
  * await using sessions = new SessionSource(etcd, { ttl: 10 });
  * const pool = new Semaphore(sessions, 'transcoders', { permits: 4 });
- * await pool.withPermit(async (permit) => transcode({ signal: permit.signal }), { requeue: true });
+ * await pool.withPermit(async (permit) => transcode(file, { signal: permit.signal }), { requeue: true });
  * ```
  */
 export class SessionSource extends EventEmitter<SessionSourceEvents> implements AsyncDisposable {
@@ -74,7 +58,7 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
   readonly #closed = new AbortController();
   #session: Session | undefined;
   #granting: Promise<void> | undefined;
-  #waiter: Waiter | undefined;
+  readonly #waiters = new SessionWaiters();
   #delay: IBackoff<unknown> | undefined;
   /** Since when (performance.now()) the source has had no live session; undefined while it has one. */
   #withoutSince: number | undefined = performance.now();
@@ -108,7 +92,7 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
       renews: true,
       peek: () => this.session,
       current: async (signal) => this.current(signal && { signal }),
-      now: () => this.#now(),
+      attempt: async () => this.#attempt(),
     });
     this.#grant(false);
   }
@@ -139,8 +123,7 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
     if (this.#closed.signal.aborted) throw this.#closedError();
     const live = this.session;
     if (live) return live;
-    this.#waiter ??= waiter();
-    return raceSignal(this.#waiter.promise, signal);
+    return this.#waiters.wait(true, signal);
   }
 
   /**
@@ -183,8 +166,7 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
   async close(): Promise<void> {
     if (!this.#closed.signal.aborted) {
       this.#closed.abort(this.#closedError());
-      this.#waiter?.reject(this.#closedError());
-      this.#waiter = undefined;
+      this.#waiters.failed(this.#closedError(), true);
     }
     await this.#granting;
     await this.#session?.close();
@@ -195,12 +177,9 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
     return this.close();
   }
 
-  #now(): Session {
+  async #attempt(): Promise<Session> {
     if (this.#closed.signal.aborted) throw this.#closedError();
-    const live = this.session;
-    if (live) return live;
-    if (this.#session) throw this.#session.signal.reason;
-    throw this.#lastError ?? new LeaseholdError('SessionSource has no session yet: its first lease is being granted');
+    return this.session ?? this.#waiters.wait(false);
   }
 
   #closedError(): Error {
@@ -232,11 +211,9 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
         if (closed.aborted) return; // Session.create revoked a lease granted meanwhile
         this.#lastError = error;
         // etcd answered, and said no: waiting for the next attempt cannot help those who wait now.
-        if (!isTransientError(error) && !isLeaseLostError(error)) {
-          this.#refused = true;
-          this.#waiter?.reject(error);
-          this.#waiter = undefined;
-        }
+        const refused = !isTransientError(error) && !isLeaseLostError(error);
+        this.#refused ||= refused;
+        this.#waiters.failed(error, refused);
       }
     }
   }
@@ -251,8 +228,7 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
     this.#lastError = undefined;
     session.signal.addEventListener('abort', () => this.#ended(session, grantedAt), { once: true });
     emitSafely(this, 'session', session, { previous, withoutSessionMs });
-    this.#waiter?.resolve(session);
-    this.#waiter = undefined;
+    this.#waiters.granted(session);
   }
 
   #ended(session: Session, grantedAt: number): void {

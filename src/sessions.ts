@@ -24,11 +24,11 @@ export interface Sessions {
    */
   current(signal?: AbortSignal): Promise<Session>;
   /**
-   * The Session for a call that does not wait (`tryLock`, `Barrier.hold`): a fixed one as it is, or
-   * the source's live one; a source without one throws why (its lost session's reason, or the last
-   * grant's error).
+   * The Session for a call that does not wait in a queue (`tryLock`, `Barrier.hold`): a fixed one as it
+   * is; a source's live one, or else the one its grant under way yields — rejecting with that grant's
+   * error when it fails (as `Session.create` would), rather than waiting for etcd to come back.
    */
-  now(): Session;
+  attempt(): Promise<Session>;
 }
 
 const sources = new WeakMap<object, Sessions>();
@@ -52,7 +52,50 @@ export function sessionsOf(session: unknown, where: string): Sessions {
     throw new TypeError(`Expected \`session\` of ${where} to be a leasehold Session or SessionSource, got ${show(session)}`);
   }
   const fixed = session as Session;
-  return { ops, renews: false, peek: () => fixed, current: async () => fixed, now: () => fixed };
+  return { ops, renews: false, peek: () => fixed, current: async () => fixed, attempt: async () => fixed };
+}
+
+interface Waiting {
+  resolve: (session: Session) => void;
+  reject: (error: unknown) => void;
+  patient: boolean;
+}
+
+/**
+ * Calls waiting for a SessionSource's next session. Each resolves with the next grant; a patient one
+ * (an acquisition) waits through failed grants unless etcd refused, an impatient one (a `try…` call)
+ * rejects with the first failure. An aborted wait leaves at once, so a long outage gathers nothing.
+ */
+export class SessionWaiters {
+  readonly #waiting = new Set<Waiting>();
+
+  /** Waits for the next session; aborting `signal` rejects with its reason. */
+  wait(patient: boolean, signal?: AbortSignal): Promise<Session> {
+    return new Promise<Session>((resolve, reject) => {
+      const onAbort = (): void => w.reject(signal!.reason);
+      const done = (): void => {
+        this.#waiting.delete(w);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const w: Waiting = {
+        patient,
+        resolve: (session) => (done(), resolve(session)),
+        reject: (error) => (done(), reject(error)),
+      };
+      this.#waiting.add(w);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** A session was granted: every wait resolves with it. */
+  granted(session: Session): void {
+    for (const w of [...this.#waiting]) w.resolve(session);
+  }
+
+  /** A grant failed: impatient waits reject with `error`, and patient ones too when etcd `refused`. */
+  failed(error: unknown, refused: boolean): void {
+    for (const w of [...this.#waiting]) if (refused || !w.patient) w.reject(error);
+  }
 }
 
 /** Options of the `with…` helpers (`withLock`, `withPermit`, `withReadLock`, `withWriteLock`). */

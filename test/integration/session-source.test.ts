@@ -1,0 +1,124 @@
+// SessionSource against a real etcd: options, what current() hands out (never a lost session), its
+// events and state, close(), and its health — not live only while etcd answers and refuses, never for
+// an etcd that cannot be reached.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConstantBackoff, noop } from 'cockatiel';
+import type { Etcd3 } from 'etcd3';
+import { afterEach, describe, expect, test } from 'vitest';
+import { AuthenticationError, LeaseLostError, Mutex, Session, SessionClosedError, SessionSource, isLeaseLostError } from '../../src/index.js';
+import { startEtcd } from '../../src/testing/index.js';
+import { etcdForFile } from '../fixture.js';
+import { eventually, uniqueName } from '../helpers.js';
+
+const fx = etcdForFile();
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function source(client: Etcd3, options: ConstructorParameters<typeof SessionSource>[1] = {}): SessionSource {
+  const sessions = new SessionSource(client, { ttl: 2, ...options });
+  cleanups.push(async () => sessions.close());
+  return sessions;
+}
+
+/** GETs `handler` once through a real HTTP server: status and JSON body. */
+async function probe(handler: Parameters<typeof createServer>[1]): Promise<{ status: number; body: Record<string, unknown> }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { signal: AbortSignal.timeout(2000) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+describe('SessionSource', () => {
+  test('bad options are rejected with errors that name the value', () => {
+    const c = fx.etcd.client();
+    expect(() => new SessionSource({} as Etcd3)).toThrow('Expected `client` of SessionSource to be an etcd3 Etcd3 or Namespace, got an object');
+    expect(() => new SessionSource(c, { ttl: 0 })).toThrow('Expected `ttl` to be an integer from 1 to 9000000000, got `0`');
+    expect(() => new SessionSource(c, { ttl: 2, safetyMargin: 2000 })).toThrow(RangeError);
+    expect(() => new SessionSource(c, { leaseId: '1' } as never)).toThrow(/Unknown option `leaseId` of SessionSource/);
+    expect(() => new SessionSource(c, { backoff: 5 as never })).toThrow('Expected `backoff` to be a cockatiel IBackoffFactory, got `5`');
+    expect(() => new SessionSource(c, { livenessGrace: -1 })).toThrow('Expected `livenessGrace` to be a finite number of milliseconds > 0, got `-1`');
+    expect(() => new Mutex(c as never, 'x')).toThrow('Expected `session` of Mutex to be a leasehold Session or SessionSource, got an instance of Etcd3');
+  });
+
+  test('hands out one live session to every acquisition, and a new one — never the lost one — after a loss', async () => {
+    const sessions = source(fx.etcd.client(), { ttl: 5 });
+    expect(sessions.state).toBe('granting');
+    const granted: { session: Session; previous: Session | undefined }[] = [];
+    const lost: unknown[] = [];
+    sessions.on('session', (session, { previous }) => granted.push({ session, previous }));
+    sessions.on('lost', (_session, reason) => lost.push(reason));
+    const first = await sessions.current();
+    expect(await sessions.current()).toBe(first);
+    expect(sessions.session).toBe(first);
+    expect(sessions.state).toBe('live');
+    const lock = await new Mutex(sessions, uniqueName('shared')).lock();
+    expect(lock.session).toBe(first);
+
+    await fx.admin.leaseClient.leaseRevoke({ ID: first.leaseId }); // as if it had expired
+    await eventually(() => first.signal.aborted, 5000, 'the loss noticed');
+    const second = await sessions.current();
+    expect(second).not.toBe(first);
+    expect(second.alive).toBe(true);
+    expect(second.leaseId).not.toBe(first.leaseId);
+    expect(lock.signal.reason).toBeInstanceOf(LeaseLostError);
+    expect(lost.map(isLeaseLostError)).toEqual([true]);
+    expect(granted.map((g) => [g.session, g.previous])).toEqual([[first, undefined], [second, first]]);
+  });
+
+  test('close() closes the current session (revoking its lease), ends waits and refuses later calls', async () => {
+    await using own = await startEtcd();
+    const sessions = source(own.client({ faultHandling: { host: () => noop, global: noop } }), { requestTimeout: 300 });
+    const session = await sessions.current();
+    const held = await new Mutex(sessions, 'm').lock();
+    await own.members[0]!.pause(); // etcd frozen: the session is lost, the next grant waits
+    await eventually(() => !session.alive, 5000, 'the loss');
+    const waiting = sessions.current().catch((e: unknown) => e);
+    const closing = sessions.close();
+    expect(sessions.state).toBe('closed');
+    expect(await waiting).toBeInstanceOf(SessionClosedError);
+    await expect(sessions.current()).rejects.toThrow(`SessionSource is closed (its last lease was ${session.leaseHex})`);
+    expect(held.signal.reason).toBeInstanceOf(LeaseLostError);
+    await own.members[0]!.resume();
+    await closing;
+    expect(Number((await own.client().leaseClient.leaseTimeToLive({ ID: session.leaseId })).TTL)).toBe(-1);
+    expect(sessions.state).toBe('closed');
+  });
+
+  test('health: ready with a live session; an unreachable etcd keeps it live however long; the probes answer JSON', async () => {
+    await using own = await startEtcd();
+    const sessions = source(own.client({ faultHandling: { host: () => noop, global: noop } }), { requestTimeout: 300, livenessGrace: 500 });
+    await sessions.current();
+    expect(await probe(sessions.readinessHandler())).toMatchObject({ status: 200, body: { ready: true, live: true, state: 'live' } });
+    await own.members[0]!.kill();
+    await eventually(() => sessions.state === 'granting', 5000, 'the loss');
+    await eventually(() => sessions.health().withoutSessionMs > 3000, 10_000, 'three seconds without a session');
+    const h = sessions.health();
+    expect(h).toMatchObject({ live: true, ready: false, state: 'granting' });
+    expect((await probe(sessions.readinessHandler())).status).toBe(503);
+    expect(await probe(sessions.livenessHandler())).toMatchObject({ status: 200, body: { live: true } });
+    await own.members[0]!.restart();
+    await eventually(() => sessions.state === 'live', 10_000, 'a session after the restart');
+    expect(sessions.health()).toMatchObject({ live: true, ready: true, withoutSessionMs: 0 });
+  });
+
+  test('health: not live after livenessGrace without a session while etcd answers and refuses; acquisitions reject with the refusal', async () => {
+    await using own = await startEtcd({ auth: true });
+    const refused = own.client({ auth: { username: 'root', password: 'not-the-password' } });
+    const sessions = source(refused, { livenessGrace: 1000, backoff: new ConstantBackoff(100) });
+    await expect(new Mutex(sessions, 'm').lock()).rejects.toBeInstanceOf(AuthenticationError);
+    expect(sessions.health()).toMatchObject({ live: true, ready: false });
+    await eventually(() => !sessions.health().live, 5000, 'not live');
+    const { status, body } = await probe(sessions.livenessHandler());
+    expect(status).toBe(503);
+    expect(body['reason']).toMatch(/although etcd answers: it refused the grant \(AuthenticationError/);
+    expect(JSON.stringify(body)).not.toContain('not-the-password');
+  });
+
+});
