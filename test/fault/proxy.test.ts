@@ -1,4 +1,5 @@
-// The TCP proxy of leasehold/testing against a plain echo server: forward, blackhole, heal, reset.
+// The TCP proxy of leasehold/testing against a plain echo server: forward, blackhole, heal, delay,
+// reset, strand.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -116,10 +117,69 @@ describe('startProxy', () => {
     d.socket.destroy();
   });
 
-  test('rejects a bad target or direction, naming the value; close is idempotent', async () => {
+  test('delay holds every chunk for its time, in order, per direction; delay(0) lets what waits go at once', async () => {
+    await using proxy = await startProxy(`127.0.0.1:${port}`);
+    const c = await connect(proxy.port);
+    proxy.delay(800, 'toClient');
+    expect(proxy.delayed).toEqual({ toTarget: 0, toClient: 800 });
+    const sent = performance.now();
+    c.socket.write('slow');
+    await until(() => received.includes('slow'));
+    expect(performance.now() - sent, 'requests are not delayed').toBeLessThan(700);
+    await until(() => c.text() === 'slow', 5000);
+    expect(performance.now() - sent).toBeGreaterThanOrEqual(795);
+    // Both ways: the round trip takes both delays; chunks keep their order.
+    proxy.delay(200);
+    const again = performance.now();
+    c.socket.write('a');
+    await delay(20);
+    c.socket.write('b');
+    await until(() => c.text() === 'slowab', 5000);
+    expect(performance.now() - again).toBeGreaterThanOrEqual(395);
+    // Ending the delay delivers what was held at once.
+    c.socket.write('c');
+    await until(() => received.at(-1) === 'c', 5000);
+    proxy.delay(0);
+    await until(() => c.text() === 'slowabc', 100);
+    expect(proxy.delayed).toEqual({ toTarget: 0, toClient: 0 });
+    c.socket.destroy();
+  });
+
+  test('strand resets the client but keeps its held requests for the target; deliverStranded sends them, late', async () => {
+    await using proxy = await startProxy(`127.0.0.1:${port}`);
+    const c = await connect(proxy.port);
+    c.socket.write('before');
+    await until(() => c.text() === 'before');
+    proxy.blackhole('toTarget');
+    c.socket.write('held-request');
+    await delay(100);
+    expect(received).not.toContain('held-request');
+    expect(proxy.strand()).toBe(1);
+    await until(() => c.events.includes('close'));
+    expect(c.events).toContain('ECONNRESET');
+    expect(proxy.connections).toBe(0);
+    // The client retries on a new connection, which works once the proxy heals.
+    proxy.heal();
+    const d = await connect(proxy.port);
+    d.socket.write('retry');
+    await until(() => d.text() === 'retry');
+    expect(received).not.toContain('held-request');
+    // Later, the held request arrives after all, on its old connection.
+    expect(await proxy.deliverStranded({ lingerMs: 100 })).toBe('held-request'.length);
+    expect(received).toContain('held-request');
+    expect(await proxy.deliverStranded()).toBe(0);
+    // A connection with nothing held is not stranded.
+    proxy.blackhole('toTarget');
+    expect(proxy.strand()).toBe(0);
+    proxy.heal();
+  });
+
+  test('rejects a bad target, direction or delay, naming the value; close is idempotent', async () => {
     await expect(startProxy('nonsense')).rejects.toThrow(/`target`.*nonsense/);
     const proxy = await startProxy(`127.0.0.1:${port}`);
     expect(() => proxy.blackhole('sideways' as never)).toThrow(/`direction`.*sideways/);
+    expect(() => proxy.delay(-1)).toThrow(/`ms`.*-1/);
+    expect(() => proxy.delay(10, 'up' as never)).toThrow(/`direction`.*up/);
     await proxy.close();
     await proxy.close();
   });
