@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Etcd3 } from 'etcd3';
 import { afterEach } from 'vitest';
-import { startEtcd, type EtcdCluster, type StartEtcdOptions } from '../../src/testing/index.js';
+import { startEtcd, sumMetric, type EtcdCluster, type EtcdMember, type StartEtcdOptions } from '../../src/testing/index.js';
 import { check, describe as describeCheck, type CheckInput, type CheckResult } from './checker.js';
 import { HistoryRecorder } from './history.js';
 import type { ClientConfig, Command, LogEvent } from './protocol.js';
@@ -283,6 +283,19 @@ export class Scenario implements AsyncDisposable {
     return this.admin.getAll().prefix(`${this.lock}/`).keys();
   }
 
+  /**
+   * Waits until `member` serves at least `n` watches (etcd's `etcd_debugging_mvcc_watcher_total`), or
+   * `timeoutMs`; resolves with the last count either way.
+   */
+  async watchers(member: EtcdMember, n: number, timeoutMs = 5000): Promise<number> {
+    const until = performance.now() + timeoutMs;
+    for (;;) {
+      const count = await this.etcd.metrics(member).then((m) => sumMetric(m, 'etcd_debugging_mvcc_watcher_total'), () => 0);
+      if (count >= n || performance.now() > until) return count;
+      await delay(50);
+    }
+  }
+
   /** Polls until no contender key is left (leases of killed clients expire), or `timeoutMs`. */
   async drained(timeoutMs = (this.ttl + 5) * 1000): Promise<string[]> {
     const until = performance.now() + timeoutMs;
@@ -422,6 +435,32 @@ export const isOk = (op: string, c?: string) => (l: LogEvent) => l.op === op && 
 export const at = (l: LogEvent): bigint => BigInt(l.t);
 /** Seconds between two log lines. */
 export const secs = (from: LogEvent, to: LogEvent): number => nsToMs(at(to) - at(from)) / 1000;
+
+/** Waits until `n` contender keys exist (waiters have joined the queue). */
+export async function queued(s: Scenario, n: number, timeoutMs = 10_000): Promise<string[]> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    const keys = await s.contenders();
+    if (keys.length >= n) return keys;
+    if (performance.now() > until) throw new Error(`expected ${n} contender keys, have ${keys.length}`);
+    await delay(20);
+  }
+}
+
+/** `holder` takes the lock, then each waiter joins the queue behind it, one at a time, in order. */
+export async function lineUp(s: Scenario, holder: ClientProc, ...waiters: ClientProc[]): Promise<void> {
+  await holder.call({ cmd: 'acquire' }, 'acquire');
+  for (const [i, waiter] of waiters.entries()) {
+    waiter.send({ cmd: 'acquire' });
+    await queued(s, i + 2);
+  }
+}
+
+/**
+ * How long a repeated or randomised scenario runs: `short` in CI, `long` with `FAULT_LONG=1` (rounds,
+ * or seconds of random faults).
+ */
+export const faultRounds = (short: number, long: number): number => (process.env['FAULT_LONG'] ? long : short);
 
 /** Waits until every client has its session, then lets them all start at once. */
 export async function startAll(clients: ClientProc[]): Promise<void> {

@@ -154,6 +154,6 @@ export function describeLate(w: Wake, boundNs: bigint): string {
   const faults = w.windows.map((f) => `${f.op}${f.subject === undefined ? '' : ` ${f.subject}`}`).join(', ');
   return (
     `${w.client} reported holding ${w.key}@${w.token} ${w.waitedMs.toFixed(1)} ms after the delete at revision ${w.deleteRevision} ` +
-    `that put it first; due within ${Number(w.due - w.deletedAt) / 1e6} ms (${Number(boundNs) / 1e6} ms${faults ? `, extended past ${faults}` : ''})`
+    `that put it first; due within ${(Number(w.due - w.deletedAt) / 1e6).toFixed(0)} ms (${Number(boundNs) / 1e6} ms${faults ? `, extended past ${faults}` : ''})`
   );
 }

@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
 import { describe as describeCheck, type CheckResult } from './checker.js';
 import { startProxy } from '../../src/testing/proxy.js';
-import { at, type ClientProc, isOk, nsToMs, Scenario, scenarioPerTest, secs, startAll } from './harness.js';
+import { at, isOk, lineUp, nsToMs, queued, Scenario, scenarioPerTest, secs, startAll } from './harness.js';
 import type { LogEvent } from './protocol.js';
 
 const TTL = 2;
@@ -15,27 +15,6 @@ function expectSafe(result: CheckResult, scenario: Scenario): void {
   expect(result.violations, `${describeCheck(result)}\nlogs: ${dir}`).toEqual([]);
   expect(result.maxConcurrent).toBeLessThanOrEqual(1);
   expect(result.counter).toBe(result.applied);
-}
-
-
-/** Waits until `n` contender keys exist (waiters have joined the queue). */
-async function queued(s: Scenario, n: number, timeoutMs = 10_000): Promise<string[]> {
-  const until = performance.now() + timeoutMs;
-  for (;;) {
-    const keys = await s.contenders();
-    if (keys.length >= n) return keys;
-    if (performance.now() > until) throw new Error(`expected ${n} contender keys, have ${keys.length}`);
-    await delay(20);
-  }
-}
-
-/** `holder` takes the lock, then each waiter joins the queue behind it, one at a time, in order. */
-async function lineUp(s: Scenario, holder: ClientProc, ...waiters: ClientProc[]): Promise<void> {
-  await holder.call({ cmd: 'acquire' }, 'acquire');
-  for (const [i, waiter] of waiters.entries()) {
-    waiter.send({ cmd: 'acquire' });
-    await queued(s, i + 2);
-  }
 }
 
 
