@@ -11,7 +11,7 @@
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { noop } from 'cockatiel';
-import { Etcd3, type IKeyValue, type IRangeResponse, type ITxnResponse } from 'etcd3';
+import { Etcd3, type IKeyValue, type IOperation, type IRangeResponse, type ITxnResponse } from 'etcd3';
 import { DoubleBarrier, Election, isLeaseholdError, isLeaseLostError, Mutex, ReadWriteLock, Semaphore, Session } from '../../src/index.js';
 import type { ComparatorBuilder } from 'etcd3';
 import type { ClientConfig, Command, EffectOptions, LogEvent, PrimitiveKind } from './protocol.js';
@@ -50,7 +50,11 @@ interface Held {
   readonly held: boolean;
   /** A txn guarded by `createRevision(key) == token`. */
   txn(): ComparatorBuilder;
+  /** `handle.commit(...)`: applies the writes only while held (refuses locally once ended). */
+  commit(...ops: IOperation[]): Promise<unknown>;
   release(): Promise<unknown>;
+  /** An election leader's `proclaim`. */
+  proclaim?(value: string): Promise<void>;
 }
 
 /** The primitive this client exercises, behind one interface. */
@@ -66,7 +70,7 @@ function makePrimitive(kind: PrimitiveKind, session: Session): Primitive {
     }
     case 'semaphore': {
       const semaphore = new Semaphore(session, config.lock, { permits: config.permits ?? 1 });
-      return { acquire: (signal) => semaphore.acquire({ signal }) };
+      return { acquire: (signal) => semaphore.acquire({ signal, weight: config.weight ?? 1 }) };
     }
     case 'read': {
       const rw = new ReadWriteLock(session, config.lock);
@@ -89,7 +93,9 @@ function makePrimitive(kind: PrimitiveKind, session: Session): Primitive {
               return leadership.isLeader;
             },
             txn: () => leadership.txn(),
+            commit: (...ops) => leadership.commit(...ops),
             release: () => leadership.resign(),
+            proclaim: (value) => leadership.proclaim(value),
           };
         },
       };
@@ -100,6 +106,8 @@ function makePrimitive(kind: PrimitiveKind, session: Session): Primitive {
 let session: Session | undefined;
 let primitive: Primitive | undefined;
 let handle: Held | undefined;
+/** The handle released last: a stale one to write through (effect option `stale`). */
+let released: Held | undefined;
 let acquiring: AbortController | undefined;
 let cycle = 0;
 let effectSeq = 0;
@@ -173,6 +181,7 @@ async function acquire(timeoutMs?: number): Promise<Held | undefined> {
       token: h.token.toString(),
       seq: cycle,
       deadline: toHr(s.deadline),
+      ...(config.kind === 'semaphore' ? { weight: config.weight ?? 1 } : {}),
     });
     return h;
   } catch (error) {
@@ -196,7 +205,7 @@ function decodeCounter(kv: IKeyValue | undefined): { n: number; id: string | und
  * negative control): a plain put, as code that checks `held` and then writes would do.
  */
 async function effect(options: EffectOptions = {}): Promise<void> {
-  const h = handle;
+  const h = options.stale ? released : handle;
   const s = session;
   if (!h || !s) {
     log({ ev: 'fail', op: 'effect', id: `${config.id}:none:${effectSeq++}`, err: 'no handle' });
@@ -236,6 +245,10 @@ async function effect(options: EffectOptions = {}): Promise<void> {
         log({ ev: 'ok', op: 'effect', id, rev: res.header.revision, n: before.n + 1 });
         return;
       }
+      if (options.via === 'commit') {
+        await commitEffect(h, id, value, before.n + 1);
+        return;
+      }
       const res: ITxnResponse = await h
         .txn()
         .and(config.counter, 'Mod', '==', before.mod)
@@ -271,10 +284,34 @@ async function effect(options: EffectOptions = {}): Promise<void> {
   }
 }
 
+/** An effect through `handle.commit()`: applied only while held, or refused (locally or by etcd). */
+async function commitEffect(h: Held, id: string, value: string, n: number): Promise<void> {
+  try {
+    const res = (await h.commit(client.put(config.counter).value(value))) as ITxnResponse;
+    log({ ev: 'ok', op: 'effect', id, rev: res.header.revision, n });
+  } catch (error) {
+    const refused = error instanceof Error && /^Not(Held|Leader)Error$/.test(error.name);
+    log({ ev: 'fail', op: 'effect', id, err: errName(error), ...(refused ? { fenced: true } : { ambiguous: true }) });
+  }
+}
+
+async function proclaim(value: string): Promise<void> {
+  const h = handle;
+  log({ ev: 'invoke', op: 'proclaim', key: h?.key, token: h?.token.toString(), value });
+  try {
+    if (!h?.proclaim) throw new Error('no leadership to proclaim with');
+    await h.proclaim(value);
+    log({ ev: 'ok', op: 'proclaim', key: h.key, token: h.token.toString() });
+  } catch (error) {
+    log({ ev: 'fail', op: 'proclaim', key: h?.key, token: h?.token.toString(), err: errName(error) });
+  }
+}
+
 async function release(): Promise<void> {
   const h = handle;
   if (!h) return;
   handle = undefined;
+  released = h;
   log({ ev: 'invoke', op: 'release', lease: h.session.leaseHex, key: h.key, token: h.token.toString() });
   try {
     await h.release();
@@ -339,6 +376,9 @@ async function run(command: Command): Promise<void> {
       return;
     case 'release':
       await release();
+      return;
+    case 'proclaim':
+      await proclaim(command.value);
       return;
     case 'close':
       await closeSession();

@@ -23,6 +23,8 @@ export interface ClientConfig {
   etcd3Faults?: 'default' | 'none';
   /** Semaphore permits. */
   permits?: number;
+  /** How many permits each acquisition of a semaphore takes. @default 1 */
+  weight?: number;
   /**
    * `loop` runs lock cycles by itself until `cycles` or `stop`; `manual` only obeys commands;
    * `observe` follows an election's leader (`Election.observe`) and logs each state until `stop`;
@@ -59,6 +61,16 @@ export interface EffectOptions {
   wait?: boolean;
   /** After reading the counter, sleep this long before writing it. */
   gapMs?: number;
+  /**
+   * Write through the handle released last (a stale one: same key name, older token) instead of the
+   * current one. @default false
+   */
+  stale?: boolean;
+  /**
+   * `txn`: the guarded txn of `handle.txn()` with the counter's mod revision compared too; `commit`:
+   * `handle.commit(put)`, which also refuses locally once the handle has ended. @default 'txn'
+   */
+  via?: 'txn' | 'commit';
 }
 
 export type Command =
@@ -68,6 +80,7 @@ export type Command =
   | ({ cmd: 'effect' } & EffectOptions)
   | { cmd: 'go' }
   | { cmd: 'release' }
+  | { cmd: 'proclaim'; value: string }
   | { cmd: 'close' }
   | { cmd: 'stop' }
   | { cmd: 'exit' };
