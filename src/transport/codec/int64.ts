@@ -1,0 +1,40 @@
+/**
+ * etcd's int64 fields between leasehold's types (`bigint`, decimal lease ids) and the generated
+ * code's (`Long`, or a plain number when it fits). protobufjs decodes every int64 as a `Long` when the
+ * `long` package is loaded (its CommonJS build requires it; `int64.test.ts` checks it): exact, where
+ * a number would round lease ids above 2^53.
+ */
+import Long from 'long';
+
+/** A decoded int64 (a `Long`, or a number from a default) as a bigint. */
+export function big(value: Long | number | null | undefined): bigint {
+  if (value === null || value === undefined) return 0n;
+  if (typeof value === 'number') return BigInt(value);
+  if (value.high === 0 && value.low >= 0) return BigInt(value.low);
+  return value.toBigInt();
+}
+
+/** A decoded int64 as a number (TTLs, watch ids: small by nature). */
+export function small(value: Long | number | null | undefined): number {
+  if (value === null || value === undefined) return 0;
+  return typeof value === 'number' ? value : value.toNumber();
+}
+
+/** A decoded int64 as a decimal string (lease and member ids). */
+export function decimal(value: Long | number | null | undefined): string {
+  if (value === null || value === undefined) return '0';
+  return value.toString();
+}
+
+const maxExact = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A bigint for the encoder: a number while it is exact, else a `Long`. */
+export function wire(value: bigint): Long | number {
+  return value <= maxExact && value >= -maxExact ? Number(value) : Long.fromBigInt(value);
+}
+
+/** A decimal id (lease) for the encoder; rejects anything that is not an int64 in decimal. */
+export function wireId(id: string): Long | number {
+  if (!/^-?\d{1,20}$/.test(id)) throw new TypeError(`Expected a decimal int64 id, got ${JSON.stringify(id)}`);
+  return id.length < 16 ? Number(id) : Long.fromString(id);
+}
