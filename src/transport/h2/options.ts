@@ -1,0 +1,68 @@
+/**
+ * The options of the HTTP/2 transport: the connection options a user gives an `etcd3` client
+ * (`hosts`, `credentials`, `auth`, and the TLS server-name override from `grpcOptions`), read
+ * structurally, plus our own timings.
+ */
+import type { SecureContextOptions } from 'node:tls';
+
+/** The options (a subset of `etcd3`'s, same names and shapes, and our timings). */
+export interface H2Options {
+  /** `host:port`, `http://host:port` or `https://host:port`; one or many. */
+  hosts: string | readonly string[];
+  /** TLS: the CA to trust, and the client certificate and key for mutual TLS. */
+  credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
+  /** etcd authentication. */
+  auth?: { username: string; password: string };
+  /** gRPC channel options; only `grpc.ssl_target_name_override` is read (the TLS server name). */
+  grpcOptions?: Record<string, unknown>;
+  /** How often an HTTP/2 ping goes out while streams are open, in ms. @default 10_000 */
+  pingIntervalMs?: number;
+  /** How long a ping may go unanswered before the connection is dropped, in ms. @default 5_000 */
+  pingTimeoutMs?: number;
+  /** How long a member that went silent is tried last, in ms. @default 10_000 */
+  silenceMemoryMs?: number;
+}
+
+/** The options resolved: endpoints without scheme, TLS options or none. */
+export interface ResolvedH2Options {
+  endpoints: string[];
+  tls: (SecureContextOptions & { servername?: string }) | undefined;
+  auth: { username: string; password: string } | undefined;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  silenceMemoryMs: number;
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/** Checks and resolves `options`; throws a TypeError naming the value that is wrong. */
+export function resolveH2Options(options: H2Options): ResolvedH2Options {
+  const hosts = typeof options.hosts === 'string' ? [options.hosts] : [...options.hosts];
+  if (hosts.length === 0) throw new TypeError('Expected `hosts` to name at least one etcd endpoint, got none');
+  const secure = hosts.map((h) => h.startsWith('https://'));
+  if (secure.some((s) => s !== secure[0])) throw new TypeError(`Expected \`hosts\` to be all https:// or all not, got ${show(hosts.join(', '))}`);
+  const endpoints = hosts.map((h) => {
+    const endpoint = h.replace(/^https?:\/\//, '').replace(/\/$/, '');
+    if (!/^[^\s/]+:\d{1,5}$/.test(endpoint)) throw new TypeError(`Expected each of \`hosts\` to be host:port (optionally with http:// or https://), got ${show(h)}`);
+    return endpoint;
+  });
+  const c = options.credentials;
+  const servername = options.grpcOptions?.['grpc.ssl_target_name_override'];
+  const tls =
+    c || secure[0]
+      ? {
+          ...(c ? { ca: c.rootCertificate, ...(c.certChain ? { cert: c.certChain } : {}), ...(c.privateKey ? { key: c.privateKey } : {}) } : {}),
+          ...(typeof servername === 'string' ? { servername } : {}),
+        }
+      : undefined;
+  return {
+    endpoints,
+    tls,
+    auth: options.auth ? { username: options.auth.username, password: options.auth.password } : undefined,
+    pingIntervalMs: options.pingIntervalMs ?? 10_000,
+    pingTimeoutMs: options.pingTimeoutMs ?? 5_000,
+    silenceMemoryMs: options.silenceMemoryMs ?? 10_000,
+  };
+}

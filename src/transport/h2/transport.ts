@@ -1,0 +1,151 @@
+/**
+ * The lean transport: etcd's gRPC API on `node:http2`, implementing the port (`../port.ts`) with the
+ * connection options a user gives `etcd3` (hosts, TLS and mutual TLS, user and password).
+ *
+ * Each unary call is one attempt on one member (see `members.ts`), with its deadline, the auth token
+ * and, when etcd says the token is invalid, one more attempt with a fresh token. A call that found a
+ * member unreachable or silent marks it, so the caller's retry goes elsewhere. Streams (the watch
+ * stream, keep-alive streams) carry the token they were opened with; one that etcd refuses for an
+ * invalid token forgets it, so the owner's next stream authenticates again.
+ */
+import type { LeaseGrantResponse, LeaseKeepAliveResponse, LeaseTimeToLiveResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse, WatchRequest, WatchResponse } from '../messages.js';
+import { TransportError, type CallOptions, type EtcdTransport, type Member, type Stream, type StreamHandlers, type StreamOptions } from '../port.js';
+import { decodeAuthenticate, decodeKeepAlive, decodeLeaseGrant, decodeRange, decodeTimeToLive, decodeTxn, decodeWatch } from '../codec/decode.js';
+import { encodeAuthenticate, encodeLeaseGrant, encodeLeaseId, encodeRange, encodeTxn, encodeWatch } from '../codec/encode.js';
+import { Tokens } from './auth.js';
+import { openStream, unary } from './call.js';
+import { Members, type H2Member } from './members.js';
+import { resolveH2Options, type H2Options } from './options.js';
+import { closedError, connectionError, invalidToken, isUnreachable } from './status.js';
+
+/** How long one `Authenticate` call may take, in ms. */
+const authTimeoutMs = 5000;
+
+export class H2Transport implements EtcdTransport {
+  readonly endpoints: readonly string[];
+  readonly user: string | undefined;
+  readonly #members: Members;
+  readonly #tokens: Tokens;
+  #closed = false;
+  /** How many times a token was fetched (tests: a token expiry costs one more). */
+  authentications = 0;
+
+  constructor(options: H2Options) {
+    const o = resolveH2Options(options);
+    this.endpoints = o.endpoints;
+    this.user = o.auth?.username;
+    this.#members = new Members(o.endpoints, { tls: o.tls, pingIntervalMs: o.pingIntervalMs, pingTimeoutMs: o.pingTimeoutMs }, o.silenceMemoryMs);
+    const auth = o.auth;
+    this.#tokens = new Tokens(auth ? () => this.#authenticate(auth.username, auth.password) : undefined);
+  }
+
+  /** The members, for tests (which member a stream is on, how many connections were made). */
+  get members(): readonly H2Member[] {
+    return this.#members.all;
+  }
+
+  async range(req: RangeRequest, options: CallOptions): Promise<RangeResponse> {
+    return decodeRange(await this.#call('/etcdserverpb.KV/Range', encodeRange(req), options));
+  }
+
+  async txn(req: TxnRequest, options: CallOptions): Promise<TxnResponse> {
+    return decodeTxn(await this.#call('/etcdserverpb.KV/Txn', encodeTxn(req), options));
+  }
+
+  async leaseGrant(ttlSeconds: number, options: CallOptions): Promise<LeaseGrantResponse> {
+    const res = decodeLeaseGrant(await this.#call('/etcdserverpb.Lease/LeaseGrant', encodeLeaseGrant(ttlSeconds), options));
+    if (res.error !== '') throw new TransportError(`etcd refused the lease: ${res.error}`, { code: 'UNKNOWN', kind: 'final', endpoint: undefined });
+    return { header: res.header, id: res.id, ttl: res.ttl };
+  }
+
+  async leaseRevoke(id: string, options: CallOptions): Promise<void> {
+    await this.#call('/etcdserverpb.Lease/LeaseRevoke', encodeLeaseId(id), options);
+  }
+
+  async leaseTimeToLive(id: string, options: CallOptions): Promise<LeaseTimeToLiveResponse> {
+    return decodeTimeToLive(await this.#call('/etcdserverpb.Lease/LeaseTimeToLive', encodeLeaseId(id), options));
+  }
+
+  watch(handlers: StreamHandlers<WatchResponse>, options?: StreamOptions): Promise<Stream<WatchRequest>> {
+    return this.#open('/etcdserverpb.Watch/Watch', decodeWatch, encodeWatch, handlers, options);
+  }
+
+  leaseKeepAlive(handlers: StreamHandlers<LeaseKeepAliveResponse>, options?: StreamOptions): Promise<Stream<string>> {
+    return this.#open('/etcdserverpb.Lease/LeaseKeepAlive', decodeKeepAlive, encodeLeaseId, handlers, options);
+  }
+
+  markSilent(member: Member): void {
+    this.#members.markSilent(member);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#members.close();
+  }
+
+  async #call(path: string, body: Uint8Array, options: CallOptions, retried = false): Promise<Buffer> {
+    if (this.#closed) throw closedError(undefined);
+    const token = await this.#tokens.current();
+    const member = this.#members.pick();
+    try {
+      return await unary(member.channel, { path, token, timeoutMs: options.timeoutMs }, body, options.signal);
+    } catch (error) {
+      if (!retried && error instanceof TransportError && invalidToken.test(error.message)) {
+        this.#tokens.invalidate(token);
+        return this.#call(path, body, options, true);
+      }
+      if (isUnreachable(error)) this.#members.markSilent(member);
+      throw error;
+    }
+  }
+
+  async #open<Req, Res>(
+    path: string,
+    decode: (m: Buffer) => Res,
+    encode: (req: Req) => Uint8Array,
+    handlers: StreamHandlers<Res>,
+    options: StreamOptions | undefined,
+  ): Promise<Stream<Req>> {
+    if (this.#closed) throw closedError(undefined);
+    const token = await this.#tokens.current();
+    const member = this.#members.pick(options?.avoid);
+    const end = (error: TransportError): void => {
+      if (invalidToken.test(error.message)) this.#tokens.invalidate(token);
+      handlers.end(error);
+    };
+    let raw: ReturnType<typeof openStream>;
+    try {
+      raw = openStream(member.channel, { path, token, requireLeader: options?.requireLeader ?? false }, (m) => {
+        let res: Res;
+        try {
+          res = decode(m);
+        } catch (error) {
+          raw.close();
+          end(new TransportError(`an answer that does not decode: ${(error as Error).message}`, { code: 'INTERNAL', kind: 'transient', endpoint: member.endpoint, cause: error }));
+          return;
+        }
+        handlers.message(res);
+      }, end);
+    } catch (error) {
+      throw connectionError(error as Error, member.endpoint);
+    }
+    return { member, send: (req) => raw.send(encode(req)), close: () => raw.close() };
+  }
+
+  /** A token from the first member that gives one; a refusal (wrong password) is final at once. */
+  async #authenticate(username: string, password: string): Promise<string> {
+    const body = encodeAuthenticate(username, password);
+    this.authentications++;
+    const first = this.#members.pick();
+    let last: unknown;
+    for (const member of [first, ...this.#members.all.filter((m) => m !== first)]) {
+      try {
+        return decodeAuthenticate(await unary(member.channel, { path: '/etcdserverpb.Auth/Authenticate', timeoutMs: authTimeoutMs }, body));
+      } catch (error) {
+        last = error;
+        if (!(error instanceof TransportError) || error.kind !== 'transient') break;
+      }
+    }
+    throw last;
+  }
+}
