@@ -33,8 +33,9 @@ export class Channel {
   #closed = false;
   /** Streams open on this channel (on any of its connections). */
   #open = 0;
-  /** Connections made, for tests. */
+  /** Connections made, and GOAWAYs received, for tests. */
   connections = 0;
+  goaways = 0;
 
   constructor(options: ChannelOptions) {
     this.#o = options;
@@ -80,7 +81,10 @@ export class Channel {
     };
     session.on('error', forget);
     session.on('close', forget);
-    session.on('goaway', forget); // no new stream on it; open ones finish
+    session.on('goaway', () => {
+      this.goaways++;
+      forget(); // no new stream on it; open ones finish
+    });
     session.on('connect', () => session.setLocalWindowSize(8 * 1024 * 1024));
     this.#startPings(session);
     return session;
