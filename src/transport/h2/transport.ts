@@ -67,7 +67,11 @@ export class H2Transport implements EtcdTransport {
   }
 
   watch(handlers: StreamHandlers<WatchResponse>, options?: StreamOptions): Promise<Stream<WatchRequest>> {
-    return this.#open('/etcdserverpb.Watch/Watch', decodeWatch, encodeWatch, handlers, options);
+    // etcd checks the stream's token at each watch creation, and refuses one whose token expired
+    // with a cancel of watch id -1, which no watcher owns: end the stream, so that its owner opens a
+    // new one (with a new token) and every watcher on it watches again.
+    const stale = (res: WatchResponse): string | undefined => (res.canceled && invalidToken.test(res.cancelReason) ? res.cancelReason : undefined);
+    return this.#open('/etcdserverpb.Watch/Watch', decodeWatch, encodeWatch, handlers, options, stale);
   }
 
   leaseKeepAlive(handlers: StreamHandlers<LeaseKeepAliveResponse>, options?: StreamOptions): Promise<Stream<string>> {
@@ -105,6 +109,7 @@ export class H2Transport implements EtcdTransport {
     encode: (req: Req) => Uint8Array,
     handlers: StreamHandlers<Res>,
     options: StreamOptions | undefined,
+    stale?: (res: Res) => string | undefined,
   ): Promise<Stream<Req>> {
     if (this.#closed) throw closedError(undefined);
     const token = await this.#tokens.current();
@@ -124,7 +129,12 @@ export class H2Transport implements EtcdTransport {
           end(new TransportError(`an answer that does not decode: ${(error as Error).message}`, { code: 'INTERNAL', kind: 'transient', endpoint: member.endpoint, cause: error }));
           return;
         }
-        handlers.message(res);
+        const reason = stale?.(res);
+        if (reason === undefined) handlers.message(res);
+        else {
+          raw.close();
+          end(new TransportError(`16 UNAUTHENTICATED: ${reason}`, { code: 'UNAUTHENTICATED', kind: 'transient', endpoint: member.endpoint }));
+        }
       }, end);
     } catch (error) {
       throw connectionError(error as Error, member.endpoint);
