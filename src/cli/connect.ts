@@ -79,8 +79,13 @@ export function clientOptions(flags: ConnectionFlags, env: NodeJS.ProcessEnv): I
   return options;
 }
 
-/** The client for `flags`, and the namespace (`--namespace`) the command works in. */
-export function connect(flags: ConnectionFlags, env: NodeJS.ProcessEnv): { client: Etcd3; ns: Namespace } {
-  const client = new Etcd3(clientOptions(flags, env));
-  return { client, ns: flags.namespace === undefined || flags.namespace === '' ? client : client.namespace(flags.namespace) };
+/**
+ * The client for `flags`, the namespace (`--namespace`) the command works in, and the endpoints as
+ * messages name them (`host:port`).
+ */
+export function connect(flags: ConnectionFlags, env: NodeJS.ProcessEnv): { client: Etcd3; ns: Namespace; endpoints: string[] } {
+  const options = clientOptions(flags, env);
+  const client = new Etcd3(options);
+  const endpoints = (options.hosts as string[]).map((h) => h.replace(/^https?:\/\//i, ''));
+  return { client, ns: flags.namespace === undefined || flags.namespace === '' ? client : client.namespace(flags.namespace), endpoints };
 }

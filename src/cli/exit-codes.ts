@@ -3,7 +3,6 @@
  * its own code through (128 + N when a signal N killed it); leasehold's own outcomes use the
  * sysexits(3) range, so a script can tell "the job failed" from "the job never ran".
  */
-import { constants } from 'node:os';
 import {
   isAuthenticationError,
   isEtcdUnavailableError,
@@ -36,14 +35,6 @@ export const exitCodes = {
   /** The command was not found on PATH. */
   notFound: 127,
 } as const;
-
-/** The signals leasehold handles: forwarded to a running command, or ending a wait or an `observe`. */
-export const handledSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-/** 128 + the signal's number, as shells report a process killed by it. */
-export function signalExitCode(signal: NodeJS.Signals): number {
-  return 128 + (constants.signals[signal] ?? 0);
-}
 
 /** The exit code for an error that ended a command, by what kind of error it is. */
 export function exitCodeOf(error: unknown): number {

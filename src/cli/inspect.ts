@@ -11,8 +11,9 @@ import type { Contender, PermitContender, QueueState, RwContender } from '../eng
 import { Mutex } from '../mutex.js';
 import { ReadWriteLock } from '../rw-lock.js';
 import { Semaphore } from '../semaphore.js';
+import { EtcdUnavailableError } from '../errors.js';
 import { connect, type ConnectionFlags } from './connect.js';
-import { handledSignals } from './exit-codes.js';
+import { stdout } from './output.js';
 import { Reporter, toJson, type ReportFlags } from './report.js';
 
 /** The kinds `status` and `observe` know, by their `--kind` names. */
@@ -48,7 +49,7 @@ function shown(kind: Kind, c: AnyContender): Shown {
   return s;
 }
 
-async function readQueue(ns: Namespace, kind: Kind, name: string, signal: AbortSignal): Promise<QueueState<AnyContender>> {
+export async function readQueue(ns: Namespace, kind: Kind, name: string, signal: AbortSignal): Promise<QueueState<AnyContender>> {
   switch (kind) {
     case 'mutex':
       return Mutex.queue(ns, name, { signal });
@@ -92,24 +93,31 @@ function line(kind: Kind, label: string, s: Shown): string {
 /** How long `status` may take to read the queue and its leases' TTLs. */
 const statusTimeoutMs = 10_000;
 
+/** The signals that end `observe` (exit 0); others have their default action (it holds nothing). */
+const observeEndSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /** `leasehold status`: prints the queue once (text, or JSON with `--json`) and resolves with the exit code. */
 export async function status(kind: Kind, name: string, flags: ConnectionFlags & ReportFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  return connected(kind, name, flags, env, async (ns) => {
+  return connected(kind, name, flags, env, async (ns, endpoints) => {
     const signal = AbortSignal.timeout(statusTimeoutMs);
-    const queue = await readQueue(ns, kind, name, signal);
+    const queue = await readQueue(ns, kind, name, signal).catch((error: unknown) => {
+      // An etcd that accepts connections and never answers: say so, naming it (not a bare abort).
+      if (!signal.aborted) throw error;
+      throw new EtcdUnavailableError(`etcd at ${endpoints.join(', ')} did not answer within ${statusTimeoutMs / 1000} s`, { endpoints, code: 'DEADLINE_EXCEEDED', cause: error });
+    });
     const left = await ttls(ns, [...queue.holders, ...queue.waiters].map((c) => c.leaseId), signal);
     const show = (c: AnyContender): Shown => ({ ...shown(kind, c), ttl: c.leaseId === '0' ? null : (left.get(c.leaseId) ?? null) });
     const holders = queue.holders.map(show);
     const waiters = queue.waiters.map(show);
     if (flags.json) {
-      process.stdout.write(`${toJson({ kind, name, revision: queue.revision, holders, waiters })}\n`);
+      stdout.line(toJson({ kind, name, revision: queue.revision, holders, waiters }));
       return 0;
     }
     const state = holders.length === 0 ? 'free' : kind === 'election' ? 'led' : 'held';
     const out = [`${kind} ${JSON.stringify(name)} at revision ${queue.revision}: ${state}, ${waiters.length} waiting`];
     for (const h of holders) out.push(line(kind, kind === 'election' ? 'leader' : 'holder', h));
     waiters.forEach((w, i) => out.push(line(kind, `waiter ${i + 1}`, w)));
-    process.stdout.write(`${out.join('\n')}\n`);
+    stdout.line(out.join('\n'));
     return 0;
   });
 }
@@ -118,12 +126,18 @@ export async function status(kind: Kind, name: string, flags: ConnectionFlags & 
  * Runs `work` with a client for `flags`, closing it afterwards; an error is reported (one line on
  * stderr) and becomes the exit code.
  */
-async function connected(kind: Kind, name: string, flags: ConnectionFlags & ReportFlags, env: NodeJS.ProcessEnv, work: (ns: Namespace) => Promise<number>): Promise<number> {
+async function connected(
+  kind: Kind,
+  name: string,
+  flags: ConnectionFlags & ReportFlags,
+  env: NodeJS.ProcessEnv,
+  work: (ns: Namespace, endpoints: string[]) => Promise<number>,
+): Promise<number> {
   let close = (): void => undefined;
   try {
-    const { client, ns } = connect(flags, env);
+    const { client, ns, endpoints } = connect(flags, env);
     close = () => client.close();
-    return await work(ns);
+    return await work(ns, endpoints);
   } catch (error) {
     return new Reporter(flags).failure(error, { kind, name });
   } finally {
@@ -153,20 +167,23 @@ function follow(ns: Namespace, kind: Kind, name: string, signal: AbortSignal): A
 
 /**
  * `leasehold observe`: prints the holders (the leader, for an election) now and at every change, one
- * JSON object a line on stdout, until SIGINT/SIGTERM/SIGHUP (then exits 0).
+ * JSON object a line on stdout, until SIGINT/SIGTERM/SIGHUP or until nobody reads its stdout any more
+ * (`observe NAME | head -1`); then exits 0.
  */
 export async function observe(kind: Kind, name: string, flags: ConnectionFlags & ReportFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
-  for (const s of handledSignals) process.on(s, onSignal);
+  for (const s of observeEndSignals) process.on(s, onSignal);
+  const unsubscribe = stdout.onClosed(onSignal);
   try {
     return await connected(kind, name, flags, env, async (ns) => {
       for await (const holders of follow(ns, kind, name, stop.signal)) {
-        process.stdout.write(`${toJson({ time: new Date().toISOString(), kind, name, holders: holders.map((c) => shown(kind, c)) })}\n`);
+        stdout.line(toJson({ time: new Date().toISOString(), kind, name, holders: holders.map((c) => shown(kind, c)) }));
       }
       return 0;
     });
   } finally {
-    for (const s of handledSignals) process.off(s, onSignal);
+    unsubscribe();
+    for (const s of observeEndSignals) process.off(s, onSignal);
   }
 }

@@ -10,14 +10,16 @@ import { checkName } from '../engine/validate.js';
 import { Mutex } from '../mutex.js';
 import { ReadWriteLock } from '../rw-lock.js';
 import { Semaphore } from '../semaphore.js';
+import { maxTtl } from '../engine/session-options.js';
 import { parseDuration, parseInteger } from './args.js';
 import { defaultEndpoint } from './connect.js';
 import { exitCodes, UsageError } from './exit-codes.js';
 import { kinds, observe, status, type Kind } from './inspect.js';
+import { flushOutput, stderr, stdout } from './output.js';
 import { runUnder, type RunFlags, type RunSpec } from './run.js';
 
-/** The defaults of the run commands' options. */
-export const cliDefaults = { ttl: 10, killGrace: 10_000, kind: 'mutex' as Kind } as const;
+/** The defaults of the run commands' options (`--kill-grace` derives from the TTL: timings.ts). */
+export const cliDefaults = { ttl: 10, kind: 'mutex' as Kind } as const;
 
 /** A commander argument parser from one of ours (their UsageError becomes commander's usage error). */
 function parser<T>(parse: (text: string) => T): (text: string) => T {
@@ -50,9 +52,9 @@ function connectionOptions(command: Command): Command {
 
 function runOptions(command: Command): Command {
   return connectionOptions(command)
-    .option('--ttl <seconds>', 'lease TTL: how long a crashed holder keeps the name', parser((t) => parseInteger(t, '--ttl', 1)), cliDefaults.ttl)
-    .option('--timeout <duration>', 'give up waiting after this long (500ms, 10s, 2m, 1h; default: wait as long as it takes)', parser((t) => parseDuration(t, '--timeout')))
-    .option('--kill-grace <duration>', 'after a loss: SIGTERM, then SIGKILL after this long', parser((t) => parseDuration(t, '--kill-grace')), cliDefaults.killGrace);
+    .option('--ttl <seconds>', 'lease TTL: how long a crashed holder keeps the name', parser((t) => parseInteger(t, '--ttl', 1, maxTtl)), cliDefaults.ttl)
+    .option('--timeout <duration>', 'give up when the name is still taken this long after the first try (500ms, 10s, 2m, 1h; 0: one try; default: wait as long as it takes)', parser((t) => parseDuration(t, '--timeout')))
+    .option('--kill-grace <duration>', 'after a loss: SIGTERM, then SIGKILL after this long; at most half the TTL (default: a third of the TTL, at most 10s)', parser((t) => parseDuration(t, '--kill-grace')));
 }
 
 const runHelp = (example: string): string => `
@@ -74,7 +76,7 @@ export function buildProgram(exit: (code: number) => void): Command {
     .description('Run a command under an etcd lock, permit or leadership — and see who holds what.')
     .version(version(), '-V, --version')
     .showHelpAfterError('(add --help for usage and examples)')
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) })
     .exitOverride();
   program.addHelpText(
     'after',
@@ -92,7 +94,7 @@ Examples:
   runOptions(program.command('lock').description('run a command while holding a Mutex (excludes `etcdctl lock` and Go’s concurrency.Mutex on the same name)'))
     .argument('<name>', 'the lock’s name', name)
     .argument('<command...>', 'the command and its arguments, after --')
-    .addHelpText('after', runHelp('  $ leasehold lock migrations --timeout 5m -- npm run migrate\n  $ leasehold lock jobs/nightly --ttl 30 --kill-grace 30s -- ./nightly.sh'))
+    .addHelpText('after', runHelp('  $ leasehold lock migrations --timeout 5m -- npm run migrate\n  $ leasehold lock jobs/nightly --ttl 60 --kill-grace 30s -- ./nightly.sh'))
     .action((n: string, command: string[], flags: Flags) =>
       run({
         kind: 'mutex',
@@ -194,8 +196,17 @@ function version(): string {
   return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 }
 
-/** Runs the command line `argv` (as `process.argv`) and resolves with the exit code. */
+/**
+ * Runs the command line `argv` (as `process.argv`) and resolves with the exit code, once what it wrote
+ * is out (or after 2 s: a terminal stopped with Ctrl-S does not keep it from exiting).
+ */
 export async function main(argv: readonly string[]): Promise<number> {
+  const code = await parse(argv);
+  await flushOutput();
+  return code;
+}
+
+async function parse(argv: readonly string[]): Promise<number> {
   let code: number | undefined;
   const program = buildProgram((c) => (code = c));
   try {
@@ -205,10 +216,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? 0 : exitCodes.usage;
     }
     if (error instanceof UsageError) {
-      process.stderr.write(`leasehold: ${error.message}\n`);
+      stderr.line(`leasehold: ${error.message}`);
       return exitCodes.usage;
     }
-    process.stderr.write(`leasehold: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    stderr.line(`leasehold: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     return exitCodes.internal;
   }
   return code ?? 0;

@@ -1,9 +1,11 @@
 /**
  * What the command says on stderr (stdout belongs to the command it runs, and to `status`/`observe`):
  * one line per event, as text or — with `--json` — as a JSON object. `--quiet` keeps only errors.
+ * Lines go through output.ts: a reader that went away never ends leasehold.
  */
 
 import { exitCodeOf } from './exit-codes.js';
+import { stderr } from './output.js';
 
 /** How the CLI reports. */
 export interface ReportFlags {
@@ -20,7 +22,7 @@ export class Reporter {
   readonly #flags: ReportFlags;
   readonly #write: (line: string) => void;
 
-  constructor(flags: ReportFlags, write: (line: string) => void = (line) => process.stderr.write(`${line}\n`)) {
+  constructor(flags: ReportFlags, write: (line: string) => void = (line) => stderr.line(line)) {
     this.#flags = flags;
     this.#write = write;
   }

@@ -4,30 +4,36 @@
  *
  * - The command runs without a shell, in a new session and process group (`setsid`), with stdio
  *   inherited and the holding described in its environment (`LEASEHOLD_*`), so it can fence its writes.
- * - SIGINT, SIGTERM and SIGHUP are forwarded to its process group while it runs; while leasehold is
- *   still waiting they abort the wait (the queue key is deleted) and leasehold exits 128 + N.
+ * - Every signal has a fate (signals.ts): forwarded to the command's group, stopping both, or
+ *   continuing both; while leasehold still waits, an ending signal aborts the wait (the queue key is
+ *   deleted) and leasehold exits 128 + N.
  * - When it exits, the holding is released and leasehold exits with its code (128 + N for a signal N).
- * - When the holding is lost, its process group gets SIGTERM at once and SIGKILL after `--kill-grace`
- *   (also every process still in the group after the command itself exited), and leasehold exits 79.
+ * - When the holding is lost — or leasehold itself fails — its process group gets SIGTERM at once and
+ *   SIGKILL after `--kill-grace`, and leasehold exits 79 (70). The lease is given up `--kill-grace`
+ *   early (timings.ts), so after a keep-alive failure the group is gone before etcd lets the lease go.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { Etcd3 } from 'etcd3';
 import type { Held } from '../handle.js';
 import { Session } from '../session.js';
-import { anySignal, raceSignal, sleep } from '../transport/abort.js';
+import { anySignal, raceSignal } from '../transport/abort.js';
+import { checkCommand } from './args.js';
 import { connect, type ConnectionFlags } from './connect.js';
-import { exitCodes, handledSignals, signalExitCode } from './exit-codes.js';
+import { exitCodes } from './exit-codes.js';
+import { acquireWithin, TimedOut } from './first-try.js';
 import type { Kind } from './inspect.js';
+import { Job } from './job.js';
 import { Reporter, type ReportFlags } from './report.js';
+import { handledSignals, signalExitCode, signalFates, whileWaiting, type HandledSignal } from './signals.js';
+import { runTimings } from './timings.js';
 
 /** The flags of every command that runs a command. */
 export interface RunFlags extends ConnectionFlags, ReportFlags {
   /** Lease TTL in seconds. */
   ttl: number;
-  /** How long to wait for the holding, in ms; `undefined` waits as long as it takes. */
+  /** How long to wait after the first try found the name taken, in ms (0: one try); `undefined` waits as long as it takes. */
   timeout?: number;
-  /** Between SIGTERM and SIGKILL of the process group after a loss, in ms. */
-  killGrace: number;
+  /** Between SIGTERM and SIGKILL of the process group after a loss, in ms; `undefined`: the default (timings.ts). */
+  killGrace?: number;
 }
 
 /** What a command holds, as the run needs it. */
@@ -54,125 +60,153 @@ class Interrupted extends Error {
 }
 
 /**
+ * Where the run is, and what each signal does to it there (signals.ts): before the command starts
+ * (`waiting`), while it runs (`running`), while it is being ended after a loss (`stopping`), after.
+ */
+class Supervisor {
+  phase: 'waiting' | 'running' | 'stopping' | 'done' = 'waiting';
+  job: Job | undefined;
+  session: Session | undefined;
+  /** Aborts when an ending signal arrives while waiting. */
+  readonly interrupt = new AbortController();
+  /** Aborts when leasehold itself failed (an exception nothing caught): the command must end too. */
+  readonly fatal = new AbortController();
+
+  /** Between stopping ourselves and the SIGCONT that continued us: stop signals queued meanwhile are stale. */
+  #selfStopped = false;
+
+  readonly onSignal = (signal: HandledSignal): void => {
+    const fate = signalFates[signal];
+    if (fate === 'stop') {
+      // A background write to a `tostop` terminal raises SIGTTOU over and over until we stop: handle
+      // the first, and drop those queued behind it (they come before the SIGCONT that woke us).
+      if (this.#selfStopped) return;
+      if (this.phase === 'running' || this.phase === 'stopping') this.job?.stop();
+      this.#selfStopped = true;
+      process.kill(process.pid, 'SIGSTOP'); // returns once continued
+    } else if (fate === 'continue') {
+      this.#selfStopped = false;
+      // Only while the holding is valid (`alive` notices a deadline passed while stopped: the loss ends it).
+      if (this.phase === 'running' && this.job?.stopped && this.session?.alive) this.job.resume();
+    } else if (this.phase === 'running' || this.phase === 'stopping') {
+      this.job?.signal(signal);
+    } else if (this.phase === 'waiting' && whileWaiting(signal) === 'end' && !this.interrupt.signal.aborted) {
+      this.interrupt.abort(new Interrupted(signal));
+    }
+  };
+}
+
+let active: Supervisor | undefined;
+
+/**
+ * Hands an error nothing caught to the run in progress, which ends its command as after a loss and
+ * exits 70; false when no run is in progress. For the process's `uncaughtException` listener.
+ */
+export function failRun(error: unknown): boolean {
+  if (active === undefined) return false;
+  if (!active.fatal.signal.aborted) active.fatal.abort(error);
+  return true;
+}
+
+/**
  * Takes the holding `spec` describes, runs `command` under it, and resolves with the exit code
  * leasehold should exit with. Never rejects.
  */
 export async function runUnder(spec: RunSpec, command: readonly string[], flags: RunFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const report = new Reporter(flags);
-  const interrupt = new AbortController();
-  let child: ChildProcess | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) killGroup(child.pid, signal);
-    else if (!interrupt.signal.aborted) interrupt.abort(new Interrupted(signal));
-  };
-  for (const s of handledSignals) process.on(s, onSignal);
+  const at = { kind: spec.kind, name: spec.name };
+  const sup = new Supervisor();
+  const listeners = handledSignals.map((s) => [s, () => sup.onSignal(s)] as const);
+  for (const [s, listener] of listeners) process.on(s, listener);
+  active = sup;
   let client: Etcd3 | undefined;
-  let session: Session | undefined;
   try {
+    checkCommand(command);
+    const timings = runTimings(flags.ttl, flags.killGrace);
     const connection = connect(flags, env);
     client = connection.client;
-    const ns = connection.ns;
-    const timeout = flags.timeout === undefined ? undefined : AbortSignal.timeout(flags.timeout);
-    const wait = anySignal(interrupt.signal, timeout);
+    const wait = anySignal(sup.interrupt.signal, sup.fatal.signal);
     let holding: Holding;
     try {
-      session = await Session.create(ns, { ttl: flags.ttl, signal: wait });
-      holding = await spec.acquire(session, wait);
+      sup.session = await Session.create(connection.ns, { ttl: flags.ttl, safetyMargin: timings.safetyMargin, keepAliveInterval: timings.keepAliveInterval, signal: wait });
+      holding = await acquireWithin(spec, sup.session, connection.ns, wait, flags.timeout);
     } catch (error) {
-      if (interrupt.signal.aborted) {
-        const signal = (interrupt.signal.reason as Interrupted).signal;
-        report.info('interrupted', `stopped waiting for ${spec.waitingFor}: ${signal}`, { kind: spec.kind, name: spec.name, signal });
+      if (sup.fatal.signal.aborted) throw sup.fatal.signal.reason;
+      if (sup.interrupt.signal.aborted) {
+        const signal = (sup.interrupt.signal.reason as Interrupted).signal;
+        report.info('interrupted', `stopped waiting for ${spec.waitingFor}: ${signal}`, { ...at, signal });
         return signalExitCode(signal);
       }
-      if (timeout?.aborted) {
-        report.error('timeout', `timed out after ${flags.timeout} ms waiting for ${spec.waitingFor}`, { kind: spec.kind, name: spec.name });
+      if (error instanceof TimedOut) {
+        report.error('timeout', `gave up waiting for ${spec.waitingFor}: ${error.message}`, at);
         return exitCodes.timeout;
       }
       throw error;
     }
-    const { handle } = holding;
-    if (interrupt.signal.aborted) {
-      await handle.release();
-      return signalExitCode((interrupt.signal.reason as Interrupted).signal);
-    }
-    const fields = { kind: spec.kind, name: spec.name, key: handle.key, token: handle.token, leaseId: session.leaseId };
-    report.info('acquired', `${spec.waitingFor} acquired (key ${handle.key}, token ${handle.token}, lease ${session.leaseHex}); running ${shown(command)}`, fields);
-    const started = start(command, {
-      ...env,
-      LEASEHOLD_KIND: spec.kind,
-      LEASEHOLD_NAME: spec.name,
-      LEASEHOLD_KEY: handle.key,
-      LEASEHOLD_TOKEN: handle.token.toString(),
-      LEASEHOLD_LEASE_ID: session.leaseId,
-      LEASEHOLD_LEASE_HEX: session.leaseHex,
-      ...holding.env,
-    });
-    child = started.child;
-    let code: number;
-    try {
-      // `exited` never rejects: a rejection is the holding's signal, aborted with why it was lost.
-      code = await raceSignal(started.exited, handle.signal);
-    } catch (lost) {
-      // Lost (the lease ended, or could not be kept alive): stop everything the command started.
-      const reason = lost instanceof Error ? lost.message : String(lost);
-      report.error('lost', `${spec.waitingFor} lost (${reason}); stopping ${command[0]} (SIGTERM, SIGKILL after ${flags.killGrace} ms)`, fields);
-      if (child.pid !== undefined) await stopGroup(child.pid, started.exited, flags.killGrace);
-      return exitCodes.lost;
-    }
-    const ended = await handle.release();
-    report.info('released', `${command[0]} exited with ${code}; ${spec.waitingFor} released (${ended})`, { ...fields, code });
-    return code;
+    return await supervise(sup, spec, holding, command, { ...flags, killGrace: timings.killGrace }, env, report);
   } catch (error) {
-    return report.failure(error, { kind: spec.kind, name: spec.name });
+    return report.failure(error, at);
   } finally {
-    for (const s of handledSignals) process.off(s, onSignal);
-    await session?.close().catch(() => undefined);
+    sup.phase = 'done';
+    await sup.session?.close().catch(() => undefined);
     client?.close();
+    for (const [s, listener] of listeners) process.off(s, listener);
+    active = undefined;
   }
+}
+
+/** Runs `command` while `holding` lasts; ends its group when the holding is lost or leasehold fails. */
+async function supervise(sup: Supervisor, spec: RunSpec, holding: Holding, command: readonly string[], flags: RunFlags & { killGrace: number }, env: NodeJS.ProcessEnv, report: Reporter): Promise<number> {
+  const { handle } = holding;
+  const session = sup.session!;
+  if (sup.interrupt.signal.aborted || sup.fatal.signal.aborted) {
+    await handle.release();
+    if (sup.fatal.signal.aborted) throw sup.fatal.signal.reason;
+    return signalExitCode((sup.interrupt.signal.reason as Interrupted).signal);
+  }
+  const fields = { kind: spec.kind, name: spec.name, key: handle.key, token: handle.token, leaseId: session.leaseId };
+  if (!session.alive || handle.signal.aborted) {
+    report.error('lost', `${spec.waitingFor} lost before ${command[0]} started (${reasonOf(handle.signal.reason)}); not running it`, fields);
+    return exitCodes.lost;
+  }
+  report.info('acquired', `${spec.waitingFor} acquired (key ${handle.key}, token ${handle.token}, lease ${session.leaseHex}); running ${shown(command)}`, fields);
+  const job = Job.start(command, {
+    ...env,
+    LEASEHOLD_KIND: spec.kind,
+    LEASEHOLD_NAME: spec.name,
+    LEASEHOLD_KEY: handle.key,
+    LEASEHOLD_TOKEN: handle.token.toString(),
+    LEASEHOLD_LEASE_ID: session.leaseId,
+    LEASEHOLD_LEASE_HEX: session.leaseHex,
+    ...holding.env,
+  });
+  sup.job = job;
+  sup.phase = 'running';
+  let code: number;
+  try {
+    // `exited` never rejects: a rejection is the holding's signal (why it was lost) or leasehold's failure.
+    code = await raceSignal(job.exited, anySignal(handle.signal, sup.fatal.signal));
+  } catch (reason) {
+    // Stop everything the command started first; then say so (a write can neither fail nor block this).
+    sup.phase = 'stopping';
+    const terminated = job.terminate(flags.killGrace);
+    const how = `stopping ${command[0]} (SIGTERM, SIGKILL after ${flags.killGrace} ms)`;
+    if (sup.fatal.signal.aborted) report.failure(reason, { ...fields, stopping: how });
+    else report.error('lost', `${spec.waitingFor} lost (${reasonOf(reason)}); ${how}`, fields);
+    await terminated;
+    return sup.fatal.signal.aborted ? exitCodes.internal : exitCodes.lost;
+  }
+  sup.phase = 'done';
+  const ended = await handle.release();
+  report.info('released', `${command[0]} exited with ${code}; ${spec.waitingFor} released (${ended})`, { ...fields, code });
+  return code;
+}
+
+function reasonOf(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
 }
 
 /** The command as one line for messages: plain words as they are, anything else as a JSON string. */
 function shown(command: readonly string[]): string {
   return command.map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg))).join(' ');
-}
-
-/** Starts `command` without a shell in its own session; `exited` resolves with the exit code to report. */
-function start(command: readonly string[], env: NodeJS.ProcessEnv): { child: ChildProcess; exited: Promise<number> } {
-  const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', detached: true, env });
-  const exited = new Promise<number>((resolve) => {
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      process.stderr.write(`leasehold: cannot run ${command[0]}: ${error.code === 'ENOENT' ? 'not found' : error.message}\n`);
-      resolve(error.code === 'ENOENT' ? exitCodes.notFound : exitCodes.cannotExecute);
-    });
-    child.once('exit', (code, signal) => resolve(signal !== null ? signalExitCode(signal) : (code ?? exitCodes.internal)));
-  });
-  return { child, exited };
-}
-
-/** Sends `signal` to the process group `pgid`; false when the group is gone. */
-function killGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * SIGTERM to the group now; SIGKILL to it after `grace` ms if anything in it is still alive (the
- * command itself or a process it started). Resolves once the command exited and the group is gone,
- * or right after the SIGKILL.
- */
-async function stopGroup(pgid: number, exited: Promise<number>, grace: number): Promise<void> {
-  killGroup(pgid, 'SIGTERM');
-  const deadline = performance.now() + grace;
-  let leaderGone = false;
-  void exited.then(() => (leaderGone = true));
-  while (performance.now() < deadline) {
-    if (leaderGone && !killGroup(pgid, 0)) return;
-    await sleep(Math.min(50, deadline - performance.now()));
-  }
-  killGroup(pgid, 'SIGKILL');
-  await exited;
 }

@@ -1,0 +1,105 @@
+/**
+ * Everything `leasehold` itself writes, on stdout or stderr, goes through an {@link Output}: nothing it
+ * writes can end it or hold it up, because the supervisor of a running command must outlive its readers.
+ *
+ * - A failed write is dropped, never thrown: EPIPE (the reader went away: `observe NAME | head -1`, a
+ *   log shipper restarting), EIO (the terminal hung up), anything else. After such an error the stream
+ *   counts as closed and later lines are dropped at once.
+ * - Writes run off the event loop (`fs.write` on libuv's thread pool), one at a time and in order. A
+ *   write that blocks — a terminal stopped with Ctrl-S, a full pipe, a background job writing to a
+ *   terminal set to `tostop` — so holds up no keep-alive and no kill timer. (On the event loop, that
+ *   last one would even spin for ever once SIGTTOU has a listener: the kernel restarts the write after
+ *   each signal.)
+ * - `process.stdout`/`process.stderr` are never created by the run commands: Node switches a pipe it
+ *   wraps to non-blocking mode, and the command shares that pipe (and would then see EAGAIN).
+ */
+import { write } from 'node:fs';
+
+/** A write that could not complete: `EAGAIN` is retried this many times (a non-blocking pipe that is full). */
+const eagainTries = 20;
+
+function writeSome(fd: number, bytes: Buffer, offset: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    write(fd, bytes, offset, bytes.length - offset, null, (error, written) => (error ? reject(error) : resolve(written)));
+  });
+}
+
+/** One of leasehold's output streams (by file descriptor): ordered, non-blocking, never failing. */
+export class Output {
+  readonly #fd: number;
+  #queue: Promise<void> = Promise.resolve();
+  #closed = false;
+  readonly #closedListeners = new Set<() => void>();
+
+  constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  /** True once a write failed for good: the reader is gone, and later writes are dropped. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Writes `text` as it is, after everything written before. Never throws; an error drops it. */
+  write(text: string): void {
+    if (this.#closed || text === '') return;
+    const bytes = Buffer.from(text);
+    this.#queue = this.#queue.then(() => this.#writeAll(bytes));
+  }
+
+  /** Writes `text` and a newline. */
+  line(text: string): void {
+    this.write(`${text}\n`);
+  }
+
+  /** Calls `listener` once when the stream closes (at once if it has). Returns the unsubscribe function. */
+  onClosed(listener: () => void): () => void {
+    if (this.#closed) {
+      listener();
+      return () => undefined;
+    }
+    this.#closedListeners.add(listener);
+    return () => this.#closedListeners.delete(listener);
+  }
+
+  /** Resolves once everything written so far is out (or dropped), or after `ms`, whichever is first. */
+  async flush(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#queue, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
+  }
+
+  async #writeAll(bytes: Buffer): Promise<void> {
+    let offset = 0;
+    let eagain = 0;
+    while (offset < bytes.length && !this.#closed) {
+      try {
+        offset += await writeSome(this.#fd, bytes, offset);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN' && ++eagain <= eagainTries) {
+          await new Promise((resolve) => setTimeout(resolve, 10 * eagain));
+          continue;
+        }
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') this.#close();
+        return;
+      }
+    }
+  }
+
+  #close(): void {
+    this.#closed = true;
+    const listeners = [...this.#closedListeners];
+    this.#closedListeners.clear();
+    for (const listener of listeners) listener();
+  }
+}
+
+/** leasehold's stdout: `status` and `observe` print on it (the run commands leave it to the command). */
+export const stdout = new Output(1);
+/** leasehold's stderr: its messages. */
+export const stderr = new Output(2);
+
+/** Waits (at most `ms`) until both streams have written what they were given: before the process exits. */
+export async function flushOutput(ms = 2000): Promise<void> {
+  await Promise.all([stdout.flush(ms), stderr.flush(ms)]);
+}
