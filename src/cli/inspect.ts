@@ -90,8 +90,13 @@ function line(kind: Kind, label: string, s: Shown): string {
   return `  ${parts.join('  ')}`;
 }
 
-/** How long `status` may take to read the queue and its leases' TTLs. */
-const statusTimeoutMs = 10_000;
+/** How long `status` may take to read the queue and its leases' TTLs, and `observe` its first state. */
+const answerTimeoutMs = 10_000;
+
+/** An etcd that accepts connections (or not) and never answers: named, as every unreachable etcd is. */
+function silent(endpoints: readonly string[], cause?: unknown): EtcdUnavailableError {
+  return new EtcdUnavailableError(`etcd at ${endpoints.join(', ')} did not answer within ${answerTimeoutMs / 1000} s`, { endpoints, code: 'DEADLINE_EXCEEDED', cause });
+}
 
 /** The signals that end `observe` (exit 0); others have their default action (it holds nothing). */
 const observeEndSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -99,11 +104,9 @@ const observeEndSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** `leasehold status`: prints the queue once (text, or JSON with `--json`) and resolves with the exit code. */
 export async function status(kind: Kind, name: string, flags: ConnectionFlags & ReportFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   return connected(kind, name, flags, env, async (ns, endpoints) => {
-    const signal = AbortSignal.timeout(statusTimeoutMs);
+    const signal = AbortSignal.timeout(answerTimeoutMs);
     const queue = await readQueue(ns, kind, name, signal).catch((error: unknown) => {
-      // An etcd that accepts connections and never answers: say so, naming it (not a bare abort).
-      if (!signal.aborted) throw error;
-      throw new EtcdUnavailableError(`etcd at ${endpoints.join(', ')} did not answer within ${statusTimeoutMs / 1000} s`, { endpoints, code: 'DEADLINE_EXCEEDED', cause: error });
+      throw signal.aborted ? silent(endpoints, error) : error;
     });
     const left = await ttls(ns, [...queue.holders, ...queue.waiters].map((c) => c.leaseId), signal);
     const show = (c: AnyContender): Shown => ({ ...shown(kind, c), ttl: c.leaseId === '0' ? null : (left.get(c.leaseId) ?? null) });
@@ -176,10 +179,22 @@ export async function observe(kind: Kind, name: string, flags: ConnectionFlags &
   for (const s of observeEndSignals) process.on(s, onSignal);
   const unsubscribe = stdout.onClosed(onSignal);
   try {
-    return await connected(kind, name, flags, env, async (ns) => {
-      for await (const holders of follow(ns, kind, name, stop.signal)) {
-        stdout.line(toJson({ time: new Date().toISOString(), kind, name, holders: holders.map((c) => shown(kind, c)) }));
+    return await connected(kind, name, flags, env, async (ns, endpoints) => {
+      // The first state comes within the deadline, or etcd is unreachable; later, outages are ridden out.
+      let unanswered = false;
+      const first = setTimeout(() => {
+        unanswered = true;
+        stop.abort();
+      }, answerTimeoutMs);
+      try {
+        for await (const holders of follow(ns, kind, name, stop.signal)) {
+          clearTimeout(first);
+          stdout.line(toJson({ time: new Date().toISOString(), kind, name, holders: holders.map((c) => shown(kind, c)) }));
+        }
+      } finally {
+        clearTimeout(first);
       }
+      if (unanswered) throw silent(endpoints);
       return 0;
     });
   } finally {

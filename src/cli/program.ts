@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { Election } from '../election.js';
 import { checkName } from '../engine/validate.js';
+import { checkValue } from '../leadership.js';
 import { Mutex } from '../mutex.js';
 import { ReadWriteLock } from '../rw-lock.js';
 import { Semaphore } from '../semaphore.js';
@@ -61,9 +62,11 @@ const runHelp = (example: string): string => `
 The command runs without a shell, in its own process group, with these variables set:
   LEASEHOLD_KIND, LEASEHOLD_NAME, LEASEHOLD_KEY, LEASEHOLD_TOKEN (fencing token or term),
   LEASEHOLD_LEASE_ID (decimal), LEASEHOLD_LEASE_HEX
-Exit code: the command's own (128+N if signal N killed it); 75 --timeout passed; 79 lost while
-running (the command was stopped); 64 bad arguments; 69 etcd unreachable; 77 denied; 78 TLS.
-See docs/cli.md for all of them.
+Signals are forwarded to it; Ctrl-Z stops it with leasehold. When the holding is lost, its group
+gets SIGTERM, then SIGKILL after --kill-grace, all before etcd could give the name to anyone else.
+Exit code: the command's own (128+N if signal N killed it); 75 --timeout passed; 79 lost (the
+command was stopped); 64 bad arguments; 69 etcd unreachable; 77 denied; 78 TLS; 70 leasehold failed.
+See docs/cli.md for all of them, and for what each signal does.
 
 Examples:
 ${example}`;
@@ -147,7 +150,7 @@ Examples:
   runOptions(program.command('elect').description('campaign for leadership and run a command while leading (interoperates with `etcdctl elect` and Go’s concurrency.Election)'))
     .argument('<name>', 'the election’s name', name)
     .argument('<command...>', 'the command and its arguments, after --')
-    .option('--value <value>', 'the value to campaign with (default: the host name)')
+    .option('--value <value>', 'the value to campaign with (default: the host name)', parser((t) => checkValue(t, 'leasehold elect')))
     .addHelpText('after', runHelp('  $ leasehold elect scheduler --value "$POD_NAME" -- node scheduler.js'))
     .action((n: string, command: string[], flags: Flags) => {
       const value = flags.value ?? hostname();
@@ -170,7 +173,8 @@ Examples:
     .addHelpText('after', `
 Prints the holder(s) — the leader for an election — and the waiters in the order they will be
 served, each with its key, token (term), lease and the seconds its lease has left. Exit code 0
-whether or not anyone holds it; 69 etcd unreachable; 77 denied.
+whether or not anyone holds it; 69 etcd unreachable or silent for 10 s (the message names it);
+77 denied.
 
 Examples:
   $ leasehold status nightly-report
@@ -182,7 +186,8 @@ Examples:
     .addOption(kindOption())
     .addHelpText('after', `
 Each line: {"time","kind","name","holders":[{"key","token","leaseId","leaseHex",…}]}; an empty
-"holders" means free (no leader). Ends with exit code 0 on SIGINT, SIGTERM or SIGHUP.
+"holders" means free (no leader). Ends with exit code 0 on SIGINT, SIGTERM or SIGHUP, or when
+nothing reads its output any more (… | head -1); 69 when the first state does not come within 10 s.
 
 Examples:
   $ leasehold observe scheduler --kind election

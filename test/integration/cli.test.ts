@@ -127,14 +127,16 @@ describe('arguments and exit codes', () => {
     expect(await keysUnder(admin, `${name}/`)).toEqual([]); // released every time
   });
 
-  test('status against an endpoint that accepts connections and never answers: exit 69 naming it, within the status deadline', async () => {
+  test('status and observe against an endpoint that accepts connections and never answers: exit 69 naming it, after their 10 s deadline', async () => {
     const silent: Server = createServer((socket) => socket.on('error', () => undefined));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const endpoint = `127.0.0.1:${(silent.address() as { port: number }).port}`;
-      const r = await run(['status', uniqueName('silent'), '--endpoints', endpoint]);
-      expect(r.code).toBe(69);
-      expect(r.stderr.trim()).toBe(`leasehold: etcd at ${endpoint} did not answer within 10 s`);
+      const results = await Promise.all(['status', 'observe'].map(async (command) => run([command, uniqueName('silent'), '--endpoints', endpoint])));
+      for (const r of results) {
+        expect(r.code).toBe(69);
+        expect(r.stderr.trim()).toBe(`leasehold: etcd at ${endpoint} did not answer within 10 s`);
+      }
     } finally {
       silent.close();
     }
