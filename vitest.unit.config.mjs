@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['src/engine/keys.test.ts', 'src/engine/inspect.test.ts', 'src/engine/local-queue*.test.ts', 'src/testing/metrics*.test.ts', 'test/fault/checker.test.ts', 'test/fault/checker-liveness.test.ts'],
+    include: ['src/engine/keys.test.ts', 'src/engine/inspect.test.ts', 'src/engine/local-queue*.test.ts', 'src/testing/metrics*.test.ts', 'test/fault/checker.test.ts', 'test/fault/checker-liveness.test.ts', 'src/cli/*.test.ts'],
     pool: 'forks',
     dangerouslyIgnoreUnhandledErrors: false,
   },

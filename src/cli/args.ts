@@ -18,7 +18,7 @@ export function parseDuration(text: string, flag: string): number {
 export function parseInteger(text: string, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = /^[0-9]+$/.test(text.trim()) ? Number(text) : NaN;
   if (!(n >= min && n <= max)) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
     throw new UsageError(`${flag}: expected a whole number ${range}, got ${JSON.stringify(text)}`);
   }
   return n;

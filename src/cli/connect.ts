@@ -33,18 +33,20 @@ function readFlagFile(path: string, flag: string, tls: boolean): Buffer {
 
 /** The endpoints as `etcd3` hosts: comma-separated, each `host:port` or a URL; a scheme is added when missing. */
 export function parseEndpoints(text: string, tls: boolean): string[] {
-  const hosts = text.split(',').map((e) => e.trim());
-  for (const host of hosts) {
-    const bare = host.replace(/^[a-z]+:\/\//i, '');
-    if (!/^(\[[0-9a-f:.]+\]|[^\s:/[\]]+):[0-9]{1,5}\/?$/i.test(bare) || Number(bare.slice(bare.lastIndexOf(':') + 1).replace('/', '')) > 65535) {
+  const urls = text.split(',').map((endpoint) => {
+    const host = endpoint.trim();
+    const scheme = /^([a-z]+):\/\//i.exec(host)?.[1];
+    const bare = scheme === undefined ? host : host.slice(scheme.length + 3);
+    const port = /^(?:\[[0-9a-f:.]+\]|[^\s:/[\]]+):([0-9]{1,5})\/?$/i.exec(bare)?.[1];
+    if (port === undefined || Number(port) > 65535) {
       throw new UsageError(`--endpoints: ${JSON.stringify(host)} is not host:port (e.g. 127.0.0.1:2379 or https://etcd-0.etcd:2379)`);
     }
-    if (/^[a-z]+:\/\//i.test(host) && !/^https?:\/\//i.test(host)) {
+    if (scheme !== undefined && !/^https?$/i.test(scheme)) {
       throw new UsageError(`--endpoints: ${JSON.stringify(host)} has a scheme other than http:// or https://`);
     }
-  }
-  const urls = hosts.map((h) => (/^https?:\/\//i.test(h) ? h : `${tls ? 'https' : 'http'}://${h}`));
-  if (new Set(urls.map((u) => u.slice(0, 5).toLowerCase())).size > 1) {
+    return scheme === undefined ? `${tls ? 'https' : 'http'}://${host}` : host;
+  });
+  if (new Set(urls.map((u) => /^https:/i.test(u))).size > 1) {
     throw new UsageError(`--endpoints: mixes http:// and https:// (${urls.join(', ')}); a client talks TLS to every member or to none`);
   }
   return urls;
@@ -52,10 +54,10 @@ export function parseEndpoints(text: string, tls: boolean): string[] {
 
 /** The `etcd3` options for `flags`, with `env` for `ETCD_ENDPOINTS` and `ETCD_PASSWORD`. */
 export function clientOptions(flags: ConnectionFlags, env: NodeJS.ProcessEnv): IOptions {
-  const tls = flags.cacert !== undefined || flags.cert !== undefined || flags.key !== undefined;
   if ((flags.cert === undefined) !== (flags.key === undefined)) {
     throw new UsageError(`--cert and --key go together (a client certificate and its private key); got only ${flags.cert === undefined ? '--key' : '--cert'}`);
   }
+  const tls = flags.cacert !== undefined || flags.cert !== undefined;
   const source = flags.endpoints ?? env['ETCD_ENDPOINTS'] ?? defaultEndpoint;
   const options: IOptions = { hosts: parseEndpoints(source, tls) };
   if (tls) {
@@ -86,6 +88,6 @@ export function clientOptions(flags: ConnectionFlags, env: NodeJS.ProcessEnv): I
 export function connect(flags: ConnectionFlags, env: NodeJS.ProcessEnv): { client: Etcd3; ns: Namespace; endpoints: string[] } {
   const options = clientOptions(flags, env);
   const client = new Etcd3(options);
-  const endpoints = (options.hosts as string[]).map((h) => h.replace(/^https?:\/\//i, ''));
+  const endpoints = (options.hosts as string[]).map((h) => new URL(h).host);
   return { client, ns: flags.namespace === undefined || flags.namespace === '' ? client : client.namespace(flags.namespace), endpoints };
 }

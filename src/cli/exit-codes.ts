@@ -8,6 +8,8 @@ import {
   isEtcdUnavailableError,
   isForeignKeyError,
   isLeaseLostError,
+  isNotHeldError,
+  isNotLeaderError,
   isPermissionDeniedError,
   isPermitsMismatchError,
   isTlsError,
@@ -28,7 +30,10 @@ export const exitCodes = {
   denied: 77,
   /** TLS could not be set up: unreadable certificate files or a failed handshake. */
   tls: 78,
-  /** The lease was lost (while waiting, or while the command ran — the command was then stopped). */
+  /**
+   * The holding was lost: the lease ended, or someone deleted our key (while waiting, before the
+   * command could start, or while it ran — the command was then stopped).
+   */
   lost: 79,
   /** The command exists but could not be executed (permissions, not a program). */
   cannotExecute: 126,
@@ -39,7 +44,7 @@ export const exitCodes = {
 /** The exit code for an error that ended a command, by what kind of error it is. */
 export function exitCodeOf(error: unknown): number {
   if (error instanceof UsageError) return exitCodes.usage;
-  if (isLeaseLostError(error)) return exitCodes.lost;
+  if (isLeaseLostError(error) || isNotHeldError(error) || isNotLeaderError(error)) return exitCodes.lost;
   if (isTlsError(error) || error instanceof TlsFileError) return exitCodes.tls;
   if (isAuthenticationError(error) || isPermissionDeniedError(error)) return exitCodes.denied;
   if (isEtcdUnavailableError(error)) return exitCodes.unavailable;

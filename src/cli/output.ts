@@ -10,13 +10,23 @@
  *   terminal set to `tostop` — so holds up no keep-alive and no kill timer. (On the event loop, that
  *   last one would even spin for ever once SIGTTOU has a listener: the kernel restarts the write after
  *   each signal.)
- * - `process.stdout`/`process.stderr` are never created by the run commands: Node switches a pipe it
- *   wraps to non-blocking mode, and the command shares that pipe (and would then see EAGAIN).
+ * - No other module writes to `process.stdout`/`process.stderr` (a unit test holds that).
  */
 import { write } from 'node:fs';
 
-/** A write that could not complete: `EAGAIN` is retried this many times (a non-blocking pipe that is full). */
-const eagainTries = 20;
+/** How an {@link Output} waits for a non-blocking pipe that is full (`EAGAIN`). */
+export interface OutputOptions {
+  /**
+   * How many times a write that found the pipe full is tried again before its line is dropped.
+   * @default 20
+   */
+  retries?: number;
+  /**
+   * The wait before the n-th retry is n times this, in ms (20 retries: 2.1 s in all).
+   * @default 10
+   */
+  backoffMs?: number;
+}
 
 function writeSome(fd: number, bytes: Buffer, offset: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -27,12 +37,16 @@ function writeSome(fd: number, bytes: Buffer, offset: number): Promise<number> {
 /** One of leasehold's output streams (by file descriptor): ordered, non-blocking, never failing. */
 export class Output {
   readonly #fd: number;
+  readonly #retries: number;
+  readonly #backoffMs: number;
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
   readonly #closedListeners = new Set<() => void>();
 
-  constructor(fd: number) {
+  constructor(fd: number, options: OutputOptions = {}) {
     this.#fd = fd;
+    this.#retries = options.retries ?? 20;
+    this.#backoffMs = options.backoffMs ?? 10;
   }
 
   /** True once a write failed for good: the reader is gone, and later writes are dropped. */
@@ -42,7 +56,6 @@ export class Output {
 
   /** Writes `text` as it is, after everything written before. Never throws; an error drops it. */
   write(text: string): void {
-    if (this.#closed || text === '') return;
     const bytes = Buffer.from(text);
     this.#queue = this.#queue.then(() => this.#writeAll(bytes));
   }
@@ -71,17 +84,17 @@ export class Output {
 
   async #writeAll(bytes: Buffer): Promise<void> {
     let offset = 0;
-    let eagain = 0;
+    let full = 0;
     while (offset < bytes.length && !this.#closed) {
       try {
         offset += await writeSome(this.#fd, bytes, offset);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EAGAIN' && ++eagain <= eagainTries) {
-          await new Promise((resolve) => setTimeout(resolve, 10 * eagain));
-          continue;
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') {
+          this.#close();
+          return;
         }
-        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') this.#close();
-        return;
+        if (++full > this.#retries) return; // the rest of this line is dropped; the stream stays open
+        await new Promise((resolve) => setTimeout(resolve, this.#backoffMs * full));
       }
     }
   }

@@ -2,7 +2,8 @@
 // alive (the command's whole group is gone before etcd gives the name to the next holder), the
 // readers of leasehold's output go away (nothing it writes can end it), leasehold itself fails (the
 // command is ended as on a loss).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
@@ -78,6 +79,26 @@ describe('nothing leasehold writes can end it', () => {
     expect(await ours.exit).toBe(79);
     expect(pids.filter(alive)).toEqual([]);
     expect(existsSync(join(d, 'grandchild-term'))).toBe(true);
+  });
+
+  test('stderr full (its reader stopped reading, the command filled it), then the lease revoked: the group is still ended, exit 79', async () => {
+    const d = mkdtempSync(join(dir, 'case-'));
+    const fifo = join(d, 'stderr');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK); // held open, never read until the end
+    const writer = openSync(fifo, constants.O_WRONLY); // blocking, as a pipe from a shell is
+    try {
+      const command = ['sh', '-c', `head -c 1000000 /dev/zero >&2 & exec ${stubbornGroup(d).join(' ')}`];
+      const ours = start(['lock', uniqueName('full'), '--kill-grace', '1s', '--', ...command], etcd.endpoints, {}, ['ignore', 'pipe', writer]);
+      closeSync(writer);
+      const pids = await groupPids(d);
+      await admin.leaseClient.leaseRevoke({ ID: await fileLine(d, 'lease') });
+      expect(await ours.exit).toBe(79);
+      expect(pids.filter(alive)).toEqual([]);
+      expect(existsSync(join(d, 'grandchild-term'))).toBe(true);
+    } finally {
+      closeSync(reader);
+    }
   });
 
   test('stderr’s reader gone before the first line: the command runs, the lock is released, its code passes through', async () => {
