@@ -111,9 +111,10 @@ describe('Output', () => {
     closeSync(writer);
   });
 
-  test('a pipe that stays full: after the retries (waiting 1, 2, … × backoffMs) the line is dropped, the stream stays open for the next', async () => {
-    const { reader, writer } = fifo('stuck');
-    fill(writer);
+  test('a pipe that stays full: after the retries (waiting 1, 2, … × backoffMs) the line is dropped, the stream stays open for the next; the shared description stays blocking', async () => {
+    const { reader, writer: filler } = fifo('stuck');
+    fill(filler);
+    const writer = openSync(join(dir, 'stuck'), constants.O_WRONLY); // blocking, as the command has it
     const out = new Output(writer, { retries: 3, backoffMs: 20 });
     out.line('dropped');
     const started = performance.now();
@@ -124,8 +125,11 @@ describe('Output', () => {
     out.line('next');
     await out.flush(10_000);
     expect(drain(reader)).toBe('next\n');
+    const flags = Number.parseInt(/flags:\s+(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${writer}`, 'utf8'))![1]!, 8);
+    expect(flags & constants.O_NONBLOCK).toBe(0);
     closeSync(reader);
     closeSync(writer);
+    closeSync(filler);
   });
 
   test('nothing else in the command line writes to process.stdout or process.stderr', () => {

@@ -5,16 +5,19 @@
  * - A failed write is dropped, never thrown: EPIPE (the reader went away: `observe NAME | head -1`, a
  *   log shipper restarting), EIO (the terminal hung up), anything else. After such an error the stream
  *   counts as closed and later lines are dropped at once.
- * - Writes run off the event loop (`fs.write` on libuv's thread pool), one at a time and in order. A
- *   write that blocks — a terminal stopped with Ctrl-S, a full pipe, a background job writing to a
- *   terminal set to `tostop` — so holds up no keep-alive and no kill timer. (On the event loop, that
- *   last one would even spin for ever once SIGTTOU has a listener: the kernel restarts the write after
- *   each signal.)
+ * - A write never blocks the event loop, so it holds up no keep-alive and no kill timer. A pipe is
+ *   opened again through /proc/self/fd as a description of our own, non-blocking (the command shares
+ *   the original one, and must keep it blocking as it got it): a full pipe answers EAGAIN, the line
+ *   is tried again a few times, then dropped. Anything else — a terminal, a socket, a file — is written
+ *   from libuv's thread pool, one write at a time, in order: a terminal stopped with Ctrl-S blocks only
+ *   that thread. (A terminal must not be written from the event loop: in a background job on a
+ *   `tostop` terminal, once SIGTTOU has a listener the kernel restarts the write after each signal,
+ *   for ever.) Such a blocked write can delay leasehold's exit, as it would any program's.
  * - No other module writes to `process.stdout`/`process.stderr` (a unit test holds that).
  */
-import { write } from 'node:fs';
+import { constants, fstatSync, openSync, write, writeSync } from 'node:fs';
 
-/** How an {@link Output} waits for a non-blocking pipe that is full (`EAGAIN`). */
+/** How an {@link Output} waits for a pipe that is full (`EAGAIN`). */
 export interface OutputOptions {
   /**
    * How many times a write that found the pipe full is tried again before its line is dropped.
@@ -28,15 +31,34 @@ export interface OutputOptions {
   backoffMs?: number;
 }
 
-function writeSome(fd: number, bytes: Buffer, offset: number): Promise<number> {
+/** Writes from libuv's thread pool: resolves with the bytes written. */
+function writeAside(fd: number, bytes: Buffer, offset: number): Promise<number> {
   return new Promise((resolve, reject) => {
     write(fd, bytes, offset, bytes.length - offset, null, (error, written) => (error ? reject(error) : resolve(written)));
   });
 }
 
-/** One of leasehold's output streams (by file descriptor): ordered, non-blocking, never failing. */
+/**
+ * How to write to `fd`: a pipe through a non-blocking description of our own (written at once, on
+ * the event loop), anything else from the thread pool. Without /proc, or when the pipe's reader is
+ * already gone (ENXIO), the fd itself, from the thread pool.
+ */
+function writerFor(fd: number): (bytes: Buffer, offset: number) => Promise<number> {
+  try {
+    if (fstatSync(fd).isFIFO()) {
+      const own = openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK);
+      return async (bytes, offset) => writeSync(own, bytes, offset);
+    }
+  } catch {
+    // below
+  }
+  return async (bytes, offset) => writeAside(fd, bytes, offset);
+}
+
+/** One of leasehold's output streams (by file descriptor): ordered, never blocking, never failing. */
 export class Output {
   readonly #fd: number;
+  #writer: ((bytes: Buffer, offset: number) => Promise<number>) | undefined;
   readonly #retries: number;
   readonly #backoffMs: number;
   #queue: Promise<void> = Promise.resolve();
@@ -87,7 +109,8 @@ export class Output {
     let full = 0;
     while (offset < bytes.length && !this.#closed) {
       try {
-        offset += await writeSome(this.#fd, bytes, offset);
+        this.#writer ??= writerFor(this.#fd);
+        offset += await this.#writer(bytes, offset);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') {
           this.#close();
