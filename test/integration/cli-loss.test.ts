@@ -104,9 +104,9 @@ describe('nothing leasehold writes can end it', () => {
   test('stderr’s reader gone before the first line: the command runs, the lock is released, its code passes through', async () => {
     const d = mkdtempSync(join(dir, 'case-'));
     const name = uniqueName('epipe-first');
-    const ours = start(['lock', name, '--', 'sh', '-c', `touch ${d}/started; ${untilReleased(d)}; exit 3`], etcd.endpoints);
+    const ours = start(['lock', name, '--', 'sh', '-c', `echo $$ > ${d}/child; ${untilReleased(d)}; exit 3`], etcd.endpoints);
     ours.child.stderr!.destroy();
-    await eventually(() => existsSync(join(d, 'started')), 20_000, 'command started');
+    await pidIn(d, 'child');
     writeFileSync(join(d, 'release'), '');
     expect(await ours.exit).toBe(3);
     expect(await keysUnder(admin, `${name}/`)).toEqual([]);

@@ -42,8 +42,8 @@ describe('forwarded signals', () => {
     const name = uniqueName('forward');
     const signals = ['USR1', 'QUIT', 'USR2', 'ALRM', 'WINCH', 'HUP', 'INT'] as const;
     const traps = signals.map((s) => `trap 'echo ${s} >> ${d}/got' ${s}`).join('; ');
-    const ours = start(['lock', name, '--', 'sh', '-c', `ulimit -c 0; exec 2>/dev/null; ${traps}; trap 'exit 5' TERM; touch ${d}/started; while :; do sleep 0.05; done`], etcd.endpoints);
-    await eventually(() => existsSync(join(d, 'started')), 20_000, 'command started');
+    const ours = start(['lock', name, '--', 'sh', '-c', `ulimit -c 0; exec 2>/dev/null; ${traps}; trap 'exit 5' TERM; echo $$ > ${d}/child; while :; do sleep 0.05; done`], etcd.endpoints);
+    await pidIn(d, 'child');
     const got = (): string[] => (existsSync(join(d, 'got')) ? readFileSync(join(d, 'got'), 'utf8').trim().split('\n') : []);
     for (const [i, s] of signals.entries()) {
       ours.child.kill(`SIG${s}`);
