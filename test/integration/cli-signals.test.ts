@@ -104,7 +104,8 @@ describe('job control: both stop, both go on', () => {
   test('stopped past the TTL: the name passes on while the command is stopped; at `fg` it is killed without running again; exit 79', async () => {
     const d = mkdtempSync(join(dir, 'case-'));
     const name = uniqueName('ctrl-z-lost');
-    const job = ptyJob(['lock', name, '--ttl', '3', '--', 'sh', '-c', `echo $$ > ${d}/child; while :; do echo tick >> ${d}/ticks; sleep 0.05; done`], etcd.endpoints);
+    // It ignores SIGTERM: continued by mistake, it would tick on until the SIGKILL a kill-grace later.
+    const job = ptyJob(['lock', name, '--ttl', '3', '--', 'sh', '-c', `trap '' TERM; echo $$ > ${d}/child; while :; do echo tick >> ${d}/ticks; sleep 0.05; done`], etcd.endpoints);
     try {
       const child = await pidIn(d, 'child');
       await using s = await Session.create(admin, { ttl: 10 });
