@@ -1,7 +1,8 @@
 /**
  * The `leasehold` command's exit codes (docs/cli.md lists them). A command run under a lock passes
  * its own code through (128 + N when a signal N killed it); leasehold's own outcomes use the
- * sysexits(3) range, so a script can tell "the job failed" from "the job never ran".
+ * sysexits(3) range (64–78, and 79 just past it for a loss), so a script can tell "the job failed"
+ * from "the job never ran".
  */
 import {
   isAuthenticationError,

@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { Mutex, ReadWriteLock, Semaphore, Election, Session } from '../../src/index.js';
 import { startEtcd, type EtcdCluster } from '../../src/testing/index.js';
 import { eventually, keysUnder, uniqueName, untilReleased } from '../helpers.js';
-import { cli, killLeftovers, root, run as runCli, start as startCli, type Running } from './cli-helpers.js';
+import { cli, fileLine, killLeftovers, root, run as runCli, start as startCli, type Running } from './cli-helpers.js';
 
 let etcd: EtcdCluster;
 let admin: Etcd3;
@@ -170,6 +170,17 @@ describe('running a command under a lock', () => {
     expect(await r.exit).toBe(0);
     expect(r.stderr()).toContain(`lock "${name}" released`);
     expect(await keysUnder(admin, `${name}/`)).toEqual([]);
+  });
+
+  test('--namespace: the keys live under the prefix, LEASEHOLD_KEY is relative to it', async () => {
+    const name = uniqueName('ns');
+    const d = freshDir();
+    const ours = start(['lock', name, '--namespace', 'app/', '--', 'sh', '-c', `echo $LEASEHOLD_KEY > ${d}/key; ${untilReleased(d)}`]);
+    const key = (await fileLine(d, 'key')).trim();
+    expect(key.startsWith(`${name}/`)).toBe(true);
+    expect(await keysUnder(admin, `app/${name}/`)).toEqual([`app/${key}`]);
+    writeFileSync(join(d, 'release'), '');
+    expect(await ours.exit).toBe(0);
   });
 
   test('`etcdctl lock` holds → `leasehold lock` waits (and times out with 75); it releases → ours runs', async () => {
