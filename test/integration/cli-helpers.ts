@@ -1,9 +1,13 @@
 // Running the `leasehold` command line from the tests: as a child process with piped output, under a
 // job-control shell on a real pty (test/processes/pty-shell.py), and looking at the processes it runs.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Etcd3 } from 'etcd3';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { startEtcd, type EtcdCluster } from '../../src/testing/index.js';
 import { eventually } from '../helpers.js';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -41,6 +45,32 @@ export function killLeftovers(): void {
     }
   }
   leftovers.clear();
+}
+
+/** What a CLI test file shares: its own etcd, an admin client on it, and a scratch directory. */
+export interface CliSuite {
+  etcd: EtcdCluster;
+  admin: Etcd3;
+  dir: string;
+}
+
+/**
+ * Registers the hooks of a CLI test file — an etcd of its own, a scratch directory (removed after),
+ * and {@link killLeftovers} after each test — and returns what they set up (filled in by `beforeAll`).
+ */
+export function cliSuite(name: string): CliSuite {
+  const suite = {} as CliSuite;
+  beforeAll(async () => {
+    suite.etcd = await startEtcd();
+    suite.admin = suite.etcd.client();
+    suite.dir = mkdtempSync(join(tmpdir(), `leasehold-${name}-`));
+  });
+  afterEach(killLeftovers);
+  afterAll(async () => {
+    await suite.etcd?.stop();
+    if (suite.dir) rmSync(suite.dir, { recursive: true, force: true });
+  });
+  return suite;
 }
 
 export interface Running {

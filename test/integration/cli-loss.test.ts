@@ -3,32 +3,15 @@
 // readers of leasehold's output go away (nothing it writes can end it), leasehold itself fails (the
 // command is ended as on a loss).
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Etcd3 } from 'etcd3';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Mutex, Session } from '../../src/index.js';
-import { startEtcd, startProxy, type EtcdCluster } from '../../src/testing/index.js';
+import { startProxy } from '../../src/testing/index.js';
 import { eventually, keysUnder, uniqueName, untilReleased } from '../helpers.js';
-import { alive, fileLine, killLeftovers, pidIn, start } from './cli-helpers.js';
+import { alive, fileLine, cliSuite, pidIn, start } from './cli-helpers.js';
 
-let etcd: EtcdCluster;
-let admin: Etcd3;
-let dir: string;
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  admin = etcd.client();
-  dir = mkdtempSync(join(tmpdir(), 'leasehold-cli-loss-'));
-});
-
-afterEach(killLeftovers);
-
-afterAll(async () => {
-  await etcd?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const t = cliSuite('cli-loss');
 
 /**
  * Scripts for a command whose group must be ended: the command ignores SIGTERM (only SIGKILL ends it)
@@ -48,14 +31,14 @@ async function groupPids(d: string): Promise<number[]> {
 
 describe('a lost lease ends the command’s group before the name passes on', () => {
   test('keep-alives blackholed: the command (ignoring SIGTERM) and its grandchild (trapping it) got SIGTERM and are gone when the next holder gets the lock; exit 79', async () => {
-    const d = mkdtempSync(join(dir, 'case-'));
+    const d = mkdtempSync(join(t.dir, 'case-'));
     const name = uniqueName('lost');
-    await using proxy = await startProxy(etcd.members[0]!.clientUrl);
+    await using proxy = await startProxy(t.etcd.members[0]!.clientUrl);
     const ours = start(['lock', name, '--ttl', '4', '--kill-grace', '1s', '--', ...stubbornGroup(d)], [proxy.url]);
     const pids = await groupPids(d);
-    await using s = await Session.create(admin, { ttl: 10 });
+    await using s = await Session.create(t.admin, { ttl: 10 });
     const next = new Mutex(s, name).lock();
-    await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 15_000, 'the next holder queued');
+    await eventually(async () => (await keysUnder(t.admin, `${name}/`)).length === 2, 15_000, 'the next holder queued');
     expect(pids.every(alive)).toBe(true);
     proxy.blackhole(); // leasehold's keep-alives stop arriving; etcd expires its lease after the TTL
     await using lock = await next;
@@ -71,28 +54,28 @@ describe('a lost lease ends the command’s group before the name passes on', ()
 
 describe('nothing leasehold writes can end it', () => {
   test.each([[[]], [['--quiet']]])('stderr’s reader gone (%j), then the lease revoked: the group is still ended, exit 79', async (flags) => {
-    const d = mkdtempSync(join(dir, 'case-'));
-    const ours = start(['lock', uniqueName('epipe'), ...flags, '--kill-grace', '1s', '--', ...stubbornGroup(d)], etcd.endpoints);
+    const d = mkdtempSync(join(t.dir, 'case-'));
+    const ours = start(['lock', uniqueName('epipe'), ...flags, '--kill-grace', '1s', '--', ...stubbornGroup(d)], t.etcd.endpoints);
     const pids = await groupPids(d);
     ours.child.stderr!.destroy(); // the next line leasehold writes meets EPIPE
-    await admin.leaseClient.leaseRevoke({ ID: await fileLine(d, 'lease') });
+    await t.admin.leaseClient.leaseRevoke({ ID: await fileLine(d, 'lease') });
     expect(await ours.exit).toBe(79);
     expect(pids.filter(alive)).toEqual([]);
     expect(existsSync(join(d, 'grandchild-term'))).toBe(true);
   });
 
   test('stderr full (its reader stopped reading, the command filled it), then the lease revoked: the group is still ended, exit 79', async () => {
-    const d = mkdtempSync(join(dir, 'case-'));
+    const d = mkdtempSync(join(t.dir, 'case-'));
     const fifo = join(d, 'stderr');
     execFileSync('mkfifo', [fifo]);
     const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK); // held open, never read until the end
     const writer = openSync(fifo, constants.O_WRONLY); // blocking, as a pipe from a shell is
     try {
       const command = ['sh', '-c', `head -c 1000000 /dev/zero >&2 & exec ${stubbornGroup(d).join(' ')}`];
-      const ours = start(['lock', uniqueName('full'), '--kill-grace', '1s', '--', ...command], etcd.endpoints, {}, ['ignore', 'pipe', writer]);
+      const ours = start(['lock', uniqueName('full'), '--kill-grace', '1s', '--', ...command], t.etcd.endpoints, {}, ['ignore', 'pipe', writer]);
       closeSync(writer);
       const pids = await groupPids(d);
-      await admin.leaseClient.leaseRevoke({ ID: await fileLine(d, 'lease') });
+      await t.admin.leaseClient.leaseRevoke({ ID: await fileLine(d, 'lease') });
       expect(await ours.exit).toBe(79);
       expect(pids.filter(alive)).toEqual([]);
       expect(existsSync(join(d, 'grandchild-term'))).toBe(true);
@@ -102,22 +85,22 @@ describe('nothing leasehold writes can end it', () => {
   });
 
   test('stderr’s reader gone before the first line: the command runs, the lock is released, its code passes through', async () => {
-    const d = mkdtempSync(join(dir, 'case-'));
+    const d = mkdtempSync(join(t.dir, 'case-'));
     const name = uniqueName('epipe-first');
-    const ours = start(['lock', name, '--', 'sh', '-c', `echo $$ > ${d}/child; ${untilReleased(d)}; exit 3`], etcd.endpoints);
+    const ours = start(['lock', name, '--', 'sh', '-c', `echo $$ > ${d}/child; ${untilReleased(d)}; exit 3`], t.etcd.endpoints);
     ours.child.stderr!.destroy();
     await pidIn(d, 'child');
     writeFileSync(join(d, 'release'), '');
     expect(await ours.exit).toBe(3);
-    expect(await keysUnder(admin, `${name}/`)).toEqual([]);
+    expect(await keysUnder(t.admin, `${name}/`)).toEqual([]);
   });
 
   test('`observe NAME | head -1`: when its stdout’s reader is gone, observe ends at the next change with exit 0, no error', async () => {
     const name = uniqueName('observe-head');
-    const watcher = start(['observe', name], etcd.endpoints);
+    const watcher = start(['observe', name], t.etcd.endpoints);
     await eventually(() => watcher.stdout().includes('\n'), 20_000, 'first observe line');
     watcher.child.stdout!.destroy();
-    await using s = await Session.create(admin, { ttl: 10 });
+    await using s = await Session.create(t.admin, { ttl: 10 });
     await using _held = await new Mutex(s, name).lock(); // a change: observe writes, meets EPIPE, ends
     expect(await watcher.exit).toBe(0);
     expect(watcher.stderr()).toBe('');
@@ -126,19 +109,19 @@ describe('nothing leasehold writes can end it', () => {
 
 describe('leasehold failing ends the command first', () => {
   test('an exception nothing caught, while the command runs: its group is ended as on a loss, exit 70', async () => {
-    const d = mkdtempSync(join(dir, 'case-'));
+    const d = mkdtempSync(join(t.dir, 'case-'));
     // Planted from outside: a module loaded into leasehold that throws from a timer once told to.
     const plant = join(d, 'plant.mjs');
     writeFileSync(plant, `import { existsSync } from 'node:fs';\nconst t = setInterval(() => { if (existsSync(${JSON.stringify(join(d, 'fail'))})) { clearInterval(t); throw new Error('planted failure'); } }, 20);\nt.unref();\n`);
     const name = uniqueName('fatal');
-    const ours = start(['lock', name, '--kill-grace', '1s', '--', ...stubbornGroup(d)], etcd.endpoints, { NODE_OPTIONS: `--import=${plant}` });
+    const ours = start(['lock', name, '--kill-grace', '1s', '--', ...stubbornGroup(d)], t.etcd.endpoints, { NODE_OPTIONS: `--import=${plant}` });
     const pids = await groupPids(d);
     writeFileSync(join(d, 'fail'), '');
     expect(await ours.exit).toBe(70);
     expect(pids.filter(alive)).toEqual([]);
     expect(existsSync(join(d, 'grandchild-term'))).toBe(true);
     expect(ours.stderr()).toContain('planted failure');
-    expect(await keysUnder(admin, `${name}/`)).toEqual([]); // the lease was revoked on the way out
+    expect(await keysUnder(t.admin, `${name}/`)).toEqual([]); // the lease was revoked on the way out
     expect(readFileSync(join(d, 'lease'), 'utf8').trim()).not.toBe('');
   });
 });

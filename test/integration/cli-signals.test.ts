@@ -1,32 +1,14 @@
 // Signals and the terminal: every signal leaves `leasehold` and its command either both running or
 // both stopped (docs/cli.md, "Signals"). Job control is tested on a real pseudo-terminal, under a
 // job-control shell (test/processes/pty-shell.py), as a user at a terminal would meet it.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Etcd3 } from 'etcd3';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Mutex, Session } from '../../src/index.js';
-import { startEtcd, type EtcdCluster } from '../../src/testing/index.js';
 import { eventually, keysUnder, uniqueName, untilReleased } from '../helpers.js';
-import { alive, fileLine, killLeftovers, pidIn, procState, ptyJob, start } from './cli-helpers.js';
+import { alive, fileLine, cliSuite, pidIn, procState, ptyJob, start } from './cli-helpers.js';
 
-let etcd: EtcdCluster;
-let admin: Etcd3;
-let dir: string;
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  admin = etcd.client();
-  dir = mkdtempSync(join(tmpdir(), 'leasehold-cli-signals-'));
-});
-
-afterEach(killLeftovers);
-
-afterAll(async () => {
-  await etcd?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const t = cliSuite('cli-signals');
 
 const stopped = (pid: number): boolean => procState(pid) === 'T';
 const running = (pid: number): boolean => alive(pid) && !stopped(pid);
@@ -38,11 +20,11 @@ function family(d: string): string[] {
 
 describe('forwarded signals', () => {
   test('HUP, INT, QUIT, USR1, USR2, ALRM, WINCH reach the command’s group one by one; leasehold stays, then exits with the command’s code', async () => {
-    const d = mkdtempSync(join(dir, 'case-'));
+    const d = mkdtempSync(join(t.dir, 'case-'));
     const name = uniqueName('forward');
     const signals = ['USR1', 'QUIT', 'USR2', 'ALRM', 'WINCH', 'HUP', 'INT'] as const;
     const traps = signals.map((s) => `trap 'echo ${s} >> ${d}/got' ${s}`).join('; ');
-    const ours = start(['lock', name, '--', 'sh', '-c', `ulimit -c 0; exec 2>/dev/null; ${traps}; trap 'exit 5' TERM; echo $$ > ${d}/child; while :; do sleep 0.05; done`], etcd.endpoints);
+    const ours = start(['lock', name, '--', 'sh', '-c', `ulimit -c 0; exec 2>/dev/null; ${traps}; trap 'exit 5' TERM; echo $$ > ${d}/child; while :; do sleep 0.05; done`], t.etcd.endpoints);
     await pidIn(d, 'child');
     const got = (): string[] => (existsSync(join(d, 'got')) ? readFileSync(join(d, 'got'), 'utf8').trim().split('\n') : []);
     for (const [i, s] of signals.entries()) {
@@ -52,28 +34,28 @@ describe('forwarded signals', () => {
     expect(got()).toEqual([...signals]);
     ours.child.kill('SIGTERM');
     expect(await ours.exit).toBe(5);
-    expect(await keysUnder(admin, `${name}/`)).toEqual([]);
+    expect(await keysUnder(t.admin, `${name}/`)).toEqual([]);
   });
 
   test('SIGQUIT while waiting ends the wait like SIGINT: exit 131, the queue key deleted, the command never ran (SIGWINCH before it changed nothing)', async () => {
     const name = uniqueName('quit-wait');
-    await using s = await Session.create(admin, { ttl: 10 });
+    await using s = await Session.create(t.admin, { ttl: 10 });
     await using held = await new Mutex(s, name).lock();
-    const d = mkdtempSync(join(dir, 'case-'));
-    const ours = start(['lock', name, '--', 'touch', `${d}/ran`], etcd.endpoints);
-    await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 20_000, 'leasehold queued');
+    const d = mkdtempSync(join(t.dir, 'case-'));
+    const ours = start(['lock', name, '--', 'touch', `${d}/ran`], t.etcd.endpoints);
+    await eventually(async () => (await keysUnder(t.admin, `${name}/`)).length === 2, 20_000, 'leasehold queued');
     ours.child.kill('SIGWINCH');
     ours.child.kill('SIGQUIT');
     expect(await ours.exit).toBe(131);
-    expect(await keysUnder(admin, `${name}/`)).toEqual([held.key]);
+    expect(await keysUnder(t.admin, `${name}/`)).toEqual([held.key]);
     expect(existsSync(join(d, 'ran'))).toBe(false);
   });
 });
 
 describe('job control: both stop, both go on', () => {
   test('SIGTTIN stops leasehold and the command’s whole group; SIGCONT continues them all', async () => {
-    const d = mkdtempSync(join(dir, 'case-'));
-    const ours = start(['lock', uniqueName('ttin'), '--', ...family(d)], etcd.endpoints);
+    const d = mkdtempSync(join(t.dir, 'case-'));
+    const ours = start(['lock', uniqueName('ttin'), '--', ...family(d)], t.etcd.endpoints);
     const pids = [await pidIn(d, 'child'), await pidIn(d, 'grandchild')];
     ours.child.kill('SIGTTIN');
     await eventually(() => stopped(ours.child.pid!) && pids.every(stopped), 10_000, 'leasehold and the group stopped');
@@ -84,8 +66,8 @@ describe('job control: both stop, both go on', () => {
   });
 
   test('Ctrl-Z at a terminal stops leasehold and the command’s whole group; `fg` continues them; the run ends normally', async () => {
-    const d = mkdtempSync(join(dir, 'case-'));
-    const job = ptyJob(['lock', uniqueName('ctrl-z'), '--', ...family(d)], etcd.endpoints);
+    const d = mkdtempSync(join(t.dir, 'case-'));
+    const job = ptyJob(['lock', uniqueName('ctrl-z'), '--', ...family(d)], t.etcd.endpoints);
     try {
       const pids = [await pidIn(d, 'child'), await pidIn(d, 'grandchild')];
       job.send('type 1a'); // Ctrl-Z
@@ -102,15 +84,15 @@ describe('job control: both stop, both go on', () => {
   });
 
   test('stopped past the TTL: the name passes on while the command is stopped; at `fg` it is killed without running again; exit 79', async () => {
-    const d = mkdtempSync(join(dir, 'case-'));
+    const d = mkdtempSync(join(t.dir, 'case-'));
     const name = uniqueName('ctrl-z-lost');
     // It ignores SIGTERM: continued by mistake, it would tick on until the SIGKILL a kill-grace later.
-    const job = ptyJob(['lock', name, '--ttl', '3', '--', 'sh', '-c', `trap '' TERM; echo $$ > ${d}/child; while :; do echo tick >> ${d}/ticks; sleep 0.05; done`], etcd.endpoints);
+    const job = ptyJob(['lock', name, '--ttl', '3', '--', 'sh', '-c', `trap '' TERM; echo $$ > ${d}/child; while :; do echo tick >> ${d}/ticks; sleep 0.05; done`], t.etcd.endpoints);
     try {
       const child = await pidIn(d, 'child');
-      await using s = await Session.create(admin, { ttl: 10 });
+      await using s = await Session.create(t.admin, { ttl: 10 });
       const next = new Mutex(s, name).lock();
-      await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 20_000, 'the next holder queued');
+      await eventually(async () => (await keysUnder(t.admin, `${name}/`)).length === 2, 20_000, 'the next holder queued');
       job.send('type 1a');
       await job.next('stopped');
       await eventually(() => stopped(child), 10_000, 'the command stopped');
@@ -129,11 +111,11 @@ describe('job control: both stop, both go on', () => {
   });
 
   test('a background job writing to a `tostop` terminal (SIGTTOU): the lost line stops both; at `fg` the group is killed, exit 79', async () => {
-    const d = mkdtempSync(join(dir, 'case-'));
-    const job = ptyJob(['lock', uniqueName('tostop'), '--quiet', '--kill-grace', '3s', '--', 'sh', '-c', `exec 2>/dev/null; trap '' TERM; echo $LEASEHOLD_LEASE_ID > ${d}/lease; echo $$ > ${d}/child; while :; do sleep 0.05; done`], etcd.endpoints, ['--tostop', '--background']);
+    const d = mkdtempSync(join(t.dir, 'case-'));
+    const job = ptyJob(['lock', uniqueName('tostop'), '--quiet', '--kill-grace', '3s', '--', 'sh', '-c', `exec 2>/dev/null; trap '' TERM; echo $LEASEHOLD_LEASE_ID > ${d}/lease; echo $$ > ${d}/child; while :; do sleep 0.05; done`], t.etcd.endpoints, ['--tostop', '--background']);
     try {
       const child = await pidIn(d, 'child');
-      await admin.leaseClient.leaseRevoke({ ID: await fileLine(d, 'lease') });
+      await t.admin.leaseClient.leaseRevoke({ ID: await fileLine(d, 'lease') });
       await job.next('stopped'); // leasehold stopped ...
       await eventually(() => stopped(child), 10_000, 'the command stopped too');
       job.send('fg');
@@ -148,9 +130,9 @@ describe('job control: both stop, both go on', () => {
 
 describe('the terminal', () => {
   test('a command reads the terminal without stopping (leasehold never reads it) but has no /dev/tty; Ctrl-C at the terminal reaches it through leasehold', async () => {
-    const d = mkdtempSync(join(dir, 'case-'));
+    const d = mkdtempSync(join(t.dir, 'case-'));
     const script = `trap 'echo INT > ${d}/int; exit 3' INT; (: < /dev/tty) 2>/dev/null || echo none > ${d}/devtty; read line; echo "got $line" > ${d}/read; while :; do sleep 0.05; done`;
-    const job = ptyJob(['lock', uniqueName('tty'), '--', 'sh', '-c', script], etcd.endpoints);
+    const job = ptyJob(['lock', uniqueName('tty'), '--', 'sh', '-c', script], t.etcd.endpoints);
     try {
       expect(await fileLine(d, 'devtty')).toBe('none'); // no controlling terminal: a session of its own
       job.send(`type ${Buffer.from('hello\n').toString('hex')}`);

@@ -4,47 +4,29 @@
 // Go-style (etcdctl) waiters present. Losses and failed writes: cli-loss.test.ts; signals and the
 // terminal: cli-signals.test.ts.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Etcd3 } from 'etcd3';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Mutex, ReadWriteLock, Semaphore, Election, Session } from '../../src/index.js';
-import { startEtcd, type EtcdCluster } from '../../src/testing/index.js';
 import { eventually, keysUnder, uniqueName, untilReleased } from '../helpers.js';
-import { cli, fileLine, killLeftovers, root, run as runCli, start as startCli, type Running } from './cli-helpers.js';
+import { cli, fileLine, cliSuite, root, run as runCli, start as startCli, type Running } from './cli-helpers.js';
 
-let etcd: EtcdCluster;
-let admin: Etcd3;
-let dir: string;
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  admin = etcd.client();
-  dir = mkdtempSync(join(tmpdir(), 'leasehold-cli-'));
-});
-
-afterEach(killLeftovers);
-
-afterAll(async () => {
-  await etcd?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const t = cliSuite('cli');
 
 /** Starts `leasehold ...args` against `endpoints` (default: this file's etcd). */
-function start(args: string[], env: Record<string, string> = {}, endpoints = etcd.endpoints): Running {
+function start(args: string[], env: Record<string, string> = {}, endpoints = t.etcd.endpoints): Running {
   return startCli(args, endpoints, env);
 }
 
 /** Runs `leasehold ...args` to the end (killed after `timeoutMs`). */
 function run(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): ReturnType<typeof runCli> {
-  return runCli(args, etcd.endpoints, env, timeoutMs);
+  return runCli(args, t.etcd.endpoints, env, timeoutMs);
 }
 
 function etcdctl(args: string[]): Running {
-  const child = spawn('etcdctl', [`--endpoints=${etcd.endpoints.join(',')}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ETCDCTL_API: '3' } });
+  const child = spawn('etcdctl', [`--endpoints=${t.etcd.endpoints.join(',')}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ETCDCTL_API: '3' } });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -59,7 +41,7 @@ function holdUntilReleased(d: string): string[] {
 }
 
 function freshDir(): string {
-  return mkdtempSync(join(dir, 'case-'));
+  return mkdtempSync(join(t.dir, 'case-'));
 }
 
 describe('arguments and exit codes', () => {
@@ -91,7 +73,7 @@ describe('arguments and exit codes', () => {
     [['lock', 'jobs', '--ttl', '10', '--kill-grace', '6s', '--', 'true'], '--kill-grace 6s does not fit in --ttl 10'],
     [['elect', 'jobs', '--ttl', '3', '--', 'true'], ''], // the default kill-grace always fits
   ])('%j: refused with a message naming it', async (args, message) => {
-    const revision = async (): Promise<string> => (await admin.get('jobs').exec()).header.revision;
+    const revision = async (): Promise<string> => (await t.admin.get('jobs').exec()).header.revision;
     const before = await revision();
     const r = await run(args, { ETCD_PASSWORD: '' });
     if (message === '') {
@@ -108,13 +90,13 @@ describe('arguments and exit codes', () => {
     const d = freshDir();
     expect((await run(['lock', name, '--timeout', '0', '--', 'touch', `${d}/free`])).code).toBe(0);
     expect(existsSync(join(d, 'free'))).toBe(true);
-    await using s = await Session.create(admin, { ttl: 10 });
+    await using s = await Session.create(t.admin, { ttl: 10 });
     await using held = await new Mutex(s, name).lock();
     const busy = await run(['lock', name, '--timeout', '0', '--', 'touch', `${d}/busy`]);
     expect(busy.code).toBe(75);
     expect(busy.stderr).toContain(`gave up waiting for lock "${name}": taken at the first try (--timeout 0)`);
     expect(existsSync(join(d, 'busy'))).toBe(false);
-    expect(await keysUnder(admin, `${name}/`)).toEqual([held.key]);
+    expect(await keysUnder(t.admin, `${name}/`)).toEqual([held.key]);
   });
 
   test('the command’s exit code passes through; 128 + N when signal N kills it; 127 when it does not exist', async () => {
@@ -124,7 +106,7 @@ describe('arguments and exit codes', () => {
     const missing = await run(['lock', name, '--', 'no-such-command-leasehold']);
     expect(missing.code).toBe(127);
     expect(missing.stderr).toContain('cannot run no-such-command-leasehold: not found');
-    expect(await keysUnder(admin, `${name}/`)).toEqual([]); // released every time
+    expect(await keysUnder(t.admin, `${name}/`)).toEqual([]); // released every time
   });
 
   test('status and observe against an endpoint that accepts connections and never answers: exit 69 naming it, after their 10 s deadline', async () => {
@@ -157,7 +139,7 @@ describe('running a command under a lock', () => {
     const r = start(['lock', name, '--', 'sh', '-c', `env | grep ^LEASEHOLD_ | sort > ${d}/env; ${untilReleased(d)}`]);
     await eventually(() => existsSync(join(d, 'env')) && readFileSync(join(d, 'env'), 'utf8').includes('LEASEHOLD_TOKEN'), 15_000, 'command started');
     const env = Object.fromEntries(readFileSync(join(d, 'env'), 'utf8').trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]));
-    const [kv] = (await admin.getAll().prefix(`${name}/`).exec()).kvs;
+    const [kv] = (await t.admin.getAll().prefix(`${name}/`).exec()).kvs;
     expect(env).toEqual({
       LEASEHOLD_KIND: 'mutex',
       LEASEHOLD_NAME: name,
@@ -169,7 +151,7 @@ describe('running a command under a lock', () => {
     writeFileSync(join(d, 'release'), '');
     expect(await r.exit).toBe(0);
     expect(r.stderr()).toContain(`lock "${name}" released`);
-    expect(await keysUnder(admin, `${name}/`)).toEqual([]);
+    expect(await keysUnder(t.admin, `${name}/`)).toEqual([]);
   });
 
   test('--namespace: the keys live under the prefix, LEASEHOLD_KEY is relative to it', async () => {
@@ -178,7 +160,7 @@ describe('running a command under a lock', () => {
     const ours = start(['lock', name, '--namespace', 'app/', '--', 'sh', '-c', `echo $LEASEHOLD_KEY > ${d}/key; ${untilReleased(d)}`]);
     const key = (await fileLine(d, 'key')).trim();
     expect(key.startsWith(`${name}/`)).toBe(true);
-    expect(await keysUnder(admin, `app/${name}/`)).toEqual([`app/${key}`]);
+    expect(await keysUnder(t.admin, `app/${name}/`)).toEqual([`app/${key}`]);
     writeFileSync(join(d, 'release'), '');
     expect(await ours.exit).toBe(0);
   });
@@ -254,25 +236,25 @@ describe('running a command under a lock', () => {
     ours.child.kill('SIGTERM');
     expect(await ours.exit).toBe(5);
     expect(readFileSync(join(d, 'got'), 'utf8').trim()).toBe('TERM');
-    expect(await keysUnder(admin, `${name}/`)).toEqual([]);
+    expect(await keysUnder(t.admin, `${name}/`)).toEqual([]);
   });
 
   test('SIGINT while waiting aborts the wait: exit 130, the queue key is deleted, the command never ran', async () => {
     const name = uniqueName('abort-wait');
-    await using s = await Session.create(etcd.client(), { ttl: 10 });
+    await using s = await Session.create(t.etcd.client(), { ttl: 10 });
     await using held = await new Mutex(s, name).lock();
     const d = freshDir();
     const ours = start(['lock', name, '--', 'touch', `${d}/ran`]);
-    await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 15_000, 'leasehold queued');
+    await eventually(async () => (await keysUnder(t.admin, `${name}/`)).length === 2, 15_000, 'leasehold queued');
     ours.child.kill('SIGINT');
     expect(await ours.exit).toBe(130);
-    expect(await keysUnder(admin, `${name}/`)).toEqual([held.key]);
+    expect(await keysUnder(t.admin, `${name}/`)).toEqual([held.key]);
     expect(existsSync(join(d, 'ran'))).toBe(false);
   });
 
   test('read-lock shares with readers and waits for a writer; acquire takes weighted permits', async () => {
     const name = uniqueName('rw');
-    await using s = await Session.create(etcd.client(), { ttl: 10 });
+    await using s = await Session.create(t.etcd.client(), { ttl: 10 });
     const rw = new ReadWriteLock(s, name);
     {
       await using _reader = await rw.readLock();
@@ -298,11 +280,11 @@ describe('status and observe', () => {
     await eventually(() => existsSync(join(d, 'started')), 15_000, 'ours holds');
     const ctl = etcdctl(['lock', name]);
     try {
-      await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 2, 10_000, 'etcdctl queued');
-      await using s = await Session.create(etcd.client(), { ttl: 30 });
+      await eventually(async () => (await keysUnder(t.admin, `${name}/`)).length === 2, 10_000, 'etcdctl queued');
+      await using s = await Session.create(t.etcd.client(), { ttl: 30 });
       const lib = new Mutex(s, name).lock();
-      await eventually(async () => (await keysUnder(admin, `${name}/`)).length === 3, 10_000, 'library queued');
-      const keys = await keysUnder(admin, `${name}/`);
+      await eventually(async () => (await keysUnder(t.admin, `${name}/`)).length === 3, 10_000, 'library queued');
+      const keys = await keysUnder(t.admin, `${name}/`);
       const json = await run(['status', name, '--json']);
       expect(json.code).toBe(0);
       const st = JSON.parse(json.stdout) as { holders: { key: string; token: string; ttl: number }[]; waiters: { key: string; ttl: number }[] };
@@ -340,7 +322,7 @@ describe('status and observe', () => {
   });
 
   test('status --kind election/rwlock/semaphore', async () => {
-    await using s = await Session.create(etcd.client(), { ttl: 10 });
+    await using s = await Session.create(t.etcd.client(), { ttl: 10 });
     const e = uniqueName('st-election');
     await using leading = await new Election(s, e).campaign('leader-value');
     const el = JSON.parse((await run(['status', e, '--kind', 'election', '--json'])).stdout);
@@ -367,7 +349,7 @@ describe('docs/cli.md', () => {
     const bin = freshDir();
     writeFileSync(join(bin, 'leasehold'), `#!/bin/sh\nexec "${process.execPath}" --conditions=leasehold-source --import tsx "${cli}" "$@"\n`, { mode: 0o755 });
     for (const block of blocks) {
-      const endpoints = etcd.endpoints.join(',');
+      const endpoints = t.etcd.endpoints.join(',');
       const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
         const child = spawn('bash', ['-c', block], {
           env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, ETCD_ENDPOINTS: endpoints, ETCDCTL_ENDPOINTS: endpoints, ETCDCTL_API: '3' },
