@@ -6,14 +6,16 @@ import type { Namespace } from 'etcd3';
 import { Election } from './election.js';
 import type { Leadership } from './leadership.js';
 import { publishLeader } from './diagnostics.js';
-import { LeaseholdError, NotLeaderError } from './errors.js';
+import { isLeaseLostError, LeaseholdError, NotLeaderError } from './errors.js';
+import { emitSafely, respond } from './health.js';
 import { sleep } from './transport/abort.js';
 import { maxTtl, checkClient, checkSessionOptions, timings } from './engine/session-options.js';
-import { checkFunction, checkInteger, checkMs, checkOptions, checkText, maxValueBytes, show, signalOption } from './engine/validate.js';
+import { checkBackoff, checkFunction, checkInteger, checkMs, checkOptions, checkText, maxValueBytes, show, signalOption } from './engine/validate.js';
 import { Backoff } from './transport/backoff.js';
 import { queuePrefix } from './engine/keys.js';
 import type { LeaderState } from './engine/observe.js';
-import { Session, sessionDefaults, type SessionOptions } from './session.js';
+import { sessionDefaults, type Session, type SessionOptions } from './session.js';
+import { SessionSource } from './session-source.js';
 
 /** Options of {@link LeaderElector}. */
 export interface LeaderElectorOptions {
@@ -25,14 +27,16 @@ export interface LeaderElectorOptions {
   identity?: string;
   /**
    * Lease TTL of each session, in whole seconds: how long a leader that vanishes without resigning
-   * (killed, frozen, partitioned) keeps the others waiting.
+   * (killed, frozen, partitioned) keeps the others waiting. Not with `source` (its TTL is used).
    * @default 10
    */
   ttl?: number;
   /**
-   * Delays between attempts after a failure: a campaign or session that failed, a lease lost while
-   * leading, a callback that threw. Restarts from its first delay after a term whose callback
-   * returned normally or lasted at least one TTL.
+   * Delays between attempts after a failure: a campaign that failed, a callback that threw — and, on
+   * the elector's own SessionSource, a lease that could not be granted. Restarts from its first delay
+   * after a term whose callback returned normally or lasted at least one TTL. A lost lease is no
+   * failure of the elector: it campaigns again at once, on the source's next session (the source
+   * backs off its grants while etcd cannot be reached).
    * @default cockatiel `new ExponentialBackoff({ initialDelay: 250, maxDelay: 10_000 })`
    */
   backoff?: IBackoffFactory<unknown>;
@@ -52,10 +56,18 @@ export interface LeaderElectorOptions {
    */
   recampaignDelay?: number;
   /**
-   * Options of every session the elector creates (`ttl` comes from above). Checked in the
-   * constructor, against `ttl`, so that a bad value is an error at once rather than a retry loop.
+   * Options of every session the elector's own SessionSource grants (`ttl` comes from above). Checked
+   * in the constructor, against `ttl`, so that a bad value is an error at once rather than a retry
+   * loop. Not with `source`.
    */
   session?: Omit<SessionOptions, 'ttl' | 'leaseId' | 'signal'>;
+  /**
+   * The SessionSource to campaign on — the one the rest of the process uses, so that one lease and
+   * one keep-alive serve the elector and every lock (made on the same `client`). `stop()` then resigns
+   * but leaves the source open. Without it the elector makes a SessionSource of its own on `run()`
+   * and closes it on `stop()` (revoking its lease).
+   */
+  source?: SessionSource;
 }
 
 /** The defaults of {@link LeaderElectorOptions} that do not depend on the process. */
@@ -71,7 +83,7 @@ export const leaderElectorDefaults = {
 /** How long past its term or its validity a leader may still act before {@link LeaderElector.health} calls it unhealthy, in ms. */
 const defaultTolerance = 10_000;
 
-const electorOptionNames = ['identity', 'ttl', 'backoff', 'stopTimeout', 'recampaignDelay', 'session'] as const;
+const electorOptionNames = ['identity', 'ttl', 'backoff', 'stopTimeout', 'recampaignDelay', 'session', 'source'] as const;
 const electorSessionOptionNames = ['keepAliveInterval', 'safetyMargin', 'requestTimeout', 'retryPolicy'] as const;
 
 /** A programming error (bad input) is never retried: retrying cannot fix it. */
@@ -90,7 +102,7 @@ export interface LeaderContext {
   term: bigint;
   /** The leadership itself: `proclaim`, guarded `commit`/`txn` of etcd writes. */
   leadership: Leadership;
-  /** The session the leadership is bound to. */
+  /** The session the leadership is bound to (on a SessionSource, the one current at the campaign). */
   session: Session;
 }
 
@@ -124,7 +136,11 @@ export interface LeaderElectorEvents {
   ];
   /** The election's leader (anyone's) changed: the new leader, or `null` while nobody leads. */
   leaderChanged: [state: LeaderState | null];
-  /** Something failed (campaign, session, lease, callback); the next attempt starts after `delay` ms. */
+  /**
+   * Something failed (campaign, lease grant of its own source, callback) or the lease was lost; the
+   * next attempt starts after `delay` ms (0 after a lost lease: the next campaign waits for the
+   * source's next session).
+   */
   retry: [
     info: {
       /** What failed: the campaign's, session's or callback's error, or why a term's leadership was lost. */
@@ -139,7 +155,7 @@ export interface LeaderElectorEvents {
 export interface LeaderHealth {
   /** False when this process acts as leader although it should not (see {@link LeaderElector.health}). */
   healthy: boolean;
-  /** True while the elector runs and its session is alive: connected, campaigning or leading. */
+  /** True while the elector runs and its SessionSource has a live session: connected, campaigning or leading. */
   ready: boolean;
   /** True while this process leads. */
   leading: boolean;
@@ -147,12 +163,6 @@ export interface LeaderHealth {
   term?: bigint;
   /** Why it is unhealthy. */
   reason?: string;
-}
-
-function respond(res: ServerResponse, status: number, health: LeaderHealth): void {
-  const body = JSON.stringify({ ...health, term: health.term?.toString() });
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(body);
 }
 
 /** Options of {@link LeaderElector.run}. */
@@ -193,13 +203,13 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
   readonly #stopTimeout: number;
   readonly #recampaignDelay: number;
   readonly #sessionOptions: Omit<SessionOptions, 'ttl' | 'leaseId' | 'signal'>;
-  /** The call options of the leader watch (it needs no session). */
-  readonly #observeOptions: Pick<SessionOptions, 'requestTimeout' | 'retryPolicy'>;
+  /** The user's SessionSource (`options.source`); else `run()` makes one of its own. */
+  readonly #userSource: SessionSource | undefined;
   readonly #stop = new AbortController();
   #running: Promise<void> | undefined;
   #leadership: Leadership | undefined;
-  /** The session of the current attempt (for readiness and health). */
-  #session: Session | undefined;
+  /** The SessionSource campaigns are made on, while running (for readiness and health). */
+  #source: SessionSource | undefined;
   /** When the current term ended (lost, or stop()) while its callback still runs. */
   #termEnded: { at: number; reason: unknown } | undefined;
   #leader: LeaderState | null = null;
@@ -212,26 +222,20 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
     super();
     checkClient(client, 'LeaderElector');
     queuePrefix(name, 'LeaderElector');
-    const merged = { ...leaderElectorDefaults, ...checkOptions(options, 'LeaderElector', electorOptionNames) };
+    const given = checkOptions(options, 'LeaderElector', electorOptionNames);
+    const merged = { ...leaderElectorDefaults, ...given };
     // `identity: process.env['HOSTNAME']` is the common Kubernetes wiring: undefined means the default.
     merged.identity ??= `${hostname()}-${process.pid}`;
     this.identity = checkText(merged.identity, '`identity`', maxValueBytes);
-    this.ttl = checkInteger('ttl', merged.ttl, 1, maxTtl);
+    this.#userSource = checkSource(given, client);
+    this.ttl = this.#userSource?.ttl ?? checkInteger('ttl', merged.ttl, 1, maxTtl);
     this.#stopTimeout = checkMs('stopTimeout', merged.stopTimeout, true);
     this.#recampaignDelay = checkMs('recampaignDelay', merged.recampaignDelay, true);
-    const backoff = merged.backoff ?? new ExponentialBackoff({ initialDelay: 250, maxDelay: 10_000 });
-    if (typeof backoff !== 'object' || backoff === null || typeof backoff.next !== 'function') {
-      throw new TypeError(`Expected \`backoff\` to be a cockatiel IBackoffFactory, got ${show(backoff)}`);
-    }
-    this.#backoff = backoff;
+    this.#backoff = checkBackoff(merged.backoff, () => new ExponentialBackoff({ initialDelay: 250, maxDelay: 10_000 }));
     // The sessions' options, checked now and against this TTL: a bad one must not become a retry loop.
     const sessionOptions = checkOptions(merged.session, 'the `session` option of LeaderElector', electorSessionOptionNames);
     timings(this.ttl, checkSessionOptions({ ...sessionOptions, ttl: this.ttl }, 'LeaderElector', sessionDefaults));
     this.#sessionOptions = sessionOptions;
-    this.#observeOptions = {
-      ...(sessionOptions.requestTimeout === undefined ? {} : { requestTimeout: sessionOptions.requestTimeout }),
-      ...(sessionOptions.retryPolicy === undefined ? {} : { retryPolicy: sessionOptions.retryPolicy }),
-    };
     this.#client = client;
     this.name = name;
   }
@@ -261,7 +265,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
    * Campaigns and runs `fn` for every term this candidate wins, until {@link stop}. Resolves when the
    * loop has ended after `stop()`; aborting `options.signal` stops it the same way and then rejects
    * with `signal.reason`. Lease loss is never an error here: `fn`'s signal aborts, and after `fn`
-   * returns the elector campaigns again with a new session.
+   * returns the elector campaigns again on the SessionSource's next session.
    * @throws TypeError when `fn` is not a function. Error when already running or already stopped.
    */
   async run(fn: (context: LeaderContext) => Promise<void> | void, options?: LeaderElectorRunOptions): Promise<void> {
@@ -283,7 +287,8 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
 
   /**
    * Stops the elector: aborts the running callback's signal, resigns as soon as the callback has
-   * returned (at most `stopTimeout` later), closes the session, and resolves when the loop has ended
+   * returned (at most `stopTimeout` later), closes its own SessionSource (not one passed as
+   * `options.source`), and resolves when the loop has ended
    * (after the callback has returned). Idempotent; a stopped elector stays stopped.
    */
   stop(): Promise<void> {
@@ -297,35 +302,32 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
   }
 
   #emit<K extends keyof LeaderElectorEvents>(event: K, ...args: LeaderElectorEvents[K]): void {
-    try {
-      (this.emit as (event: K, ...rest: LeaderElectorEvents[K]) => boolean)(event, ...args);
-    } catch (error) {
-      process.emitWarning(error instanceof Error ? error : new Error(String(error)), 'LeaderElectorListenerError');
-    }
+    emitSafely(this, event, ...args);
   }
 
   async #loop(fn: (context: LeaderContext) => Promise<void> | void): Promise<void> {
     const stop = this.#stop.signal;
-    const watching = this.#watchLeader(stop);
-    let session: Session | undefined;
+    const own = this.#userSource === undefined;
+    const source = this.#userSource ?? new SessionSource(this.#client, { ...this.#sessionOptions, ttl: this.ttl, backoff: this.#backoff });
+    const forward = (info: { error: unknown; delay: number }): void => this.#emit('retry', info);
+    if (own) source.on('retry', forward);
+    this.#source = source;
+    const election = new Election(source, this.name);
+    const watching = this.#watchLeader(election, stop);
     let backoff: IBackoff<unknown> | undefined;
     const fail = async (error: unknown): Promise<void> => {
       if (stop.aborted) return;
+      // A lost lease: campaign again at once; the campaign waits for the source's next session.
+      if (isLeaseLostError(error)) return this.#emit('retry', { error, delay: 0 });
       backoff = backoff ? backoff.next(undefined) : this.#backoff.next(undefined);
       this.#emit('retry', { error, delay: backoff.duration });
       await sleep(backoff.duration, stop).catch(() => undefined);
     };
     try {
       while (!stop.aborted) {
-        if (session && !session.alive) {
-          await session.close();
-          session = undefined;
-        }
         let leadership: Leadership;
         try {
-          session ??= await Session.create(this.#client, { ...this.#sessionOptions, ttl: this.ttl, signal: stop });
-          this.#session = session;
-          leadership = await new Election(session, this.name).campaign(this.identity, { signal: stop });
+          leadership = await election.campaign(this.identity, { signal: stop });
         } catch (error) {
           // Bad input (a TypeError or RangeError) cannot be fixed by trying again: run() rejects with it.
           if (isProgrammingError(error) && !stop.aborted) throw error;
@@ -333,7 +335,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
           continue;
         }
         const started = performance.now();
-        const outcome = await this.#term(session, leadership, fn);
+        const outcome = await this.#term(leadership, fn);
         // A term that returned normally, or lasted a TTL, ends a streak of failures.
         if (!(outcome.threw || outcome.lost) || performance.now() - started >= this.ttl * 1000) backoff = undefined;
         if (outcome.threw || outcome.lost) await fail(outcome.error);
@@ -343,14 +345,14 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
     } finally {
       // Also after a programming error: the elector is stopped for good, and the leader watch ends.
       if (!stop.aborted) this.#stop.abort(new LeaseholdError(`LeaderElector ${this.name} stopped after an error`));
-      await session?.close();
+      source.off('retry', forward);
+      if (own) await source.close();
       await watching;
     }
   }
 
   /** One term: run the callback, resign when it returns (or on stop), wait for it to finish. */
   async #term(
-    session: Session,
     leadership: Leadership,
     fn: (context: LeaderContext) => Promise<void> | void,
   ): Promise<{ threw: boolean; lost: boolean; error?: unknown }> {
@@ -385,7 +387,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
     if (stop.aborted) onStop();
     let threw = false;
     let error: unknown;
-    const running = (async () => fn({ signal: controller.signal, term: leadership.term, leadership, session }))().then(
+    const running = (async () => fn({ signal: controller.signal, term: leadership.term, leadership, session: leadership.session }))().then(
       () => undefined,
       (e: unknown) => {
         threw = true;
@@ -425,12 +427,14 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
    * - `healthy` is false when this process still acts as leader although it should not: a term ended
    *   (lease lost, key deleted, `stop()`) more than `tolerance` ms ago and its callback has not
    *   returned (it ignores its `signal`: a leader that should have stopped but is stuck), or it leads
-   *   but its session's validity ran out more than `tolerance` ms ago (its timers are starved). Wire
-   *   it to a liveness probe: restarting such a process is the cure. (A blocked event loop cannot
+   *   but its session's validity ran out more than `tolerance` ms ago (its timers are starved); and
+   *   when its SessionSource is not live (no session for longer than its `livenessGrace` although etcd
+   *   answers: see `SessionSource.health`). Wire it to a liveness probe: restarting such a process is
+   *   the cure. An etcd that cannot be reached never makes it unhealthy. (A blocked event loop cannot
    *   answer a probe at all: the probe's timeout catches that.)
-   * - `ready` is true while the elector runs and its session is alive — connected and campaigning or
-   *   leading. Never "is leader": a readiness probe that waits for leadership deadlocks a rolling
-   *   update (the new pod never becomes ready, so the old leader is never replaced).
+   * - `ready` is true while the elector runs and its SessionSource has a live session — connected and
+   *   campaigning or leading. Never "is leader": a readiness probe that waits for leadership deadlocks
+   *   a rolling update (the new pod never becomes ready, so the old leader is never replaced).
    * @param options.tolerance - ms, @default 10_000
    */
   health(options?: { tolerance?: number }): LeaderHealth {
@@ -438,18 +442,19 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
     checkMs('tolerance', tolerance, true);
     const now = performance.now();
     const leadership = this.#leadership;
-    const session = this.#session;
     const running = this.#running !== undefined && !this.#stop.signal.aborted;
-    const ready = running && session !== undefined && session.alive;
-    const base = { ready, leading: this.isLeader, ...(leadership ? { term: leadership.term } : {}) };
+    const source = running ? this.#source?.health() : undefined;
+    const base = { ready: source?.ready === true, leading: this.isLeader, ...(leadership ? { term: leadership.term } : {}) };
     const ended = this.#termEnded;
     if (leadership && ended && now - ended.at > tolerance) {
       const why = ended.reason instanceof Error ? ended.reason.message : String(ended.reason);
       return { ...base, healthy: false, reason: `term ${leadership.term} ended ${Math.round(now - ended.at)} ms ago (${why}) but its callback has not returned: it ignores its signal` };
     }
-    if (leadership && !leadership.signal.aborted && session && now - session.deadline > tolerance) {
-      return { ...base, healthy: false, reason: `leading term ${leadership.term} although the session's validity ran out ${Math.round(now - session.deadline)} ms ago` };
+    const deadline = leadership?.session.deadline ?? now;
+    if (leadership && !leadership.signal.aborted && now - deadline > tolerance) {
+      return { ...base, healthy: false, reason: `leading term ${leadership.term} although the session's validity ran out ${Math.round(now - deadline)} ms ago` };
     }
+    if (source && !source.live) return { ...base, healthy: false, reason: source.reason ?? 'its SessionSource is not live' };
     return { ...base, healthy: true };
   }
 
@@ -477,11 +482,11 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
   }
 
   /** Keeps `leader` up to date and emits `leaderChanged` until `stop` aborts. Never rejects. */
-  async #watchLeader(stop: AbortSignal): Promise<void> {
+  async #watchLeader(election: Election, stop: AbortSignal): Promise<void> {
     const backoff = new Backoff({ initialDelay: 250, maxDelay: 10_000 });
     while (!stop.aborted) {
       try {
-        for await (const state of Election.observe(this.#client, this.name, { ...this.#observeOptions, signal: stop, vacancies: true })) {
+        for await (const state of election.observe({ signal: stop, vacancies: true })) {
           backoff.reset();
           this.#leader = state;
           publishLeader(() => ({ name: this.name, leader: state, self: state !== null && state.leaseId === this.#leadership?.leaseId, source: 'elector' }));
@@ -492,4 +497,16 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
       }
     }
   }
+}
+
+/** `options.source` of LeaderElector, checked: a SessionSource on `client`, without `ttl` or `session`. */
+function checkSource(options: LeaderElectorOptions, client: Namespace): SessionSource | undefined {
+  const { source } = options;
+  if (source === undefined) return undefined;
+  if (!(source instanceof SessionSource)) throw new TypeError(`Expected \`source\` of LeaderElector to be a SessionSource, got ${show(source)}`);
+  if (options.ttl !== undefined || options.session !== undefined) {
+    throw new TypeError('Options `ttl` and `session` of LeaderElector exclude `source`: the source grants the sessions, with its own');
+  }
+  if (source.client !== client) throw new TypeError('Expected `source` of LeaderElector to be on the elector\'s own `client` (its campaign keys and the leader watch must share a keyspace)');
+  return source;
 }

@@ -4,7 +4,7 @@ import { ExponentialBackoff, type IBackoff, type IBackoffFactory } from 'cockati
 import type { Namespace } from 'etcd3';
 import { isLeaseLostError, LeaseholdError, SessionClosedError } from './errors.js';
 import { checkClient, checkSessionOptions, timings } from './engine/session-options.js';
-import { checkMs, checkOptions, show, signalOption } from './engine/validate.js';
+import { checkBackoff, checkMs, checkOptions, signalOption } from './engine/validate.js';
 import { emitSafely, respond, sourceHealth, type SessionSourceHealth, type SessionSourceState } from './health.js';
 import { Session } from './session.js';
 import { sessionDefaults, sessionSourceDefaults, type SessionOptions, type SessionSourceOptions } from './session-options.js';
@@ -77,14 +77,10 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
     const { backoff, livenessGrace, ...rest } = checkOptions(options, 'SessionSource', sourceOptionNames);
     const checked = checkSessionOptions(rest, 'SessionSource', sessionDefaults);
     timings(checked.ttl!, checked);
-    const factory = backoff ?? new ExponentialBackoff({ initialDelay: sessionSourceDefaults.initialDelay, maxDelay: sessionSourceDefaults.maxDelay });
-    if (typeof factory !== 'object' || factory === null || typeof (factory as IBackoffFactory<unknown>).next !== 'function') {
-      throw new TypeError(`Expected \`backoff\` to be a cockatiel IBackoffFactory, got ${show(factory)}`);
-    }
     this.client = client;
     this.ttl = checked.ttl!;
     this.#options = { ...rest, ttl: this.ttl };
-    this.#backoff = factory;
+    this.#backoff = checkBackoff(backoff, () => new ExponentialBackoff({ initialDelay: sessionSourceDefaults.initialDelay, maxDelay: sessionSourceDefaults.maxDelay }));
     this.#grace = checkMs('livenessGrace', livenessGrace ?? sessionSourceDefaults.livenessGraceTtls * this.ttl * 1000);
     const ops = new EtcdOps(client, checked.retryPolicy ?? defaultRetryPolicy(), checked.requestTimeout);
     registerSource(this, {

@@ -4,6 +4,7 @@
  * `RangeError` whose message names the option and shows the value received, including its type when
  * that is the problem (``Expected `ttl` to be an integer >= 1, got the string "10"``).
  */
+import type { IBackoffFactory } from 'cockatiel';
 
 /** The longest name a primitive accepts, in UTF-8 bytes (its keys add a suffix of about 40 bytes). */
 export const maxNameBytes = 4096;
@@ -172,4 +173,13 @@ export function checkName(name: unknown, what: string): string {
   if (name.endsWith('/')) throw new TypeError(`Expected ${where} not to end with "/", got ${show(name)}`);
   if (name.includes('\0')) throw new TypeError(`Expected ${where} not to contain NUL, got ${show(name)}`);
   return `${name}/`;
+}
+
+/** `value`, a cockatiel `IBackoffFactory` (anything with `next`), or `fallback()` when undefined. */
+export function checkBackoff(value: unknown, fallback: () => IBackoffFactory<unknown>): IBackoffFactory<unknown> {
+  if (value === undefined) return fallback();
+  if (typeof value !== 'object' || value === null || typeof (value as IBackoffFactory<unknown>).next !== 'function') {
+    throw new TypeError(`Expected \`backoff\` to be a cockatiel IBackoffFactory, got ${show(value)}`);
+  }
+  return value as IBackoffFactory<unknown>;
 }
