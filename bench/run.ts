@@ -14,6 +14,7 @@ import { etcd3Election, killRow, leadMs, leaseholdElection, resignTask } from '.
 import { floorTask } from './scenarios/floor.js';
 import { etcd3ElectionTask, etcd3LockTask, mutexTask } from './scenarios/locks.js';
 import { memoryRow } from './scenarios/memory.js';
+import { recoveryKinds, recoveryRow } from './scenarios/recovery.js';
 import { waitersRow } from './scenarios/waiters.js';
 import { rwlockTask, semaphoreTask } from './scenarios/shared.js';
 
@@ -156,6 +157,7 @@ async function main(): Promise<number> {
       emit(await memoryRow(ctx, 'etcd3', options.memoryLocks));
     }
     if (want.has('waiters')) emit(await waitersRow(ctx, 1000));
+    if (want.has('recovery')) for (const kind of recoveryKinds) emit(await recoveryRow(ctx, kind, options.recoveryReps));
     const targets = evaluateTargets(rows, workers, options.failoverTtl);
     const seconds = (performance.now() - t0) / 1000;
     if (!options.json) {

@@ -3,7 +3,7 @@
  * answer of a probe handler, and events whose listeners must not break the loop that emits them.
  */
 import type { EventEmitter } from 'node:events';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** `live` while a SessionSource has a live session, `granting` while it has none, `closed` after `close()`. */
 export type SessionSourceState = 'live' | 'granting' | 'closed';
@@ -46,10 +46,18 @@ export function sourceHealth(s: {
 }
 
 /** Answers a probe with `status` and `body` as JSON (bigints as decimal strings), never cached. */
-export function respond(res: ServerResponse, status: number, body: object): void {
+function respond(res: ServerResponse, status: number, body: object): void {
   const text = JSON.stringify(body, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(text);
+}
+
+/** A `node:http` probe handler: 200 while `ok(health())`, else 503, with the health as JSON. */
+export function probeHandler<H extends object>(health: () => H, ok: (h: H) => boolean): (req: IncomingMessage, res: ServerResponse) => void {
+  return (_req, res) => {
+    const h = health();
+    respond(res, ok(h) ? 200 : 503, h);
+  };
 }
 
 /** Emits `event`; a listener that throws is printed as a warning instead of breaking the emitter's loop. */

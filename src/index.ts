@@ -56,15 +56,15 @@ export type {
 } from './engine/inspect.js';
 export { Barrier, type BarrierWaitOptions } from './barrier.js';
 export { DoubleBarrier, type DoubleBarrierOptions, type DoubleBarrierCallOptions } from './double-barrier.js';
+export { LeaderElector } from './leader-elector.js';
 export {
-  LeaderElector,
   leaderElectorDefaults,
   type LeaderElectorOptions,
   type LeaderElectorEvents,
   type LeaderContext,
   type LeaderElectorRunOptions,
   type LeaderHealth,
-} from './leader-elector.js';
+} from './leader-elector-options.js';
 export {
   LeaseholdError,
   LeaseLostError,

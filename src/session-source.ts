@@ -5,7 +5,7 @@ import type { Namespace } from 'etcd3';
 import { isLeaseLostError, LeaseholdError, SessionClosedError } from './errors.js';
 import { checkClient, checkSessionOptions, timings } from './engine/session-options.js';
 import { checkBackoff, checkMs, checkOptions, signalOption } from './engine/validate.js';
-import { emitSafely, respond, sourceHealth, type SessionSourceHealth, type SessionSourceState } from './health.js';
+import { emitSafely, probeHandler, sourceHealth, type SessionSourceHealth, type SessionSourceState } from './health.js';
 import { Session } from './session.js';
 import { sessionDefaults, sessionSourceDefaults, type SessionOptions, type SessionSourceOptions } from './session-options.js';
 import { registerSource, SessionWaiters } from './sessions.js';
@@ -20,11 +20,26 @@ const sourceOptionNames = ['ttl', 'keepAliveInterval', 'safetyMargin', 'requestT
 /** Events of {@link SessionSource}. Listeners must not throw (an error they throw is printed as a warning). */
 export interface SessionSourceEvents {
   /** A session was granted: the first one, or the next one after a loss. */
-  session: [session: Session, info: { previous: Session | undefined; withoutSessionMs: number }];
+  session: [
+    session: Session,
+    info: {
+      /** The session it replaces (lost or closed), or `undefined` for the first one. */
+      previous: Session | undefined;
+      /** How long the source was without a live session before this grant, in ms. */
+      withoutSessionMs: number;
+    },
+  ];
   /** The current session ended without `close()` of the source (lost, or closed by someone); the next grant starts. */
   lost: [session: Session, reason: unknown];
   /** A grant failed (etcd unreachable, too slow, or refusing); the next attempt starts after `delay` ms. */
-  retry: [info: { error: unknown; delay: number }];
+  retry: [
+    info: {
+      /** Why the grant failed: `Session.create`'s error. */
+      error: unknown;
+      /** How long until the next attempt, in milliseconds (from the `backoff` option). */
+      delay: number;
+    },
+  ];
 }
 
 /**
@@ -123,15 +138,13 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
   }
 
   /**
-   * The source's health for liveness and readiness probes:
-   * - `ready` while it has a live session (this process can coordinate now). It depends on nothing
-   *   another process holds, so a new replica of a rolling update becomes ready on its own lease.
-   * - `live` is false only when it has been without a session for longer than `livenessGrace`
-   *   (3 × TTL) *and* etcd answered meanwhile, refusing every grant: a fault of this process or its
-   *   configuration, which a restart may cure. An etcd that cannot be reached (down, frozen,
-   *   partitioned, answering too late) never makes it not live: restarting cannot bring etcd back, and
-   *   restarting every replica at once would put the fleet into crash-loop backoff, back minutes after
-   *   etcd instead of within a TTL. Closed: live (shutting down), not ready.
+   * The source's health for probes (docs/session.md explains the rule):
+   * - `ready` while it has a live session; it depends on nothing another process holds, so a new
+   *   replica of a rolling update becomes ready on its own lease.
+   * - `live` is false only after `livenessGrace` (3 × TTL) without a session while etcd answered and
+   *   refused every grant (a fault a restart may cure). An unreachable etcd never makes it not live: a
+   *   restart cannot bring etcd back, and restarting the whole fleet at once would put it into
+   *   crash-loop backoff, back minutes after etcd. Closed: live (shutting down), not ready.
    */
   health(): SessionSourceHealth {
     const withoutSessionMs = this.#withoutSince === undefined ? 0 : performance.now() - this.#withoutSince;
@@ -141,18 +154,12 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
 
   /** A `node:http` handler for a liveness probe: 200 while {@link health} says live, else 503, with the health as JSON. */
   livenessHandler(): (req: IncomingMessage, res: ServerResponse) => void {
-    return (_req, res) => {
-      const h = this.health();
-      respond(res, h.live ? 200 : 503, h);
-    };
+    return probeHandler(() => this.health(), (h) => h.live);
   }
 
   /** A `node:http` handler for a readiness probe: 200 while the source has a live session, else 503. */
   readinessHandler(): (req: IncomingMessage, res: ServerResponse) => void {
-    return (_req, res) => {
-      const h = this.health();
-      respond(res, h.ready ? 200 : 503, h);
-    };
+    return probeHandler(() => this.health(), (h) => h.ready);
   }
 
   /**

@@ -13,6 +13,7 @@ export const allScenarios = [
   'memory',
   'waiters',
   'diagnostics',
+  'recovery',
 ] as const;
 export type ScenarioName = (typeof allScenarios)[number];
 
@@ -30,6 +31,7 @@ export interface BenchOptions {
   memoryLocks: number;
   failoverReps: number;
   killReps: number;
+  recoveryReps: number;
 }
 
 export const usage = `Usage: npm run bench -- [options]
@@ -47,6 +49,7 @@ export const usage = `Usage: npm run bench -- [options]
   --memory-locks 1000    locks held for the memory figures
   --failover-reps 30     graceful handovers per election implementation
   --kill-reps 3          leader processes killed per election implementation
+  --recovery-reps 8      etcd freezes of 2 × failover TTL per primitive on a SessionSource
 
 Starts its own etcd with leasehold/testing, or uses ETCD_ENDPOINTS when set.`;
 
@@ -74,6 +77,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'memory-locks': { type: 'string', default: '1000' },
       'failover-reps': { type: 'string', default: '30' },
       'kill-reps': { type: 'string', default: '3' },
+      'recovery-reps': { type: 'string', default: '8' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -102,5 +106,6 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     memoryLocks: positiveInt('memory-locks', values['memory-locks']),
     failoverReps: positiveInt('failover-reps', values['failover-reps']),
     killReps: positiveInt('kill-reps', values['kill-reps']),
+    recoveryReps: positiveInt('recovery-reps', values['recovery-reps']),
   };
 }

@@ -9,7 +9,7 @@ import type { Etcd3 } from 'etcd3';
 import { describe, expect, test } from 'vitest';
 import { Election } from '../../src/election.js';
 import { NotLeaderError, LeaseLostError, Session } from '../../src/index.js';
-import { LeaderElector, leaderElectorDefaults, type LeaderContext, type LeaderElectorOptions } from '../../src/leader-elector.js';
+import { LeaderElector, leaderElectorDefaults, type LeaderContext, type LeaderElectorOptions } from '../../src/index.js';
 import { startEtcd } from '../../src/testing/index.js';
 import { eventually, keysUnder, uniqueName } from '../helpers.js';
 import { etcdForFile } from '../fixture.js';

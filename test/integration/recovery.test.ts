@@ -9,6 +9,7 @@ import {
   Barrier,
   DoubleBarrier,
   Election,
+  LeaderElector,
   LeaseLostError,
   Mutex,
   ReadWriteLock,
@@ -149,6 +150,27 @@ describe('every primitive on a SessionSource through an etcd freeze of 2.5 × TT
     expect(await leasesUnder(`${name}/`)).not.toContain(old);
     await Promise.all([da.leave(), db.leave()]);
     expect(await leasesUnder(`${name}/`)).toEqual([]);
+  });
+});
+
+describe('LeaderElector through an etcd freeze of 2.5 × TTL', () => {
+  test('the term ends with LeaseLostError; a new term on a new lease within TTL + 2 s of the thaw, without backing off', async () => {
+    const name = uniqueName('elector');
+    const sessions = source();
+    const elector = new LeaderElector(sessions.client, name, { source: sessions, identity: 'a' });
+    const terms: { session: Session; signal: AbortSignal; at: number }[] = [];
+    const running = elector.run(async ({ session, signal }) => {
+      terms.push({ session, signal, at: performance.now() });
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    });
+    cleanups.push(async () => elector.stop().then(async () => running));
+    await eventually(() => terms.length === 1, 5000, 'the first term');
+    const thawed = await freeze();
+    expect(terms[0]!.signal.reason).toBeInstanceOf(LeaseLostError);
+    await eventually(() => terms.length === 2, RECOVER_MS, 'a new term after the thaw');
+    console.log(`[recovery] LeaderElector: new term ${(terms[1]!.at - thawed).toFixed(0)} ms after the thaw`);
+    expect(terms[1]!.session.leaseId).not.toBe(terms[0]!.session.leaseId);
+    expect(elector.health()).toMatchObject({ healthy: true, ready: true, leading: true });
   });
 });
 

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { ConstantBackoff, noop } from 'cockatiel';
 import type { Etcd3 } from 'etcd3';
 import { afterEach, describe, expect, test } from 'vitest';
-import { AuthenticationError, LeaseLostError, Mutex, Session, SessionClosedError, SessionSource, isLeaseLostError } from '../../src/index.js';
+import { AuthenticationError, LeaderElector, LeaseLostError, Mutex, Session, SessionClosedError, SessionSource, isLeaseLostError, sessionSourceDefaults } from '../../src/index.js';
 import { startEtcd } from '../../src/testing/index.js';
 import { etcdForFile } from '../fixture.js';
 import { eventually, uniqueName } from '../helpers.js';
@@ -111,14 +111,41 @@ describe('SessionSource', () => {
   test('health: not live after livenessGrace without a session while etcd answers and refuses; acquisitions reject with the refusal', async () => {
     await using own = await startEtcd({ auth: true });
     const refused = own.client({ auth: { username: 'root', password: 'not-the-password' } });
-    const sessions = source(refused, { livenessGrace: 1000, backoff: new ConstantBackoff(100) });
+    // TTL 1: the default livenessGrace is then 3 s (no lease is ever granted here).
+    const sessions = source(refused, { ttl: 1, backoff: new ConstantBackoff(100) });
     await expect(new Mutex(sessions, 'm').lock()).rejects.toBeInstanceOf(AuthenticationError);
     expect(sessions.health()).toMatchObject({ live: true, ready: false });
-    await eventually(() => !sessions.health().live, 5000, 'not live');
+    let flipped = 0;
+    await eventually(() => !sessions.health().live || ((flipped = sessions.health().withoutSessionMs), false), 10_000, 'not live');
+    expect(flipped).toBeLessThanOrEqual(sessionSourceDefaults.livenessGraceTtls * 1000 + 50);
+    expect(sessions.health().withoutSessionMs).toBeGreaterThan(sessionSourceDefaults.livenessGraceTtls * 1000);
     const { status, body } = await probe(sessions.livenessHandler());
     expect(status).toBe(503);
     expect(body['reason']).toMatch(/although etcd answers: it refused the grant \(AuthenticationError/);
     expect(JSON.stringify(body)).not.toContain('not-the-password');
   });
 
+
+  test('LeaderElector on a shared source: one lease for the elector and the locks; stop() leaves the source open', async () => {
+    const client = fx.etcd.client();
+    const sessions = source(client, { ttl: 5 });
+    expect(() => new LeaderElector(client, 'x', { source: sessions, ttl: 5 })).toThrow('Options `ttl` and `session` of LeaderElector exclude `source`');
+    expect(() => new LeaderElector(fx.etcd.client(), 'x', { source: sessions })).toThrow(/Expected `source` of LeaderElector to be on the elector's own `client`/);
+    const elector = new LeaderElector(client, uniqueName('shared'), { source: sessions });
+    expect(elector.ttl).toBe(5);
+    const lock = await new Mutex(sessions, uniqueName('lock')).lock();
+    let leaseOfTerm: string | undefined;
+    const running = elector.run(async ({ session, signal }) => {
+      leaseOfTerm = session.leaseId;
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    });
+    await eventually(() => leaseOfTerm !== undefined, 5000, 'elected');
+    expect(leaseOfTerm).toBe(lock.leaseId);
+    expect(elector.health()).toMatchObject({ ready: true, healthy: true, leading: true });
+    await elector.stop();
+    await running;
+    expect(sessions.state).toBe('live');
+    expect(lock.held).toBe(true);
+    await lock.release();
+  });
 });
