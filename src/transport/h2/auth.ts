@@ -19,6 +19,15 @@ export class Tokens {
     this.#authenticate = authenticate;
   }
 
+  /**
+   * The token to send without waiting, when it needs no fetch: `undefined` when the client does not
+   * authenticate, the cached token otherwise; `null` when one must be fetched ({@link current}).
+   */
+  get known(): string | undefined | null {
+    if (!this.#authenticate) return undefined;
+    return this.#value ?? null;
+  }
+
   /** The token to send, or undefined when the client does not authenticate. */
   async current(): Promise<string | undefined> {
     if (!this.#authenticate) return undefined;

@@ -28,12 +28,7 @@ export interface CallMeta {
 const maxTimeout = 99_999_999;
 
 function headers(meta: CallMeta): http2.OutgoingHttpHeaders {
-  const h: http2.OutgoingHttpHeaders = {
-    ':method': 'POST',
-    ':path': meta.path,
-    'content-type': 'application/grpc',
-    te: 'trailers',
-  };
+  const h: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': meta.path, 'content-type': 'application/grpc', te: 'trailers' };
   if (meta.timeoutMs !== undefined) h['grpc-timeout'] = `${Math.min(maxTimeout, Math.max(1, Math.ceil(meta.timeoutMs)))}m`;
   if (meta.token !== undefined) h['token'] = meta.token;
   if (meta.requireLeader) h['hasleader'] = 'true';

@@ -89,7 +89,8 @@ export class H2Transport implements EtcdTransport {
 
   async #call(path: string, body: Uint8Array, options: CallOptions, retried = false): Promise<Buffer> {
     if (this.#closed) throw closedError(undefined);
-    const token = await this.#tokens.current();
+    const known = this.#tokens.known;
+    const token = known === null ? await this.#tokens.current() : known;
     const member = this.#members.pick();
     try {
       return await unary(member.channel, { path, token, timeoutMs: options.timeoutMs }, body, options.signal);
