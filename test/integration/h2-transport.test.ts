@@ -1,6 +1,8 @@
 // The lean HTTP/2 transport against a real etcd (one member): unary calls, the watch and keep-alive
 // streams, deadlines, aborts, and etcd's errors told apart — checked against an independent etcd3 client.
+import { spawn } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isEtcdUnavailableError } from '../../src/index.js';
@@ -236,5 +238,33 @@ describe('etcd3 builders through the port (a guarded commit\'s ops)', () => {
   test('an op that is not one, or an enum out of range, is refused naming it', async () => {
     await expect(toRequestOps([{} as never])).rejects.toThrow(/Expected an etcd3 request op .*got \[\]/);
     expect(() => toCompare({ key: k('x'), target: 'Create', result: 'Sideways' as never })).toThrow(/`result` to be one of Equal, Greater, Less, NotEqual, got "Sideways"/);
+  });
+});
+
+describe('the process lifetime', () => {
+  const transportModule = fileURLToPath(new URL('../../src/transport/h2/transport.ts', import.meta.url));
+  /** Runs `body` (with `t`, an H2Transport on the test's etcd, and `key`) in a child process. */
+  const child = (body: string): { output: () => string; exited: Promise<number | null> } => {
+    const script = `import { H2Transport } from ${JSON.stringify(transportModule)};\nconst t = new H2Transport({ hosts: ${JSON.stringify(etcd.endpoints)} });\nconst key = Buffer.from(${JSON.stringify(`${prefix}life`)});\n${body}`;
+    const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000);
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => (clearTimeout(timer), resolve(code))));
+    return { output: () => out, exited };
+  };
+
+  test('an idle connection never keeps a process alive; an open stream waiting for its answer does', async () => {
+    const idle = child("await t.range({ key }, { timeoutMs: 5000 }); console.log('read');");
+    expect(await idle.exited).toBe(0); // exits by itself, with the connection still open
+    expect(idle.output()).toBe('read\n');
+    const waiting = child(
+      "const s = await t.watch({ message: (res) => { if (res.created) console.log('created'); if (res.events.length > 0) { console.log('event'); s.close(); } }, end: () => {} }); s.send({ create: { key, watchId: 1 } });",
+    );
+    await eventually(() => waiting.output() === 'created\n', 20_000, 'the child\'s watch created');
+    await delay(500); // the child has nothing but its stream (exit 13 if that did not hold it)
+    await admin.put(`${prefix}life`).value('now');
+    expect(await waiting.exited).toBe(0);
+    expect(waiting.output()).toBe('created\nevent\n');
   });
 });

@@ -8,8 +8,8 @@
  *   destroys the connection, so streams on a member that stopped answering (paused, partitioned)
  *   end instead of waiting forever. etcd refuses pings more often than every 5 s (its
  *   `--grpc-keepalive-min-time`), so the interval stays above that.
- * - The connection does not keep the process alive by itself (it is unref'd): a call's deadline
- *   timer does, for as long as the call runs.
+ * - The connection keeps the process alive only while a call or stream is open on it (as grpc-js's
+ *   channels do): an idle connection never holds a process that has nothing else to do.
  */
 import http2 from 'node:http2';
 import type { SecureContextOptions } from 'node:tls';
@@ -23,6 +23,9 @@ export interface ChannelOptions {
   pingIntervalMs: number;
   pingTimeoutMs: number;
 }
+
+/** Streams open on each connection: a connection is ref'd while it has any. */
+const streamsOn = new WeakMap<http2.ClientHttp2Session, number>();
 
 export class Channel {
   readonly endpoint: string;
@@ -48,7 +51,15 @@ export class Channel {
     const session = this.#connected();
     const stream = session.request(headers, { endStream: false });
     this.#open++;
-    stream.once('close', () => this.#open--);
+    const busy = (streamsOn.get(session) ?? 0) + 1;
+    streamsOn.set(session, busy);
+    if (busy === 1) session.ref();
+    stream.once('close', () => {
+      this.#open--;
+      const left = (streamsOn.get(session) ?? 1) - 1;
+      streamsOn.set(session, left);
+      if (left === 0 && !session.destroyed) session.unref();
+    });
     return stream;
   }
 
