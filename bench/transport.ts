@@ -43,22 +43,25 @@ function joinTxn(key: Buffer, lease: string): TxnRequest {
   };
 }
 
-/** One watcher at a time on one open stream; `next` resolves on the answer the test waits for. */
-class WatchCycle<S> {
-  #wake: ((res: { created: boolean; events: number }) => void) | undefined;
-  constructor(readonly stream: S) {}
-  answered(res: { created: boolean; events: number }): void {
-    this.#wake?.(res);
+/** One watcher at a time on one open stream: `next` resolves on that watcher's creation, or its next event. */
+class WatchCycle {
+  #wanted: { id: number; created: boolean; resolve: () => void } | undefined;
+  answered(res: { id: number; created: boolean; canceled: boolean }): void {
+    const w = this.#wanted;
+    if (w && res.id === w.id && res.created === w.created && !res.canceled) {
+      this.#wanted = undefined;
+      w.resolve();
+    }
   }
-  next(): Promise<{ created: boolean; events: number }> {
-    return new Promise((resolve) => (this.#wake = resolve));
+  next(id: number, created: boolean): Promise<void> {
+    return new Promise((resolve) => (this.#wanted = { id, created, resolve }));
   }
 }
 
 async function etcd3Impl(ns: Namespace, lease: string): Promise<Impl> {
   const { stream } = await openWatch(ns);
-  const cycle = new WatchCycle(stream);
-  stream.on('data', (res: IWatchResponse) => cycle.answered({ created: res.created, events: res.events.length }));
+  const cycle = new WatchCycle();
+  stream.on('data', (res: IWatchResponse) => cycle.answered({ id: Number(res.watch_id), created: res.created, canceled: res.canceled }));
   const call = <T>(method: 'range' | 'txn', payload: object): Promise<T> =>
     unary<T>(ns, { service: 'KV', method }, payload, { deadline: Date.now() + timeoutMs });
   return {
@@ -77,10 +80,10 @@ async function etcd3Impl(ns: Namespace, lease: string): Promise<Impl> {
     },
     async watchCycle(i) {
       const key = Buffer.from(`${prefix}w/${i}`);
-      const created = cycle.next();
+      const created = cycle.next(i + 1, true);
       stream.write({ create_request: { key, start_revision: 0, watch_id: String(i + 1) } } as never);
       await created;
-      const event = cycle.next();
+      const event = cycle.next(i + 1, false);
       await call('txn', { compare: [], success: [{ request_put: { key, value: Buffer.from('x') } }] });
       await event;
       stream.write({ cancel_request: { watch_id: String(i + 1) } } as never);
@@ -90,20 +93,18 @@ async function etcd3Impl(ns: Namespace, lease: string): Promise<Impl> {
 }
 
 async function h2Impl(t: H2Transport, lease: string): Promise<Impl> {
-  let cycle: WatchCycle<unknown> | undefined;
-  const stream = await t.watch({ message: (res: WatchResponse) => cycle?.answered({ created: res.created, events: res.events.length }), end: () => undefined }, { requireLeader: true });
-  cycle = new WatchCycle(stream);
-  const c = cycle;
+  const c = new WatchCycle();
+  const stream = await t.watch({ message: (res: WatchResponse) => c.answered({ id: res.watchId, created: res.created, canceled: res.canceled }), end: () => undefined }, { requireLeader: true });
   return {
     name: 'h2 (lean transport)',
     range: () => t.range({ key: readKey, serializable: true }, { timeoutMs }),
     join: (i) => t.txn(joinTxn(Buffer.from(`${prefix}h/${i}`), lease), { timeoutMs }),
     async watchCycle(i) {
       const key = Buffer.from(`${prefix}w/${i}`);
-      const created = c.next();
+      const created = c.next(i + 1, true);
       stream.send({ create: { key, watchId: i + 1 } });
       await created;
-      const event = c.next();
+      const event = c.next(i + 1, false);
       await t.txn({ compare: [], success: [{ put: { key, value: Buffer.from('x') } }] }, { timeoutMs });
       await event;
       stream.send({ cancel: { watchId: i + 1 } });
@@ -142,7 +143,7 @@ async function main(): Promise<void> {
   const impls = [await etcd3Impl(client.namespace(''), lease), await h2Impl(h2, lease)];
   const results = new Map<string, number[]>();
   let base = 0;
-  for (const impl of impls) for (const w of workloads) await w.run(impl, 40, (base += 1000)); // warm-up
+  for (const impl of impls) for (const w of workloads) await w.run(impl, 300, (base += 1000)); // warm-up, past V8's tier-up
   for (let r = 0; r < rounds; r++) {
     for (const w of workloads) {
       for (const impl of r % 2 === 0 ? impls : [...impls].reverse()) {
