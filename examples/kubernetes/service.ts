@@ -1,12 +1,15 @@
 // The example service of examples/kubernetes/: every replica runs a worker pool capped across the
 // fleet by a Semaphore, and one replica at a time — the leader — schedules work with fenced writes.
-// It serves liveness, readiness, Prometheus metrics and who leads, and stops cleanly on SIGTERM.
+// Both run on one SessionSource: one lease per replica, replaced by itself after an etcd stall longer
+// than the TTL, so the pool and the elector work again without a restart. It serves liveness,
+// readiness, Prometheus metrics and who leads, and stops cleanly on SIGTERM.
 // Run: ETCD_ENDPOINTS=127.0.0.1:2379 POD_NAME=pod-a node --conditions=leasehold-source --import tsx examples/kubernetes/service.ts
 import { createServer } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
+import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
 import { Registry } from 'prom-client';
-import { LeaderElector, Semaphore, Session } from 'leasehold';
+import { LeaderElector, Semaphore, SessionSource, isLeaseLostError } from 'leasehold';
 import { registerLeaseholdMetrics } from 'leasehold/prometheus';
 import { defaultPort, env, names, paths, workerPermits } from './config.js';
 
@@ -21,23 +24,39 @@ function log(ev: string, extra: Record<string, unknown> = {}): void {
   process.stdout.write(`${JSON.stringify({ t: process.hrtime.bigint().toString(), pod, ev, ...extra })}\n`);
 }
 
-const etcd = new Etcd3({ hosts: endpoints });
+// etcd3's per-host circuit breaker would lock a host out for 5 s after three failures: longer than a
+// short lease can wait (docs/session.md, "Configuring the etcd3 client"). leasehold retries by itself.
+const etcd = new Etcd3({ hosts: endpoints, faultHandling: { host: () => noop } });
 const registry = new Registry();
 registerLeaseholdMetrics(registry);
-const elector = new LeaderElector(etcd, names.election, { identity: pod, ttl, stopTimeout });
-const session = await Session.create(etcd, { ttl });
+// One lease for the replica, kept for its whole life: a lost one is replaced at once (with backoff while
+// etcd is unreachable). Calls are bounded by a third of the TTL, so one stuck on a frozen member is
+// retried on another well within the lease.
+const sessions = new SessionSource(etcd, { ttl, requestTimeout: Math.max(1000, (ttl * 1000) / 3) });
+sessions.on('session', (s, { withoutSessionMs }) => log('session', { lease: s.leaseHex, withoutMs: Math.round(withoutSessionMs) }));
+sessions.on('lost', (s, reason) => log('lost', { lease: s.leaseHex, reason: (reason as Error).name }));
+const elector = new LeaderElector(etcd, names.election, { identity: pod, stopTimeout, source: sessions });
 const stopping = new AbortController();
 
-// The worker pool: two loops per replica, at most `workerPermits` busy across the whole fleet.
-const pool = new Semaphore(session, names.workers, { permits: workerPermits });
+// The worker pool: two loops per replica, at most `workerPermits` busy across the whole fleet. A lease
+// lost while waiting queues again on the next one (requeue); a job cut short by a loss is not re-run.
+const pool = new Semaphore(sessions, names.workers, { permits: workerPermits });
 async function worker(): Promise<void> {
   while (!stopping.signal.aborted) {
     try {
-      await pool.withPermit(async (permit) => delay(100, undefined, { signal: AbortSignal.any([permit.signal, stopping.signal]) }), {
-        signal: stopping.signal,
-      });
-    } catch {
-      if (!stopping.signal.aborted) await delay(200).catch(() => undefined);
+      const token = await pool.withPermit(
+        async (permit) => {
+          const signal = AbortSignal.any([permit.signal, stopping.signal]);
+          await delay(100, undefined, { signal }).catch(() => signal.throwIfAborted()); // the job stops with its permit
+          return permit.token;
+        },
+        { signal: stopping.signal, requeue: true },
+      );
+      log('work', { token: token.toString() });
+    } catch (error) {
+      if (stopping.signal.aborted) break;
+      if (!isLeaseLostError(error)) log('work-failed', { error: (error as Error).name });
+      await delay(200).catch(() => undefined);
     }
   }
 }
@@ -93,7 +112,7 @@ process.once('SIGTERM', () => {
     stopping.abort();
     await elector.stop(); // resigns once the leader's work has returned: the next leader starts now
     await Promise.allSettled([leading, ...workers]);
-    await session.close();
+    await sessions.close(); // revokes the lease: anything still held is released at once
     server.close();
     etcd.close();
     log('stopped');

@@ -1,13 +1,14 @@
 // examples/kubernetes/ without a cluster: every manifest validates against the Kubernetes schemas and
 // agrees with the service about ports, paths and environment; the dashboard uses exactly the metrics
-// leasehold/prometheus exports; and a local rolling update of three service processes against a
-// 3-member etcd never has two leaders, moves leadership well under the TTL, fails liveness while the
-// leader's event loop is blocked past its lease, and leaves no key behind.
-import { spawn, type ChildProcess } from 'node:child_process';
+// leasehold/prometheus exports; a local rolling update of three service processes against a 3-member
+// etcd never has two leaders, moves leadership well under the TTL, fails liveness while the leader's
+// event loop is blocked past its lease, and leaves no key behind; and the same service outlives a
+// freeze of every etcd member past its leases, and a member's kill and restart, with no restart of its
+// own.
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -22,7 +23,8 @@ import { registerLeaseholdMetrics } from '../../src/prometheus.js';
 import { startEtcd, type EtcdCluster } from '../../src/testing/index.js';
 import { freePorts } from '../../src/testing/http.js';
 import { HistoryRecorder } from '../fault/history.js';
-import { defaultPort, env, names, paths } from '../../examples/kubernetes/config.js';
+import { allTerms, checkLeaders, maxBusy, ServiceProc } from '../service-proc.js';
+import { defaultPort, env, names, paths, workerPermits } from '../../examples/kubernetes/config.js';
 
 const dir = fileURLToPath(new URL('../../examples/kubernetes/', import.meta.url));
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -106,49 +108,6 @@ describe('examples/kubernetes manifests', () => {
   });
 });
 
-/** One process of the example service, with its JSON log lines. */
-class ServiceProc {
-  readonly lines: Record<string, string>[] = [];
-  readonly exited: Promise<number | null>;
-  readonly #child: ChildProcess;
-  constructor(readonly id: string, readonly port: number, endpoints: readonly string[], ttl: number) {
-    this.#child = spawn(process.execPath, ['--conditions=leasehold-source', '--import', 'tsx', join(dir, 'service.ts')], {
-      cwd: root,
-      env: { ...process.env, [env.endpoints]: endpoints.join(','), [env.podName]: id, [env.port]: String(port), [env.ttl]: String(ttl), [env.stopTimeout]: '2000', [env.debug]: '1' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    createInterface({ input: this.#child.stdout! }).on('line', (line) => {
-      try {
-        this.lines.push(JSON.parse(line) as Record<string, string>);
-      } catch {
-        // not ours
-      }
-    });
-    this.exited = new Promise((resolve) => this.#child.once('exit', (code) => resolve(code)));
-  }
-  async get(path: string, timeoutMs = 2000): Promise<number> {
-    const res = await fetch(`http://127.0.0.1:${this.port}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
-    await res.body?.cancel();
-    return res.status;
-  }
-  async ready(timeoutMs = 30_000): Promise<void> {
-    const until = performance.now() + timeoutMs;
-    for (;;) {
-      if (await this.get(paths.readiness).catch(() => 0) === 200) return;
-      if (performance.now() > until) throw new Error(`${this.id} not ready in ${timeoutMs} ms`);
-      await delay(100);
-    }
-  }
-  signal(sig: NodeJS.Signals): void {
-    this.#child.kill(sig);
-  }
-  terms(): { term: string; from: bigint; to: bigint | undefined }[] {
-    return this.lines
-      .filter((l) => l['ev'] === 'elected')
-      .map((l) => ({ term: l['term']!, from: BigInt(l['t']!), to: this.lines.find((e) => e['ev'] === 'term-end' && e['term'] === l['term']) ? BigInt(this.lines.find((e) => e['ev'] === 'term-end' && e['term'] === l['term'])!['t']!) : undefined }));
-  }
-}
-
 describe('a local rolling update of examples/kubernetes/service.ts', () => {
   let etcd: EtcdCluster | undefined;
   const procs: ServiceProc[] = [];
@@ -223,37 +182,84 @@ describe('a local rolling update of examples/kubernetes/service.ts', () => {
 
     // Never two leaders: the processes' own terms never overlap on the shared monotonic clock — except
     // the term whose process we froze past its lease: it cannot know it lost until it runs again, which
-    // is why its writes are fenced (checked below against etcd's history).
-    const terms = procs.flatMap((p) => p.terms().map((t) => ({ ...t, pod: p.id })));
-    terms.sort((a, b) => (a.from < b.from ? -1 : 1));
+    // is why its writes are fenced (checked against etcd's history).
+    const terms = allTerms(procs);
     const frozen = terms.find((t) => t.pod === leaderId && t.from < blockedAt && (t.to === undefined || t.to > blockedAt));
     expect(frozen, 'the frozen leader\'s term').toBeDefined();
-    const checked = terms.filter((t) => t !== frozen);
-    for (let i = 1; i < checked.length; i++) {
-      const prev = checked[i - 1]!;
-      expect(prev.to, `${prev.pod} term ${prev.term} never ended`).toBeDefined();
-      expect(prev.to! <= checked[i]!.from, `${checked[i]!.pod} term ${checked[i]!.term} began while ${prev.pod} term ${prev.term} ran`).toBe(true);
-      expect(BigInt(checked[i]!.term) > BigInt(prev.term)).toBe(true);
-    }
-    // …every term a process ran was, in etcd's history, the first key of the election at some revision,
-    // and every write the leaders made landed while its writer's term was the first key (fencing).
-    const live = new Map<string, bigint>();
-    const led = new Set<bigint>();
-    let writes = 0;
-    for (const e of [...recorder.events].sort((a, b) => (a.rev < b.rev ? -1 : 1))) {
-      if (e.key.startsWith(`${names.election}/`)) {
-        if (e.type === 'put') live.set(e.key, e.createRevision);
-        else live.delete(e.key);
-      }
-      const first = [...live.values()].sort((a, b) => (a < b ? -1 : 1))[0];
-      if (first !== undefined) led.add(first);
-      if (e.key === 'example-data/last-job' && e.type === 'put') {
-        writes++;
-        expect(BigInt((JSON.parse(e.value) as { term: string }).term), `write at revision ${e.rev}`).toBe(first);
-      }
-    }
-    for (const t of terms) expect(led.has(BigInt(t.term)), `term ${t.term} of ${t.pod} never led in etcd's history`).toBe(true);
+    const writes = checkLeaders(recorder.events, terms, frozen);
     expect(writes).toBeGreaterThan(0);
+    expect(maxBusy(recorder.events)).toBeLessThanOrEqual(workerPermits);
+    expect(recorder.gaps()).toEqual([]);
+  }, 180_000);
+});
+
+describe('examples/kubernetes/service.ts outlives etcd stalls', () => {
+  let etcd: EtcdCluster | undefined;
+  const procs: ServiceProc[] = [];
+  afterAll(async () => {
+    for (const p of procs) p.signal('SIGKILL');
+    await etcd?.stop();
+  });
+
+  test('every member frozen 2 × TTL, then one killed and restarted: within TTL + 2 s of each, every replica works and a leader exists, with no restart; never two leaders, never more than `permits` busy', async () => {
+    const ttl = 3;
+    const bound = (ttl + 2) * 1000;
+    etcd = await startEtcd({ members: 3 });
+    const admin = etcd.client();
+    const start = await admin.get('x').exec();
+    const recorder = await HistoryRecorder.start(etcd.endpoints, 'example', BigInt(start.header.revision));
+    const ports = await freePorts(3);
+    const replicas = ports.map((port, i) => new ServiceProc(`r-${i}`, port, etcd!.endpoints, ttl));
+    procs.push(...replicas);
+    await Promise.all(replicas.map(async (p) => p.ready()));
+    const leaderOf = async (): Promise<string | undefined> => {
+      const res = await admin.getAll().prefix(`${names.election}/`).sort('Create', 'Ascend').limit(1).exec();
+      return res.kvs[0]?.value.toString();
+    };
+    await expect.poll(leaderOf, { timeout: 10_000 }).toMatch(/^r-/);
+    await expect.poll(() => replicas.every((p) => p.events('work').length > 0), { timeout: 10_000 }).toBe(true);
+
+    /** Within TTL + 2 s of `since`: every replica finished a job, and a replica leads (`elected` after `since` when `newTerm`). */
+    const recovered = async (since: bigint, newTerm: boolean): Promise<{ work: number[]; leader: number }> => {
+      await expect.poll(() => replicas.every((p) => p.events('work', since).length > 0), { timeout: bound, interval: 20 }).toBe(true);
+      const elected = (): bigint[] => replicas.flatMap((p) => p.events('elected', since));
+      if (newTerm) await expect.poll(() => elected().length, { timeout: bound, interval: 20 }).toBeGreaterThan(0);
+      expect(await leaderOf()).toMatch(/^r-/);
+      const ms = (t: bigint): number => Number(t - since) / 1e6;
+      return { work: replicas.map((p) => ms(p.events('work', since)[0]!)), leader: newTerm ? ms(elected().sort((a, b) => (a < b ? -1 : 1))[0]!) : 0 };
+    };
+
+    // Freeze every member past the replicas' leases: every replica loses its lease (and the leader its term).
+    const members = etcd.members;
+    await Promise.all(members.map(async (m) => m.pause()));
+    const frozeAt = process.hrtime.bigint();
+    await delay(2 * ttl * 1000);
+    await Promise.all(members.map(async (m) => m.resume()));
+    const thawedAt = process.hrtime.bigint();
+    for (const p of replicas) expect(p.events('lost', frozeAt).length, `${p.id} lost its lease in the freeze`).toBeGreaterThan(0);
+    const afterThaw = await recovered(thawedAt, true);
+    for (const p of replicas) expect(p.events('session', thawedAt).length, `${p.id} has a new lease`).toBeGreaterThan(0);
+
+    // Kill one member and restart it: work and leadership go on (or come back within TTL + 2 s).
+    const victim = members[1]!;
+    await victim.kill();
+    await delay(1000);
+    await victim.restart();
+    const restartedAt = process.hrtime.bigint();
+    const afterRestart = await recovered(restartedAt, false);
+    console.log(
+      `[stalls] after the thaw: first job per replica ${afterThaw.work.map((w) => `${w.toFixed(0)} ms`).join(', ')}, new leader ${afterThaw.leader.toFixed(0)} ms; ` +
+        `after the member restart: first job ${afterRestart.work.map((w) => `${w.toFixed(0)} ms`).join(', ')} (TTL ${ttl} s)`,
+    );
+    expect(await Promise.all(replicas.map(async (p) => p.get(paths.liveness)))).toEqual([200, 200, 200]); // never restarted, never unhealthy
+
+    for (const p of replicas) p.signal('SIGTERM');
+    expect(await Promise.all(replicas.map(async (p) => p.exited))).toEqual([0, 0, 0]);
+    await expect.poll(async () => admin.getAll().prefix('example/').keys(), { timeout: bound }).toEqual([]);
+    await recorder.seal(admin);
+    recorder.close();
+    checkLeaders(recorder.events, allTerms(replicas));
+    expect(maxBusy(recorder.events)).toBe(workerPermits); // the pool was full, and never over
     expect(recorder.gaps()).toEqual([]);
   }, 180_000);
 });
