@@ -1,9 +1,8 @@
 import { acquireChannel, traced } from './diagnostics.js';
 import { queuePrefix } from './engine/keys.js';
 import { signalOption } from './engine/validate.js';
-import { waitForDelete } from './engine/watch.js';
+import { untilAbsent } from './engine/wait-loop.js';
 import { LockHandle } from './handle.js';
-import { Backoff } from './transport/backoff.js';
 import type { EtcdOps } from './transport/etcd.js';
 import type { Session } from './session.js';
 import type { SessionSource } from './session-source.js';
@@ -101,19 +100,12 @@ export class Barrier {
 
   /**
    * Waits until the barrier is down (its key does not exist); resolves at once when it is. The
-   * session's lease plays no part. Aborting `options.signal` rejects with its reason.
+   * session's lease plays no part, and an etcd outage only delays it (the wait goes on once etcd is
+   * back, as a lock waiter's does). Aborting `options.signal` rejects with its reason.
    */
   async wait(options?: BarrierWaitOptions): Promise<void> {
     const signal = signalOption(options, 'Barrier.wait') ?? new AbortController().signal;
     signal.throwIfAborted();
-    const backoff = new Backoff();
-    for (;;) {
-      const res = await this.#ops.range({ key: this.#ops.abs(this.name), keys_only: true }, signal);
-      const kv = res.kvs[0];
-      if (!kv) return;
-      const up = { key: this.name, bytes: Buffer.from(this.name), createRevision: BigInt(kv.create_revision) };
-      if (await waitForDelete(this.#ops, up, BigInt(res.header.revision), signal)) backoff.reset();
-      else await backoff.wait(signal); // the watch broke: read again after a pause
-    }
+    await untilAbsent(this.#ops, this.name, signal);
   }
 }

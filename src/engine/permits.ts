@@ -31,11 +31,10 @@
  */
 import type { IKeyValue } from 'etcd3';
 import { ForeignKeyError, PermitsMismatchError } from '../errors.js';
-import { Backoff } from '../transport/backoff.js';
 import { guardCompare, rangeOp, type EtcdOps } from '../transport/etcd.js';
 import { isDirectChild, keyId } from './keys.js';
 import { OwnKeyGone } from './queue.js';
-import { isTransientError } from '../transport/retry.js';
+import { waitLoop } from './wait-loop.js';
 import { waitForDeletes } from './watch.js';
 
 /** What every participant writes into its keys. */
@@ -120,30 +119,22 @@ export class PermitClaim {
    * {@link PermitsMismatchError} when a holder recorded other permits.
    */
   async admit(ownRevision: bigint, signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff();
-    for (;;) {
-      signal.throwIfAborted();
-      try {
-        const view = await this.#read(ownRevision, signal);
-        if (view === 'admitted') return;
-        if (this.#fits(view)) {
-          await this.#commit(ownRevision, signal);
-          return;
-        }
-        const woke = await waitForDeletes(
-          this.#ops,
-          [this.#ops.prefixRange(this.spec.holdersPrefix), { key: this.#ops.abs(this.spec.waiterKey) }],
-          view.revision,
-          () => this.#changed(ownRevision, view, signal),
-          signal,
-        );
-        if (woke) backoff.reset();
-        else await backoff.wait(signal); // the watch broke: re-read after a pause
-      } catch (error) {
-        if (signal.aborted || !isTransientError(error)) throw error;
-        await backoff.wait(signal);
+    await waitLoop(signal, async () => {
+      const view = await this.#read(ownRevision, signal);
+      if (view === 'admitted') return { done: undefined };
+      if (this.#fits(view)) {
+        await this.#commit(ownRevision, signal);
+        return { done: undefined };
       }
-    }
+      const woke = await waitForDeletes(
+        this.#ops,
+        [this.#ops.prefixRange(this.spec.holdersPrefix), { key: this.#ops.abs(this.spec.waiterKey) }],
+        view.revision,
+        () => this.#changed(ownRevision, view, signal),
+        signal,
+      );
+      return woke ? 'woke' : 'broke'; // a broken watch: re-read after a pause
+    });
   }
 
   /** One attempt without waiting: true when admitted now, false when there is no room. */

@@ -6,11 +6,10 @@
  * exists with the same create revision (etcd issues 11456 and 19597).
  */
 import type { IRangeRequest, IRangeResponse } from 'etcd3';
-import { Backoff } from '../transport/backoff.js';
 import { guardCompare, rangeOp, type EtcdOps } from '../transport/etcd.js';
 import { ForeignKeyError, LeaseholdError } from '../errors.js';
 import { isDirectChild } from './keys.js';
-import { isTransientError } from '../transport/retry.js';
+import { waitLoop } from './wait-loop.js';
 import { waitForDelete, type Blocker, type Wake } from './watch.js';
 
 /** Which keys are contenders that can block a waiter. */
@@ -192,27 +191,19 @@ export async function waitTurn(
 ): Promise<bigint> {
   let blocker = joined.blocker;
   let checkedAt = joined.checkedAt;
-  const backoff = new Backoff();
-  for (;;) {
-    signal.throwIfAborted();
-    try {
-      if (blocker === undefined) {
-        ({ blocker, checkedAt } = await findBlocker(ops, spec, ownKey, joined.ownRevision, signal));
-      }
-      if (blocker === null) return checkedAt;
-      const wake: Wake = {};
-      const woke = await waitForDelete(ops, blocker, checkedAt, signal, wake);
-      blocker = undefined;
-      if (wake.deletedAt !== undefined) {
-        const seen = await snapshotBlocker(ops, spec, ownKey, joined.ownRevision, wake.deletedAt, signal);
-        if (seen) ({ blocker, checkedAt } = seen);
-      }
-      if (woke) backoff.reset();
-      else await backoff.wait(signal); // the watch broke: re-read after a pause
-    } catch (error) {
-      if (signal.aborted || !isTransientError(error)) throw error;
-      blocker = undefined;
-      await backoff.wait(signal);
+  return waitLoop(signal, async () => {
+    // Whatever this pass meets (a wake-up, a failure), the next one reads again unless told otherwise.
+    let found = blocker;
+    blocker = undefined;
+    let at = checkedAt;
+    if (found === undefined) ({ blocker: found, checkedAt: at } = await findBlocker(ops, spec, ownKey, joined.ownRevision, signal));
+    if (found === null) return { done: at };
+    const wake: Wake = {};
+    const woke = await waitForDelete(ops, found, at, signal, wake);
+    if (wake.deletedAt !== undefined) {
+      const seen = await snapshotBlocker(ops, spec, ownKey, joined.ownRevision, wake.deletedAt, signal);
+      if (seen) ({ blocker, checkedAt } = seen);
     }
-  }
+    return woke ? 'woke' : 'broke'; // a broken watch: re-read after a pause
+  });
 }

@@ -1,8 +1,10 @@
 // Barrier and DoubleBarrier against a real etcd: holding, waiting and releasing; rounds of a double
 // barrier, late arrivals, participants that die inside, aborts and lost leases.
 import { setTimeout as delay } from 'node:timers/promises';
+import { Etcd3 } from 'etcd3';
 import { describe, expect, test } from 'vitest';
-import { Barrier, DoubleBarrier, LeaseLostError, LockHandle } from '../../src/index.js';
+import { Barrier, DoubleBarrier, LeaseLostError, LockHandle, Session } from '../../src/index.js';
+import { startProxy, type TcpProxy } from '../../src/testing/index.js';
 import { etcdForFile } from '../fixture.js';
 import { keysUnder, stillPending, uniqueName } from '../helpers.js';
 
@@ -169,5 +171,118 @@ describe('DoubleBarrier', () => {
     await p.enter(); // count 1: at once
     await expect(p.enter()).rejects.toThrow('enter() while inside');
     await p.leave();
+  });
+});
+
+/** A participant on a client of its own behind a TCP proxy, so that a test can hold its answers. */
+async function proxied(name: string, count: number): Promise<{ barrier: DoubleBarrier; proxy: TcpProxy; session: Session } & AsyncDisposable> {
+  const proxy = await startProxy(fx.etcd.members[0]!.clientUrl);
+  const client = new Etcd3({ hosts: [proxy.url] });
+  const session = await Session.create(client, { ttl: 10 });
+  return {
+    barrier: new DoubleBarrier(session, name, { count }),
+    proxy,
+    session,
+    async [Symbol.asyncDispose]() {
+      proxy.heal();
+      await session.close();
+      client.close();
+      await proxy.close();
+    },
+  };
+}
+
+/** The waiter keys under `name`, oldest first. */
+const waiters = async (name: string): Promise<string[]> => keysUnder(fx.admin, `${name}/waiters/`);
+
+/** Polls until `name` has `n` waiter keys. */
+async function untilWaiters(name: string, n: number): Promise<void> {
+  await expect.poll(async () => (await waiters(name)).length, { timeout: 5000 }).toBe(n);
+}
+
+// Issue 19 §1: three ways today's protocol broke a round, each lined up exactly.
+describe('DoubleBarrier rounds', () => {
+  test('a round stays closed when the participant that opened it dies inside: a newcomer waits for the next round', async () => {
+    const name = uniqueName('round-closed');
+    const [a, b] = await Promise.all([0, 1].map(async () => new DoubleBarrier(await fx.session(), name, { count: 3 })));
+    const lastSession = await fx.session();
+    const last = new DoubleBarrier(lastSession, name, { count: 3 });
+    const entering = [a!.enter(), b!.enter()];
+    await untilWaiters(name, 2);
+    await Promise.all([...entering, last.enter()]); // the last arrival completes (opens) the round
+    // It dies inside (a crash, or a leave() that timed out and then close()): its lease goes.
+    await fx.admin.leaseClient.leaseRevoke({ ID: lastSession.leaseId });
+    await untilWaiters(name, 2);
+    const newcomer = new DoubleBarrier(await fx.session(), name, { count: 3 });
+    const late = newcomer.enter({ signal: AbortSignal.timeout(20_000) });
+    // The round of a, b and the dead one is in progress: the newcomer must not count a and b as its own.
+    expect(await stillPending(late, 1000)).toBe(true);
+    expect(await keysUnder(fx.admin, `${name}/ready`)).toEqual([`${name}/ready`]);
+    await Promise.all([a!.leave(), b!.leave()]);
+    // A new round, of the newcomer and two more.
+    expect(await stillPending(late, 300)).toBe(true);
+    const more = await Promise.all([0, 1].map(async () => new DoubleBarrier(await fx.session(), name, { count: 3 })));
+    await Promise.all([late, ...more.map(async (p) => p.enter())]);
+    await Promise.all([newcomer.leave(), ...more.map(async (p) => p.leave())]);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([]);
+  });
+
+  test('a round never opens with count − 1: an abort between the last arrival’s read and its write keeps the round open', async () => {
+    const name = uniqueName('round-short');
+    const a = new DoubleBarrier(await fx.session(), name, { count: 3 });
+    const b = new DoubleBarrier(await fx.session(), name, { count: 3 });
+    await using c = await proxied(name, 3);
+    const aborting = new AbortController();
+    const aEnter = a.enter({ signal: aborting.signal });
+    await untilWaiters(name, 1);
+    const bEnter = b.enter({ signal: AbortSignal.timeout(20_000) });
+    await untilWaiters(name, 2);
+    // c joins and reads a, b and itself — but that answer is held until a has given up.
+    c.proxy.blackhole('toClient');
+    const cEnter = c.barrier.enter({ signal: AbortSignal.timeout(20_000) });
+    await untilWaiters(name, 3);
+    aborting.abort(new Error('a gives up'));
+    await expect(aEnter).rejects.toThrow('a gives up');
+    await untilWaiters(name, 2);
+    c.proxy.heal();
+    // Two of three: nobody may get in, and no round may be recorded.
+    expect(await stillPending(Promise.race([bEnter, cEnter]), 1500)).toBe(true);
+    expect(await keysUnder(fx.admin, `${name}/ready`)).toEqual([]);
+    const d = new DoubleBarrier(await fx.session(), name, { count: 3 });
+    await Promise.all([bEnter, cEnter, d.enter()]);
+    await Promise.all([b.leave(), c.barrier.leave(), d.leave()]);
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([]);
+  });
+
+  test('no live participant is stranded when the one that was to complete the round dies before it does', async () => {
+    const name = uniqueName('round-stranded');
+    const a = new DoubleBarrier(await fx.session(), name, { count: 2 });
+    const c = new DoubleBarrier(await fx.session(), name, { count: 2 });
+    const b = await proxied(name, 2);
+    const aEnter = a.enter({ signal: AbortSignal.timeout(20_000) });
+    await untilWaiters(name, 1);
+    // b joins second (it would complete the round) but hears nothing back; c joins third.
+    const events: string[] = [];
+    const watcher = await fx.admin.watch().prefix(`${name}/waiters/`).create();
+    watcher.on('put', (kv) => events.push(`put ${kv.key.toString()}`));
+    watcher.on('delete', (kv) => events.push(`delete ${kv.key.toString()}`));
+    b.proxy.blackhole('toClient');
+    const bEnter = b.barrier.enter({ signal: AbortSignal.timeout(20_000) }).catch((e: unknown) => e);
+    await untilWaiters(name, 2);
+    const cEnter = c.enter({ signal: AbortSignal.timeout(20_000) });
+    // c read a, b and itself, and has taken its key back (it was beyond count).
+    await expect.poll(() => events.filter((e) => e.startsWith('delete')).length, { timeout: 5000 }).toBe(1);
+    // b dies before it has written anything more.
+    await fx.admin.leaseClient.leaseRevoke({ ID: b.session.leaseId });
+    // a (and then c) must not wait for ever for a write that will never come.
+    await aEnter;
+    await a.leave({ signal: AbortSignal.timeout(10_000) });
+    await Promise.all([a.enter({ signal: AbortSignal.timeout(10_000) }), cEnter]);
+    await Promise.all([a.leave(), c.leave()]);
+    await watcher.cancel();
+    b.proxy.heal();
+    expect(await bEnter).toBeInstanceOf(Error);
+    await b[Symbol.asyncDispose]();
+    expect(await keysUnder(fx.admin, `${name}/`)).toEqual([]);
   });
 });

@@ -4,8 +4,10 @@
 // kills, or freezes) an etcd of its own.
 import { setTimeout as delay } from 'node:timers/promises';
 import { handleAll, noop, retry } from 'cockatiel';
-import { describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  Barrier,
+  DoubleBarrier,
   Election,
   EtcdUnavailableError,
   LeaseLostError,
@@ -119,5 +121,99 @@ describe('Session.create after a short outage', () => {
     expect(session.alive).toBe(true);
     expect(session.deadline).toBeGreaterThan(started + 1000);
     await session.close();
+  });
+});
+
+// Issue 19 §4: every wait loop rides out an outage the same way. One etcd is killed for 12 s while a
+// waiter of every primitive waits (sessions with a 30 s TTL, so no lease runs out meanwhile); after
+// the restart the blockers let go, and every wait must end as it would have without the outage —
+// never with the EtcdUnavailableError of a loop that gave up after the transport's retries (~7 s).
+describe('a 12 s outage while every primitive waits', () => {
+  const outageMs = 12_000;
+  const outcomes = new Map<string, Promise<{ ok: true; at: number } | { ok: false; error: unknown; at: number }>>();
+  let restartedAt = 0;
+  let heldThrough: boolean[] = [];
+  let etcd: Awaited<ReturnType<typeof startEtcd>> | undefined;
+  const settle = (what: string, wait: Promise<unknown>): void => {
+    outcomes.set(
+      what,
+      wait.then(
+        () => ({ ok: true as const, at: performance.now() }),
+        (error: unknown) => ({ ok: false as const, error, at: performance.now() }),
+      ),
+    );
+  };
+
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    const session = async (): Promise<Session> => Session.create(etcd!.client(), { ttl: 30 });
+    const [holder, waiter, other] = [await session(), await session(), await session()];
+    const lock = await new Mutex(holder, 'm').lock();
+    const write = await new ReadWriteLock(holder, 'rw').writeLock();
+    const permit = await new Semaphore(holder, 's', { permits: 1 }).acquire();
+    const leadership = await new Election(holder, 'e').campaign('holder');
+    const raised = await new Barrier(holder, 'b').hold();
+    const pair = [new DoubleBarrier(holder, 'leave', { count: 2 }), new DoubleBarrier(other, 'leave', { count: 2 })];
+    await Promise.all(pair.map(async (p) => p.enter()));
+    const observed: string[] = [];
+    // Generous, but bounded: a wait that never ends fails its test instead of hanging the file.
+    const signal = AbortSignal.timeout(60_000);
+    settle('Mutex.lock', new Mutex(waiter, 'm').lock({ signal }).then(async (h) => h.release()));
+    settle('ReadWriteLock.readLock', new ReadWriteLock(waiter, 'rw').readLock({ signal }).then(async (h) => h.release()));
+    settle('Semaphore.acquire', new Semaphore(waiter, 's', { permits: 1 }).acquire({ signal }).then(async (h) => h.release()));
+    settle('Election.campaign', new Election(waiter, 'e').campaign('waiter', { signal }).then(async (l) => l.resign()));
+    settle('Election.observe', (async () => {
+      for await (const state of new Election(other, 'e').observe({ signal })) {
+        observed.push(state.value);
+        if (state.value === 'waiter') return;
+      }
+      throw new Error(`observe ended without seeing the new leader (saw ${observed.join(', ')})`);
+    })());
+    settle('Barrier.wait', new Barrier(waiter, 'b').wait({ signal }));
+    const entering = new DoubleBarrier(waiter, 'enter', { count: 2 });
+    settle('DoubleBarrier.enter', entering.enter({ signal }).then(async () => entering.leave({ signal })));
+    settle('DoubleBarrier.leave', pair[0]!.leave({ signal }));
+    await delay(500); // every waiter is queued and watching
+    const member = etcd.members[0]!;
+    await member.kill();
+    await delay(outageMs);
+    await member.restart();
+    restartedAt = performance.now();
+    heldThrough = [lock.signal, write.signal, permit.signal, leadership.signal, raised!.signal].map((sig) => !sig.aborted);
+    // The blockers let go, through whatever is left of the outage for their own client.
+    const partner = new DoubleBarrier(other, 'enter', { count: 2 });
+    const bounded = { signal: AbortSignal.timeout(30_000) };
+    await Promise.allSettled([
+      lock.release(),
+      write.release(),
+      permit.release(),
+      leadership.resign(),
+      raised!.release(),
+      pair[1]!.leave(bounded),
+      partner.enter(bounded).then(async () => partner.leave(bounded)),
+    ]);
+    await Promise.all(outcomes.values());
+    await Promise.all([holder.close(), waiter.close(), other.close()]);
+  }, 120_000);
+
+  afterAll(async () => etcd?.stop());
+
+  test('what was held before the outage is still held after it (the leases outlived it)', () => {
+    expect(heldThrough).toEqual([true, true, true, true, true]);
+  });
+
+  test.each([
+    'Mutex.lock',
+    'ReadWriteLock.readLock',
+    'Semaphore.acquire',
+    'Election.campaign',
+    'Election.observe',
+    'Barrier.wait',
+    'DoubleBarrier.enter',
+    'DoubleBarrier.leave',
+  ])('%s waits through the outage and ends after the restart', async (what) => {
+    const outcome = await outcomes.get(what)!;
+    if (!outcome.ok) throw new Error(`${what} gave up during the outage: ${String(outcome.error)}`, { cause: outcome.error });
+    expect(outcome.at).toBeGreaterThanOrEqual(restartedAt);
   });
 });
