@@ -33,6 +33,7 @@ import type { SessionLike } from './session-internals.js';
 import { retrying, waitLoop } from './wait-loop.js';
 import { waitForDelete, waitForDeletes, waitForPut } from './watch.js';
 import { guardCompare, rangeOp, type EtcdOps } from '../transport/etcd.js';
+import { isTransientError } from '../transport/retry.js';
 
 /** A participant inside a round: its waiter key and the round. */
 export interface Inside {
@@ -48,9 +49,12 @@ export async function enterRound(ops: EtcdOps, spec: RoundSpec, session: Session
   // One name for every join of this call: a retried join finds the key an earlier attempt wrote.
   const key = `${spec.waiters}${acquisitionSuffix(session.leaseHex)}`;
   let joining: Promise<Joined> | undefined;
+  const attempt = (): Promise<Joined> => (joining = join(ops, spec, key, session.leaseId, signal));
   try {
-    for (;;) {
-      const joined = await retrying(signal, () => (joining = join(ops, spec, key, session.leaseId, signal)));
+    // The first join fails like any call once the retry policy gives up (as a Mutex's does); from
+    // then on the wait is under way, and a join after a round ends rides out an outage.
+    for (let first = true; ; first = false) {
+      const joined = await (first ? attempt() : retrying(signal, attempt));
       if (joined !== 'busy') {
         const round = await awaitRound(ops, spec, joined.own, joined.state, signal);
         if (round !== 'left out') return { own: joined.own, round };
@@ -58,11 +62,13 @@ export async function enterRound(ops: EtcdOps, spec: RoundSpec, session: Session
       await untilRoundEnds(ops, spec, signal);
     }
   } catch (error) {
-    // A join still in flight may yet write our key: let it settle, then delete whatever it wrote.
-    await removeBounded(session, async (s) => {
+    // A join still in flight may yet write our key: let it settle, then delete whatever it wrote —
+    // waiting for that only when etcd answers (an unreachable etcd cannot take the delete now either).
+    const cleanup = removeBounded(session, async (s) => {
       await joining?.catch(() => undefined);
       return deleteOurs(ops, key, session.leaseId, s);
     });
+    if (!isTransientError(error)) await cleanup;
     throw error;
   }
 }

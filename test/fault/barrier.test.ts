@@ -1,108 +1,183 @@
-// Fault scenario 16: a DoubleBarrier of 3 participant processes doing rounds, one of them SIGKILLed while
-// inside; a replacement takes its place. From the participants' logs on the shared monotonic clock and
-// the round each saw (`ready`'s create revision): nobody got in before all of a round had arrived,
-// nobody got out before all of it had left or died, the survivors got out within TTL + 2 s of the kill,
-// and no key is left.
+// Fault scenarios 16 and 16b: DoubleBarrier rounds of participant processes, judged from etcd's history
+// by test/fault/rounds.ts (every round has exactly `count` members, all present when it opened; it is
+// never changed; nobody is in a round that does not name them, nor out before all of it has left) and
+// from the participants' logs on the shared monotonic clock (nobody in before all of a round had
+// arrived, nobody out before all of it had left or died).
+import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
-import { at, type ClientProc, isOk, scenarioPerTest, secs } from './harness.js';
+import { startProxy } from '../../src/testing/index.js';
+import { at, type ClientProc, hrnow, isOk, type Scenario, scenarioPerTest, secs } from './harness.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
+import { checkRounds, reportsFromLogs, type RoundsResult } from './rounds.js';
 
 const TTL = 2;
 const COUNT = 3;
 
-describe('DoubleBarrier under faults', { timeout: 120_000 }, () => {
+/** The round checker over the scenario's history and logs. */
+function judge(s: Scenario): RoundsResult {
+  const { reports, excused } = reportsFromLogs(s.logs);
+  return checkRounds({ history: s.recorder.events, name: s.lock, count: COUNT, reports, excused });
+}
+
+describe('DoubleBarrier under faults', { timeout: 180_000 }, () => {
   const start = scenarioPerTest();
 
-  test('16. a participant killed inside a DoubleBarrier: no early enter or leave in any round, the others get out within TTL + 2 s, no key left', async () => {
+  test('16. rounds of 3 among 4 participant processes, one killed at every step (waiting, inside, leaving, between rounds) and one enter given up: every round has exactly 3 members, nobody in early or out early, survivors out within TTL + 2 s', async () => {
     const s = await start('16-double-barrier', { ttl: TTL });
     const config: Partial<ClientConfig> = { mode: 'barrier', count: COUNT, thinkMs: 30, requestTimeout: 1000, etcd3Faults: 'none' };
     let next = 0;
     // Each participant spends another time inside, so that leaving early would be seen.
-    const spawn = (): ClientProc => s.spawn(`p${next}`, { ...config, holdMs: 100 + 250 * (next++ % COUNT) });
-    const alive = Array.from({ length: COUNT }, spawn);
-    // A few rounds, then kill a participant right after it got in.
-    await s.waitFor((l) => isOk('enter')(l) && l.seq === 2, 30_000, 0n, 'a third round');
-    const inside = await s.waitFor((l) => isOk('enter')(l) && l.seq === 3, 30_000, 0n, 'a participant inside its fourth round');
-    const victim = s.clients.get(inside.c)!;
-    victim.kill();
-    const kill = s.find((l) => l.op === 'kill').at(-1)!;
-    alive.splice(alive.indexOf(victim), 1);
-    // The survivors of that round get out once the victim's key expires.
-    const survivorsOut = await Promise.all(
-      alive.map(async (c) => c.waitFor((l) => isOk('leave')(l) && l.seq === 3, (TTL + 10) * 1000, 0, 'the survivors leaving the round of the kill')),
-    );
-    const outAfter = Math.max(...survivorsOut.map((l) => secs(kill, l)));
-    alive.push(spawn()); // the replacement: rounds go on with three
-    const resumed = await s.waitFor((l) => isOk('enter')(l) && at(l) > at(kill) && l.c === alive.at(-1)!.id, 30_000, at(kill), 'a round with the replacement');
-    // Stop while everyone is inside one round, so that all of it leaves and exits together.
-    const round = resumed['round'];
-    await Promise.all(alive.map(async (c) => c.waitFor((l) => isOk('enter')(l) && l['round'] === round, 10_000, 0, 'the same round')));
-    for (const c of alive) c.send({ cmd: 'stop' });
-    const result = await s.finish({ checkLeaks: true });
-    const byRound = rounds(s.find(() => true));
-    console.log(`[fault 16] ${byRound.size} rounds; survivors out ${outAfter.toFixed(2)} s after the kill; violations: ${result.violations.map((v) => v.message).join('; ') || 'none'}`);
-    const problems: string[] = [];
-    for (const [r, { entered, leaves, enterInvokes, leaveInvokes, kills }] of byRound) {
-      if (entered.length > COUNT) problems.push(`round ${r}: ${entered.length} participants`);
-      const clients = entered.map((l) => l.c);
-      const lastArrival = Math.max(...clients.map((c) => Number(enterInvokes.get(c) ?? 0n)));
-      for (const e of entered) if (Number(at(e)) < lastArrival) problems.push(`round ${r}: ${e.c} got in before every participant had arrived`);
-      for (const l of leaves) {
-        for (const c of clients) {
-          const gone = leaveInvokes.get(c) ?? kills.get(c);
-          if (gone === undefined || at(l) < gone) problems.push(`round ${r}: ${l.c} got out before ${c} had left`);
+    const spawn = (): ClientProc => s.spawn(`p${next}`, { ...config, holdMs: 100 + 200 * (next++ % COUNT) });
+    const alive = Array.from({ length: COUNT + 1 }, spawn);
+    await s.waitFor((l) => isOk('enter')(l) && l.seq === 1, 30_000, 0n, 'a second round');
+    // Where a participant is, from its own last line: the fault lands right after it got there.
+    const steps: [string, (l: LogEvent) => boolean][] = [
+      ['waiting', (l) => l.op === 'enter' && l.ev === 'invoke'],
+      ['inside', isOk('enter')],
+      ['leaving', (l) => l.op === 'leave' && l.ev === 'invoke'],
+      ['between', isOk('leave')],
+      ['gave up', (l) => l.op === 'enter' && l.ev === 'invoke'],
+    ];
+    const outAfterKillInside: number[] = [];
+    for (const [step, match] of [...steps, ...steps]) {
+      let reached = await s.waitFor((l) => match(l) && alive.some((c) => c.id === l.c), 30_000, hrnow(), `a participant ${step}`);
+      if (step === 'gave up') {
+        // The abort lands on an enter in progress; if that one got in just before, try the next.
+        for (;;) {
+          const victim = s.clients.get(reached.c)!;
+          const from = victim.lines.length;
+          victim.send({ cmd: 'abort' });
+          const ended = await victim.waitFor((l) => l.op === 'enter' && l.ev !== 'invoke', 30_000, from, 'the enter ending');
+          if (ended.ev === 'fail') break;
+          reached = await s.waitFor((l) => match(l) && alive.some((c) => c.id === l.c), 30_000, hrnow(), 'a participant waiting');
         }
+        continue;
       }
+      const victim = s.clients.get(reached.c)!;
+      const round = step === 'inside' ? reached['round'] : undefined;
+      victim.kill();
+      const kill = s.find((l) => l.op === 'kill').at(-1)!;
+      alive.splice(alive.indexOf(victim), 1);
+      if (round !== undefined) {
+        // The others of that round get out once the victim's key expires.
+        const members = alive.filter((c) => c.lines.some((l) => isOk('enter')(l) && l['round'] === round));
+        const outs = await Promise.all(members.map(async (c) => c.waitFor((l) => isOk('leave')(l) && at(l) > at(kill), (TTL + 10) * 1000, 0, 'leaving the round of the kill')));
+        outAfterKillInside.push(Math.max(...outs.map((l) => secs(kill, l))));
+      }
+      alive.push(spawn());
     }
-    expect(problems).toEqual([]);
-    expect(byRound.size).toBeGreaterThanOrEqual(5);
-    expect(outAfter).toBeLessThanOrEqual(TTL + 2);
+    // A few more rounds, then stop: whoever is inside leaves, whoever waits gives up.
+    await s.waitFor(isOk('leave'), 30_000, hrnow(), 'a round after the last fault');
+    for (const c of alive) c.send({ cmd: 'stop' });
+    for (const c of alive) c.send({ cmd: 'abort' });
+    const result = await s.finish({ checkLeaks: true });
+    const verdict = judge(s);
+    const timing = roundTimes(s.find(() => true));
+    console.log(`[fault 16] ${verdict.rounds.length} rounds; survivors out ${outAfterKillInside.map((x) => x.toFixed(2)).join(', ')} s after each kill inside; violations: ${[...verdict.violations, ...timing, ...result.violations.map((v) => v.message)].join('; ') || 'none'}`);
+    expect(verdict.violations).toEqual([]);
+    expect(timing).toEqual([]);
+    expect(verdict.rounds.length).toBeGreaterThanOrEqual(8);
+    expect(outAfterKillInside.length).toBe(2);
+    for (const out of outAfterKillInside) expect(out).toBeLessThanOrEqual(TTL + 2);
     expect(result.leaked).toEqual([]);
     expect(result.violations.filter((v) => v.rule === 'history' || v.rule === 'leak' || v.rule === 'exit')).toEqual([]);
-    expect(s.find((l) => l.ev === 'fail' && (l.op === 'enter' || l.op === 'leave'))).toEqual([]);
+    // Nothing failed but what the scenario gave up (killed clients log nothing more).
+    expect(s.find((l) => l.ev === 'fail' && (l.op === 'enter' || l.op === 'leave') && l['gaveUp'] !== true)).toEqual([]);
+  });
+
+  test('16b. a round never opens one short: the last arrival’s answer is held while an earlier participant gives its enter up; nobody gets in until a third arrives, and that round has exactly 3', async () => {
+    const s = await start('16b-double-barrier-short', { ttl: 10 });
+    await using proxy = await startProxy(s.etcd.members[0]!.clientUrl);
+    const config: Partial<ClientConfig> = { mode: 'barrier', count: COUNT, stepwise: true, requestTimeout: 8000, etcd3Faults: 'none' };
+    const [a, b, c, d] = [
+      s.spawn('a', config),
+      s.spawn('b', config),
+      s.spawn('c', { ...config, endpoints: [proxy.url] }),
+      s.spawn('d', config),
+    ] as [ClientProc, ClientProc, ClientProc, ClientProc];
+    await Promise.all([a, b, c, d].map(async (p) => p.waitFor(isOk('session'), 30_000, 0, 'its session')));
+    const waiters = async (n: number): Promise<void> => {
+      await expect.poll(async () => (await s.admin.getAll().prefix(`${s.lock}/waiters/`).keys()).length, { timeout: 10_000 }).toBe(n);
+    };
+    a.send({ cmd: 'go' });
+    await waiters(1);
+    b.send({ cmd: 'go' });
+    await waiters(2);
+    // c joins and reads a, b and itself; the answer waits in the proxy until a has given up.
+    proxy.blackhole('toClient');
+    c.send({ cmd: 'go' });
+    await waiters(3);
+    a.send({ cmd: 'abort' });
+    await a.waitFor((l) => l.op === 'enter' && l.ev === 'fail', 10_000, 0, 'a giving up');
+    await waiters(2);
+    proxy.heal();
+    await delay(1500); // c acts on its stale answer now, if it would
+    const early = s.find(isOk('enter'));
+    if (early.length === 0) {
+      d.send({ cmd: 'go' });
+      await Promise.all([b, c, d].map(async (p) => p.waitFor(isOk('enter'), 10_000, 0, 'entering with the third')));
+      for (const p of [b, c, d]) p.send({ cmd: 'go' }); // leave
+      await Promise.all([b, c, d].map(async (p) => p.waitFor(isOk('leave'), 10_000, 0, 'leaving')));
+    }
+    // Whatever happened, end it: inside leaves (one more go), waiting gives up.
+    for (const p of [a, b, c, d]) p.send({ cmd: 'stop' });
+    for (const p of [a, b, c, d]) p.send({ cmd: 'go' });
+    for (const p of [a, b, c, d]) p.send({ cmd: 'abort' });
+    const result = await s.finish({ checkLeaks: true });
+    const verdict = judge(s);
+    console.log(`[fault 16b] rounds: ${verdict.rounds.map((r) => `${r.id} (${r.members.length} members)`).join(', ')}; violations: ${verdict.violations.join('; ') || 'none'}`);
+    expect(verdict.violations).toEqual([]);
+    expect(early, 'nobody got in with two of three').toEqual([]);
+    expect(verdict.rounds).toHaveLength(1);
+    expect(result.leaked).toEqual([]);
+    expect(result.violations.filter((v) => v.rule === 'history' || v.rule === 'leak' || v.rule === 'exit')).toEqual([]);
   });
 });
 
-interface Round {
-  entered: LogEvent[];
-  leaves: LogEvent[];
-  enterInvokes: Map<string, bigint>;
-  leaveInvokes: Map<string, bigint>;
-  kills: Map<string, bigint>;
-}
-
 /**
- * The rounds, by `ready`'s create revision: who got in (their `enter` ok lines), when each participant
- * arrived (its last `enter` invoke before getting in), when it left or was killed, and who got out.
+ * From the logs alone, by the round each participant read after `enter`: nobody got in before every
+ * member of its round had arrived (its last `enter` invoke), nobody out before every member had left
+ * (invoked `leave`) or was killed.
  */
-function rounds(lines: readonly LogEvent[]): Map<string, Round> {
-  const out = new Map<string, Round>();
-  const get = (r: string): Round => {
-    let round = out.get(r);
-    if (!round) out.set(r, (round = { entered: [], leaves: [], enterInvokes: new Map(), leaveInvokes: new Map(), kills: new Map() }));
+function roundTimes(lines: readonly LogEvent[]): string[] {
+  const rounds = new Map<string, { entered: LogEvent[]; leaves: LogEvent[]; arrived: Map<string, bigint>; gone: Map<string, bigint> }>();
+  const get = (r: string) => {
+    let round = rounds.get(r);
+    if (!round) rounds.set(r, (round = { entered: [], leaves: [], arrived: new Map(), gone: new Map() }));
     return round;
   };
   const current = new Map<string, string>(); // client → the round it is in
   const lastInvoke = new Map<string, bigint>();
   for (const l of lines) {
     if (l.op === 'enter' && l.ev === 'invoke') lastInvoke.set(l.c, at(l));
-    if (l.op === 'enter' && l.ev === 'ok' && typeof l['round'] === 'string') {
+    if (isOk('enter')(l) && typeof l['round'] === 'string') {
       const round = get(l['round']);
       round.entered.push(l);
-      round.enterInvokes.set(l.c, lastInvoke.get(l.c) ?? at(l));
+      round.arrived.set(l.c, lastInvoke.get(l.c) ?? at(l));
       current.set(l.c, l['round']);
     }
     const r = current.get(l.c);
-    if (l.op === 'leave' && l.ev === 'invoke' && r !== undefined) get(r).leaveInvokes.set(l.c, at(l));
-    if (l.op === 'leave' && l.ev === 'ok' && r !== undefined) {
+    if (l.op === 'leave' && l.ev === 'invoke' && r !== undefined) get(r).gone.set(l.c, at(l));
+    if (isOk('leave')(l) && r !== undefined) {
       get(r).leaves.push(l);
       current.delete(l.c);
     }
     if (l.c === 'parent' && l.op === 'kill') {
       const target = String(l['target']);
       const tr = current.get(target);
-      if (tr !== undefined) get(tr).kills.set(target, at(l));
+      if (tr !== undefined) get(tr).gone.set(target, at(l));
     }
   }
-  return out;
+  const problems: string[] = [];
+  for (const [r, { entered, leaves, arrived, gone }] of rounds) {
+    const lastArrival = Math.max(...[...arrived.values()].map(Number));
+    for (const e of entered) if (Number(at(e)) < lastArrival) problems.push(`round ${r}: ${e.c} got in before every participant had arrived`);
+    for (const l of leaves) {
+      for (const e of entered) {
+        const left = gone.get(e.c);
+        if (left === undefined || at(l) < left) problems.push(`round ${r}: ${l.c} got out before ${e.c} had left`);
+      }
+    }
+  }
+  return problems;
 }

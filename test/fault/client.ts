@@ -440,7 +440,8 @@ if (config.mode === 'observe') await runMode(observe);
 /**
  * Barrier mode: DoubleBarrier rounds until `stop`. Each step is logged with the revision of a read made
  * right after it (and the round: `ready`'s create revision), so the parent can check it against etcd's
- * history: nobody is let in before `count` have entered, nobody out before the round has left.
+ * history (test/fault/rounds.ts). An `enter` given up (the `abort` command, or `acquireTimeoutMs`) is
+ * logged and the next round tried; with `stepwise`, each `enter` and each `leave` waits for a `go`.
  */
 async function barrierRounds(): Promise<void> {
   const s = await openSession();
@@ -450,22 +451,35 @@ async function barrierRounds(): Promise<void> {
     const res = await client.kv.range({ key: Buffer.from(ready) }, callOptions());
     return { rev: res.header.revision, round: res.kvs[0]?.create_revision };
   };
+  const go = async (): Promise<void> => {
+    if (config.stepwise) await new Promise<void>((resolve) => (goWaiter = resolve));
+  };
   /** One logged step of a round: invoke, then ok (with the revision read after it) or fail. */
-  const step = async (op: 'enter' | 'leave'): Promise<boolean> => {
+  const step = async (op: 'enter' | 'leave'): Promise<'ok' | 'gave up' | 'failed'> => {
+    await go();
+    if (stopping && op === 'enter') return 'failed';
+    const controller = new AbortController();
+    if (op === 'enter') acquiring = controller;
+    const limit = AbortSignal.timeout(op === 'enter' ? (config.acquireTimeoutMs ?? 30_000) : 30_000);
     log({ ev: 'invoke', op, lease: s.leaseHex, seq: cycle });
     try {
-      await barrier[op]({ signal: AbortSignal.timeout(30_000) });
+      await barrier[op]({ signal: AbortSignal.any([controller.signal, limit]) });
     } catch (error) {
-      log({ ev: 'fail', op, lease: s.leaseHex, seq: cycle, err: errName(error), leasehold: isLeaseholdError(error) });
-      return false;
+      const gaveUp = op === 'enter' && (controller.signal.aborted || limit.aborted) && s.alive;
+      log({ ev: 'fail', op, lease: s.leaseHex, seq: cycle, err: errName(error), leasehold: isLeaseholdError(error), gaveUp });
+      return gaveUp ? 'gave up' : 'failed';
+    } finally {
+      if (acquiring === controller) acquiring = undefined;
     }
     log({ ev: 'ok', op, lease: s.leaseHex, seq: cycle, ...(await revision()) });
-    return true;
+    return 'ok';
   };
   for (; !stopping; cycle++) {
-    if (!(await step('enter'))) return;
+    const entered = await step('enter');
+    if (entered === 'gave up') continue; // try the next round
+    if (entered === 'failed') return;
     if (config.holdMs) await sleep(config.holdMs);
-    if (!(await step('leave'))) return;
+    if ((await step('leave')) !== 'ok') return;
     if (config.thinkMs) await sleep(config.thinkMs);
   }
 }

@@ -33,6 +33,8 @@ export interface ClientConfig {
   mode: 'loop' | 'manual' | 'observe' | 'barrier';
   /** DoubleBarrier participants per round (barrier mode). */
   count?: number;
+  /** Barrier mode: wait for a `go` command before each `enter` and each `leave`. */
+  stepwise?: boolean;
   cycles?: number;
   /** Sleep inside the critical section before each effect. */
   holdMs?: number;
