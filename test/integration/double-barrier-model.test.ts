@@ -1,0 +1,302 @@
+// A model-based property test of DoubleBarrier rounds (fast-check), with a real etcd as the system
+// under test and a model of the keys as the oracle. Four participants, each on a client of its own
+// behind a TCP proxy, go through generated interleavings of join (enter), abort, crash (its lease
+// revoked, as an expiry would), leave — and hold/heal, which keep a participant's answers in its proxy,
+// so that the others act between its reads and its writes (where the faults of issue 19 lived).
+// After each step: the history of the keys obeys I1–I3 of docs/barrier.md (test/fault/rounds.ts);
+// every participant inside has its key in place and named by the open round; every waiter key belongs
+// to a participant the model says may have one; and, once nobody is held, a round is open whenever
+// `count` participants wait (L1). At the end everyone leaves or gives up: no key is left, and I4–I6
+// hold for every report.
+import { setTimeout as delay } from 'node:timers/promises';
+import { Etcd3 } from 'etcd3';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { DoubleBarrier, Session } from '../../src/index.js';
+import { startProxy, type TcpProxy } from '../../src/testing/index.js';
+import { HistoryRecorder } from '../fault/history.js';
+import { checkRounds, type RoundReport } from '../fault/rounds.js';
+import { etcdForFile } from '../fixture.js';
+
+const fx = etcdForFile(10);
+const root = `model-${process.pid}/`;
+const SLOTS = 4;
+let recorder: HistoryRecorder;
+let run = 0;
+const stats = { commands: 0, rounds: 0 };
+
+beforeAll(async () => {
+  const res = await fx.admin.get(root).exec();
+  recorder = await HistoryRecorder.start(fx.etcd.endpoints, root, BigInt(res.header.revision));
+});
+afterAll(() => recorder.close());
+
+type Phase = 'idle' | 'entering' | 'inside' | 'leaving' | 'dead';
+
+/** One participant: its own proxy, client and session, and what it is doing. */
+interface Slot {
+  phase: Phase;
+  held: boolean;
+  proxy: TcpProxy;
+  client: Etcd3;
+  session: Session;
+  barrier: DoubleBarrier;
+  abort?: AbortController;
+  round?: bigint;
+}
+
+/** The system under test: the participants, the barrier's name and what they reported. */
+class System {
+  readonly slots: Slot[] = [];
+  readonly reports: RoundReport[] = [];
+  readonly excused = new Set<string>();
+  readonly errors: string[] = [];
+  #changes = 0;
+
+  constructor(
+    readonly name: string,
+    readonly count: number,
+  ) {}
+
+  async slot(): Promise<Slot> {
+    const proxy = await startProxy(fx.etcd.members[0]!.clientUrl);
+    const client = new Etcd3({ hosts: [proxy.url] });
+    const session = await Session.create(client, { ttl: 10, keepAliveInterval: 3000 });
+    return { phase: 'idle', held: false, proxy, client, session, barrier: new DoubleBarrier(session, this.name, { count: this.count }) };
+  }
+
+  /** A read right after a call resolved: the open round and the revision. */
+  async #readAfter(): Promise<{ round: bigint | undefined; rev: bigint }> {
+    const res = await fx.admin.kv.range({ key: Buffer.from(`${this.name}/ready`) });
+    return { round: res.kvs[0] ? BigInt(res.kvs[0].create_revision) : undefined, rev: BigInt(res.header.revision) };
+  }
+
+  enter(i: number): void {
+    const slot = this.slots[i]!;
+    const abort = new AbortController();
+    Object.assign(slot, { phase: 'entering', abort });
+    slot.barrier.enter({ signal: abort.signal }).then(
+      async () => {
+        const { round, rev } = await this.#readAfter();
+        this.reports.push({ client: `s${i}`, lease: slot.session.leaseHex, op: 'enter', round, rev });
+        if (slot.phase !== 'dead') Object.assign(slot, { phase: 'inside', round });
+        this.#changes++;
+      },
+      (error: unknown) => {
+        if (!abort.signal.aborted && slot.phase !== 'dead') this.errors.push(`s${i} enter: ${String(error)}`);
+        if (slot.phase !== 'dead') slot.phase = 'idle';
+        this.#changes++;
+      },
+    );
+  }
+
+  leave(i: number): void {
+    const slot = this.slots[i]!;
+    slot.phase = 'leaving';
+    slot.barrier.leave().then(
+      async () => {
+        const { rev } = await this.#readAfter();
+        this.reports.push({ client: `s${i}`, lease: slot.session.leaseHex, op: 'leave', round: slot.round, rev });
+        if (slot.phase !== 'dead') slot.phase = 'idle';
+        this.#changes++;
+      },
+      (error: unknown) => {
+        if (slot.phase !== 'dead') this.errors.push(`s${i} leave: ${String(error)}`);
+        this.#changes++;
+      },
+    );
+  }
+
+  abort(i: number): void {
+    this.excused.add(this.slots[i]!.session.leaseHex);
+    this.slots[i]!.abort?.abort(new Error('given up'));
+  }
+
+  /** A crash: the lease goes at once (as its expiry would), then the process's connections. */
+  async crash(i: number): Promise<void> {
+    const slot = this.slots[i]!;
+    slot.phase = 'dead';
+    this.excused.add(slot.session.leaseHex);
+    await fx.admin.leaseClient.leaseRevoke({ ID: slot.session.leaseId });
+    await this.#dispose(slot);
+    this.slots[i] = { ...(await this.slot()), phase: 'dead' }; // a fresh process, started by `revive`
+  }
+
+  async #dispose(slot: Slot): Promise<void> {
+    slot.proxy.heal();
+    await slot.session.close();
+    slot.client.close();
+    await slot.proxy.close();
+  }
+
+  /** Waits until nothing has changed (calls settled, etcd's revision) for 150 ms, at most 3 s. */
+  async settle(): Promise<void> {
+    let last = '';
+    for (let quiet = 0, spent = 0; quiet < 3 && spent < 3000; spent += 50) {
+      await delay(50);
+      const res = await fx.admin.get(`${this.name}/ready`).exec();
+      const now = `${res.header.revision}:${this.#changes}`;
+      quiet = now === last ? quiet + 1 : 0;
+      last = now;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.slots.map(async (slot) => this.#dispose(slot)));
+  }
+}
+
+/** The model: the participants' phases and holds (what may have a key), kept in step with the system. */
+interface Model {
+  phases: Phase[];
+  held: boolean[];
+}
+
+const sync = (m: Model, r: System): void => {
+  m.phases = r.slots.map((s) => s.phase);
+  m.held = r.slots.map((s) => s.held);
+};
+
+/** The keys and the history, against the model; see the file comment. */
+async function checkKeys(r: System, eventually: boolean): Promise<void> {
+  const res = await fx.admin.kv.range({ key: Buffer.from(`${r.name}/`), range_end: Buffer.from(`${r.name}0`) });
+  await recorder.until(BigInt(res.header.revision));
+  expect(checkRounds({ history: recorder.events, name: r.name, count: r.count }).violations).toEqual([]);
+  expect(r.errors).toEqual([]);
+  const kvs = res.kvs.map((kv) => ({ key: kv.key.toString(), lease: BigInt(kv.lease).toString(16), created: BigInt(kv.create_revision), value: kv.value.toString() }));
+  const record = kvs.find((kv) => kv.key === `${r.name}/ready`);
+  const members = record ? (JSON.parse(record.value) as { members: string[] }).members : [];
+  for (const slot of r.slots.filter((s) => s.phase === 'inside')) {
+    const own = kvs.find((kv) => kv.lease === slot.session.leaseHex);
+    expect(own, `an inside participant's key`).toBeDefined();
+    expect(members, 'named by the open round').toContain(own!.created.toString());
+  }
+  if (!eventually) return;
+  await expect
+    .poll(
+      async () => {
+        const keys = await fx.admin.getAll().prefix(`${r.name}/waiters/`).exec();
+        const owners = keys.kvs.map((kv) => r.slots.find((s) => s.session.leaseHex === BigInt(kv.lease).toString(16)));
+        const stray = owners.filter((s) => !s || (!s.held && (s.phase === 'idle' || s.phase === 'dead'))).length;
+        const open = (await fx.admin.get(`${r.name}/ready`).string()) !== null;
+        const waiting = r.slots.filter((s) => s.phase === 'entering' && !s.abort?.signal.aborted).length;
+        const stranded = !open && !r.slots.some((s) => s.held) && waiting >= r.count;
+        return { stray, stranded };
+      },
+      { timeout: 5000, interval: 100 },
+    )
+    .toEqual({ stray: 0, stranded: false });
+}
+
+type Cmd = fc.AsyncCommand<Model, System>;
+
+/** What a step may do, how often (weight), to which participants (`when`), and how. */
+interface Action {
+  label: string;
+  weight: number;
+  when: (m: Model, i: number) => boolean;
+  act: (r: System, i: number) => Promise<void> | void;
+}
+
+const hold = (r: System, i: number, held: boolean): void => {
+  if (held) r.slots[i]!.proxy.blackhole('toClient');
+  else r.slots[i]!.proxy.heal();
+  r.slots[i]!.held = held;
+};
+
+// Weighted towards progress, and towards the line-ups that matter: an enter whose answers are held
+// (its join applied, its answer not yet read) while the others abort, crash or arrive.
+const actions: Action[] = [
+  { label: 'enter', weight: 3, when: (m, i) => m.phases[i] === 'idle', act: (r, i) => r.enter(i) },
+  {
+    label: 'enter-held',
+    weight: 3,
+    when: (m, i) => m.phases[i] === 'idle',
+    act: (r, i) => {
+      hold(r, i, true);
+      r.enter(i);
+    },
+  },
+  { label: 'leave', weight: 3, when: (m, i) => m.phases[i] === 'inside', act: (r, i) => r.leave(i) },
+  { label: 'abort', weight: 3, when: (m, i) => m.phases[i] === 'entering', act: (r, i) => r.abort(i) },
+  { label: 'heal', weight: 2, when: (m, i) => m.held[i] === true, act: (r, i) => hold(r, i, false) },
+  { label: 'hold', weight: 1, when: (m, i) => !m.held[i] && m.phases[i] !== 'dead', act: (r, i) => hold(r, i, true) },
+  { label: 'crash', weight: 2, when: (m, i) => m.phases[i] !== 'dead', act: async (r, i) => r.crash(i) },
+  { label: 'revive', weight: 2, when: (m, i) => m.phases[i] === 'dead', act: (r, i) => void (r.slots[i]!.phase = 'idle') },
+];
+
+/**
+ * One step: among the actions that apply to some participant in the model, the one `choice` falls on
+ * (by weight), on the `pick`-th participant it applies to. So every generated step runs, and
+ * shrinking still works on the two numbers.
+ */
+function step(choice: number, pick: number): Cmd {
+  let done = '';
+  return {
+    check: () => true,
+    run: async (m, r) => {
+      const applicable = actions.flatMap((a) => {
+        const slots = m.phases.flatMap((_p, i) => (a.when(m, i) ? [i] : []));
+        return slots.length > 0 ? [{ a, slots }] : [];
+      });
+      const total = applicable.reduce((n, { a }) => n + a.weight, 0);
+      let at = choice % total;
+      const { a, slots } = applicable.find(({ a: x }) => (at -= x.weight) < 0)!;
+      const i = slots[pick % slots.length]!;
+      done = `${a.label}(${i})`;
+      stats.commands++;
+      await a.act(r, i);
+      await r.settle();
+      sync(m, r);
+      await checkKeys(r, true);
+    },
+    toString: () => done || `step(${choice}, ${pick})`,
+  };
+}
+
+const commands = [fc.tuple(fc.nat(1000), fc.nat(SLOTS * 6)).map(([choice, pick]) => step(choice, pick))];
+
+/** The end of a run: heal, let every round in progress go through and out, give the rest up. */
+async function finale(r: System): Promise<void> {
+  for (const slot of r.slots) slot.proxy.heal();
+  for (const slot of r.slots) slot.held = false;
+  for (let round = 0; round < SLOTS; round++) {
+    await r.settle();
+    await checkKeys(r, true);
+    const inside = r.slots.flatMap((s, i) => (s.phase === 'inside' ? [i] : []));
+    if (inside.length === 0) break;
+    for (const i of inside) r.leave(i);
+    await expect.poll(() => r.slots.some((s) => s.phase === 'leaving'), { timeout: 15_000 }).toBe(false);
+  }
+  r.slots.forEach((s, i) => s.phase === 'entering' && r.abort(i));
+  await expect.poll(() => r.slots.some((s) => s.phase === 'entering'), { timeout: 10_000 }).toBe(false);
+  await r.settle();
+  expect(await fx.admin.getAll().prefix(`${r.name}/waiters/`).keys()).toEqual([]);
+  const res = await fx.admin.get(root).exec();
+  await recorder.until(BigInt(res.header.revision));
+  const verdict = checkRounds({ history: recorder.events, name: r.name, count: r.count, reports: r.reports, excused: r.excused });
+  expect(verdict.violations).toEqual([]);
+  stats.rounds += verdict.rounds.length;
+}
+
+describe('DoubleBarrier against a model of its keys', () => {
+  test('generated interleavings of join, abort, crash, leave, hold and heal keep every round exactly `count`, closed, and live', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(2, 2, 3), fc.commands(commands, { maxCommands: 24, size: 'max' }), async (count, cmds) => {
+        const r = new System(`${root}r${run++}`, count);
+        for (let i = 0; i < SLOTS; i++) r.slots.push(await r.slot());
+        try {
+          const m: Model = { phases: [], held: [] };
+          sync(m, r);
+          await fc.asyncModelRun(() => ({ model: m, real: r }), cmds);
+          await finale(r);
+          console.log(`[model run] count ${count}: ${String(cmds)}`);
+        } finally {
+          await r.close();
+        }
+      }),
+      { numRuns: 15 },
+    );
+    console.log(`[model] ${run} runs, ${stats.commands} commands, ${stats.rounds} rounds`);
+  }, 600_000);
+});
