@@ -8,15 +8,12 @@
 // to a participant the model says may have one; and, once nobody is held, a round is open whenever
 // `count` participants wait (L1). At the end everyone leaves or gives up: no key is left, and I4–I6
 // hold for every report.
-import { setTimeout as delay } from 'node:timers/promises';
-import { Etcd3 } from 'etcd3';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { DoubleBarrier, Session } from '../../src/index.js';
-import { startProxy, type TcpProxy } from '../../src/testing/index.js';
 import { HistoryRecorder } from '../fault/history.js';
-import { checkRounds, type RoundReport } from '../fault/rounds.js';
+import { checkRounds } from '../fault/rounds.js';
 import { etcdForFile } from '../fixture.js';
+import { System, type Phase } from './double-barrier-system.js';
 
 const fx = etcdForFile(10);
 const root = `model-${process.pid}/`;
@@ -30,121 +27,6 @@ beforeAll(async () => {
   recorder = await HistoryRecorder.start(fx.etcd.endpoints, root, BigInt(res.header.revision));
 });
 afterAll(() => recorder.close());
-
-type Phase = 'idle' | 'entering' | 'inside' | 'leaving' | 'dead';
-
-/** One participant: its own proxy, client and session, and what it is doing. */
-interface Slot {
-  phase: Phase;
-  held: boolean;
-  proxy: TcpProxy;
-  client: Etcd3;
-  session: Session;
-  barrier: DoubleBarrier;
-  abort?: AbortController;
-  round?: bigint;
-}
-
-/** The system under test: the participants, the barrier's name and what they reported. */
-class System {
-  readonly slots: Slot[] = [];
-  readonly reports: RoundReport[] = [];
-  readonly excused = new Set<string>();
-  readonly errors: string[] = [];
-  #changes = 0;
-
-  constructor(
-    readonly name: string,
-    readonly count: number,
-  ) {}
-
-  async slot(): Promise<Slot> {
-    const proxy = await startProxy(fx.etcd.members[0]!.clientUrl);
-    const client = new Etcd3({ hosts: [proxy.url] });
-    const session = await Session.create(client, { ttl: 10, keepAliveInterval: 3000 });
-    return { phase: 'idle', held: false, proxy, client, session, barrier: new DoubleBarrier(session, this.name, { count: this.count }) };
-  }
-
-  /** A read right after a call resolved: the open round and the revision. */
-  async #readAfter(): Promise<{ round: bigint | undefined; rev: bigint }> {
-    const res = await fx.admin.kv.range({ key: Buffer.from(`${this.name}/ready`) });
-    return { round: res.kvs[0] ? BigInt(res.kvs[0].create_revision) : undefined, rev: BigInt(res.header.revision) };
-  }
-
-  enter(i: number): void {
-    const slot = this.slots[i]!;
-    const abort = new AbortController();
-    Object.assign(slot, { phase: 'entering', abort });
-    slot.barrier.enter({ signal: abort.signal }).then(
-      async () => {
-        const { round, rev } = await this.#readAfter();
-        this.reports.push({ client: `s${i}`, lease: slot.session.leaseHex, op: 'enter', round, rev });
-        if (slot.phase !== 'dead') Object.assign(slot, { phase: 'inside', round });
-        this.#changes++;
-      },
-      (error: unknown) => {
-        if (!abort.signal.aborted && slot.phase !== 'dead') this.errors.push(`s${i} enter: ${String(error)}`);
-        if (slot.phase !== 'dead') slot.phase = 'idle';
-        this.#changes++;
-      },
-    );
-  }
-
-  leave(i: number): void {
-    const slot = this.slots[i]!;
-    slot.phase = 'leaving';
-    slot.barrier.leave().then(
-      async () => {
-        const { rev } = await this.#readAfter();
-        this.reports.push({ client: `s${i}`, lease: slot.session.leaseHex, op: 'leave', round: slot.round, rev });
-        if (slot.phase !== 'dead') slot.phase = 'idle';
-        this.#changes++;
-      },
-      (error: unknown) => {
-        if (slot.phase !== 'dead') this.errors.push(`s${i} leave: ${String(error)}`);
-        this.#changes++;
-      },
-    );
-  }
-
-  abort(i: number): void {
-    this.excused.add(this.slots[i]!.session.leaseHex);
-    this.slots[i]!.abort?.abort(new Error('given up'));
-  }
-
-  /** A crash: the lease goes at once (as its expiry would), then the process's connections. */
-  async crash(i: number): Promise<void> {
-    const slot = this.slots[i]!;
-    slot.phase = 'dead';
-    this.excused.add(slot.session.leaseHex);
-    await fx.admin.leaseClient.leaseRevoke({ ID: slot.session.leaseId });
-    await this.#dispose(slot);
-    this.slots[i] = { ...(await this.slot()), phase: 'dead' }; // a fresh process, started by `revive`
-  }
-
-  async #dispose(slot: Slot): Promise<void> {
-    slot.proxy.heal();
-    await slot.session.close();
-    slot.client.close();
-    await slot.proxy.close();
-  }
-
-  /** Waits until nothing has changed (calls settled, etcd's revision) for 150 ms, at most 3 s. */
-  async settle(): Promise<void> {
-    let last = '';
-    for (let quiet = 0, spent = 0; quiet < 3 && spent < 3000; spent += 50) {
-      await delay(50);
-      const res = await fx.admin.get(`${this.name}/ready`).exec();
-      const now = `${res.header.revision}:${this.#changes}`;
-      quiet = now === last ? quiet + 1 : 0;
-      last = now;
-    }
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.slots.map(async (slot) => this.#dispose(slot)));
-  }
-}
 
 /** The model: the participants' phases and holds (what may have a key), kept in step with the system. */
 interface Model {
@@ -283,7 +165,7 @@ describe('DoubleBarrier against a model of its keys', () => {
   test('generated interleavings of join, abort, crash, leave, hold and heal keep every round exactly `count`, closed, and live', async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(2, 2, 3), fc.commands(commands, { maxCommands: 24, size: 'max' }), async (count, cmds) => {
-        const r = new System(`${root}r${run++}`, count);
+        const r = new System(fx.etcd, fx.admin, `${root}r${run++}`, count);
         for (let i = 0; i < SLOTS; i++) r.slots.push(await r.slot());
         try {
           const m: Model = { phases: [], held: [] };
