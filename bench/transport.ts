@@ -10,7 +10,8 @@
  *   watch create → event → cancel     on one open stream: create, a put (a Txn), its event, cancel
  *
  * Options: --rounds N (default 5), --ops N per workload and round (default 400). Prints µs per request,
- * the median of the rounds.
+ * the median of the rounds. On a loaded machine CPU time still moves with the load (contention costs
+ * cycles too); `npm run bench:instructions` counts instructions instead (bench/instructions/).
  */
 import { Etcd3, type IWatchResponse, type Namespace } from 'etcd3';
 import { startEtcd } from '../src/testing/index.js';
