@@ -8,7 +8,7 @@
 // to a participant the model says may have one; and, once nobody is held, a round is open whenever
 // `count` participants wait (L1). At the end everyone leaves or gives up: no key is left, and I4–I6
 // hold for every report. Planted bugs it finds in some executions, not all (the line-ups are narrow):
-// an open without its member compares (3 of 7 runs of 15 cases), a participant beyond `count` that
+// an open without its member compares (2 of 4 runs of 15 cases), a participant beyond `count` that
 // drops its key and waits for another to open (1 of 3); double-barrier.test.ts and fault scenario 16b
 // catch those every time.
 import fc from 'fast-check';
