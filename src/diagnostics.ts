@@ -4,12 +4,13 @@
  * object built — while a channel has no subscriber. What is held and waited for *now* is kept apart,
  * in the live state (`live-state.ts`), which gauges read instead of counting these events.
  *
- * - `leasehold:acquire` (a `TracingChannel`): every wait of `Mutex`, `ReadWriteLock` and `Semaphore`
- *   (`lock`, `readLock`/`writeLock`, `acquire`, and their `try…` forms) and `Barrier.hold`, with `start`, `end`,
+ * - `leasehold:acquire` (a `TracingChannel`): every wait of `Mutex`, `MultiLock`, `ReadWriteLock` and
+ *   `Semaphore` (`lock`, `readLock`/`writeLock`, `acquire`, and their `try…` forms) and `Barrier.hold`, with `start`, `end`,
  *   `asyncStart`, `asyncEnd` and `error`; the context is an {@link AcquireContext}.
  * - `leasehold:campaign` (a `TracingChannel`): every `Election.campaign` (and so every
  *   `LeaderElector` term); the context is an {@link AcquireContext} with `primitive: 'election'`.
- * - `leasehold:release` — a holding ended ({@link ReleaseMessage}): released, or lost with its lease.
+ * - `leasehold:release` — a holding ended ({@link ReleaseMessage}): released, or lost with its lease
+ *   (a MultiLock's holding is one per name: one message for each).
  * - `leasehold:session:lost` — a Session lost its lease ({@link SessionLostMessage}).
  * - `leasehold:session:closed` — a live Session was closed ({@link SessionClosedMessage}).
  * - `leasehold:session:keepalive` — a keep-alive succeeded ({@link KeepAliveMessage}).
@@ -26,7 +27,7 @@ import { liveHoldings, liveWaits, type HoldingEntry, type LiveHolding } from './
 
 /** The names of leasehold's channels. */
 export const channels = {
-  /** A `TracingChannel`: every wait of `Mutex`, `ReadWriteLock` and `Semaphore`, and `Barrier.hold` (which never waits); the context is an {@link AcquireContext}. */
+  /** A `TracingChannel`: every wait of `Mutex`, `MultiLock`, `ReadWriteLock` and `Semaphore`, and `Barrier.hold` (which never waits); the context is an {@link AcquireContext}. */
   acquire: 'leasehold:acquire',
   /** A `TracingChannel`: every `Election.campaign`; the context is an {@link AcquireContext} with `primitive: 'election'`. */
   campaign: 'leasehold:campaign',
@@ -43,7 +44,7 @@ export const channels = {
 } as const;
 
 /** Which primitive a message is about. */
-export type PrimitiveKind = 'mutex' | 'rwlock' | 'semaphore' | 'election' | 'barrier';
+export type PrimitiveKind = 'mutex' | 'rwlock' | 'semaphore' | 'election' | 'barrier' | 'multilock';
 
 /** How a wait ended. */
 export type AcquireOutcome = 'granted' | 'busy' | 'aborted' | 'lost' | 'error';
@@ -55,8 +56,10 @@ export type AcquireOutcome = 'granted' | 'busy' | 'aborted' | 'lost' | 'error';
 export interface AcquireContext {
   /** Which primitive is waiting. */
   primitive: PrimitiveKind;
-  /** The primitive's name. */
+  /** The primitive's name (a MultiLock's names joined by `, `). */
   name: string;
+  /** A MultiLock's names, each as it is: metrics count the wait once per name. */
+  names?: string[];
   /** `read` or `write` for a ReadWriteLock. */
   mode?: 'read' | 'write';
   /** A Semaphore's total permits. */

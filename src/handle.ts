@@ -1,6 +1,7 @@
 import type { ComparatorBuilder, IOperation, IRequestOp, ITxnResponse } from 'etcd3';
 import { isSessionClosedError, NotHeldError } from './errors.js';
 import { removeUntilGone, type ReleaseOutcome } from './engine/cleanup.js';
+import { deleteAllIfCreated } from './engine/queue-all.js';
 import { explainEtcdError } from './transport/retry.js';
 import { Holding, type PrimitiveKind } from './diagnostics.js';
 import type { Grant } from './engine/acquire.js';
@@ -16,7 +17,10 @@ export type { ReleaseOutcome } from './engine/cleanup.js';
  * {@link LockHandle}, {@link PermitHandle} and {@link Leadership}.
  */
 export interface Held extends AsyncDisposable {
-  /** The key whose existence is the holding (relative to the session's namespace). */
+  /**
+   * The key whose existence is the holding (relative to the session's namespace). A MultiLock's
+   * holding is several keys: this is the first, and `txn()`/`commit()` are guarded on all of them.
+   */
   readonly key: string;
   /** The key's create revision: the fencing token, larger for every later holder. */
   readonly token: bigint;
@@ -24,7 +28,7 @@ export interface Held extends AsyncDisposable {
   readonly signal: AbortSignal;
   /** True while held: not ended, and the session within its validity deadline. */
   readonly held: boolean;
-  /** An etcd3 txn builder already guarded by `createRevision(key) == token`. */
+  /** An etcd3 txn builder already guarded by `createRevision(key) == token` (for every key held). */
   txn(): ComparatorBuilder;
   /** Applies etcd writes in one txn only while held. */
   commit(...ops: (IRequestOp | IOperation)[]): Promise<ITxnResponse>;
@@ -37,6 +41,12 @@ export interface HandleInit extends Grant {
   session: Session;
   /** Which primitive and name it belongs to, for the live state and the `leasehold:release` channel. */
   meta: { primitive: PrimitiveKind; name: string };
+  /**
+   * More keys held under the same token, each of its own name (a MultiLock's other names): `txn()`
+   * and `commit()` are guarded on every key, `release()` deletes them all, and each name is a holding
+   * of its own in the live state and on `leasehold:release`.
+   */
+  others?: readonly { name: string; key: string }[];
 }
 
 /**
@@ -65,7 +75,9 @@ export class LockHandle implements Held {
   readonly #controller = new AbortController();
   readonly #leave: () => void;
   readonly #unfollow: () => void;
-  readonly #holding: Holding;
+  /** Every key held under the token: `key`, then the `others` of a MultiLock. */
+  readonly #keys: readonly string[];
+  readonly #holdings: readonly Holding[];
   #releasing: Promise<ReleaseOutcome> | undefined;
 
   /** @internal Handles are made by `Mutex`, `ReadWriteLock` and `Semaphore` from a grant. */
@@ -75,11 +87,13 @@ export class LockHandle implements Held {
     this.session = init.session;
     this.leaseId = init.session.leaseId;
     this.#leave = init.leave;
+    const held = [{ name: init.meta.name, key: init.key }, ...(init.others ?? [])];
+    this.#keys = held.map((h) => h.key);
     // Before following the session: an ended session calls back at once, ending the holding too.
-    this.#holding = new Holding(init.meta.primitive, init.meta.name, this.key, this.token, init.session.leaseHex);
+    this.#holdings = held.map((h) => new Holding(init.meta.primitive, h.name, h.key, this.token, init.session.leaseHex));
     this.#unfollow = internals(init.session).onEnd((reason) => {
       if (this.#controller.signal.aborted) return;
-      this.#holding.end(isSessionClosedError(reason) ? 'closed' : 'lost');
+      for (const holding of this.#holdings) holding.end(isSessionClosedError(reason) ? 'closed' : 'lost');
       this.#controller.abort(reason);
     });
   }
@@ -98,15 +112,16 @@ export class LockHandle implements Held {
   }
 
   /**
-   * A transaction builder that already compares `createRevision(key) == token`, so its `then` branch
-   * runs only while this lock is held, and the session's `requestTimeout` as its deadline. Add your own
+   * A transaction builder that already compares `createRevision(key) == token` (for every key of a
+   * MultiLock), so its `then` branch runs only while this lock is held, and the session's `requestTimeout` as its deadline. Add your own
    * `.and(...)`, `.then(...)`, `.else(...)`, then `.commit()` and check `succeeded`. (Do not `await`
    * the builder itself: it is a thenable.)
    */
   txn(): ComparatorBuilder {
-    return this.session.client
-      .if(this.key, 'Create', '==', this.token.toString())
-      .options(internals(this.session).ops.callOptions());
+    const token = this.token.toString();
+    let guarded = this.session.client.if(this.key, 'Create', '==', token);
+    for (const key of this.#keys.slice(1)) guarded = guarded.and(key, 'Create', '==', token);
+    return guarded.options(internals(this.session).ops.callOptions());
   }
 
   /**
@@ -118,7 +133,7 @@ export class LockHandle implements Held {
    */
   async commit(...ops: (IRequestOp | IOperation)[]): Promise<ITxnResponse> {
     if (this.#controller.signal.aborted) {
-      throw new NotHeldError(`lock ${this.key} (token ${this.token}) is no longer held`, {
+      throw new NotHeldError(`${this.#what()} is no longer held`, {
         key: this.key,
         cause: this.#controller.signal.reason,
       });
@@ -129,13 +144,19 @@ export class LockHandle implements Held {
     } catch (error) {
       throw explainEtcdError(error, this.session.client, this.key);
     }
-    if (!res.succeeded) throw new NotHeldError(`lock ${this.key} (token ${this.token}) is no longer held`, { key: this.key });
+    if (!res.succeeded) throw new NotHeldError(`${this.#what()} is no longer held`, { key: this.key });
     return res;
   }
 
+  /** `lock <key> (token T)`, or `locks <key>, <key> (token T)`, for messages. */
+  #what(): string {
+    return `${this.#keys.length === 1 ? 'lock' : 'locks'} ${this.#keys.join(', ')} (token ${this.token})`;
+  }
+
   /**
-   * Gives the lock back: `signal` aborts at once, then the key is deleted, guarded by its create
-   * revision, so a retried release can never delete a newer holder's key (etcd issue 22082).
+   * Gives the lock back: `signal` aborts at once, then the key is deleted (a MultiLock's keys in one
+   * txn), guarded by its create revision, so a retried release can never delete a newer holder's key
+   * (etcd issue 22082).
    * Idempotent. Never rejects for a transient cause: while etcd is unreachable it keeps trying until
    * the key is gone or the session ends (its lease then takes the key with it) — at most about one
    * TTL. Resolves with how it ended: `'deleted'`, `'already-gone'` or `'lease-ended'`.
@@ -155,8 +176,8 @@ export class LockHandle implements Held {
   #end(): void {
     this.#unfollow();
     if (!this.#controller.signal.aborted) {
-      this.#holding.end('released');
-      this.#controller.abort(new NotHeldError(`lock ${this.key} (token ${this.token}) was released`, { key: this.key }));
+      for (const holding of this.#holdings) holding.end('released');
+      this.#controller.abort(new NotHeldError(`${this.#what()} was released`, { key: this.key }));
     }
   }
 
@@ -166,7 +187,7 @@ export class LockHandle implements Held {
     try {
       // The next local acquisition of this name waits (in `leave`) until the key is really gone, so it
       // can never adopt the stale key.
-      return await removeUntilGone(this.session.signal, (signal) => ops.deleteIfCreated(this.key, this.token, signal));
+      return await removeUntilGone(this.session.signal, (signal) => deleteAllIfCreated(ops, this.#keys, this.token, signal));
     } finally {
       this.#leave();
     }

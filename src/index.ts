@@ -27,6 +27,7 @@ export { liveState, type LiveState, type LiveHolding, type LiveSession } from '.
 export type { AcquireOptions } from './engine/acquire.js';
 export { Mutex, type LockOptions, type WithLockOptions } from './mutex.js';
 export { LockHandle, type Held, type ReleaseOutcome } from './handle.js';
+export { MultiLock, MultiLockHandle, maxMultiLockNames, type MultiQueueState, type NamedQueueState } from './multi-lock.js';
 export {
   Semaphore,
   PermitHandle,

@@ -42,7 +42,7 @@ export interface LiveSession {
 
 /** What this process holds, waits for and keeps alive, read at one instant by {@link liveState}. */
 export interface LiveState {
-  /** Every holding: locks, permits, leaderships, raised barriers — one per handle, until it ends. */
+  /** Every holding: locks, permits, leaderships, raised barriers — one per handle (a MultiLock's: one per name), until it ends. */
   holdings: LiveHolding[];
   /**
    * Every acquisition call in progress (`lock`, `acquire`, `campaign`, their `try…` forms and

@@ -35,7 +35,7 @@ export interface LeaseholdInstrumentation {
  * Makes every wait a span, for every Session of the process: `leasehold.acquire` (Mutex,
  * ReadWriteLock, Semaphore and their `try…` forms) and `leasehold.campaign` (Election, and so
  * LeaderElector terms), from the call to its outcome. Attributes: `leasehold.primitive`,
- * `leasehold.name`, `leasehold.mode`, `leasehold.permits`, `leasehold.weight`, `leasehold.lease`,
+ * `leasehold.name`, `leasehold.names` (a MultiLock's names, as an array), `leasehold.mode`, `leasehold.permits`, `leasehold.weight`, `leasehold.lease`,
  * `leasehold.blocking`, and at the end `leasehold.outcome`, `leasehold.token` (the term for a
  * campaign, as a string) and `leasehold.waited_ms`. Every rejection is recorded as an exception; a
  * wait that failed (the lease lost, or another error — not the caller's abort) has status ERROR, and
@@ -60,6 +60,7 @@ export function instrumentLeasehold(options: LeaseholdTracingOptions = {}): Leas
         'leasehold.lease': c.lease,
         'leasehold.blocking': c.blocking,
       };
+      if (c.names !== undefined) attributes['leasehold.names'] = c.names;
       if (c.mode !== undefined) attributes['leasehold.mode'] = c.mode;
       if (c.permits !== undefined) attributes['leasehold.permits'] = c.permits;
       if (c.weight !== undefined) attributes['leasehold.weight'] = c.weight;

@@ -91,6 +91,8 @@ export interface LeaseholdMetrics {
  *   lost, error;
  * - `leasehold_waiting` and `leasehold_held` (gauges; `primitive`, `name`): waits in progress and
  *   holdings (locks, permits, leaderships, raised barriers) now;
+ * - a MultiLock counts in each of these once per name (`primitive` `multilock`), never under a label
+ *   for its set of names;
  * - `leasehold_hold_seconds` (histogram; `primitive`, `name`, `outcome`): how long holdings lasted,
  *   ended by a release, a lost lease or a closed session;
  * - `leasehold_sessions_lost_total` (counter);
@@ -116,6 +118,9 @@ export function registerLeaseholdMetrics(registry: Registry = defaultRegistry, o
   const base = withName ? (['primitive', 'name'] as const) : (['primitive'] as const);
   const labelsOf = (m: { primitive: string; name: string }): Record<string, string> =>
     withName ? { primitive: m.primitive, name: nameOf(m.name) } : { primitive: m.primitive };
+  // A MultiLock's wait counts once per name, as its holding does: a label per set of names would
+  // make a series for every combination.
+  const eachName = (c: AcquireContext): Labels[] => (c.names ?? [c.name]).map((name) => labelsOf({ primitive: c.primitive, name }));
   const registers = [registry];
   const gauge = (name: string, help: string, labelNames: readonly string[], read: Read, remember = true, combine?: (a: number, b: number) => number): Gauge =>
     stateGauge({ name, help, labelNames: [...labelNames], registers }, read, remember, combine);
@@ -127,7 +132,7 @@ export function registerLeaseholdMetrics(registry: Registry = defaultRegistry, o
   const roundTrip = new Histogram({ name: 'leasehold_keepalive_round_trip_seconds', help: 'From sending a keep-alive to its answer.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
   // The gauges are read from the live state at each scrape, never counted from events (see live-state.ts).
   gauge('leasehold_waiting', 'Acquisitions waiting now.', base, () =>
-    liveState().waits.filter((c) => c.blocking).map((c) => [labelsOf(c), 1]));
+    liveState().waits.filter((c) => c.blocking).flatMap((c) => eachName(c).map((labels): Sample => [labels, 1])));
   gauge('leasehold_held', 'Locks, permits, leaderships and raised barriers held now.', base, () =>
     liveState().holdings.map((h) => [labelsOf(h), 1]));
   gauge('leasehold_session_validity_seconds', 'How long each live session is certainly valid from now (its validity deadline minus now).', ['lease'], () =>
@@ -152,9 +157,11 @@ export function registerLeaseholdMetrics(registry: Registry = defaultRegistry, o
 
   const onAsyncEnd = (message: unknown): void => {
     const c = message as AcquireContext;
-    const labels = { ...labelsOf(c), outcome: c.outcome ?? 'error' };
-    wait.observe(labels, (c.waitedMs ?? 0) / 1000);
-    acquisitions.inc(labels);
+    for (const name of eachName(c)) {
+      const labels = { ...name, outcome: c.outcome ?? 'error' };
+      wait.observe(labels, (c.waitedMs ?? 0) / 1000);
+      acquisitions.inc(labels);
+    }
   };
   const none = (): void => undefined;
   const tracing = { start: none, end: none, asyncStart: none, asyncEnd: onAsyncEnd, error: none };

@@ -1,4 +1,5 @@
 // Small helpers shared by the real-etcd tests.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Etcd3 } from 'etcd3';
 import type { Registry } from 'prom-client';
@@ -71,4 +72,21 @@ export async function runTs(
       resolve({ code, output });
     });
   });
+}
+
+/** `etcdctl` (v3 API) against `endpoints`, with its stdout and stderr collected for `output()`. */
+export function etcdctl(endpoints: readonly string[], args: readonly string[]): ChildProcess & { output: () => string } {
+  const child = spawn('etcdctl', [`--endpoints=${endpoints.join(',')}`, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ETCDCTL_API: '3' },
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  return Object.assign(child, { output: () => out });
+}
+
+/** Resolves once `child` has exited (at once if it has). */
+export function exited(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 }

@@ -9,6 +9,7 @@ import { anySignal, raceSignal, within } from '../transport/abort.js';
 import { isLeaseNotFound, isTransientError } from '../transport/retry.js';
 import { cleanupWait, removeUntilGone } from './cleanup.js';
 import { enqueue, findBlocker, OwnKeyGone, waitTurn, type Enqueued, type QueueSpec } from './queue.js';
+import { deleteAllIfCreated } from './queue-all.js';
 import { internals, type SessionLike } from './session-internals.js';
 import { signalOption } from './validate.js';
 
@@ -66,15 +67,16 @@ export interface AcquireOptions {
  * The error an acquisition rejects with: the caller's abort reason unchanged; else, once the session
  * has ended (lost or closed), the session's reason — it wins over the transport error that came with
  * the outage; else "our key is gone" becomes LeaseLostError (lease gone) or NotHeldError (someone
- * deleted it); anything else as it is.
+ * deleted it; the key the error names, else `ownKey`); anything else as it is.
  */
-async function explainFailure(session: SessionLike, ownKey: string, error: unknown, caller?: AbortSignal): Promise<unknown> {
+export async function explainFailure(session: SessionLike, ownKey: string, error: unknown, caller?: AbortSignal): Promise<unknown> {
   if (caller?.aborted) return caller.reason as unknown;
   if (!session.alive) return session.signal.reason as unknown;
   const s = internals(session);
   if (error instanceof OwnKeyGone) {
     if (!(await s.checkLease())) return session.signal.reason as unknown;
-    return new NotHeldError(`${ownKey} was deleted by someone else while waiting`, { key: ownKey, cause: error });
+    const key = error.key ?? ownKey;
+    return new NotHeldError(`${key} was deleted by someone else while waiting`, { key, cause: error });
   }
   if (isLeaseNotFound(error)) {
     s.lost(error);
@@ -107,7 +109,7 @@ export async function acquire(params: AcquireParams, options?: AcquireOptions): 
     if (!session.alive) throw session.signal.reason;
     return { key: ownKey, token: joined.ownRevision, leave };
   } catch (error) {
-    await giveUp(session, ownKey, joining, leave, error);
+    await giveUp(session, [ownKey], joining, leave, error);
     throw await explainFailure(session, ownKey, error, callerSignal);
   }
 }
@@ -117,27 +119,32 @@ export async function acquire(params: AcquireParams, options?: AcquireOptions): 
  * `cleanupWait` for it — except when etcd is unreachable, which cannot take the delete now either:
  * then the caller hears at once and the cleanup goes on in the background.
  */
-async function giveUp(
+export async function giveUp(
   session: SessionLike,
-  ownKey: string,
-  joining: Promise<Enqueued> | undefined,
+  keys: readonly string[],
+  joining: Promise<Joined> | undefined,
   leave: () => void,
   error: unknown,
 ): Promise<void> {
-  const cleanup = abandon(session, ownKey, joining, leave);
+  const cleanup = abandon(session, keys, joining, leave);
   if (!isTransientError(error)) await within(cleanup, cleanupWait);
 }
 
+/** What an acquisition's join resolves with, as far as its cleanup cares: the create revision of its keys. */
+interface Joined {
+  ownRevision: bigint;
+}
+
 /**
- * Deletes the key an abandoned acquisition may have created (guarded by its create revision) until it
- * is gone or the session ends — a key left behind on a live lease would block everyone queued after
- * it for as long as the session lives — then passes the local turn on. Tracked by the session so
- * `close()` waits for it.
+ * Deletes the keys an abandoned acquisition may have created (guarded by their create revision, which
+ * one join gave them all) until they are gone or the session ends — a key left behind on a live lease
+ * would block everyone queued after it for as long as the session lives — then passes the local turn
+ * on. Tracked by the session so `close()` waits for it.
  */
-function abandon(
+export function abandon(
   session: SessionLike,
-  ownKey: string,
-  joining: Promise<Enqueued> | undefined,
+  keys: readonly string[],
+  joining: Promise<Joined> | undefined,
   leave: () => void,
 ): Promise<void> {
   const s = internals(session);
@@ -151,12 +158,13 @@ function abandon(
       await removeUntilGone(session.signal, async (signal) => {
         let revision = created;
         if (revision === undefined) {
-          // Our key is named by our lease: if it exists with our lease, the ambiguous join created it.
-          const kv = (await s.ops.range({ key: s.ops.abs(ownKey) }, signal)).kvs[0];
+          // Our keys are named by our lease: if one exists with our lease, the ambiguous join created
+          // it — and, one txn having written them all, every other key with the same revision.
+          const kv = (await s.ops.range({ key: s.ops.abs(keys[0]!) }, signal)).kvs[0];
           if (!kv || kv.lease !== session.leaseId) return false;
           revision = BigInt(kv.create_revision);
         }
-        return s.ops.deleteIfCreated(ownKey, revision, signal);
+        return deleteAllIfCreated(s.ops, keys, revision, signal);
       });
     } catch {
       // etcd refused for good: the key goes with the lease at the latest.
@@ -191,13 +199,13 @@ export async function tryAcquire(
     }
     if (first && isFree) first = await isFree(joined.ownRevision);
     if (!first) {
-      await abandon(session, ownKey, joining, leave);
+      await abandon(session, [ownKey], joining, leave);
       return null;
     }
     if (!session.alive) throw session.signal.reason;
     return { key: ownKey, token: joined.ownRevision, leave };
   } catch (error) {
-    await giveUp(session, ownKey, joining, leave, error);
+    await giveUp(session, [ownKey], joining, leave, error);
     throw await explainFailure(session, ownKey, error);
   }
 }

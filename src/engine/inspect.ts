@@ -8,8 +8,8 @@
  * is not UTF-8 — each is reported as it is (`leaseId` `'0'`, `problem`), never dropped and never
  * counted as something it is not.
  */
-import type { Namespace } from 'etcd3';
-import { EtcdOps, type Kv } from '../transport/etcd.js';
+import type { IRangeResponse, Namespace } from 'etcd3';
+import { EtcdOps, rangeOp, type Kv } from '../transport/etcd.js';
 import { defaultRetryPolicy } from '../transport/retry.js';
 import { isDirectChild, leaseHex } from './keys.js';
 import { decodeRecord } from './permits.js';
@@ -111,12 +111,16 @@ export function permitHolders(kvs: readonly Kv[], holders: string): { holders: P
   return view;
 }
 
+/** The contenders of `spec` in a range answer, in queue order. */
+function contenders(ops: EtcdOps, spec: QueueSpec, res: IRangeResponse): Kv[] {
+  return inQueueOrder(res.kvs.map((kv) => ops.decode(kv)).filter((kv) => counts(spec, kv.bytes)));
+}
+
 /** Reads every contender of `spec` in one range and returns them in queue order, with the revision. */
 export async function readQueue(ops: EtcdOps, spec: QueueSpec, signal: AbortSignal | undefined): Promise<{ kvs: Kv[]; revision: bigint }> {
   signal?.throwIfAborted();
   const res = await ops.range(ops.prefixRange(spec.prefix), signal);
-  const kvs = res.kvs.map((kv) => ops.decode(kv)).filter((kv) => counts(spec, kv.bytes));
-  return { kvs: inQueueOrder(kvs), revision: BigInt(res.header.revision) };
+  return { kvs: contenders(ops, spec, res), revision: BigInt(res.header.revision) };
 }
 
 /**
@@ -162,6 +166,21 @@ export interface QueueKind<T extends Contender> {
 /** Mutex and Election, named by their queue prefix `${name}/`: the first contender holds. */
 export function firstInLine(prefix: string): QueueKind<Contender> {
   return { spec: { prefix }, view: firstHolds };
+}
+
+/**
+ * One read of several queues (a MultiLock's names), in one txn, so all of them are seen at one
+ * revision: holders and waiters of each kind, in the order of `kinds`.
+ */
+export async function queueStates<T extends Contender>(
+  ops: EtcdOps,
+  kinds: readonly QueueKind<T>[],
+  signal: AbortSignal | undefined,
+): Promise<{ revision: bigint; states: { holders: T[]; waiters: T[] }[] }> {
+  signal?.throwIfAborted();
+  const res = await ops.readTxn({ compare: [], success: kinds.map((k) => rangeOp(ops.prefixRange(k.spec.prefix))) }, signal);
+  const states = kinds.map((kind, i) => kind.view(contenders(ops, kind.spec, res.responses[i]!.response_range)));
+  return { revision: BigInt(res.header.revision), states };
 }
 
 /** One read of the queue `kind`: holders and waiters at one revision. */

@@ -61,4 +61,33 @@ export class LocalQueue {
       if (this.#tails.get(key) === tail) this.#tails.delete(key);
     };
   }
+
+  /**
+   * Takes the turns of every key in `keys`, one after another in one fixed order (sorted), and
+   * returns the function that passes them all on. The fixed order means two acquisitions of
+   * overlapping key sets on one Session can never each hold a turn the other waits for. Aborting
+   * `signal` passes on the turns taken so far and rejects with its reason.
+   */
+  async enterAll(keys: readonly string[], signal?: AbortSignal): Promise<() => void> {
+    const leaves: (() => void)[] = [];
+    const leaveAll = (): void => {
+      for (const leave of leaves) leave();
+    };
+    try {
+      for (const key of [...keys].sort()) leaves.push(await this.enter(key, signal));
+    } catch (error) {
+      leaveAll();
+      throw error;
+    }
+    return leaveAll;
+  }
+
+  /** Non-blocking {@link enterAll}: the release function, or null (holding no turn) when any key is busy. */
+  tryEnterAll(keys: readonly string[]): (() => void) | null {
+    if (keys.some((key) => this.#tails.has(key))) return null;
+    const leaves = keys.map((key) => this.tryEnter(key)!);
+    return () => {
+      for (const leave of leaves) leave();
+    };
+  }
 }

@@ -26,6 +26,14 @@ export interface QueueSpec {
 /** Thrown inside the queue when our own key is gone: the caller decides between lost and not held. */
 export class OwnKeyGone extends Error {
   override name = 'OwnKeyGone';
+
+  /** @param key which of our keys is gone, when the thrower knows (a MultiLock has several). */
+  constructor(
+    message: string,
+    readonly key?: string,
+  ) {
+    super(message);
+  }
 }
 
 /** Whether the key `key` (bytes relative to the namespace) is a contender of the queue `spec`. */
@@ -33,7 +41,8 @@ export function counts(spec: QueueSpec, key: Buffer): boolean {
   return spec.counts ? spec.counts(key) : isDirectChild(key, spec.prefix);
 }
 
-function blockerQuery(ops: EtcdOps, spec: QueueSpec, below: bigint | undefined, limit: number): IRangeRequest {
+/** The range that finds the contender just below `below` (the newest one when undefined). */
+export function blockerQuery(ops: EtcdOps, spec: QueueSpec, below: bigint | undefined, limit: number): IRangeRequest {
   return {
     ...ops.prefixRange(spec.prefix),
     sort_target: 'Create',
@@ -49,7 +58,7 @@ function blockerQuery(ops: EtcdOps, spec: QueueSpec, below: bigint | undefined, 
  * contender (a nested name) and the range must be read in full.
  * @throws ForeignKeyError when the blocker has no lease: it would never go away by itself.
  */
-function pick(
+export function pick(
   ops: EtcdOps,
   spec: QueueSpec,
   res: IRangeResponse,

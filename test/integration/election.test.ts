@@ -18,7 +18,7 @@ import {
   SessionClosedError,
 } from '../../src/index.js';
 import { startEtcd, startProxy, type EtcdCluster } from '../../src/testing/index.js';
-import { eventually, keysUnder, runTs, stillPending, uniqueName } from '../helpers.js';
+import { etcdctl, eventually, exited, keysUnder, runTs, stillPending, uniqueName } from '../helpers.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -569,21 +569,11 @@ describe('Election calls with a signal, and Leadership.election', () => {
 });
 
 describe('Election interop with etcdctl elect', () => {
-  function etcdctl(args: string[]): ChildProcess & { output: () => string } {
-    const child = spawn('etcdctl', [`--endpoints=${etcd.endpoints.join(',')}`, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    return Object.assign(child, { output: () => out });
-  }
-  const exited = (child: ChildProcess) =>
-    new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+  const ctl = (args: string[]) => etcdctl(etcd.endpoints, args);
 
   test('`etcdctl elect NAME VALUE` leads: our campaign waits, leader() and observe() show it; it resigns → we lead', async () => {
     const name = uniqueName('ctl-leads');
-    const child = etcdctl(['elect', name, 'from-etcdctl']);
+    const child = ctl(['elect', name, 'from-etcdctl']);
     try {
       await eventually(() => child.output().includes('from-etcdctl'), 10_000, 'etcdctl elected');
       await using s = await session();
@@ -613,8 +603,8 @@ describe('Election interop with etcdctl elect', () => {
     const name = uniqueName('ctl-observes');
     await using s = await session();
     const leadership = await new Election(s, name).campaign('node-leader');
-    const listener = etcdctl(['elect', '-l', name]);
-    const campaigner = etcdctl(['elect', name, 'ctl-candidate']);
+    const listener = ctl(['elect', '-l', name]);
+    const campaigner = ctl(['elect', name, 'ctl-candidate']);
     try {
       await eventually(() => listener.output().includes(`${leadership.key}\nnode-leader\n`), 10_000, 'etcdctl -l sees us');
       await leadership.proclaim('node-leader v2');

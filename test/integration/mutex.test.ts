@@ -1,5 +1,4 @@
 // Mutex against a real etcd: FIFO, mutual exclusion, herd-free handoff, aborts, lease loss, interop.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import { noop } from 'cockatiel';
 import { describe, expect, test } from 'vitest';
 import { LeaseLostError, Mutex, NotHeldError, Session, isLeaseLostError } from '../../src/index.js';
 import { startEtcd } from '../../src/testing/index.js';
-import { eventually, keysUnder, stillPending, uniqueName, untilReleased } from '../helpers.js';
+import { etcdctl, eventually, exited, keysUnder, stillPending, uniqueName, untilReleased } from '../helpers.js';
 import { etcdForFile } from '../fixture.js';
 
 const fx = etcdForFile(5);
@@ -308,18 +307,7 @@ describe('Mutex', () => {
 });
 
 describe('Mutex interop with etcdctl lock', () => {
-  function etcdctl(args: string[]): ChildProcess & { output: () => string } {
-    const child = spawn('etcdctl', [`--endpoints=${fx.etcd.endpoints.join(',')}`, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ETCDCTL_API: '3' },
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    return Object.assign(child, { output: () => out });
-  }
-  const exited = (child: ChildProcess) =>
-    new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+  const ctl = (args: string[]) => etcdctl(fx.etcd.endpoints, args);
 
   test('a lock held by `etcdctl lock` blocks ours until it exits', async () => {
     await using s = await fx.session();
@@ -327,7 +315,7 @@ describe('Mutex interop with etcdctl lock', () => {
     // etcdctl holds the lock until the test writes `release`.
     const dir = mkdtempSync(join(tmpdir(), 'leasehold-interop-'));
     const release = join(dir, 'release');
-    const child = etcdctl(['lock', '--ttl=2', name, '--', 'sh', '-c', `echo HELD; ${untilReleased(dir)}`]);
+    const child = ctl(['lock', '--ttl=2', name, '--', 'sh', '-c', `echo HELD; ${untilReleased(dir)}`]);
     try {
       await eventually(() => child.output().includes('HELD'), 10_000, 'etcdctl holds');
       const [theirs] = await keysUnder(fx.admin, `${name}/`);
@@ -349,7 +337,7 @@ describe('Mutex interop with etcdctl lock', () => {
     await using s = await fx.session();
     const name = uniqueName('interop-b');
     const lock = await new Mutex(s, name).lock();
-    const child = etcdctl(['lock', '--ttl=2', name, '--', 'sh', '-c', 'echo GOT']);
+    const child = ctl(['lock', '--ttl=2', name, '--', 'sh', '-c', 'echo GOT']);
     await delay(1000);
     expect(child.output()).not.toContain('GOT');
     await lock.release();
