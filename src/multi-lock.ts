@@ -5,10 +5,11 @@ import { acquireAll, tryAcquireAll, type GrantAll } from './engine/acquire-all.j
 import { firstInLine, queueStates, staticInspect, type Contender, type InspectOptions, type QueueKind, type StaticInspectOptions } from './engine/inspect.js';
 import { queuePrefix } from './engine/keys.js';
 import type { Entry } from './engine/queue-all.js';
-import { internals } from './engine/session-internals.js';
 import { checkFunction, show, signalOption } from './engine/validate.js';
-import type { LockOptions } from './mutex.js';
+import type { LockOptions, WithLockOptions } from './mutex.js';
 import { sessionDefaults, type Session } from './session.js';
+import type { SessionSource } from './session-source.js';
+import { holding, sessionsOf, withOptions, type Sessions } from './sessions.js';
 import type { EtcdOps } from './transport/etcd.js';
 
 /**
@@ -98,59 +99,72 @@ export interface MultiQueueState {
 export class MultiLock {
   /** The names, duplicates removed, in the order first given. */
   readonly names: readonly string[];
-  /** The session whose lease the keys are bound to. */
-  readonly session: Session;
-  readonly #entries: readonly Entry[];
+  /**
+   * What the locks are taken on: a Session, or a SessionSource whose current Session each acquisition
+   * takes. A handle's own `session` is the Session it was taken on.
+   */
+  readonly session: Session | SessionSource;
+  readonly #sessions: Sessions;
   readonly #kinds: readonly QueueKind<Contender>[];
 
   /**
-   * A MultiLock on `names` (each a lock name, as for a Mutex) on `session`. A name given twice is
-   * taken once. Creating it talks to nobody.
-   * @throws TypeError/RangeError when `session` is not a Session, `names` is not an array of 1 to
+   * A MultiLock on `names` (each a lock name, as for a Mutex) on `session` (a Session or a
+   * SessionSource). A name given twice is taken once. Creating it talks to nobody.
+   * @throws TypeError/RangeError when `session` is neither, `names` is not an array of 1 to
    * {@link maxMultiLockNames} distinct valid names, or a name is invalid (naming it and its index).
    */
-  constructor(session: Session, names: readonly string[]) {
-    internals(session, 'MultiLock');
+  constructor(session: Session | SessionSource, names: readonly string[]) {
+    this.#sessions = sessionsOf(session, 'MultiLock');
     this.names = Object.freeze(checkNames(names));
     this.session = session;
-    this.#entries = this.names.map((name) => ({ key: `${name}/${session.leaseHex}`, spec: { prefix: `${name}/` } }));
     this.#kinds = this.names.map((name) => firstInLine(`${name}/`));
   }
 
+  /** Our key in each name's queue on `session`: `${name}/${leaseHex}`, a Mutex key. */
+  #entries(session: Session): Entry[] {
+    return this.#kinds.map(({ spec }) => ({ key: `${spec.prefix}${session.leaseHex}`, spec }));
+  }
+
   /**
-   * Waits until every name is ours, in FIFO order on each, and returns the handle. Aborting
+   * Waits until every name is ours, in FIFO order on each, and returns the handle. On a SessionSource
+   * it first takes the source's current Session (waiting for one while the source grants it). Aborting
    * `options.signal` deletes every key and rejects with `signal.reason` unchanged; if the lease is lost
    * while waiting it rejects with {@link LeaseLostError}; if someone deletes one of our keys while we
    * wait, with {@link NotHeldError} naming it — never with a handle while any key is gone.
    */
   async lock(options?: LockOptions): Promise<MultiLockHandle> {
-    const params = { session: this.session, entries: this.#entries, where: 'MultiLock.lock' };
-    return traced(acquireChannel, () => this.#context(true), options?.signal, async () => this.#handle(await acquireAll(params, options)), (h) => h.token);
+    const signal = signalOption(options, 'MultiLock.lock');
+    return traced(acquireChannel, () => this.#context(true), signal, async () => {
+      const session = await this.#sessions.current(signal);
+      const grant = await acquireAll({ session, entries: this.#entries(session), where: 'MultiLock.lock' }, options);
+      return this.#handle(session, grant);
+    }, (h) => h.token);
   }
 
   /**
    * Takes every name if nobody holds or waits for any of them, without waiting; resolves with `null`
    * otherwise (also when another acquisition on this same Session has one of them). Leaves no key.
+   * On a SessionSource without a live Session it waits for the grant under way (rejecting with its
+   * error if it fails).
    */
   async tryLock(): Promise<MultiLockHandle | null> {
     return traced(acquireChannel, () => this.#context(false), undefined, async () => {
-      const grant = await tryAcquireAll({ session: this.session, entries: this.#entries, where: 'MultiLock.tryLock' });
-      return grant && this.#handle(grant);
+      const session = await this.#sessions.attempt();
+      const grant = await tryAcquireAll({ session, entries: this.#entries(session), where: 'MultiLock.tryLock' });
+      return grant && this.#handle(session, grant);
     }, (h) => h?.token);
   }
 
   /**
    * Runs `fn` while holding every name and releases them when `fn` settles (also when it throws).
-   * `fn` gets the handle: pass `handle.signal` to the work so it stops if the locks are lost.
+   * `fn` gets the handle: pass `handle.signal` to the work so it stops if the locks are lost. With
+   * `options.requeue` on a SessionSource, a lease lost while still waiting queues again on the next
+   * Session; `fn` never runs twice.
    */
-  async withLock<T>(fn: (handle: MultiLockHandle) => Promise<T> | T, options?: LockOptions): Promise<T> {
+  async withLock<T>(fn: (handle: MultiLockHandle) => Promise<T> | T, options?: WithLockOptions): Promise<T> {
     checkFunction(fn, '`fn` of MultiLock.withLock');
-    const handle = await this.lock(options);
-    try {
-      return await fn(handle);
-    } finally {
-      await handle.release();
-    }
+    const { options: lockOptions, requeue } = withOptions(options, this.#sessions, 'MultiLock.withLock');
+    return holding(async () => this.lock(lockOptions), fn, requeue, lockOptions.signal);
   }
 
   /**
@@ -159,7 +173,7 @@ export class MultiLock {
    * shows in the queue of each of its names with the same token and lease.
    */
   async queue(options?: InspectOptions): Promise<MultiQueueState> {
-    return readQueues(internals(this.session).ops, this.names, this.#kinds, signalOption(options, 'MultiLock.queue'));
+    return readQueues(this.#sessions.ops, this.names, this.#kinds, signalOption(options, 'MultiLock.queue'));
   }
 
   /**
@@ -173,10 +187,10 @@ export class MultiLock {
     return readQueues(ops, checked, checked.map((name) => firstInLine(`${name}/`)), signal);
   }
 
-  #handle(grant: GrantAll): MultiLockHandle {
+  #handle(session: Session, grant: GrantAll): MultiLockHandle {
     const [first, ...rest] = this.names;
     const init: HandleInit = {
-      session: this.session,
+      session,
       key: grant.keys[0]!,
       token: grant.token,
       leave: grant.leave,
@@ -187,7 +201,7 @@ export class MultiLock {
   }
 
   #context(blocking: boolean): AcquireContext {
-    return { primitive: 'multilock', name: this.names.join(', '), names: [...this.names], lease: this.session.leaseHex, blocking };
+    return { primitive: 'multilock', name: this.names.join(', '), names: [...this.names], lease: this.#sessions.peek()?.leaseHex ?? '', blocking };
   }
 }
 

@@ -16,6 +16,7 @@ import {
   Mutex,
   NotHeldError,
   Session,
+  SessionSource,
   isLeaseLostError,
   maxMultiLockNames,
   type AcquireContext,
@@ -324,6 +325,26 @@ describe('MultiLock', () => {
       await locks.release();
     } finally {
       await adopted.close();
+    }
+  });
+
+  test('on a SessionSource each acquisition takes the current Session; after a loss the next is on a new lease', async () => {
+    const sessions = new SessionSource(fx.etcd.client(), { ttl: 5 });
+    try {
+      const names = namesOf('source', 2);
+      const multi = new MultiLock(sessions, names);
+      const first = await multi.lock();
+      expect(first.session).toBe(await sessions.current());
+      await fx.admin.leaseClient.leaseRevoke({ ID: first.session.leaseId });
+      await eventually(() => first.signal.aborted, 5000, 'holder aborted');
+      expect(isLeaseLostError(first.signal.reason)).toBe(true);
+      const second = await multi.lock({ signal: AbortSignal.timeout(10_000) });
+      expect(second.session.leaseId).not.toBe(first.session.leaseId);
+      expect(second.keys).toEqual(names.map((n) => `${n}/${second.session.leaseHex}`));
+      await second.release();
+      expect(await keysOf(names)).toEqual([]);
+    } finally {
+      await sessions.close();
     }
   });
 
