@@ -14,6 +14,7 @@ import { noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IOperation, type IRangeResponse, type ITxnResponse } from 'etcd3';
 import { DoubleBarrier, Election, isLeaseholdError, isLeaseLostError, Mutex, ReadWriteLock, Semaphore, Session } from '../../src/index.js';
 import type { ComparatorBuilder } from 'etcd3';
+import { multiPrimitive } from './multi-client.js';
 import type { ClientConfig, Command, EffectOptions, LogEvent, PrimitiveKind } from './protocol.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ClientConfig;
@@ -55,6 +56,10 @@ interface Held {
   release(): Promise<unknown>;
   /** An election leader's `proclaim`. */
   proclaim?(value: string): Promise<void>;
+  /** A MultiLock's keys (one per name; `key` is the first), logged with the acquisition. */
+  keys?: readonly string[];
+  /** An effect of its own (a MultiLock's, on a counter per name): replaces the one below. */
+  effect?(id: string): Promise<void>;
 }
 
 /** The primitive this client exercises, behind one interface. */
@@ -80,6 +85,8 @@ function makePrimitive(kind: PrimitiveKind, session: Session): Primitive {
       const rw = new ReadWriteLock(session, config.lock);
       return { acquire: (signal) => rw.writeLock({ signal }) };
     }
+    case 'multi':
+      return multiPrimitive(session, { client, config, log, errName, callOptions });
     case 'election': {
       const election = new Election(session, config.lock);
       return {
@@ -182,6 +189,7 @@ async function acquire(timeoutMs?: number): Promise<Held | undefined> {
       seq: cycle,
       deadline: toHr(s.deadline),
       ...(config.kind === 'semaphore' ? { weight: config.weight ?? 1 } : {}),
+      ...(h.keys ? { keys: h.keys } : {}),
     });
     return h;
   } catch (error) {
@@ -216,6 +224,10 @@ async function effect(options: EffectOptions = {}): Promise<void> {
   log({ ev: 'invoke', op: 'effect', id, lease: s.leaseHex, key: h.key, token: h.token.toString(), guarded, deadline: toHr(s.deadline) });
   if ((options.checkHeld ?? true) && !h.held) {
     log({ ev: 'fail', op: 'effect', id, err: 'not held (checked before the effect)', skipped: true });
+    return;
+  }
+  if (h.effect) {
+    await h.effect(id);
     return;
   }
   try {

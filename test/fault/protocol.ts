@@ -1,6 +1,6 @@
 /** What the fault-test parent and its client processes say to each other. */
 
-export type PrimitiveKind = 'mutex' | 'semaphore' | 'election' | 'read' | 'write';
+export type PrimitiveKind = 'mutex' | 'semaphore' | 'election' | 'read' | 'write' | 'multi';
 
 /** The client's configuration, passed as JSON in argv[2]. */
 export interface ClientConfig {
@@ -52,6 +52,12 @@ export interface ClientConfig {
   waitStart?: boolean;
   /** After a lost session, open a new one and go on (loop mode). */
   renew?: boolean;
+  /** `multi`: the names each acquisition draws its set from (see test/fault/multi-client.ts). */
+  locks?: string[];
+  /** `multi`: the most names in one set. @default 3 */
+  maxNames?: number;
+  /** `multi`: the seed of the PRNG that draws the sets. @default 1 */
+  seed?: number;
 }
 
 /** How one effect behaves (manual mode). */
