@@ -17,6 +17,7 @@ import { memoryRow } from './scenarios/memory.js';
 import { recoveryKinds, recoveryRow } from './scenarios/recovery.js';
 import { waitersRow } from './scenarios/waiters.js';
 import { rwlockTask, semaphoreTask } from './scenarios/shared.js';
+import { multiLockTask } from './scenarios/multi-lock.js';
 
 const startedAt = new Date();
 const t0 = performance.now();
@@ -105,6 +106,7 @@ async function main(): Promise<number> {
     }
     for (const w of workers) if (want.has('semaphore')) tasks.push(semaphoreTask(ctx, w));
     for (const w of workers) if (want.has('rwlock')) tasks.push(rwlockTask(ctx, w));
+    for (const w of workers) if (want.has('multilock')) tasks.push(multiLockTask(ctx, w, 'multilock'), multiLockTask(ctx, w, 'mutexes'));
     const handovers: Task[] = want.has('failover')
       ? [floorTask(ctx, leadMs), resignTask(ctx, leaseholdElection), resignTask(ctx, etcd3Election)]
       : [];

@@ -14,6 +14,7 @@ export const allScenarios = [
   'waiters',
   'diagnostics',
   'recovery',
+  'multilock',
 ] as const;
 export type ScenarioName = (typeof allScenarios)[number];
 

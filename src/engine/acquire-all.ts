@@ -1,14 +1,15 @@
 /**
  * The acquire sequence of a MultiLock: take this Session's local turn of every key (in one fixed
  * order), join every queue in one txn (`queue-all.ts`), wait for each name's turn with the same wait
- * every queued primitive uses (`waitTurn`: herd-free, re-checked, riding out outages), then check every
- * key at one revision before reporting it held. On any failure every key is deleted (guarded by the
+ * every queued primitive uses (`waitTurn`: herd-free, re-checked, riding out outages), and report it
+ * held only once one read has seen every key first and in place at one revision. On any failure every key is deleted (guarded by the
  * shared create revision) before rejecting, as `acquire.ts` does for one key.
  */
 import { anySignal, raceSignal } from '../transport/abort.js';
 import { abandon, explainFailure, giveUp, type AcquireOptions } from './acquire.js';
-import { findBlocker, OwnKeyGone, waitTurn } from './queue.js';
-import { enqueueAll, verifyAll, type Entry, type JoinedAll } from './queue-all.js';
+import type { EtcdOps } from '../transport/etcd.js';
+import { OwnKeyGone, waitTurn } from './queue.js';
+import { enqueueAll, findBlockers, type Entry, type JoinedAll } from './queue-all.js';
 import { internals, type SessionLike } from './session-internals.js';
 import { signalOption } from './validate.js';
 
@@ -28,6 +29,27 @@ export interface GrantAll {
   token: bigint;
   /** Passes every local turn on; the handle calls it once its keys are gone. */
   leave: () => void;
+}
+
+/**
+ * Waits until every key is first in its queue, as one read sees them all — the join's own, or a read
+ * guarded by every key, which is then also the check that every key is still ours. While some name
+ * has someone ahead, waits for its turn there with the wait every queued primitive uses, then reads
+ * every queue again: once a key is first it stays first for as long as it exists.
+ */
+async function waitAll(ops: EtcdOps, entries: readonly Entry[], joined: JoinedAll, signal: AbortSignal): Promise<void> {
+  let blockers = joined.joined.map((j) => j.blocker);
+  let checkedAt = joined.joined[0]!.checkedAt;
+  for (;;) {
+    const i = blockers.findIndex((b) => b !== null);
+    if (i === -1) return;
+    const blocker = blockers[i];
+    if (blocker !== undefined) {
+      const entry = entries[i]!;
+      await waitTurn(ops, entry.spec, entry.key, { ...joined.joined[i]!, blocker, checkedAt }, signal);
+    }
+    ({ blockers, checkedAt } = await findBlockers(ops, entries, joined.ownRevision, signal));
+  }
 }
 
 /** The key an error names: the one found gone, else the first. */
@@ -54,15 +76,7 @@ export async function acquireAll(params: AcquireAllParams, options?: AcquireOpti
     joining = enqueueAll(s.ops, entries, session.leaseId, signal);
     // Rejects at once on abort; the join itself goes on, and `abandon` cleans up after it.
     const joined = await raceSignal(joining, signal);
-    let waited = false;
-    for (const [i, entry] of entries.entries()) {
-      const turn = joined.joined[i]!;
-      if (turn.blocker === null) continue; // first in this queue at the join's revision: stays first
-      waited = true;
-      await waitTurn(s.ops, entry.spec, entry.key, turn, signal);
-    }
-    // Each wait checked its own key; a key checked earlier may have gone since. One read checks all.
-    if (waited) await verifyAll(s.ops, keys, joined.ownRevision, signal);
+    await waitAll(s.ops, entries, joined, signal);
     signal.throwIfAborted();
     if (!session.alive) throw session.signal.reason;
     return { keys, token: joined.ownRevision, leave };
@@ -88,19 +102,12 @@ export async function tryAcquireAll(params: AcquireAllParams): Promise<GrantAll 
   try {
     joining = enqueueAll(s.ops, entries, session.leaseId, session.signal);
     const joined = await joining;
-    let read = false;
-    for (const [i, entry] of entries.entries()) {
-      let blocker = joined.joined[i]!.blocker;
-      if (blocker === undefined) {
-        read = true;
-        ({ blocker } = await findBlocker(s.ops, entry.spec, entry.key, joined.ownRevision, session.signal));
-      }
-      if (blocker !== null) {
-        await abandon(session, keys, joining, leave);
-        return null;
-      }
+    let blockers = joined.joined.map((j) => j.blocker);
+    if (blockers.includes(undefined)) ({ blockers } = await findBlockers(s.ops, entries, joined.ownRevision, session.signal));
+    if (blockers.some((b) => b !== null)) {
+      await abandon(session, keys, joining, leave);
+      return null;
     }
-    if (read) await verifyAll(s.ops, keys, joined.ownRevision, session.signal);
     if (!session.alive) throw session.signal.reason;
     return { keys, token: joined.ownRevision, leave };
   } catch (error) {

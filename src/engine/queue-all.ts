@@ -15,6 +15,7 @@
 import { LeaseholdError } from '../errors.js';
 import { guardCompare, rangeOp, type EtcdOps } from '../transport/etcd.js';
 import { blockerQuery, OwnKeyGone, pick, type Enqueued, type QueueSpec } from './queue.js';
+import type { Blocker } from './watch.js';
 
 /** One key to join and the queue it joins. */
 export interface Entry {
@@ -78,23 +79,35 @@ export async function enqueueAll(ops: EtcdOps, entries: readonly Entry[], lease:
 }
 
 /**
- * Checks in one read that every key in `keys` still exists with create revision `ownRevision`. Run
- * after waiting and before anyone is told "held", so the check of etcd issue 11456 covers every key
- * at one revision.
- * @throws OwnKeyGone naming the first key that is gone.
+ * Reads, in one txn guarded by every key of ours, the contender just ahead of each of our keys: a
+ * read that finds no one ahead anywhere is also the check, for every key at one revision, that the
+ * keys are still ours (etcd issue 11456). A queue whose answer was cut at a nested name is read in
+ * full (every queue then, in one more guarded read).
+ * @throws OwnKeyGone naming the first key that no longer has create revision `ownRevision`.
  */
-export async function verifyAll(ops: EtcdOps, keys: readonly string[], ownRevision: bigint, signal?: AbortSignal): Promise<void> {
-  const res = await ops.readTxn(
-    {
-      compare: keys.map((key) => guardCompare(ops.abs(key), ownRevision)),
-      success: [],
-      failure: keys.map((key) => rangeOp({ key: ops.abs(key), keys_only: true })),
-    },
-    signal,
-  );
-  if (res.succeeded) return;
-  const gone = keys.find((_, i) => res.responses[i]?.response_range.kvs[0]?.create_revision !== ownRevision.toString()) ?? keys[0]!;
-  throw new OwnKeyGone(`${gone} is gone`, gone);
+export async function findBlockers(
+  ops: EtcdOps,
+  entries: readonly Entry[],
+  ownRevision: bigint,
+  signal?: AbortSignal,
+): Promise<{ blockers: (Blocker | null)[]; checkedAt: bigint }> {
+  for (const limit of [1, 0]) {
+    const res = await ops.readTxn(
+      {
+        compare: entries.map((e) => guardCompare(ops.abs(e.key), ownRevision)),
+        success: entries.map((e) => rangeOp(blockerQuery(ops, e.spec, ownRevision, limit))),
+        failure: entries.map((e) => rangeOp({ key: ops.abs(e.key), keys_only: true })),
+      },
+      signal,
+    );
+    if (!res.succeeded) {
+      const gone = entries.find((_, i) => res.responses[i]?.response_range.kvs[0]?.create_revision !== ownRevision.toString()) ?? entries[0]!;
+      throw new OwnKeyGone(`${gone.key} is gone`, gone.key);
+    }
+    const found = entries.map((e, i) => pick(ops, e.spec, res.responses[i]!.response_range, limit !== 0, e.key));
+    if (found.every((b) => b !== undefined)) return { blockers: found, checkedAt: BigInt(res.header.revision) };
+  }
+  throw new LeaseholdError('unreachable: an unlimited range is never cut');
 }
 
 /**
