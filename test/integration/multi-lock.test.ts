@@ -41,6 +41,17 @@ async function keysOf(names: readonly string[]): Promise<string[]> {
   return (await Promise.all(names.map(async (n) => keysUnder(fx.admin, `${n}/`)))).flat();
 }
 
+/** `rounds` times, `a` asks for [x, y] and `b` for [y, x] at the same instant; a deadlock times out. */
+async function oppositeOrders(a: Session, b: Session, x: string, y: string, rounds: number): Promise<void> {
+  const signal = AbortSignal.timeout(30_000);
+  for (let i = 0; i < rounds; i++) {
+    await Promise.all([
+      new MultiLock(a, [x, y]).withLock(() => delay(1), { signal }),
+      new MultiLock(b, [y, x]).withLock(() => delay(1), { signal }),
+    ]);
+  }
+}
+
 describe('MultiLock', () => {
   test('one txn writes a Mutex key per name, all with one create revision: the token', async () => {
     await using s = await fx.session();
@@ -145,13 +156,7 @@ describe('MultiLock', () => {
     await using a = await fx.session();
     await using b = await fx.session();
     const [x, y] = namesOf('opposite', 2) as [string, string];
-    const signal = AbortSignal.timeout(30_000);
-    for (let i = 0; i < 20; i++) {
-      await Promise.all([
-        new MultiLock(a, [x, y]).withLock(() => delay(1), { signal }),
-        new MultiLock(b, [y, x]).withLock(() => delay(1), { signal }),
-      ]);
-    }
+    await oppositeOrders(a, b, x, y, 20);
     expect(await keysOf([x, y])).toEqual([]);
   });
 
@@ -260,13 +265,7 @@ describe('MultiLock', () => {
     expect(await new Mutex(s, x).tryLock()).toBeNull();
     await locks.release();
     // Both ask at once, in opposite orders, many times: every turn is taken in one order.
-    const signal = AbortSignal.timeout(30_000);
-    for (let i = 0; i < 10; i++) {
-      await Promise.all([
-        new MultiLock(s, [x, y]).withLock(() => delay(1), { signal }),
-        new MultiLock(s, [y, x]).withLock(() => delay(1), { signal }),
-      ]);
-    }
+    await oppositeOrders(s, s, x, y, 10);
     expect(await keysOf([x, y])).toEqual([]);
   });
 
