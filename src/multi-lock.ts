@@ -57,6 +57,7 @@ export class MultiLockHandle extends LockHandle {
 
 /** One name's queue in a {@link MultiQueueState}. */
 export interface NamedQueueState {
+  /** The name whose queue this is. */
   name: string;
   /** Who holds the name now: at most one contender. */
   holders: Contender[];
