@@ -134,6 +134,7 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
     if (this.#closed.signal.aborted) throw this.#closedError();
     const live = this.session;
     if (live) return live;
+    this.#grant(false); // no-op while a grant is under way
     return this.#waiters.wait(true, signal);
   }
 
@@ -182,7 +183,9 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
 
   async #attempt(): Promise<Session> {
     if (this.#closed.signal.aborted) throw this.#closedError();
-    return this.session ?? this.#waiters.wait(false);
+    if (this.session) return this.session;
+    this.#grant(false); // no-op while a grant is under way
+    return this.#waiters.wait(false);
   }
 
   #closedError(): Error {
@@ -217,6 +220,9 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
         const refused = !isTransientError(error) && !isLeaseLostError(error);
         this.#refused ||= refused;
         this.#waiters.failed(error, refused);
+        // A TypeError or RangeError is a bug (a custom retry policy's, say), not an outage: trying
+        // again cannot fix it, so the loop ends; the next acquisition that asks starts it again.
+        if (error instanceof TypeError || error instanceof RangeError) return;
       }
     }
   }

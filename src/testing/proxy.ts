@@ -34,7 +34,12 @@ export interface TcpProxy extends AsyncDisposable {
   /** Which way traffic is stopped now: `'none'` when the proxy forwards everything. */
   readonly blackholed: ProxyDirection | 'none';
   /** How long each chunk is held before it is passed on, per direction, in ms (0: not delayed). */
-  readonly delayed: { toTarget: number; toClient: number };
+  readonly delayed: {
+    /** The delay of requests (client → target), in ms. */
+    toTarget: number;
+    /** The delay of answers (target → client), in ms. */
+    toClient: number;
+  };
   /** How many client connections are open now. */
   readonly connections: number;
   /** How many client connections were accepted since the start. */
