@@ -10,6 +10,8 @@ import { abandon, explainFailure, giveUp, type AcquireOptions } from './acquire.
 import type { EtcdOps } from '../transport/etcd.js';
 import { OwnKeyGone, waitTurn } from './queue.js';
 import { enqueueAll, findBlockers, type Entry, type JoinedAll } from './queue-all.js';
+import { waitLoop } from './wait-loop.js';
+import type { Blocker } from './watch.js';
 import { internals, type SessionLike } from './session-internals.js';
 import { signalOption } from './validate.js';
 
@@ -32,24 +34,28 @@ export interface GrantAll {
 }
 
 /**
- * Waits until every key is first in its queue, as one read sees them all — the join's own, or a read
+ * Waits until every key is first in its queue, as one read sees them all: the join's own, or a read
  * guarded by every key, which is then also the check that every key is still ours. While some name
  * has someone ahead, waits for its turn there with the wait every queued primitive uses, then reads
- * every queue again: once a key is first it stays first for as long as it exists.
+ * every queue again: once a key is first it stays first for as long as it exists. Runs in the
+ * engine's wait loop, so a transient failure of those reads is a pause, not the end.
  */
 async function waitAll(ops: EtcdOps, entries: readonly Entry[], joined: JoinedAll, signal: AbortSignal): Promise<void> {
-  let blockers = joined.joined.map((j) => j.blocker);
+  let known: (Blocker | null | undefined)[] | undefined = joined.joined.map((j) => j.blocker);
   let checkedAt = joined.joined[0]!.checkedAt;
-  for (;;) {
+  await waitLoop(signal, async () => {
+    // Whatever this pass meets (a wake-up, a failure), the next one reads every queue again.
+    let blockers = known;
+    known = undefined;
+    if (blockers === undefined) ({ blockers, checkedAt } = await findBlockers(ops, entries, joined.ownRevision, signal));
     const i = blockers.findIndex((b) => b !== null);
-    if (i === -1) return;
+    if (i === -1) return { done: undefined };
     const blocker = blockers[i];
-    if (blocker !== undefined) {
-      const entry = entries[i]!;
-      await waitTurn(ops, entry.spec, entry.key, { ...joined.joined[i]!, blocker, checkedAt }, signal);
-    }
-    ({ blockers, checkedAt } = await findBlockers(ops, entries, joined.ownRevision, signal));
-  }
+    if (blocker === undefined) return 'woke'; // not known yet (an adopted key): read every queue
+    const entry = entries[i]!;
+    await waitTurn(ops, entry.spec, entry.key, { ...joined.joined[i]!, blocker, checkedAt }, signal);
+    return 'woke';
+  });
 }
 
 /** The key an error names: the one found gone, else the first. */

@@ -5,11 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { channel, tracingChannel } from 'node:diagnostics_channel';
 import { setTimeout as delay } from 'node:timers/promises';
+import { noop } from 'cockatiel';
 import { Registry } from 'prom-client';
 import { describe, expect, test } from 'vitest';
 import {
   channels,
   EtcdRequestError,
+  ForeignKeyError,
   liveState,
   LeaseLostError,
   MultiLock,
@@ -347,6 +349,17 @@ describe('MultiLock', () => {
     }
   });
 
+  test('a contender key without a lease on one name is refused with ForeignKeyError naming it; no key of ours is left', async () => {
+    await using s = await fx.session();
+    const [x, y] = namesOf('foreign', 2) as [string, string];
+    await fx.admin.put(`${y}/written-by-hand`).value('');
+    const error = await new MultiLock(s, [x, y]).lock().then(() => new Error('granted behind a key that never expires'), (e: unknown) => e);
+    expect(error).toBeInstanceOf(ForeignKeyError);
+    expect((error as Error).message).toContain(`${y}/written-by-hand`);
+    expect(await keysOf([x, y])).toEqual([`${y}/written-by-hand`]);
+    await fx.admin.delete().key(`${y}/written-by-hand`);
+  });
+
   test('bad input is rejected with errors that name the value', async () => {
     await using s = await fx.session();
     expect(() => new MultiLock(s, 'a' as unknown as string[])).toThrow('Expected `names` of MultiLock to be an array of lock names, got the string "a"');
@@ -360,6 +373,24 @@ describe('MultiLock', () => {
     expect(() => new MultiLock({} as Session, ['a'])).toThrow(/leasehold Session/);
     await expect(new MultiLock(s, ['a']).lock({ signal: 'soon' as unknown as AbortSignal })).rejects.toThrow(/`signal` of MultiLock.lock to be an AbortSignal/);
     await expect(new MultiLock(s, ['a']).withLock(42 as unknown as () => void)).rejects.toThrow(/`fn` of MultiLock.withLock/);
+  });
+});
+
+describe('MultiLock and outages', () => {
+  test('a waiter rides out an etcd restart and gets every name once they are free', async () => {
+    await using own = await startEtcd();
+    const options = { faultHandling: { host: () => noop } }; // etcd3's breaker off, as docs/session.md says for short TTLs
+    await using a = await Session.create(own.client(options), { ttl: 5 });
+    await using b = await Session.create(own.client(options), { ttl: 5 });
+    const held = await new Mutex(a, 'restart/y').lock();
+    const waiting = new MultiLock(b, ['restart/x', 'restart/y', 'restart/z']).lock();
+    await delay(200);
+    await own.members[0]!.restart();
+    expect(await stillPending(waiting, 300)).toBe(true);
+    await held.release();
+    const locks = await waiting;
+    expect(locks.token > held.token).toBe(true);
+    await locks.release();
   });
 });
 
