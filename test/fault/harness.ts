@@ -462,9 +462,9 @@ export async function lineUp(s: Scenario, holder: ClientProc, ...waiters: Client
  */
 export const faultRounds = (short: number, long: number): number => (process.env['FAULT_LONG'] ? long : short);
 
-/** Waits until every client has its session, then lets them all start at once. */
+/** Waits (a minute at most: processes boot slowly on a loaded machine) until every client has its session, then lets them all start at once. */
 export async function startAll(clients: ClientProc[]): Promise<void> {
-  await Promise.all(clients.map(async (c) => c.waitFor((l) => l.op === 'session' && l.ev === 'ok', 30_000)));
+  await Promise.all(clients.map(async (c) => c.waitFor((l) => l.op === 'session' && l.ev === 'ok', 60_000)));
   for (const c of clients) c.send({ cmd: 'go' });
 }
 

@@ -114,6 +114,8 @@ export interface LogEvent {
   ttl?: number;
   /** `ok session` only: the session's `safetyMargin` in ms (the option passed, or its documented default). */
   margin?: number;
+  /** `ok acquire` of a semaphore: the permits it took. */
+  weight?: number;
   seq?: number;
   /** An effect's id: `client:lease:token:n`. */
   id?: string;
