@@ -11,7 +11,7 @@ import type { ClientConfig, LogEvent } from './protocol.js';
 
 const TTL = 2;
 
-describe('ReadWriteLock under faults', { timeout: 120_000 }, () => {
+describe('ReadWriteLock under faults', { timeout: 180_000 }, () => {
   const start = scenarioPerTest();
 
   test('15. G3: read/write lock with random kills and pauses of 3 writers and 5 readers: no writer overlaps anyone; writes fenced; nothing left', async () => {
