@@ -31,45 +31,14 @@
  */
 import type { IKeyValue } from 'etcd3';
 import { ForeignKeyError, PermitsMismatchError } from '../errors.js';
+import { decodeRecord, encodeRecord, type PermitRecord } from './permit-record.js';
 import { guardCompare, rangeOp, type EtcdOps } from '../transport/etcd.js';
 import { isDirectChild, keyId } from './keys.js';
 import { OwnKeyGone } from './queue.js';
 import { waitLoop } from './wait-loop.js';
 import { waitForDeletes } from './watch.js';
 
-/** What every participant writes into its keys. */
-export interface PermitRecord {
-  permits: number;
-  weight: number;
-}
-
-/** The value stored in a waiter's and a holder's key. */
-export function encodeRecord(record: PermitRecord): Buffer {
-  return Buffer.from(JSON.stringify({ permits: record.permits, weight: record.weight }));
-}
-
-/**
- * Parses a key's value: a record, or a sentence saying what is wrong with it. A valid record has
- * safe integers `1 <= weight <= permits`; anything else (another program's key, a hand-edited value)
- * is refused, never counted as free capacity.
- */
-export function decodeRecord(value: Buffer): PermitRecord | string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value.toString());
-  } catch {
-    return `not a permit record (${value.length} bytes that are not JSON)`;
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'not a permit record (not a JSON object)';
-  const { permits, weight } = parsed as Record<string, unknown>;
-  if (!Number.isSafeInteger(permits) || (permits as number) < 1) {
-    return `not a permit record (permits ${JSON.stringify(permits)} is not an integer >= 1)`;
-  }
-  if (!Number.isSafeInteger(weight) || (weight as number) < 1 || (weight as number) > (permits as number)) {
-    return `not a permit record (weight ${JSON.stringify(weight)} is not an integer from 1 to permits ${permits as number})`;
-  }
-  return { permits: permits as number, weight: weight as number };
-}
+export { decodeRecord, encodeRecord, type PermitRecord } from './permit-record.js';
 
 /** The keys and record of one acquisition. */
 export interface ClaimSpec {

@@ -44,6 +44,15 @@ describe('fault windows', () => {
       ['blackhole', 'p', 90, 1000],
     ]);
   });
+
+  test('a closer before its opener closes nothing; a subject that is no string is none', () => {
+    const faults = [fault(5, 'resume', { target: 'a' }), fault(10, 'pause', { target: 'a' }), fault(50, 'resume', { target: 'a' }), fault(60, 'pause', { target: 7 as never })];
+    const windows = faultWindows(faults, BigInt(ms(1000)));
+    expect(windows.map((w) => [w.op, w.subject, Number(w.from) / 1e6, Number(w.to) / 1e6])).toEqual([
+      ['pause', 'a', 10, 50],
+      ['pause', undefined, 60, 1000],
+    ]);
+  });
 });
 
 describe('L: wake-ups', () => {
@@ -91,11 +100,13 @@ describe('L: wake-ups', () => {
     expect(check(unknown).wakes).toEqual([]);
   });
 
-  test('an acquisition that did not wait is no wake-up', () => {
-    const result = check(timed(203));
+  test('an acquisition that did not wait is no wake-up, though the recorder stamped its creation', () => {
+    const stamped = timed(203);
+    stamped.history = stamped.history.map((e) => (e.at === undefined ? { ...e, at: BigInt(ms(Number(e.rev))) } : e));
+    const result = check(stamped);
     expect(result.wakes.map((w) => w.client)).toEqual(['b']);
     // permits 2: b ranked within them from its creation.
-    expect(check({ ...timed(203), permits: 2, checkLeaks: false }).wakes).toEqual([]);
+    expect(check({ ...stamped, permits: 2, checkLeaks: false }).wakes).toEqual([]);
   });
 
   test('a fault window that overlaps the wait extends the bound to its end (plus the recovery); one that ended before does not', () => {
@@ -129,6 +140,37 @@ describe('L: wake-ups', () => {
     expect(messages(check(lateAnyway), 'L')).toEqual([
       'b reported holding lock/b@3 8797.0 ms after the delete at revision 5 that put it first; due within 2897 ms (2000 ms, extended past pause x)',
     ]);
+    lateAnyway.logs.push(fault(1200, 'reset', { target: 'b' }));
+    expect(messages(check(lateAnyway), 'L')[0]).toMatch(/extended past pause x, reset b\)$/);
+  });
+
+  test('the earliest evidence of the delete counts, in whatever order it comes', () => {
+    // The recorder saw it at 100, a's ok release says 300: 100.
+    const input = timed(100, 250);
+    input.logs.push(line('a', 300, 'ok', 'release', { key: `${L}a`, token: '2' }));
+    expect(check(input).wakes[0]?.deletedAt).toBe(BigInt(ms(100)));
+    // Another event of the same revision without a stamp does not hide the stamp.
+    const twoEvents = timed(100, 250);
+    twoEvents.history = [...twoEvents.history, { ...put(5, `${L}x`, 'x'), at: undefined }];
+    expect(check({ ...twoEvents, checkLeaks: false }).wakes[0]?.deletedAt).toBe(BigInt(ms(100)));
+  });
+
+  test('the bound only grows: a later, shorter window does not pull the due instant back', () => {
+    const input = timed(203, 3000);
+    input.logs.push(fault(1000, 'pause', { target: 'x' }), fault(1100, 'resume', { target: 'x' }), fault(1050, 'reset'));
+    const result = check(input);
+    expect(result.wakes[0]?.due).toBe(BigInt(ms(3100)));
+    expect(result.violations).toEqual([]);
+  });
+
+  test('a window that ended exactly at the delete is named; one that ended before it is not; one without a subject by its op', () => {
+    const at = (end: number) => {
+      const input = timed(203, 9000);
+      input.logs.push(fault(100, 'starve'), fault(end, 'fed'));
+      return messages(check(input), 'L')[0];
+    };
+    expect(at(203)).toMatch(/\(2000 ms, extended past starve\)$/);
+    expect(at(202)).toMatch(/\(2000 ms\)$/);
   });
 
   test('wakes() on its own: several waiters, each measured from its own delete', () => {
@@ -165,6 +207,22 @@ describe('L: wake-ups', () => {
       ['c', 6n, 2100],
     ]);
     expect(result.late.map((w) => w.client)).toEqual(['c']);
+    // Logs in any order: the first ok release of a version is the evidence.
+    const released = wakes({
+      acquisitions: [acq('b', `${L}b`, 3n, 150)],
+      history: history.map((e) => ({ ...e, at: undefined })),
+      logs: [line('a', 90, 'ok', 'release', { key: `${L}a`, token: '2' }), line('a', 80, 'ok', 'release', { key: `${L}a`, token: '2' })],
+      windows: [],
+      boundNs: 2_000_000_000n,
+      recoveryNs: 0n,
+    });
+    expect(released.wakes[0]?.deletedAt).toBe(BigInt(ms(80)));
+    // Windows in any order: one that overlaps only once another has extended the bound still counts.
+    const windows = faultWindows([fault(2200, 'reset'), fault(2400, 'reset')], BigInt(ms(10_000))).reverse();
+    const chained = wakes({ acquisitions: [acq('c', `${L}c`, 4n, 5000)], history, logs: [], windows, boundNs: 2_000_000_000n, recoveryNs: 0n });
+    expect(chained.wakes[0]?.due).toBe(BigInt(ms(4400)));
+    // An acquisition of a key that was never created is no wake-up.
+    expect(wakes({ acquisitions: [{ ...acq('z', `${L}z`, 9n, 100), version: undefined }], history, logs: [], windows: [], boundNs: 1n, recoveryNs: 0n }).wakes).toEqual([]);
   });
 });
 
