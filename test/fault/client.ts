@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IOperation, type IRangeResponse, type ITxnResponse } from 'etcd3';
-import { DoubleBarrier, Election, isLeaseholdError, isLeaseLostError, Mutex, ReadWriteLock, Semaphore, Session } from '../../src/index.js';
+import { DoubleBarrier, Election, isLeaseholdError, isLeaseLostError, Mutex, ReadWriteLock, Semaphore, Session, SessionSource } from '../../src/index.js';
 import type { ComparatorBuilder } from 'etcd3';
 import { multiPrimitive } from './multi-client.js';
 import type { ClientConfig, Command, EffectOptions, LogEvent, PrimitiveKind } from './protocol.js';
@@ -67,7 +67,7 @@ interface Primitive {
   acquire(signal: AbortSignal): Promise<Held>;
 }
 
-function makePrimitive(kind: PrimitiveKind, session: Session): Primitive {
+function makePrimitive(kind: PrimitiveKind, session: Session | SessionSource): Primitive {
   switch (kind) {
     case 'mutex': {
       const mutex = new Mutex(session, config.lock);
@@ -95,7 +95,7 @@ function makePrimitive(kind: PrimitiveKind, session: Session): Primitive {
           return {
             key: leadership.key,
             token: leadership.term,
-            session,
+            session: leadership.session,
             get held() {
               return leadership.isLeader;
             },
@@ -111,6 +111,8 @@ function makePrimitive(kind: PrimitiveKind, session: Session): Primitive {
 }
 
 let session: Session | undefined;
+/** With `config.source`: the SessionSource every acquisition is taken on (`session` is its latest). */
+let sessions: SessionSource | undefined;
 let primitive: Primitive | undefined;
 let handle: Held | undefined;
 /** The handle released last: a stale one to write through (effect option `stale`). */
@@ -123,11 +125,26 @@ let goWaiter: (() => void) | undefined;
 
 async function openSession(): Promise<Session> {
   log({ ev: 'invoke', op: 'session' });
-  const s = await Session.create(client, {
+  const options = {
     ttl: config.ttl,
     ...(config.requestTimeout === undefined ? {} : { requestTimeout: config.requestTimeout }),
     ...(config.safetyMargin === undefined ? {} : { safetyMargin: config.safetyMargin }),
-  });
+  };
+  if (config.source) {
+    sessions = new SessionSource(client, options);
+    sessions.on('session', (s) => watchSession(s)); // logged before any acquisition can use it
+    primitive = makePrimitive(config.kind, sessions);
+    return sessions.current();
+  }
+  const s = await Session.create(client, options);
+  watchSession(s);
+  primitive = makePrimitive(config.kind, s);
+  return s;
+}
+
+/** Logs `s` as a client's session: opened, every move of its deadline, its end. */
+function watchSession(s: Session): void {
+  session = s;
   // The margin is what we passed, or the documented default (a tenth of the TTL asked for): the
   // checker bounds every deadline we report by the instant we observed it + TTL − margin.
   log({
@@ -165,9 +182,6 @@ async function openSession(): Promise<Session> {
     }
   }, 10);
   poll.unref();
-  session = s;
-  primitive = makePrimitive(config.kind, s);
-  return s;
 }
 
 async function acquire(timeoutMs?: number): Promise<Held | undefined> {
@@ -183,11 +197,11 @@ async function acquire(timeoutMs?: number): Promise<Held | undefined> {
     log({
       ev: 'ok',
       op: 'acquire',
-      lease: s.leaseHex,
+      lease: h.session.leaseHex,
       key: h.key,
       token: h.token.toString(),
       seq: cycle,
-      deadline: toHr(s.deadline),
+      deadline: toHr(h.session.deadline),
       ...(config.kind === 'semaphore' ? { weight: config.weight ?? 1 } : {}),
       ...(h.keys ? { keys: h.keys } : {}),
     });
@@ -214,7 +228,7 @@ function decodeCounter(kv: IKeyValue | undefined): { n: number; id: string | und
  */
 async function effect(options: EffectOptions = {}): Promise<void> {
   const h = options.stale ? released : handle;
-  const s = session;
+  const s = h?.session; // the session of the handle written under (a SessionSource may have a newer one)
   if (!h || !s) {
     log({ ev: 'fail', op: 'effect', id: `${config.id}:none:${effectSeq++}`, err: 'no handle' });
     return;
@@ -339,14 +353,14 @@ async function closeSession(): Promise<void> {
   session = undefined;
   primitive = undefined;
   log({ ev: 'invoke', op: 'close', lease: s.leaseHex });
-  await s.close();
+  await (sessions ?? s).close();
   log({ ev: 'ok', op: 'close', lease: s.leaseHex });
 }
 
 async function loop(): Promise<void> {
   const cycles = config.cycles ?? Number.POSITIVE_INFINITY;
   for (; cycle < cycles && !stopping; cycle++) {
-    if (session && !session.alive) {
+    if (session && !session.alive && !config.source) {
       if (!config.renew) break;
       session = undefined;
     }
@@ -359,7 +373,7 @@ async function loop(): Promise<void> {
       // A holder with no effects (a reader) still holds for `holdMs`.
       if (config.effects === 0 && config.holdMs) await sleep(config.holdMs);
       await release();
-    } else if (session && !session.alive && !config.renew) {
+    } else if (session && !session.alive && !config.renew && !config.source) {
       break;
     } else {
       await sleep(50);

@@ -7,7 +7,7 @@
  * (test/fault/multi-check.ts).
  */
 import type { Etcd3, IKeyValue, ITxnResponse } from 'etcd3';
-import { MultiLock, type MultiLockHandle, type Session } from '../../src/index.js';
+import { MultiLock, type MultiLockHandle, type Session, type SessionSource } from '../../src/index.js';
 import { prng } from '../prng.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
 
@@ -75,7 +75,7 @@ async function multiEffect(ctx: MultiContext, h: MultiLockHandle, id: string): P
 }
 
 /** The client's primitive for `kind: 'multi'`: a MultiLock on a fresh random set per acquisition. */
-export function multiPrimitive(session: Session, ctx: MultiContext) {
+export function multiPrimitive(session: Session | SessionSource, ctx: MultiContext) {
   return {
     acquire: async (signal: AbortSignal) => {
       const h = await new MultiLock(session, pickNames(ctx.config)).lock({ signal });

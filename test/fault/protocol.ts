@@ -58,6 +58,12 @@ export interface ClientConfig {
   maxNames?: number;
   /** `multi`: the seed of the PRNG that draws the sets. @default 1 */
   seed?: number;
+  /**
+   * Take every acquisition on a SessionSource (its current Session) instead of one fixed Session: a
+   * lost lease is replaced by the source, and loop mode goes on without `renew`. Each session the source
+   * grants is logged as an `ok session` line.
+   */
+  source?: boolean;
 }
 
 /** How one effect behaves (manual mode). */
