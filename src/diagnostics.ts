@@ -13,6 +13,8 @@
  *   (a MultiLock's holding is one per name: one message for each).
  * - `leasehold:session:lost` — a Session lost its lease ({@link SessionLostMessage}).
  * - `leasehold:session:closed` — a live Session was closed ({@link SessionClosedMessage}).
+ * - `leasehold:session:regranted` — a SessionSource was granted a new lease after losing one
+ *   ({@link SessionRegrantedMessage}).
  * - `leasehold:session:keepalive` — a keep-alive succeeded ({@link KeepAliveMessage}).
  * - `leasehold:leader` — a leader change seen by `Election.observe()` or a `LeaderElector`
  *   ({@link LeaderMessage}).
@@ -37,6 +39,8 @@ export const channels = {
   sessionLost: 'leasehold:session:lost',
   /** A live Session was closed ({@link SessionClosedMessage}). */
   sessionClosed: 'leasehold:session:closed',
+  /** A SessionSource was granted a new lease after losing one ({@link SessionRegrantedMessage}). */
+  sessionRegranted: 'leasehold:session:regranted',
   /** A keep-alive succeeded ({@link KeepAliveMessage}). */
   keepAlive: 'leasehold:session:keepalive',
   /** A leader change seen by `Election.observe()` or a `LeaderElector` ({@link LeaderMessage}). */
@@ -88,6 +92,16 @@ export interface ReleaseMessage extends LiveHolding {
   outcome: 'released' | 'lost' | 'closed';
 }
 
+/** A `leasehold:session:regranted` message: a SessionSource replaced a lost lease. */
+export interface SessionRegrantedMessage {
+  /** The new lease, in hex. */
+  lease: string;
+  /** The lease it replaces (lost, or closed by someone else), in hex. */
+  previous: string;
+  /** How long the source was without a live session: from the loss to this grant, in ms. */
+  withoutSessionMs: number;
+}
+
 /** A `leasehold:session:closed` message: `close()` ended a session that was alive (a lost one was told on `leasehold:session:lost`). */
 export interface SessionClosedMessage {
   /** The lease, in hex. */
@@ -129,6 +143,7 @@ export const campaignChannel: TracingChannel<unknown, AcquireContext> = tracingC
 const releaseChannel = channel(channels.release);
 const sessionLostChannel = channel(channels.sessionLost);
 const sessionClosedChannel = channel(channels.sessionClosed);
+const sessionRegrantedChannel = channel(channels.sessionRegranted);
 const keepAliveChannel = channel(channels.keepAlive);
 const leaderChannel = channel(channels.leader);
 
@@ -229,6 +244,11 @@ export function publishSessionLost(make: () => SessionLostMessage): void {
 /** Publishes on `leasehold:session:closed`. */
 export function publishSessionClosed(make: () => SessionClosedMessage): void {
   if (sessionClosedChannel.hasSubscribers) sessionClosedChannel.publish(make());
+}
+
+/** Publishes on `leasehold:session:regranted`. */
+export function publishSessionRegranted(make: () => SessionRegrantedMessage): void {
+  if (sessionRegrantedChannel.hasSubscribers) sessionRegrantedChannel.publish(make());
 }
 
 /** Publishes on `leasehold:session:keepalive`. */

@@ -20,10 +20,11 @@ export {
   type ReleaseMessage,
   type SessionLostMessage,
   type SessionClosedMessage,
+  type SessionRegrantedMessage,
   type KeepAliveMessage,
   type LeaderMessage,
 } from './diagnostics.js';
-export { liveState, type LiveState, type LiveHolding, type LiveSession } from './live-state.js';
+export { liveState, type LiveState, type LiveHolding, type LiveSession, type LiveSource } from './live-state.js';
 export type { AcquireOptions } from './engine/acquire.js';
 export { Mutex, type LockOptions, type WithLockOptions } from './mutex.js';
 export { LockHandle, type Held, type ReleaseOutcome } from './handle.js';

@@ -40,6 +40,16 @@ export interface LiveSession {
   validityMs: number;
 }
 
+/** One open SessionSource of this process, as {@link liveState} reports it. */
+export interface LiveSource {
+  /** `live` while it has a live session, `granting` while it has none. */
+  state: string;
+  /** The live session's lease, in hex. */
+  lease?: string;
+  /** How long it has been without a live session, in ms (0 while it has one). */
+  withoutSessionMs: number;
+}
+
 /** What this process holds, waits for and keeps alive, read at one instant by {@link liveState}. */
 export interface LiveState {
   /** Every holding: locks, permits, leaderships, raised barriers — one per handle (a MultiLock's: one per name), until it ends. */
@@ -52,6 +62,8 @@ export interface LiveState {
   waits: AcquireContext[];
   /** Every Session neither lost nor closed. */
   sessions: LiveSession[];
+  /** Every SessionSource not closed: whether it has a session, and for how long it has had none. */
+  sources: LiveSource[];
 }
 
 /** A holding in the state (a `Holding` of this copy of leasehold, or of another's): `since` is when it began, on the `performance.now()` clock. */
@@ -69,6 +81,11 @@ export interface SessionEntry {
   readonly deadline: number;
 }
 
+/** An open SessionSource (the source itself: its public `health()`). */
+export interface SourceEntry {
+  health(): { state: string; lease?: string; withoutSessionMs: number };
+}
+
 /** The process-wide set `kind` (created by whichever copy of leasehold asks first). */
 export function processWide<T>(kind: string): Set<T> {
   const slots = globalThis as unknown as Record<symbol, Set<T> | undefined>;
@@ -81,6 +98,8 @@ export const liveHoldings = processWide<HoldingEntry>('holdings.v1');
 export const liveWaits = processWide<WaitEntry>('waits.v1');
 /** Sessions: added when one is granted, removed when it is lost or closed. */
 export const liveSessions = processWide<SessionEntry>('sessions.v1');
+/** SessionSources: added when one is made, removed when it is closed. */
+export const liveSources = processWide<SourceEntry>('sources.v1');
 
 /**
  * Reads what this process holds, waits for and keeps alive now, for every Session of the process —
@@ -101,5 +120,9 @@ export function liveState(): LiveState {
     holdings: [...liveHoldings].map(({ primitive, name, key, token, lease, since }) => ({ primitive, name, key, token, lease, heldMs: now - since })),
     waits: [...liveWaits].map((w) => ({ ...w.describe(), waitedMs: now - w.since })),
     sessions: [...liveSessions].map((s) => ({ lease: s.leaseHex, validityMs: Math.max(0, s.deadline - now) })),
+    sources: [...liveSources].map((source) => {
+      const { state, lease, withoutSessionMs } = source.health();
+      return { state, withoutSessionMs, ...(lease === undefined ? {} : { lease }) };
+    }),
   };
 }

@@ -15,7 +15,7 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import { Counter, Gauge, Histogram, register as defaultRegistry, type GaugeConfiguration, type Registry } from 'prom-client';
-import { acquireChannel, campaignChannel, channels, type AcquireContext, type KeepAliveMessage, type ReleaseMessage } from './diagnostics.js';
+import { acquireChannel, campaignChannel, channels, type AcquireContext, type KeepAliveMessage, type ReleaseMessage, type SessionRegrantedMessage } from './diagnostics.js';
 import { liveState } from './live-state.js';
 
 /** Options of {@link registerLeaseholdMetrics}. */
@@ -96,6 +96,11 @@ export interface LeaseholdMetrics {
  * - `leasehold_hold_seconds` (histogram; `primitive`, `name`, `outcome`): how long holdings lasted,
  *   ended by a release, a lost lease or a closed session;
  * - `leasehold_sessions_lost_total` (counter);
+ * - `leasehold_session_regrant_gap_seconds` (histogram): how long a SessionSource was without a
+ *   session, from a loss to the next lease — its count is the number of re-grants, its sum the time
+ *   spent without a session; `leasehold_session_without_seconds` (gauge): how long the process's
+ *   SessionSources have been without a session now (the longest gap; 0 while every one has one; no
+ *   series without a source);
  * - `leasehold_keepalive_round_trip_seconds` (histogram) and `leasehold_session_validity_seconds`
  *   (gauge; `lease`): how long keep-alives take, and how long each session is certainly valid from
  *   the scrape on (it falls while keep-alives fail; the series goes when the session is lost or closed);
@@ -129,6 +134,7 @@ export function registerLeaseholdMetrics(registry: Registry = defaultRegistry, o
   const acquisitions = new Counter({ name: 'leasehold_acquisitions_total', help: 'Acquisitions, by outcome: granted, busy, aborted, lost, error.', labelNames: [...base, 'outcome'], registers });
   const hold = new Histogram({ name: 'leasehold_hold_seconds', help: 'How long holdings lasted, by how they ended: released, lost, closed.', labelNames: [...base, 'outcome'], buckets: [...buckets], registers });
   const lost = new Counter({ name: 'leasehold_sessions_lost_total', help: 'Sessions whose lease was lost.', registers });
+  const gap = new Histogram({ name: 'leasehold_session_regrant_gap_seconds', help: 'How long a SessionSource was without a session, from a loss to the next lease (count: re-grants).', buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800], registers });
   const roundTrip = new Histogram({ name: 'leasehold_keepalive_round_trip_seconds', help: 'From sending a keep-alive to its answer.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
   // The gauges are read from the live state at each scrape, never counted from events (see live-state.ts).
   gauge('leasehold_waiting', 'Acquisitions waiting now.', base, () =>
@@ -137,6 +143,10 @@ export function registerLeaseholdMetrics(registry: Registry = defaultRegistry, o
     liveState().holdings.map((h) => [labelsOf(h), 1]));
   gauge('leasehold_session_validity_seconds', 'How long each live session is certainly valid from now (its validity deadline minus now).', ['lease'], () =>
     liveState().sessions.map((s) => [{ lease: s.lease }, s.validityMs / 1000]), false);
+  gauge('leasehold_session_without_seconds', 'How long the SessionSources of this process have been without a session now (the longest; 0 while all have one).', [], () => {
+    const { sources } = liveState();
+    return sources.length === 0 ? [] : [[{}, Math.max(...sources.map((source) => source.withoutSessionMs)) / 1000]];
+  }, false);
   // 1 for an election this process leads; 0 for one it campaigns in, or led since registration.
   gauge('leader_election_master_status', 'Whether this process leads the election (1) or not (0).', ['name'], () => {
     const { holdings, waits } = liveState();
@@ -150,6 +160,8 @@ export function registerLeaseholdMetrics(registry: Registry = defaultRegistry, o
     'leasehold_held',
     'leasehold_hold_seconds',
     'leasehold_sessions_lost_total',
+    'leasehold_session_regrant_gap_seconds',
+    'leasehold_session_without_seconds',
     'leasehold_keepalive_round_trip_seconds',
     'leasehold_session_validity_seconds',
     'leader_election_master_status',
@@ -174,6 +186,7 @@ export function registerLeaseholdMetrics(registry: Registry = defaultRegistry, o
   const plain: [string, (message: unknown) => void][] = [
     [channels.release, onRelease],
     [channels.sessionLost, () => lost.inc()],
+    [channels.sessionRegranted, (message) => gap.observe((message as SessionRegrantedMessage).withoutSessionMs / 1000)],
     [channels.keepAlive, onKeepAlive],
   ];
   for (const t of traced) t.subscribe(tracing);

@@ -2,7 +2,9 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ExponentialBackoff, type IBackoff, type IBackoffFactory } from 'cockatiel';
 import type { Namespace } from 'etcd3';
+import { publishSessionRegranted } from './diagnostics.js';
 import { isLeaseLostError, LeaseholdError, SessionClosedError } from './errors.js';
+import { liveSources } from './live-state.js';
 import { checkClient, checkSessionOptions, timings } from './engine/session-options.js';
 import { checkBackoff, checkMs, checkOptions, signalOption } from './engine/validate.js';
 import { emitSafely, probeHandler, sourceHealth, type SessionSourceHealth, type SessionSourceState } from './health.js';
@@ -105,6 +107,7 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
       current: async (signal) => this.current(signal && { signal }),
       attempt: async () => this.#attempt(),
     });
+    liveSources.add(this); // until close(): what the time-without-a-session gauge reads
     this.#grant(false);
   }
 
@@ -169,6 +172,7 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
    */
   async close(): Promise<void> {
     if (!this.#closed.signal.aborted) {
+      liveSources.delete(this);
       this.#closed.abort(this.#closedError());
       this.#waiters.failed(this.#closedError(), true);
     }
@@ -237,6 +241,7 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
     this.#lastError = undefined;
     session.signal.addEventListener('abort', () => this.#ended(session, grantedAt), { once: true });
     emitSafely(this, 'session', session, { previous, withoutSessionMs });
+    if (previous) publishSessionRegranted(() => ({ lease: session.leaseHex, previous: previous.leaseHex, withoutSessionMs }));
     this.#waiters.granted(session);
   }
 

@@ -1,12 +1,28 @@
 // SessionSource against a real etcd: options, what current() hands out (never a lost session), its
 // events and state, close(), and its health — not live only while etcd answers and refuses, never for
 // an etcd that cannot be reached.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConstantBackoff, noop } from 'cockatiel';
 import type { Etcd3 } from 'etcd3';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, test } from 'vitest';
-import { AuthenticationError, LeaderElector, LeaseLostError, Mutex, Session, SessionClosedError, SessionSource, isLeaseLostError, sessionSourceDefaults } from '../../src/index.js';
+import {
+  AuthenticationError,
+  LeaderElector,
+  LeaseLostError,
+  Mutex,
+  Session,
+  SessionClosedError,
+  SessionSource,
+  channels,
+  isLeaseLostError,
+  liveState,
+  sessionSourceDefaults,
+  type SessionRegrantedMessage,
+} from '../../src/index.js';
+import { registerLeaseholdMetrics } from '../../src/prometheus.js';
 import { startEtcd } from '../../src/testing/index.js';
 import { etcdForFile } from '../fixture.js';
 import { eventually, uniqueName } from '../helpers.js';
@@ -48,6 +64,13 @@ describe('SessionSource', () => {
   });
 
   test('hands out one live session to every acquisition, and a new one — never the lost one — after a loss', async () => {
+    const registry = new Registry();
+    const metrics = registerLeaseholdMetrics(registry);
+    cleanups.push(async () => metrics.unregister());
+    const regrants: SessionRegrantedMessage[] = [];
+    const onRegrant = (m: unknown): void => void regrants.push(m as SessionRegrantedMessage);
+    subscribe(channels.sessionRegranted, onRegrant);
+    cleanups.push(async () => unsubscribe(channels.sessionRegranted, onRegrant));
     const sessions = source(fx.etcd.client(), { ttl: 5 });
     expect(sessions.state).toBe('granting');
     const granted: { session: Session; previous: Session | undefined }[] = [];
@@ -70,6 +93,15 @@ describe('SessionSource', () => {
     expect(lock.signal.reason).toBeInstanceOf(LeaseLostError);
     expect(lost.map(isLeaseLostError)).toEqual([true]);
     expect(granted.map((g) => [g.session, g.previous])).toEqual([[first, undefined], [second, first]]);
+    // Told on leasehold:session:regranted (the first grant is no re-grant), counted by the metrics.
+    expect(regrants).toEqual([{ lease: second.leaseHex, previous: first.leaseHex, withoutSessionMs: expect.any(Number) }]);
+    expect(regrants[0]!.withoutSessionMs).toBeGreaterThanOrEqual(0);
+    const metric = async (name: string): Promise<number | undefined> => {
+      const line = new RegExp(`^${name} (\\S+)$`, 'm').exec(await registry.metrics());
+      return line ? Number(line[1]) : undefined;
+    };
+    expect(await metric('leasehold_session_regrant_gap_seconds_count')).toBe(1);
+    expect(await metric('leasehold_session_without_seconds')).toBe(0);
   });
 
   test('close() closes the current session (revoking its lease), ends waits and refuses later calls', async () => {
@@ -101,6 +133,14 @@ describe('SessionSource', () => {
     await eventually(() => sessions.health().withoutSessionMs > 3000, 10_000, 'three seconds without a session');
     const h = sessions.health();
     expect(h).toMatchObject({ live: true, ready: false, state: 'granting' });
+    const { sources } = liveState();
+    expect(sources).toEqual([{ state: 'granting', withoutSessionMs: expect.any(Number) }]);
+    expect(sources[0]!.withoutSessionMs).toBeGreaterThan(3000);
+    const registry = new Registry();
+    const metrics = registerLeaseholdMetrics(registry);
+    const without = (await registry.getSingleMetric('leasehold_session_without_seconds')!.get()).values[0]!.value;
+    metrics.unregister();
+    expect(without).toBeGreaterThan(3);
     expect((await probe(sessions.readinessHandler())).status).toBe(503);
     expect(await probe(sessions.livenessHandler())).toMatchObject({ status: 200, body: { live: true } });
     await own.members[0]!.restart();
