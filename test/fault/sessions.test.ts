@@ -1,4 +1,4 @@
-// Fault scenario 20: a soak of clients on a SessionSource while etcd stalls again and again — every
+// Fault scenario 22: a soak of clients on a SessionSource while etcd stalls again and again — every
 // member frozen, the raft leader frozen, or a member killed and restarted, each for 0.5–3 × TTL. The
 // checker holds as for every scenario; besides, after each stall acquisitions resume within TTL + 2 s,
 // and no acquisition ever starts on a lease that was already lost (the source hands out live ones only).
@@ -35,8 +35,8 @@ async function stall(s: Scenario, kind: StallKind, ms: number, random: () => num
 describe('SessionSource under etcd stalls', { timeout: 240_000 }, () => {
   const start = scenarioPerTest();
 
-  test('20. clients on a SessionSource through random etcd stalls (0.5–3 × TTL): the checker holds; acquisitions resume within TTL + 2 s of each; none starts on a lost lease', async () => {
-    const s = await start('20-session-source', { ttl: TTL });
+  test('21. clients on a SessionSource through random etcd stalls (0.5–3 × TTL): the checker holds; acquisitions resume within TTL + 2 s of each; none starts on a lost lease', async () => {
+    const s = await start('21-session-source', { ttl: TTL });
     const seed = faultSeed();
     const random = prng(seed);
     const soakMs = faultRounds(20_000, 60_000);
@@ -78,7 +78,7 @@ describe('SessionSource under etcd stalls', { timeout: 240_000 }, () => {
     );
     const sessions = clients.map((c) => c.lines.filter(isOk('session')).length);
     console.log(
-      `[fault 20] seed ${seed}; ${stalls.length} stalls: ${resumed.map((r) => `${r.kind} ${(r.ms / 1000).toFixed(1)} s → next acquisition ${r.after.toFixed(2)} s`).join('; ')}; ` +
+      `[fault 21] seed ${seed}; ${stalls.length} stalls: ${resumed.map((r) => `${r.kind} ${(r.ms / 1000).toFixed(1)} s → next acquisition ${r.after.toFixed(2)} s`).join('; ')}; ` +
         `${oks.length} acquisitions; leases per client ${sessions.join(', ')}\n${describeCheck(result)}`,
     );
     const dir = s.save(result);
