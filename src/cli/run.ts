@@ -23,7 +23,7 @@ import { acquireWithin, TimedOut } from './first-try.js';
 import type { Kind } from './inspect.js';
 import { Job } from './job.js';
 import { Reporter, type ReportFlags } from './report.js';
-import { handledSignals, signalExitCode, signalFates, whileWaiting, type HandledSignal } from './signals.js';
+import { handledSignals, signalExitCode, signalFates, terminalForeground, whileWaiting, type HandledSignal } from './signals.js';
 import { runTimings } from './timings.js';
 
 /** The flags of every command that runs a command. */
@@ -79,8 +79,9 @@ class Supervisor {
     const fate = signalFates[signal];
     if (fate === 'stop') {
       // A background write to a `tostop` terminal raises SIGTTOU over and over until we stop: handle
-      // the first, and drop those queued behind it (they come before the SIGCONT that woke us).
-      if (this.#selfStopped) return;
+      // the first, and drop those queued behind it (before the SIGCONT that woke us, or — from a
+      // thread stopped inside the signal handler — after it, once `fg` made us the foreground job).
+      if (this.#selfStopped || (signal !== 'SIGTSTP' && terminalForeground())) return;
       if (this.phase === 'running' || this.phase === 'stopping') this.job?.stop();
       this.#selfStopped = true;
       process.kill(process.pid, 'SIGSTOP'); // returns once continued

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { describe, expect, test } from 'vitest';
-import { handledSignals, signalExitCode, signalFates, whileWaiting, type Fate } from './signals.js';
+import { foregroundIn, handledSignals, signalExitCode, signalFates, terminalForeground, whileWaiting, type Fate } from './signals.js';
 
 describe('signal fates', () => {
   test('every catchable signal whose default action ends a process is forwarded; job control stops both; SIGCONT continues', () => {
@@ -41,6 +41,15 @@ describe('signal fates', () => {
     expect(signalExitCode('SIGQUIT')).toBe(131);
     expect(signalExitCode('SIGKILL')).toBe(137);
     expect(signalExitCode('SIGTERM')).toBe(143);
+  });
+
+  test('foregroundIn: the process group is its terminal’s foreground group; never without a terminal', () => {
+    expect(foregroundIn('123 (node) S 1 500 500 34816 500 4194560')).toBe(true);
+    expect(foregroundIn('123 (node) S 1 500 500 34816 501 4194560')).toBe(false);
+    expect(foregroundIn('123 (node) S 1 500 500 0 500 4194560')).toBe(false);
+    expect(foregroundIn('123 (node) S 1 500 500 0 -1 4194560')).toBe(false);
+    expect(foregroundIn('123 (a) b (c)) T 1 7 7 34817 7 0')).toBe(true); // a command name with ") " in it
+    expect(terminalForeground()).toBe(foregroundIn(readFileSync('/proc/self/stat', 'utf8')));
   });
 
   test('docs/cli.md’s signal table says the same', () => {

@@ -3,6 +3,7 @@
  * no signal may leave the command running without a live supervisor — either both run, or both are
  * stopped, or the command ends first.
  */
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 
 /**
@@ -59,4 +60,27 @@ export function whileWaiting(signal: HandledSignal): 'end' | 'ignore' | 'stop' |
 /** 128 + the signal's number, as shells report a process killed by it. */
 export function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (constants.signals[signal] ?? 0);
+}
+
+/**
+ * Whether a process with this `/proc/PID/stat` text is the foreground job of its controlling terminal
+ * (its process group is the terminal's foreground group); false without a terminal.
+ */
+export function foregroundIn(stat: string): boolean {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // state, ppid, pgrp, session, tty_nr, tpgid
+  return fields[4] !== '0' && fields[2] === fields[5];
+}
+
+/**
+ * True when SIGTTIN/SIGTTOU cannot have come from the terminal: leasehold is its foreground job (a
+ * foreground job's reads and writes never raise them). They are then stale — raised by a write that
+ * was retried while leasehold was a background job, and delivered after `fg` — or sent by hand.
+ */
+export function terminalForeground(): boolean {
+  try {
+    return foregroundIn(readFileSync('/proc/self/stat', 'utf8'));
+  } catch {
+    return false;
+  }
 }

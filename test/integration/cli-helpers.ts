@@ -15,13 +15,18 @@ export const cli = join(root, 'src/cli/main.ts');
 /** `node` with the flags that run the CLI from its sources. */
 export const cliArgv = [process.execPath, '--conditions=leasehold-source', '--import', 'tsx', cli];
 
-/** A process's start time (field 22 of /proc/PID/stat): with the pid, it names one process, never a later one. */
-function startTime(pid: number): string | undefined {
+/** Fields 3… of /proc/PID/stat (state, ppid, pgrp, …), or undefined when the process is gone. */
+function stat(pid: number): string[] | undefined {
   try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[19];
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** A process's start time (field 22): with the pid, it names one process, never a later one. */
+function startTime(pid: number): string | undefined {
+  return stat(pid)?.[19];
 }
 
 const leftovers = new Map<number, string>();
@@ -34,12 +39,15 @@ export function track(...pids: (number | undefined)[]): void {
   }
 }
 
-/** SIGKILLs every tracked process still there — the same process, not one that reused its pid (for `afterEach`). */
+/**
+ * SIGKILLs every tracked process still there — the same process, not one that reused its pid — and,
+ * for a command that leads its process group, the whole group (for `afterEach`).
+ */
 export function killLeftovers(): void {
   for (const [pid, started] of leftovers) {
     if (startTime(pid) !== started) continue;
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(stat(pid)?.[2] === String(pid) ? -pid : pid, 'SIGKILL');
     } catch {
       // gone meanwhile
     }
@@ -121,7 +129,7 @@ export function alive(pid: number): boolean {
 }
 
 /** Waits until the file `d/name` holds a line, and returns it. */
-export async function fileLine(d: string, name: string, timeoutMs = 20_000): Promise<string> {
+export async function fileLine(d: string, name: string, timeoutMs = 45_000): Promise<string> {
   const path = join(d, name);
   await eventually(() => existsSync(path) && readFileSync(path, 'utf8').includes('\n'), timeoutMs, `${name} written`);
   return readFileSync(path, 'utf8').trim();
@@ -180,7 +188,9 @@ export function ptyJob(args: string[], endpoints: readonly string[], options: st
     send: (line) => child.stdin.write(`${line}\n`),
     next: async (event, n = 1, timeoutMs = 30_000) => {
       const matching = (): PtyEvent[] => events.filter((e) => e.event === event);
-      await eventually(() => matching().length >= n, timeoutMs, `pty event ${event} #${n} (so far: ${JSON.stringify(events.filter((e) => e.event !== 'tty'))})`);
+      await eventually(() => matching().length >= n, timeoutMs, `pty event ${event} #${n}`).catch((error: Error) => {
+        throw new Error(`${error.message} (events: ${JSON.stringify(events.filter((e) => e.event !== 'tty'))})`);
+      });
       return matching()[n - 1]!;
     },
     tty: () => events.filter((e) => e.event === 'tty').map((e) => e.data).join(''),

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { Mutex, Session } from '../../src/index.js';
-import { eventually, keysUnder, uniqueName, untilReleased } from '../helpers.js';
+import { eventually, keysUnder, uniqueName } from '../helpers.js';
 import { alive, fileLine, cliSuite, pidIn, procState, ptyJob, start } from './cli-helpers.js';
 
 const t = cliSuite('cli-signals');
@@ -13,9 +13,22 @@ const t = cliSuite('cli-signals');
 const stopped = (pid: number): boolean => procState(pid) === 'T';
 const running = (pid: number): boolean => alive(pid) && !stopped(pid);
 
-/** A command with a grandchild: both note their pids (`child`, `grandchild`); it runs until `release`. */
+// The commands below never fork in a loop: a shell waiting for a child it has just vforked shows as
+// `D`, not `T`, while the group is stopped, and a stop would be hard to see.
+
+/** A command with a grandchild: both note their pids (`child`, `grandchild`); it ends when the grandchild does. */
 function family(d: string): string[] {
-  return ['sh', '-c', `exec 2>/dev/null; sleep 300 & echo $! > ${d}/grandchild; echo $$ > ${d}/child; ${untilReleased(d)}; kill $!`];
+  return ['sh', '-c', `exec 2>/dev/null; sleep 300 & echo $! > ${d}/grandchild; echo $$ > ${d}/child; wait; exit 0`];
+}
+
+/**
+ * A command that ignores SIGTERM, notes its pid and lease, then appends a line to `ticks` every 50 ms
+ * (one process: the shell execs the ticker).
+ */
+function ticker(d: string): string[] {
+  // (Started once `ticks` exists: the python3 found on PATH may be a wrapper that forks before it execs.)
+  writeFileSync(join(d, 'ticker.py'), `import time\nwhile True:\n    with open(${JSON.stringify(join(d, 'ticks'))}, 'a') as f:\n        f.write('tick\\n')\n    time.sleep(0.05)\n`);
+  return ['sh', '-c', `exec 2>/dev/null; trap '' TERM; echo $LEASEHOLD_LEASE_ID > ${d}/lease; echo $$ > ${d}/child; exec python3 ${d}/ticker.py`];
 }
 
 describe('forwarded signals', () => {
@@ -61,7 +74,7 @@ describe('job control: both stop, both go on', () => {
     await eventually(() => stopped(ours.child.pid!) && pids.every(stopped), 10_000, 'leasehold and the group stopped');
     ours.child.kill('SIGCONT');
     await eventually(() => running(ours.child.pid!) && pids.every(running), 10_000, 'all running again');
-    writeFileSync(join(d, 'release'), '');
+    process.kill(pids[1]!); // the command ends with its grandchild
     expect(await ours.exit).toBe(0);
   });
 
@@ -76,7 +89,7 @@ describe('job control: both stop, both go on', () => {
       job.send('fg');
       await job.next('continued');
       await eventually(() => pids.every(running), 10_000, 'the group running again');
-      writeFileSync(join(d, 'release'), '');
+      process.kill(pids[1]!);
       expect((await job.next('exited')).code).toBe(0);
     } finally {
       await job.close();
@@ -87,9 +100,10 @@ describe('job control: both stop, both go on', () => {
     const d = mkdtempSync(join(t.dir, 'case-'));
     const name = uniqueName('ctrl-z-lost');
     // It ignores SIGTERM: continued by mistake, it would tick on until the SIGKILL a kill-grace later.
-    const job = ptyJob(['lock', name, '--ttl', '3', '--', 'sh', '-c', `trap '' TERM; echo $$ > ${d}/child; while :; do echo tick >> ${d}/ticks; sleep 0.05; done`], t.etcd.endpoints);
+    const job = ptyJob(['lock', name, '--ttl', '3', '--', ...ticker(d)], t.etcd.endpoints);
     try {
       const child = await pidIn(d, 'child');
+      await fileLine(d, 'ticks'); // the ticker runs
       await using s = await Session.create(t.admin, { ttl: 10 });
       const next = new Mutex(s, name).lock();
       await eventually(async () => (await keysUnder(t.admin, `${name}/`)).length === 2, 20_000, 'the next holder queued');
@@ -112,9 +126,10 @@ describe('job control: both stop, both go on', () => {
 
   test('a background job writing to a `tostop` terminal (SIGTTOU): the lost line stops both; at `fg` the group is killed, exit 79', async () => {
     const d = mkdtempSync(join(t.dir, 'case-'));
-    const job = ptyJob(['lock', uniqueName('tostop'), '--quiet', '--kill-grace', '3s', '--', 'sh', '-c', `exec 2>/dev/null; trap '' TERM; echo $LEASEHOLD_LEASE_ID > ${d}/lease; echo $$ > ${d}/child; while :; do sleep 0.05; done`], t.etcd.endpoints, ['--tostop', '--background']);
+    const job = ptyJob(['lock', uniqueName('tostop'), '--quiet', '--kill-grace', '3s', '--', ...ticker(d)], t.etcd.endpoints, ['--tostop', '--background']);
     try {
       const child = await pidIn(d, 'child');
+      await fileLine(d, 'ticks'); // the ticker runs
       await t.admin.leaseClient.leaseRevoke({ ID: await fileLine(d, 'lease') });
       await job.next('stopped'); // leasehold stopped ...
       await eventually(() => stopped(child), 10_000, 'the command stopped too');
