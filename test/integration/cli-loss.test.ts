@@ -34,7 +34,11 @@ describe('a lost lease ends the command’s group before the name passes on', ()
     const d = mkdtempSync(join(t.dir, 'case-'));
     const name = uniqueName('lost');
     await using proxy = await startProxy(t.etcd.members[0]!.clientUrl);
-    const ours = start(['lock', name, '--ttl', '4', '--kill-grace', '1s', '--', ...stubbornGroup(d)], [proxy.url]);
+    // TTL 10: SIGKILL goes out a tenth of the TTL (1 s) before etcd can expire the lease, which is what
+    // a late timer and the death of a SIGKILLed process may take on a loaded 2-core machine (TTL 4's
+    // 400 ms was not always enough there). A kill-grace of 4 s: stopping only at the validity deadline,
+    // the SIGKILL would come seconds after the next holder has the name.
+    const ours = start(['lock', name, '--ttl', '10', '--kill-grace', '4s', '--', ...stubbornGroup(d)], [proxy.url]);
     const pids = await groupPids(d);
     await using s = await Session.create(t.admin, { ttl: 10 });
     const next = new Mutex(s, name).lock();
@@ -47,7 +51,7 @@ describe('a lost lease ends the command’s group before the name passes on', ()
     expect(existsSync(join(d, 'grandchild-term'))).toBe(true); // SIGTERM went to the whole group first
     proxy.heal();
     expect(await ours.exit).toBe(79);
-    expect(ours.stderr()).toMatch(/lost .*stopping sh \(SIGTERM, SIGKILL after 1000 ms\)/);
+    expect(ours.stderr()).toMatch(/lost .*stopping sh \(SIGTERM, SIGKILL after 4000 ms\)/);
     await lock.release();
   });
 });
