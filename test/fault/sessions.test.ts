@@ -35,7 +35,7 @@ async function stall(s: Scenario, kind: StallKind, ms: number, random: () => num
 describe('SessionSource under etcd stalls', { timeout: 240_000 }, () => {
   const start = scenarioPerTest();
 
-  test('21. clients on a SessionSource through random etcd stalls (0.5–3 × TTL): the checker holds; acquisitions resume within TTL + 2 s of each; none starts on a lost lease', async () => {
+  test('22. clients on a SessionSource through random etcd stalls (0.5–3 × TTL): the checker holds; acquisitions resume within TTL + 2 s of each; none starts on a lost lease', async () => {
     const s = await start('21-session-source', { ttl: TTL });
     const seed = faultSeed();
     const random = prng(seed);
