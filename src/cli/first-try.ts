@@ -9,7 +9,7 @@ import type { Session } from '../session.js';
 import { anySignal, sleep } from '../transport/abort.js';
 import { showDuration } from './args.js';
 import { readQueue } from './inspect.js';
-import type { Holding, RunSpec } from './run.js';
+import type { Holding, Place, RunSpec } from './run.js';
 
 /** The wait passed `--timeout`; the message says so, for `gave up waiting for …: <message>`. */
 export class TimedOut extends Error {
@@ -41,16 +41,28 @@ export async function acquireWithin(spec: RunSpec, session: Session, ns: Namespa
   }
 }
 
+/** Where `leaseId` stands in the queue of `spec`'s kind and name. */
+function placeIn(spec: RunSpec): (ns: Namespace, leaseId: string, signal: AbortSignal) => Promise<Place> {
+  const kind = spec.kind;
+  if (kind === 'multilock') throw new TypeError('a MultiLock run needs its own place()');
+  return async (ns, leaseId, signal) => {
+    const queue = await readQueue(ns, kind, spec.name, signal);
+    if (queue.holders.some((c) => c.leaseId === leaseId)) return 'holds';
+    if (queue.waiters.some((c) => c.leaseId === leaseId)) return 'waits';
+    return undefined;
+  };
+}
+
 /**
  * Reads the queue until the key of our lease is in it: true when it waits there (the first try found
  * the name taken), false when it holds. A failed read is tried again; `signal` ends the reading.
  */
 async function firstTryWaits(spec: RunSpec, leaseId: string, ns: Namespace, signal: AbortSignal): Promise<boolean> {
+  const placeOf = spec.place ?? placeIn(spec);
   for (;;) {
     try {
-      const queue = await readQueue(ns, spec.kind, spec.name, signal);
-      if (queue.holders.some((c) => c.leaseId === leaseId)) return false;
-      if (queue.waiters.some((c) => c.leaseId === leaseId)) return true;
+      const place = await placeOf(ns, leaseId, signal);
+      if (place !== undefined) return place === 'waits';
     } catch (error) {
       if (signal.aborted) throw error;
     }

@@ -4,77 +4,31 @@
  */
 import { hostname } from 'node:os';
 import { createRequire } from 'node:module';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { Election } from '../election.js';
-import { checkName } from '../engine/validate.js';
 import { checkValue } from '../leadership.js';
-import { Mutex } from '../mutex.js';
 import { ReadWriteLock } from '../rw-lock.js';
 import { Semaphore } from '../semaphore.js';
-import { maxTtl } from '../engine/session-options.js';
-import { parseDuration, parseInteger } from './args.js';
-import { defaultEndpoint } from './connect.js';
+import { parseInteger } from './args.js';
 import { exitCodes, UsageError } from './exit-codes.js';
 import { kinds, observe, status, type Kind } from './inspect.js';
+import { lockSpec, splitOperands } from './lock.js';
+import { connectionOptions, name, parser, runDefaults, runHelp, runOptions } from './options.js';
 import { flushOutput, stderr, stdout } from './output.js';
 import { runUnder, type RunFlags, type RunSpec } from './run.js';
 
 /** The defaults of the run commands' options (`--kill-grace` derives from the TTL: timings.ts). */
-export const cliDefaults = { ttl: 10, kind: 'mutex' as Kind } as const;
-
-/** A commander argument parser from one of ours (their UsageError becomes commander's usage error). */
-function parser<T>(parse: (text: string) => T): (text: string) => T {
-  return (text) => {
-    try {
-      return parse(text);
-    } catch (error) {
-      throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
-    }
-  };
-}
-
-const name = parser((text) => {
-  checkName(text, 'leasehold');
-  return text;
-});
-
-function connectionOptions(command: Command): Command {
-  return command
-    .option('--endpoints <list>', `etcd endpoints, comma-separated (default: $ETCD_ENDPOINTS, then ${defaultEndpoint})`)
-    .option('--cacert <file>', 'CA bundle to verify the etcd members (PEM); turns TLS on')
-    .option('--cert <file>', 'client certificate for mutual TLS (PEM); needs --key')
-    .option('--key <file>', 'private key of --cert (PEM)')
-    .option('--user <name>', 'etcd user; the password comes from $ETCD_PASSWORD or --password-file, never from the command line')
-    .option('--password-file <file>', 'file holding the password of --user (one trailing newline is ignored)')
-    .option('--namespace <prefix>', 'key prefix the names live under (as etcd3 client.namespace(prefix))')
-    .option('--json', 'machine-readable output: JSON objects, one a line')
-    .option('-q, --quiet', 'print nothing but errors on stderr');
-}
-
-function runOptions(command: Command): Command {
-  return connectionOptions(command)
-    .option('--ttl <seconds>', 'lease TTL: how long a crashed holder keeps the name', parser((t) => parseInteger(t, '--ttl', 1, maxTtl)), cliDefaults.ttl)
-    .option('--timeout <duration>', 'give up when the name is still taken this long after the first try (500ms, 10s, 2m, 1h; 0: one try; default: wait as long as it takes)', parser((t) => parseDuration(t, '--timeout')))
-    .option('--kill-grace <duration>', 'after a loss: SIGTERM, then SIGKILL after this long; at most half the TTL (default: a third of the TTL, at most 10s)', parser((t) => parseDuration(t, '--kill-grace')));
-}
-
-const runHelp = (example: string): string => `
-The command runs without a shell, in its own process group, with these variables set:
-  LEASEHOLD_KIND, LEASEHOLD_NAME, LEASEHOLD_KEY, LEASEHOLD_TOKEN (fencing token or term),
-  LEASEHOLD_LEASE_ID (decimal), LEASEHOLD_LEASE_HEX
-Signals are forwarded to it; Ctrl-Z stops it with leasehold. When the holding is lost, its group
-gets SIGTERM, then SIGKILL after --kill-grace, all before etcd could give the name to anyone else.
-Exit code: the command's own (128+N if signal N killed it); 75 --timeout passed; 79 lost (the
-command was stopped); 64 bad arguments; 69 etcd unreachable; 77 denied; 78 TLS; 70 leasehold failed.
-See docs/cli.md for all of them, and for what each signal does.
-
-Examples:
-${example}`;
+export const cliDefaults = { ...runDefaults, kind: 'mutex' as Kind } as const;
 
 type Flags = RunFlags & { kind?: Kind; value?: string; permits?: number; weight?: number };
 
-/** Builds the program; `exit` receives the exit code of the command that ran. */
-export function buildProgram(exit: (code: number) => void): Command {
+/**
+ * Builds the program; `exit` receives the exit code of the command that ran. `argv` is the command
+ * line it will parse: `lock` reads where its `--` was (commander drops it) to tell names from the command.
+ */
+export function buildProgram(exit: (code: number) => void, argv: readonly string[] = []): Command {
+  const dashes = argv.indexOf('--');
+  const afterDashes = dashes === -1 ? undefined : argv.slice(dashes + 1);
   const program = new Command('leasehold')
     .description('Run a command under an etcd lock, permit or leadership — and see who holds what.')
     .version(version(), '-V, --version')
@@ -94,18 +48,18 @@ Examples:
 
   const run = async (spec: RunSpec, command: string[], flags: Flags): Promise<void> => exit(await runUnder(spec, command, flags));
 
-  runOptions(program.command('lock').description('run a command while holding a Mutex (excludes `etcdctl lock` and Go’s concurrency.Mutex on the same name)'))
-    .argument('<name>', 'the lock’s name', name)
-    .argument('<command...>', 'the command and its arguments, after --')
-    .addHelpText('after', runHelp('  $ leasehold lock migrations --timeout 5m -- npm run migrate\n  $ leasehold lock jobs/nightly --ttl 60 --kill-grace 30s -- ./nightly.sh'))
-    .action((n: string, command: string[], flags: Flags) =>
-      run({
-        kind: 'mutex',
-        name: n,
-        waitingFor: `lock ${JSON.stringify(n)}`,
-        acquire: async (session, signal) => ({ handle: await new Mutex(session, n).lock({ signal }) }),
-      }, command, flags),
-    );
+  runOptions(program.command('lock').description('run a command while holding a Mutex, or several at once (each excludes `etcdctl lock` and Go’s concurrency.Mutex on its name)'))
+    .usage('[options] <name>... -- <command...>')
+    .argument('<name...>', 'the lock’s name; several names are taken all at once (a MultiLock), then the command after --')
+    .addHelpText('after', runHelp(`  $ leasehold lock migrations --timeout 5m -- npm run migrate
+  $ leasehold lock jobs/nightly --ttl 60 --kill-grace 30s -- ./nightly.sh
+  $ leasehold lock accounts/alice accounts/bob -- ./transfer.sh   # both, or wait
+Several names: LEASEHOLD_KIND=multilock, LEASEHOLD_COUNT, LEASEHOLD_NAME_1…, LEASEHOLD_KEY_1…
+(no LEASEHOLD_NAME or LEASEHOLD_KEY), one LEASEHOLD_TOKEN for every key.`))
+    .action((operands: string[], flags: Flags) => {
+      const { names, command } = splitOperands(operands, afterDashes);
+      return run(lockSpec(names), command, flags);
+    });
 
   for (const mode of ['read', 'write'] as const) {
     runOptions(program.command(`${mode}-lock`).description(`run a command while holding the ${mode} side of a ReadWriteLock${mode === 'read' ? ' (shared with other readers)' : ' (exclusive)'}`))
@@ -213,7 +167,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 async function parse(argv: readonly string[]): Promise<number> {
   let code: number | undefined;
-  const program = buildProgram((c) => (code = c));
+  const program = buildProgram((c) => (code = c), argv);
   try {
     await program.parseAsync([...argv]);
   } catch (error) {

@@ -12,7 +12,7 @@
  *   SIGKILL after `--kill-grace`, and leasehold exits 79 (70). The lease is given up `--kill-grace`
  *   early (timings.ts), so after a keep-alive failure the group is gone before etcd lets the lease go.
  */
-import type { Etcd3 } from 'etcd3';
+import type { Etcd3, Namespace } from 'etcd3';
 import type { Held } from '../handle.js';
 import { Session } from '../session.js';
 import { anySignal, raceSignal } from '../transport/abort.js';
@@ -39,17 +39,53 @@ export interface RunFlags extends ConnectionFlags, ReportFlags {
 /** What a command holds, as the run needs it. */
 export interface Holding {
   handle: Held;
-  /** Extra `LEASEHOLD_*` variables (beyond name, kind, key, token and lease). */
+  /** Every key held, when several (a MultiLock's): messages name them all, and the command gets no `LEASEHOLD_KEY`. */
+  keys?: readonly string[];
+  /** Extra `LEASEHOLD_*` variables (beyond kind, token, lease, and name and key for one name). */
   env?: Record<string, string>;
 }
 
+/** Where a lease stands in a queue: first (holds), behind someone (waits), or not in it (yet). */
+export type Place = 'holds' | 'waits' | undefined;
+
 /** One of the run commands: which primitive, its name, and how to take it on a session. */
 export interface RunSpec {
-  kind: Kind;
+  kind: Kind | 'multilock';
+  /** The name; for several (`names`), them joined with `, `, for reading only. */
   name: string;
+  /** The names of a holding of several (a MultiLock): reported as `names`, and no `LEASEHOLD_NAME`. */
+  names?: readonly string[];
   /** What is waited for and then held, for messages: `lock "jobs"`, `1 of 3 permits of "ffmpeg"`. */
   waitingFor: string;
   acquire: (session: Session, signal: AbortSignal) => Promise<Holding>;
+  /** Where `leaseId` stands, for `--timeout` (first-try.ts); by default read from the queue of `kind` and `name`. */
+  place?: (ns: Namespace, leaseId: string, signal: AbortSignal) => Promise<Place>;
+}
+
+/**
+ * The variables leasehold sets for a command. Any of them in leasehold's own environment (a leasehold
+ * inside another's command) is removed first, so what the command sees always describes this holding.
+ */
+const ownVariable = /^LEASEHOLD_(KIND|NAME|KEY|TOKEN|LEASE_ID|LEASE_HEX|MODE|WEIGHT|PERMITS|VALUE|COUNT|NAME_\d+|KEY_\d+)$/;
+
+/** The command's environment: `env` without inherited {@link ownVariable}s, plus the holding's. */
+function commandEnv(env: NodeJS.ProcessEnv, spec: RunSpec, holding: Holding, session: Session): NodeJS.ProcessEnv {
+  const inherited = Object.fromEntries(Object.entries(env).filter(([k]) => !ownVariable.test(k)));
+  const one = spec.names === undefined ? { LEASEHOLD_NAME: spec.name, LEASEHOLD_KEY: holding.handle.key } : {};
+  return {
+    ...inherited,
+    LEASEHOLD_KIND: spec.kind,
+    ...one,
+    LEASEHOLD_TOKEN: holding.handle.token.toString(),
+    LEASEHOLD_LEASE_ID: session.leaseId,
+    LEASEHOLD_LEASE_HEX: session.leaseHex,
+    ...holding.env,
+  };
+}
+
+/** How a spec names what it is about in JSON lines: `name`, or `names` for several. */
+function subject(spec: RunSpec): Record<string, unknown> {
+  return spec.names === undefined ? { kind: spec.kind, name: spec.name } : { kind: spec.kind, names: spec.names };
 }
 
 /** A wait ended by one of our own signals. */
@@ -115,7 +151,7 @@ export function failRun(error: unknown): boolean {
  */
 export async function runUnder(spec: RunSpec, command: readonly string[], flags: RunFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const report = new Reporter(flags);
-  const at = { kind: spec.kind, name: spec.name };
+  const at = subject(spec);
   const sup = new Supervisor();
   const listeners = handledSignals.map((s) => [s, () => sup.onSignal(s)] as const);
   for (const [s, listener] of listeners) process.on(s, listener);
@@ -165,22 +201,14 @@ async function supervise(sup: Supervisor, spec: RunSpec, holding: Holding, comma
     if (sup.fatal.signal.aborted) throw sup.fatal.signal.reason;
     return signalExitCode((sup.interrupt.signal.reason as Interrupted).signal);
   }
-  const fields = { kind: spec.kind, name: spec.name, key: handle.key, token: handle.token, leaseId: session.leaseId };
+  const keys = holding.keys ?? [handle.key];
+  const fields = { ...subject(spec), ...(holding.keys === undefined ? { key: handle.key } : { keys }), token: handle.token, leaseId: session.leaseId };
   if (!session.alive || handle.signal.aborted) {
     report.error('lost', `${spec.waitingFor} lost before ${command[0]} started (${reasonOf(handle.signal.reason)}); not running it`, fields);
     return exitCodes.lost;
   }
-  report.info('acquired', `${spec.waitingFor} acquired (key ${handle.key}, token ${handle.token}, lease ${session.leaseHex}); running ${shown(command)}`, fields);
-  const job = Job.start(command, {
-    ...env,
-    LEASEHOLD_KIND: spec.kind,
-    LEASEHOLD_NAME: spec.name,
-    LEASEHOLD_KEY: handle.key,
-    LEASEHOLD_TOKEN: handle.token.toString(),
-    LEASEHOLD_LEASE_ID: session.leaseId,
-    LEASEHOLD_LEASE_HEX: session.leaseHex,
-    ...holding.env,
-  });
+  report.info('acquired', `${spec.waitingFor} acquired (${keys.length === 1 ? 'key' : 'keys'} ${keys.join(', ')}, token ${handle.token}, lease ${session.leaseHex}); running ${shown(command)}`, fields);
+  const job = Job.start(command, commandEnv(env, spec, holding, session));
   sup.job = job;
   sup.phase = 'running';
   let code: number;

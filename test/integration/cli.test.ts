@@ -363,6 +363,7 @@ describe('docs/cli.md', () => {
       expect(result, block).toMatchObject({ code: 0 });
       if (block.includes('busy: skipped')) expect(result.output).toContain('busy: skipped');
       if (block.includes('fenced-write')) expect(result.output).toMatch(/SUCCESS[\s\S]*fenced-write/);
+      if (block.includes('both-fenced')) expect(result.output).toMatch(/^leasehold: locks "docs-alice" and "docs-bob" acquired[\s\S]*\nSUCCESS\n/);
       if (block.includes('status docs-transcode')) expect(result.output).toMatch(/holder +docs-transcode\/holders\/\S+ +token \d+ +lease \w+ +ttl \d+s +weight 1\/2/);
       if (block.includes('docs-example')) expect(result.output).toMatch(/holding docs-example\/[0-9a-f]+ with token \d+/);
     }
