@@ -123,8 +123,8 @@ export class Session implements AsyncDisposable {
 
   /**
    * Revokes the lease and ends the session: every lock, permit and leadership taken on it is released
-   * at once and their signals abort. Idempotent; bounded by the request timeout; never rejects because
-   * the lease is already gone.
+   * at once and their signals abort. Idempotent; bounded by the request timeout (after a loss, by the
+   * TTL: the lost lease's revoke is retried that long); never rejects because the lease is already gone.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -179,8 +179,9 @@ export class Session implements AsyncDisposable {
     const reason = new LeaseLostError(message, { leaseId: this.leaseId, ...(cause === undefined ? {} : { cause }) });
     this.#stop(reason);
     publishSessionLost(() => ({ lease: this.leaseHex, reason }));
-    // Make the loss final on the server too, so nothing waits out the rest of the TTL for us.
-    this.#track(this.#ops.leaseRevoke(this.leaseId));
+    // Make the loss final on the server too, so nothing waits out the rest of the TTL for us — retried
+    // for up to a TTL, since a loss often comes while etcd has no leader (a partition, an election).
+    this.#track(this.#ops.leaseRevoke(this.leaseId, this.ttl * 1000));
   }
 
   async #checkLease(): Promise<boolean> {

@@ -9,6 +9,7 @@ import { answersHttp, freePorts, isHealthy, memberStatus, pollUntil, postJson, t
 import { fastFlags, minLeaseTtl, type ResolvedOptions } from './options.js';
 import { Reaper } from './reaper.js';
 import { makeCertificates, type TestCertificates } from './tls.js';
+import { Network } from './network.js';
 
 const MAX_START_ATTEMPTS = 3;
 
@@ -62,9 +63,12 @@ const STOP_LIKE = new Set<string>(['SIGSTOP', 'SIGCONT', 'SIGTSTP', 'SIGTTIN', '
 
 interface MemberSpec {
   name: string;
-  clientPort: number;
-  peerPort: number;
-  metricsPort: number;
+  /** The URLs etcd listens on (and advertises). */
+  listen: { client: string; peer: string; metrics: string };
+  /** How this process reaches it: the listen URLs on loopback, the admin gateway's in a network. */
+  reach: { client: string; metrics: string };
+  /** A prefix that runs etcd elsewhere (`ip netns exec <name>`); empty to run it as is. */
+  command: readonly string[];
 }
 
 class BinaryMember implements EtcdMember {
@@ -74,7 +78,7 @@ class BinaryMember implements EtcdMember {
   readonly metricsUrl: string;
   readonly dataDir: string;
   readonly logFile: string;
-  readonly #binary: string;
+  readonly #command: readonly string[];
   readonly #args: readonly string[];
   readonly #reaper: Reaper;
   readonly #timeoutMs: number;
@@ -93,28 +97,26 @@ class BinaryMember implements EtcdMember {
     reaper: Reaper;
     timeoutMs: number;
     quorumWouldRun: () => boolean;
-    /** `https` for a TLS cluster (clients and peers). */
-    scheme: 'http' | 'https';
   }) {
     const { spec, dir } = init;
     this.name = spec.name;
-    this.clientUrl = `${init.scheme}://127.0.0.1:${spec.clientPort}`;
-    this.peerUrl = `${init.scheme}://127.0.0.1:${spec.peerPort}`;
-    this.metricsUrl = `http://127.0.0.1:${spec.metricsPort}`;
+    this.clientUrl = spec.reach.client;
+    this.peerUrl = spec.listen.peer;
+    this.metricsUrl = spec.reach.metrics;
     this.dataDir = join(dir, 'data');
     this.logFile = join(dir, 'etcd.log');
-    this.#binary = init.binary;
+    this.#command = [...spec.command, init.binary];
     this.#reaper = init.reaper;
     this.#timeoutMs = init.timeoutMs;
     this.#quorumWouldRun = init.quorumWouldRun;
     this.#args = [
       `--name=${spec.name}`,
       `--data-dir=${this.dataDir}`,
-      `--listen-client-urls=${this.clientUrl}`,
-      `--advertise-client-urls=${this.clientUrl}`,
-      `--listen-peer-urls=${this.peerUrl}`,
-      `--initial-advertise-peer-urls=${this.peerUrl}`,
-      `--listen-metrics-urls=${this.metricsUrl}`,
+      `--listen-client-urls=${spec.listen.client}`,
+      `--advertise-client-urls=${spec.listen.client}`,
+      `--listen-peer-urls=${spec.listen.peer}`,
+      `--initial-advertise-peer-urls=${spec.listen.peer}`,
+      `--listen-metrics-urls=${spec.listen.metrics}`,
       ...init.flags,
     ];
     mkdirSync(dir, { recursive: true });
@@ -139,7 +141,8 @@ class BinaryMember implements EtcdMember {
     const log = openSync(this.logFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(this.#binary, this.#args, { stdio: ['ignore', 'ignore', log] });
+      const [program, ...prefix] = this.#command;
+      child = spawn(program!, [...prefix, ...this.#args], { stdio: ['ignore', 'ignore', log] });
     } finally {
       closeSync(log);
     }
@@ -285,12 +288,14 @@ class BinaryCluster extends ClusterBase {
   readonly members: readonly BinaryMember[];
   override readonly tls: TestCertificates | undefined;
   override readonly auth: { readonly rootPassword: string } | undefined;
+  override readonly network: Network | undefined;
   readonly #reaper: Reaper;
   readonly #timeoutMs: number;
 
-  constructor(members: readonly BinaryMember[], reaper: Reaper, options: ResolvedOptions, tls: TestCertificates | undefined) {
+  constructor(members: readonly BinaryMember[], reaper: Reaper, options: ResolvedOptions, tls: TestCertificates | undefined, network: Network | undefined) {
     super();
     this.tls = tls;
+    this.network = network;
     this.auth = options.auth === undefined ? undefined : { rootPassword: options.auth.rootPassword };
     this.members = members;
     this.endpoints = members.map((member) => member.clientUrl);
@@ -391,10 +396,11 @@ export async function startBinaryCluster(binary: string, options: ResolvedOption
   let members: BinaryMember[] = [];
   try {
     const tls = options.tls ? makeCertificates(join(root, 'pki')) : undefined;
+    const network = options.network === undefined ? undefined : await Network.create(['m0', 'm1', 'm2'].slice(0, options.members), options.network, reaper);
     for (let attempt = 1; ; attempt++) {
       const deadline = performance.now() + options.startTimeoutMs;
       const remaining = () => Math.max(1, Math.round(deadline - performance.now()));
-      members = await createMembers(binary, root, reaper, options, tls);
+      members = await createMembers(binary, root, reaper, options, tls, network);
       try {
         // One at a time: a new member first asks each peer whether it is already bootstrapped, and a peer
         // whose port is bound but not yet served makes that request hang for etcd's fixed 1 s bootstrap
@@ -426,7 +432,7 @@ export async function startBinaryCluster(binary: string, options: ResolvedOption
     for (const member of members) {
       member.id = list.members.find((entry) => entry.name === member.name)?.ID ?? '';
     }
-    const cluster = new BinaryCluster(members, reaper, options, tls);
+    const cluster = new BinaryCluster(members, reaper, options, tls, network);
     if (options.auth !== undefined) await enableAuth(cluster, options.auth);
     return cluster;
   } catch (error) {
@@ -436,22 +442,29 @@ export async function startBinaryCluster(binary: string, options: ResolvedOption
   }
 }
 
+/** Where each member listens: free loopback ports, or its own namespace in `network`. */
+async function memberSpecs(count: number, tls: TestCertificates | undefined, network: Network | undefined): Promise<MemberSpec[]> {
+  const names = Array.from({ length: count }, (_, i) => `m${i}`);
+  if (network !== undefined) return names.map((name) => ({ name, ...network.memberSpec(name) }));
+  const scheme = tls === undefined ? 'http' : 'https';
+  const ports = await freePorts(3 * count);
+  return names.map((name, i) => {
+    const [client, peer, metrics] = [0, 1, 2].map((k) => `127.0.0.1:${ports[3 * i + k] ?? 0}`);
+    const listen = { client: `${scheme}://${client}`, peer: `${scheme}://${peer}`, metrics: `http://${metrics}` };
+    return { name, listen, reach: { client: listen.client, metrics: listen.metrics }, command: [] };
+  });
+}
+
 async function createMembers(
   binary: string,
   root: string,
   reaper: Reaper,
   options: ResolvedOptions,
   tls: TestCertificates | undefined,
+  network: Network | undefined,
 ): Promise<BinaryMember[]> {
-  const scheme = tls === undefined ? 'http' : 'https';
-  const ports = await freePorts(3 * options.members);
-  const specs: MemberSpec[] = Array.from({ length: options.members }, (_, i) => ({
-    name: `m${i}`,
-    clientPort: ports[3 * i] ?? 0,
-    peerPort: ports[3 * i + 1] ?? 0,
-    metricsPort: ports[3 * i + 2] ?? 0,
-  }));
-  const initialCluster = specs.map((spec) => `${spec.name}=${scheme}://127.0.0.1:${spec.peerPort}`).join(',');
+  const specs = await memberSpecs(options.members, tls, network);
+  const initialCluster = specs.map((spec) => `${spec.name}=${spec.listen.peer}`).join(',');
   const flags = [
     `--initial-cluster=${initialCluster}`,
     '--initial-cluster-state=new',
@@ -485,7 +498,6 @@ async function createMembers(
         reaper,
         timeoutMs: options.startTimeoutMs,
         quorumWouldRun,
-        scheme,
       }),
     );
   }

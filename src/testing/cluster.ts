@@ -1,6 +1,7 @@
 import { Etcd3, type IOptions } from 'etcd3';
 import { getText } from './http.js';
 import { parsePrometheusText } from './metrics.js';
+import type { EtcdNetwork } from './network.js';
 import type { EtcdProvider } from './options.js';
 import type { TestCertificates } from './tls.js';
 
@@ -30,6 +31,11 @@ export interface EtcdCluster extends AsyncDisposable {
    */
   readonly tls: TestCertificates | undefined;
   /** For a cluster started with `auth`: the `root` password (other users are yours); else `undefined`. */
+  /**
+   * The network of a cluster started with `network` (every member in a network namespace, links that
+   * can be cut): see {@link EtcdNetwork}; `undefined` otherwise.
+   */
+  readonly network: EtcdNetwork | undefined;
   readonly auth:
     | {
         /** The password of the `root` user: {@link EtcdAuthOptions.rootPassword}, or the random one made. */
@@ -124,6 +130,7 @@ export abstract class ClusterBase implements EtcdCluster {
   #stopping: Promise<void> | undefined;
 
   readonly tls: TestCertificates | undefined = undefined;
+  readonly network: EtcdNetwork | undefined = undefined;
   readonly auth: { readonly rootPassword: string } | undefined = undefined;
 
   clientOptions(overrides: Partial<IOptions> = {}): IOptions {

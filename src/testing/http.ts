@@ -129,20 +129,27 @@ export async function pollUntil<T>(
   options: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal | undefined; what: string },
 ): Promise<T> {
   const deadline = performance.now() + options.timeoutMs;
-  for (;;) {
-    options.signal?.throwIfAborted();
-    const value = await check();
-    if (value !== undefined) return value;
-    if (performance.now() >= deadline) {
-      throw new Error(`Timed out after ${options.timeoutMs} ms waiting for ${options.what}`);
+  // A referenced timer for the whole wait: the processes waited on are unreferenced, and a check in
+  // flight does not always keep the event loop alive (a fetch through a network gateway was seen to
+  // leave Node with nothing to wait on, and exit with code 13).
+  const hold = setInterval(() => undefined, 60_000);
+  try {
+    for (;;) {
+      options.signal?.throwIfAborted();
+      const value = await check();
+      if (value !== undefined) return value;
+      if (performance.now() >= deadline) {
+        throw new Error(`Timed out after ${options.timeoutMs} ms waiting for ${options.what}`);
+      }
+      try {
+        await delay(options.intervalMs ?? 25, undefined, { signal: options.signal });
+      } catch (error) {
+        options.signal?.throwIfAborted(); // Reject with the signal's own reason, not the timer's AbortError.
+        throw error;
+      }
     }
-    // A referenced timer: it keeps the event loop alive while we wait on unreferenced child processes.
-    try {
-      await delay(options.intervalMs ?? 25, undefined, { signal: options.signal });
-    } catch (error) {
-      options.signal?.throwIfAborted(); // Reject with the signal's own reason, not the timer's AbortError.
-      throw error;
-    }
+  } finally {
+    clearInterval(hold);
   }
 }
 

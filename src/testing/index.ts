@@ -4,6 +4,7 @@ export { startEtcdDefaults } from './options.js';
 export type { StartEtcdOptions, EtcdProvider, EtcdAuthOptions } from './options.js';
 export type { TestCertificates } from './tls.js';
 export type { EtcdCluster, EtcdMember } from './cluster.js';
+export type { EtcdNetwork, NetworkNode, NetworkOptions } from './network.js';
 export { parsePrometheusText, sumMetric } from './metrics.js';
 export { startProxy } from './proxy.js';
 export type { TcpProxy, StartProxyOptions, ProxyDirection } from './proxy.js';

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { resolveNetwork, type NetworkOptions } from './network.js';
 /** Where the etcd behind an {@link EtcdCluster} came from. */
 export type EtcdProvider = 'env' | 'binary' | 'docker';
 
@@ -69,6 +70,14 @@ export interface StartEtcdOptions {
    * @default false
    */
   auth?: boolean | EtcdAuthOptions;
+  /**
+   * Run every member in a Linux network namespace of its own, linked through a bridge, so that links
+   * can be cut (`cluster.network`: `partition()`, `isolate()`, `cut()` both ways or one way, `heal()`)
+   * and clients can run in sides of their own. Needs Linux, root and iproute2; the start fails with a
+   * one-line reason otherwise. Binary provider only; not with `tls`. See docs/testing.md.
+   * @default false
+   */
+  network?: boolean | NetworkOptions;
   /** Aborts the start: processes already spawned are killed and their data dirs removed. */
   signal?: AbortSignal;
 }
@@ -127,6 +136,8 @@ export const startEtcdDefaults = Object.freeze({
   tls: false,
   /** {@link StartEtcdOptions.auth}: authentication is off. */
   auth: false,
+  /** {@link StartEtcdOptions.network}: members on the host's loopback, no namespaces. */
+  network: false,
 } as const satisfies Required<Omit<StartEtcdOptions, 'signal'>>);
 
 /** Options after defaults are merged and every value is checked. */
@@ -142,6 +153,8 @@ export interface ResolvedOptions {
   image: string;
   tls: boolean;
   auth: Required<EtcdAuthOptions> | undefined;
+  /** The sides of a cluster in network namespaces, or `undefined` for one on loopback. */
+  network: string[] | undefined;
   signal: AbortSignal | undefined;
 }
 
@@ -201,6 +214,8 @@ export function resolveOptions(options: StartEtcdOptions = {}): ResolvedOptions 
   const tls = options.tls ?? false;
   if (typeof tls !== 'boolean') throw new TypeError(`Expected \`tls\` to be a boolean, got \`${show(tls)}\``);
   const auth = resolveAuth(options.auth);
+  const network = resolveNetwork(options.network, show);
+  if (network !== undefined && tls) throw new TypeError('Options `network` and `tls` cannot be combined: the test certificates name 127.0.0.1, not the addresses inside the network');
   const signal = options.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`Expected \`signal\` to be an AbortSignal, got \`${show(signal)}\``);
@@ -217,6 +232,7 @@ export function resolveOptions(options: StartEtcdOptions = {}): ResolvedOptions 
     image,
     tls,
     auth,
+    network,
     signal,
   };
 }

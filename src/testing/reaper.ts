@@ -1,11 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
  * The watchdog: a `sh` that blocks reading its stdin, a pipe only this Node process holds open. However
  * Node ends (exit, uncaught signal, SIGKILL, OOM kill), the kernel closes the pipe, `cat` sees EOF, and
- * the shell SIGKILLs every pid listed in the pid file and removes the directory. It ignores the signals a
+ * the shell SIGKILLs every pid listed in the pid file, kills every process inside each network namespace
+ * listed in the netns file and deletes the namespace, and removes the directory. It ignores the signals a
  * terminal or test runner sends to the whole process group, so it outlives Node to do its job.
  */
 const WATCHDOG_SCRIPT = `
@@ -13,6 +14,12 @@ trap '' INT TERM HUP QUIT
 cat >/dev/null 2>&1
 if [ -f "$1" ]; then
   for p in $(cat "$1"); do kill -KILL "$p" 2>/dev/null; done
+fi
+if [ -f "$3" ]; then
+  for n in $(cat "$3"); do
+    for p in $(ip netns pids "$n" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+    ip netns del "$n" 2>/dev/null
+  done
 fi
 i=0
 while [ -e "$2" ] && [ "$i" -lt 20 ]; do
@@ -37,6 +44,8 @@ export class Reaper {
   readonly #root: string;
   readonly #pidFile: string;
   readonly #pids = new Set<number>();
+  readonly #netnsFile: string;
+  readonly #netns = new Set<string>();
   readonly #watchdog: ChildProcess;
   #disposed = false;
 
@@ -44,8 +53,9 @@ export class Reaper {
   constructor(root: string) {
     this.#root = root;
     this.#pidFile = join(root, 'pids');
+    this.#netnsFile = join(root, 'netns');
     this.#writePidFile();
-    this.#watchdog = spawn('sh', ['-c', WATCHDOG_SCRIPT, 'leasehold-etcd-watchdog', this.#pidFile, root], {
+    this.#watchdog = spawn('sh', ['-c', WATCHDOG_SCRIPT, 'leasehold-etcd-watchdog', this.#pidFile, root, this.#netnsFile], {
       stdio: ['pipe', 'ignore', 'ignore'],
     });
     // Neither the watchdog nor its pipe may keep the event loop alive; both only matter once Node is gone.
@@ -76,7 +86,19 @@ export class Reaper {
     if (this.#pids.delete(pid)) this.#writePidFile();
   }
 
-  /** Kills every tracked process and removes the directory, synchronously; for `process.on('exit')`. */
+  /**
+   * Records a network namespace to empty (every process in it SIGKILLed) and delete if Node dies;
+   * `dispose()` and the exit hook delete it too, so delete it yourself first when you can wait.
+   */
+  trackNetns(name: string): void {
+    this.#netns.add(name);
+    this.#writeList(this.#netnsFile, this.#netns);
+  }
+
+  /**
+   * Kills every tracked process, empties and deletes every tracked network namespace, and removes the
+   * directory, synchronously; for `process.on('exit')`.
+   */
   reapSync(): void {
     for (const pid of this.#pids) {
       try {
@@ -86,6 +108,8 @@ export class Reaper {
       }
     }
     this.#pids.clear();
+    for (const name of this.#netns) deleteNetnsSync(name);
+    this.#netns.clear();
     try {
       rmSync(this.#root, { recursive: true, force: true, maxRetries: 3, retryDelay: 20 });
     } catch {
@@ -105,14 +129,35 @@ export class Reaper {
   }
 
   #writePidFile(): void {
+    this.#writeList(this.#pidFile, this.#pids);
+  }
+
+  #writeList(file: string, items: ReadonlySet<unknown>): void {
     if (this.#disposed) return;
     // Write then rename, so the watchdog never reads a half-written file.
-    const temporary = `${this.#pidFile}.tmp`;
+    const temporary = `${file}.tmp`;
     try {
-      writeFileSync(temporary, [...this.#pids].map((pid) => `${pid}\n`).join(''));
-      renameSync(temporary, this.#pidFile);
+      writeFileSync(temporary, [...items].map((item) => `${String(item)}\n`).join(''));
+      renameSync(temporary, file);
     } catch {
-      // The directory is being removed; the exit hook still knows the pids.
+      // The directory is being removed; the exit hook still knows the list.
     }
+  }
+}
+
+/** SIGKILLs every process in the network namespace `name` and deletes it; quiet when it is gone. */
+function deleteNetnsSync(name: string): void {
+  try {
+    const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    for (const pid of pids.split(/\s+/).filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  } catch {
+    // Deleted already (or never created).
   }
 }

@@ -32,9 +32,9 @@ export async function startEtcd(options?: StartEtcdOptions): Promise<EtcdCluster
   resolved.signal?.throwIfAborted();
   const { provider, members } = resolved;
   const fromEnv = process.env['ETCD_ENDPOINTS']?.trim() ?? '';
-  const secured = resolved.tls || resolved.auth !== undefined;
+  const secured = resolved.tls || resolved.auth !== undefined || resolved.network !== undefined;
   if (secured && provider !== 'auto' && provider !== 'binary') {
-    throw new TypeError(`Options \`tls\` and \`auth\` need the binary provider (leasehold starts and configures etcd itself), got \`provider: '${provider}'\``);
+    throw new TypeError(`Options \`tls\`, \`auth\` and \`network\` need the binary provider (leasehold starts and configures etcd itself), got \`provider: '${provider}'\``);
   }
 
   if (provider === 'env' || (provider === 'auto' && fromEnv !== '' && members === 1 && !secured)) {
@@ -55,7 +55,7 @@ export async function startEtcd(options?: StartEtcdOptions): Promise<EtcdCluster
 
   if (members !== 1 || secured) {
     throw new Error(
-      `${secured ? 'A TLS or auth-enabled' : `A ${members}-member`} etcd cluster needs the etcd binary (Docker provides a plain single member only).\n${INSTALL_HELP}`,
+      `${secured ? 'A TLS, auth-enabled or networked' : `A ${members}-member`} etcd cluster needs the etcd binary (Docker provides a plain single member only).\n${INSTALL_HELP}`,
     );
   }
   try {

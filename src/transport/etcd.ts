@@ -24,7 +24,7 @@ import type {
   ITxnResponse,
   Namespace,
 } from 'etcd3';
-import { raceSignal } from './abort.js';
+import { clampDelay, raceSignal } from './abort.js';
 import { unary, type UnaryMethod } from './pool.js';
 import { explainEtcdError } from './retry.js';
 
@@ -157,9 +157,20 @@ export class EtcdOps {
     return this.call({ service: 'Lease', method: 'leaseTimeToLive' }, { ID: id }, 'read', signal, onAttempt);
   }
 
-  /** Revokes a lease: one attempt, with the request deadline; never rejects (gone already, or unreachable: it expires). */
-  async leaseRevoke(id: string): Promise<void> {
-    await unary(this.ns, { service: 'Lease', method: 'leaseRevoke' }, { ID: id }, this.callOptions()).catch(() => undefined);
+  /**
+   * Revokes a lease; never rejects (gone already, or unreachable: it expires). One attempt with the
+   * request deadline, unless `retryForMs` is given: then transient failures are retried under the
+   * policy for that long (plus the attempt in flight). A lost session's revoke wants that: when it is
+   * sent while etcd has no leader (a partition, an election), one refused attempt would leave its keys
+   * blocking every queue they are in until etcd expires the lease after the election — a TTL or more.
+   */
+  async leaseRevoke(id: string, retryForMs = 0): Promise<void> {
+    const method = { service: 'Lease', method: 'leaseRevoke' } as const;
+    const revoking =
+      retryForMs > 0
+        ? this.call(method, { ID: id }, 'write', AbortSignal.timeout(clampDelay(retryForMs)))
+        : unary(this.ns, method, { ID: id }, this.callOptions());
+    await revoking.catch(() => undefined);
   }
 
   /** Deletes `key` only if its create revision is still `createRevision`; true when it deleted. */

@@ -1,17 +1,22 @@
 /**
  * Everything that reaches into `etcd3`'s connection pool, in one module: opening gRPC streams (lease
- * keep-alives, watches) and making unary calls on a member we choose, preferring one other than a
- * member that just went silent, and knowing which member each call went to.
+ * keep-alives, watches) and making unary calls on a member we choose — one that answered, before one
+ * not heard from, before one that went silent — and knowing which member each call went to.
  *
  * Why not the public clients: `etcd3` picks a random host for every stream and call, so after a
  * stream stalls on a paused or partitioned member, a replacement lands on that same member half the
- * time (with two endpoints) — and a session with a short TTL has only a few tries before its
- * deadline. Its pool takes a host order as an argument; we pass one with the silent host last. Which
- * host went silent is remembered per client for a few seconds, so keep-alives, watches and calls of
- * every session on that client learn from each other. Unary calls made here also skip `etcd3`'s
- * global retry policy (leasehold retries with its own), which re-sends a call with its already
- * expired deadline and so opens the circuit breakers of healthy members; and each failure is
- * attributed to the endpoint it came from.
+ * time (with two endpoints), and a call that timed out there is retried there a third of the time
+ * (with three) — and a session with a short TTL has only a few tries before its deadline. Its pool
+ * takes a host order as an argument; we pass our own. What each member did last is remembered per
+ * client: a unary call answered (even with an error) or got no answer in time (deadline, unavailable,
+ * "no leader"); a keep-alive or watch stream went silent. Every member that went silent is tried
+ * after the others for a few seconds, the one silent longest first; so keep-alives, watches and calls
+ * of every session on that client learn from each other. Unary calls carry etcd's "require leader"
+ * metadata, like watches: a member cut off from the quorum refuses them at once ("no leader") instead
+ * of letting them wait out their deadline. Unary calls made here also skip `etcd3`'s global retry
+ * policy (leasehold retries with its own), which re-sends a call with its already expired deadline
+ * and so opens the circuit breakers of healthy members; and each failure is attributed to the
+ * endpoint it came from.
  *
  * This leans on `etcd3` 1.1's pool internals (`pool.hosts[].host`, `pool.withConnection`,
  * `pool.authenticator`). When the pool does not look as expected (another `etcd3` version, a mock),
@@ -21,6 +26,8 @@
 import {
   castGrpcError,
   EtcdInvalidAuthTokenError,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
   type IDuplexStream,
   type ILeaseKeepAliveRequest,
   type ILeaseKeepAliveResponse,
@@ -47,9 +54,16 @@ interface PoolLike {
   authenticator?: { invalidateMetadata?: () => void };
 }
 
-/** How long a host that went silent is tried last. */
+/** How long a host that went silent is tried after the others (unless it answers meanwhile). */
 const silenceMemoryMs = 10_000;
-const silent = new WeakMap<object, { host: unknown; until: number }>();
+
+/** What a client learnt of one member, on the `performance.now()` clock (0: never). */
+interface Standing {
+  answeredAt: number;
+  silentAt: number;
+}
+/** Per client (its pool): the standing of each member that was tried. */
+const standings = new WeakMap<object, Map<unknown, Standing>>();
 /** The endpoint a failed call went to, for error messages. */
 const failedAt = new WeakMap<object, string>();
 
@@ -80,28 +94,50 @@ export function endpointOf(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null ? failedAt.get(error) : undefined;
 }
 
+function standingOf(pool: PoolLike, host: unknown): Standing {
+  let byHost = standings.get(pool);
+  if (!byHost) standings.set(pool, (byHost = new Map()));
+  let standing = byHost.get(host);
+  if (!standing) byHost.set(host, (standing = { answeredAt: 0, silentAt: 0 }));
+  return standing;
+}
+
 /** Remembers that a stream or call on `host` (as returned by the functions here) went silent. */
 export function markSilent(ns: Namespace, host: unknown): void {
   const pool = poolOf(ns);
-  if (pool && host !== undefined) silent.set(pool, { host, until: performance.now() + silenceMemoryMs });
+  if (pool && host !== undefined) standingOf(pool, host).silentAt = performance.now();
 }
 
-function silentHost(pool: PoolLike): unknown {
-  const mark = silent.get(pool);
-  return mark && mark.until > performance.now() ? mark.host : undefined;
+/** A failure that says the member did not serve the call: no answer in time, unreachable, no leader. */
+function isSilence(error: unknown): boolean {
+  return error instanceof GRPCDeadlineExceededError || error instanceof GRPCUnavailableError;
 }
 
-/** Hosts in random order with `avoid` last, forever (the pool asks for as many as it tries). */
-function* preferring<H>(hosts: H[], avoid: unknown): Generator<H> {
+/**
+ * How to rank a host: 0 answered (more recently than it last went silent), 1 not heard from (or its
+ * silence is older than the memory), 2 silent, 3 the host to avoid.
+ */
+function rank(standing: Standing | undefined, avoided: boolean, now: number): number {
+  if (avoided) return 3;
+  if (!standing) return 1;
+  if (standing.silentAt > standing.answeredAt) return now - standing.silentAt < silenceMemoryMs ? 2 : 1;
+  return standing.answeredAt > 0 ? 0 : 1;
+}
+
+/**
+ * The pool's hosts in the order to try them, forever (the pool asks for as many as it tries): those
+ * that answered, in random order; then those not heard from; then the silent ones, silent longest
+ * first; `avoid` last.
+ */
+function* preferring(pool: PoolLike, avoid: unknown): Generator<HostLike> {
   for (;;) {
-    const others = hosts.filter((h) => h !== avoid);
-    for (let i = others.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [others[i], others[j]] = [others[j]!, others[i]!];
-    }
-    yield* others;
-    const last = hosts.find((h) => h === avoid);
-    if (last !== undefined) yield last;
+    const now = performance.now();
+    const ranked = pool.hosts.map((host) => {
+      const standing = standings.get(pool)?.get(host);
+      return { host, rank: rank(standing, host === avoid, now), silentAt: standing?.silentAt ?? 0, tie: Math.random() };
+    });
+    ranked.sort((a, b) => a.rank - b.rank || (a.rank === 2 ? a.silentAt - b.silentAt : a.tie - b.tie));
+    yield* ranked.map((r) => r.host);
   }
 }
 
@@ -122,7 +158,7 @@ async function open<S>(
       const call = client[method] as (metadata: unknown, options: object) => S;
       return call.call(client, service === 'Watch' ? requireLeader(metadata) : metadata, {});
     },
-    preferring(pool.hosts, avoid ?? silentHost(pool)),
+    preferring(pool, avoid),
   );
   return { stream, host };
 }
@@ -140,14 +176,14 @@ function requireLeader(metadata: unknown): unknown {
 }
 
 /**
- * Opens a keep-alive stream, on a host other than `avoid` (or the client's last silent host) when
- * there is one. Resolves with the stream and the host it is on (opaque; pass it back as `avoid`).
+ * Opens a keep-alive stream, on a host other than `avoid` and the client's silent hosts when there is
+ * one. Resolves with the stream and the host it is on (opaque; pass it back as `avoid`).
  */
 export function openKeepAlive(ns: Namespace, avoid?: unknown): Promise<{ stream: KeepAliveStream; host: unknown }> {
   return open(ns, 'Lease', 'leaseKeepAlive', avoid, () => ns.leaseClient.leaseKeepAlive());
 }
 
-/** Opens a watch stream, on a host other than the client's last silent one when there is one. */
+/** Opens a watch stream, on a host other than the client's silent ones when there is one. */
 export function openWatch(ns: Namespace): Promise<{ stream: WatchStream; host: unknown }> {
   return open(ns, 'Watch', 'watch', undefined, () => ns.watchClient.watch());
 }
@@ -158,10 +194,10 @@ export type UnaryMethod = { service: 'KV'; method: 'txn' | 'range' } | { service
 type Callback = (error: Error | null, res: unknown) => void;
 
 /**
- * One attempt of a unary call, on a member other than the client's last silent one when there is
- * one; no retries (the caller's policy decides). A failure is `etcd3`'s typed error, and
- * {@link endpointOf} tells which endpoint it came from. An expired auth token is refreshed and the
- * call made once more, as `etcd3` itself does.
+ * One attempt of a unary call, on the member the client's standings prefer (see the file comment),
+ * with "require leader"; no retries (the caller's policy decides). Its outcome updates the member's
+ * standing. A failure is `etcd3`'s typed error, and {@link endpointOf} tells which endpoint it came
+ * from. An expired auth token is refreshed and the call made once more, as `etcd3` itself does.
  */
 export async function unary<Res>(
   ns: Namespace,
@@ -176,22 +212,27 @@ export async function unary<Res>(
     return client[call.method]!.call(client, payload, options);
   }
   let endpoint: string | undefined;
+  let host: HostLike | undefined;
   try {
-    return await pool.withConnection(
+    const res = await pool.withConnection(
       call.service,
       ({ resource, client, metadata }) => {
+        host = resource;
         endpoint = typeof resource.host === 'string' ? resource.host : undefined;
         const method = client[call.method] as (p: object, m: unknown, o: object, cb: Callback) => void;
         return new Promise<Res>((resolve, reject) => {
-          method.call(client, payload, metadata, options, (error, res) => {
+          method.call(client, payload, requireLeader(metadata), options, (error, res) => {
             if (error) reject(castGrpcError(error));
             else resolve(res as Res);
           });
         });
       },
-      preferring(pool.hosts, silentHost(pool)),
+      preferring(pool, undefined),
     );
+    if (host !== undefined) standingOf(pool, host).answeredAt = performance.now();
+    return res;
   } catch (error) {
+    if (host !== undefined) standingOf(pool, host)[isSilence(error) ? 'silentAt' : 'answeredAt'] = performance.now();
     if (error instanceof EtcdInvalidAuthTokenError && !retriedAuth) {
       pool.authenticator?.invalidateMetadata?.();
       return unary(ns, call, payload, options, true);

@@ -185,7 +185,14 @@ function watchSession(s: Session): void {
 }
 
 async function acquire(timeoutMs?: number): Promise<Held | undefined> {
-  const s = session ?? (await openSession());
+  let s: Session;
+  try {
+    s = session ?? (await openSession());
+  } catch (error) {
+    // No session to be had now (etcd out of reach): a loop client tries again on its next cycle.
+    log({ ev: 'fail', op: 'session', err: errName(error) });
+    return undefined;
+  }
   if (!primitive) throw new Error('no primitive');
   const controller = new AbortController();
   acquiring = controller;

@@ -46,11 +46,13 @@ export class ClientProc {
   #listeners = new Set<() => void>();
   #running = true;
 
-  constructor(scenario: Scenario, config: ClientConfig) {
+  /** `prefix` runs the client elsewhere: `ip netns exec <side>` (see {@link Scenario.spawn}). */
+  constructor(scenario: Scenario, config: ClientConfig, prefix: readonly string[] = []) {
     this.#scenario = scenario;
     this.id = config.id;
     this.config = config;
-    this.#proc = spawn(process.execPath, ['--import', 'tsx', clientPath, JSON.stringify(config)], {
+    const [program, ...args] = [...prefix, process.execPath, '--import', 'tsx', clientPath, JSON.stringify(config)];
+    this.#proc = spawn(program!, args, {
       cwd: repoRoot,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -219,11 +221,16 @@ export class Scenario implements AsyncDisposable {
     }
   }
 
-  /** Starts a client process. */
-  spawn(id: string, config: Partial<ClientConfig> = {}): ClientProc {
+  /**
+   * Starts a client process — with `side`, inside that side of the cluster's network (a cluster started
+   * with `network`), where its endpoints are the members' addresses.
+   */
+  spawn(id: string, config: Partial<ClientConfig> = {}, side?: string): ClientProc {
+    const network = this.etcd.network;
+    if (side !== undefined && network === undefined) throw new Error(`client ${id}: side ${side} needs a cluster started with \`network\``);
     const full: ClientConfig = {
       id,
-      endpoints: [...this.etcd.endpoints],
+      endpoints: side === undefined ? [...this.etcd.endpoints] : this.etcd.members.map((m) => network!.url(m)),
       kind: 'mutex',
       lock: this.lock,
       counter: this.counter,
@@ -231,7 +238,7 @@ export class Scenario implements AsyncDisposable {
       mode: 'manual',
       ...config,
     };
-    const proc = new ClientProc(this, full);
+    const proc = new ClientProc(this, full, side === undefined ? [] : network!.command(side));
     this.clients.set(id, proc);
     return proc;
   }

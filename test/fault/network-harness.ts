@@ -1,0 +1,85 @@
+/**
+ * What the network fault scenarios share: whether this machine can run them (Linux, root, iproute2),
+ * a scenario on a cluster whose members live in network namespaces, and the figures they log —
+ * loss-detection times, acquisitions per second in a window, call durations.
+ */
+import { describe } from 'vitest';
+import { isHealthy, pollUntil } from '../../src/testing/http.js';
+import { netnsUnavailable } from '../../src/testing/netns.js';
+import type { EtcdMember, EtcdNetwork } from '../../src/testing/index.js';
+import { at, nsToMs, type Scenario, type ScenarioOptions } from './harness.js';
+import type { LogEvent } from './protocol.js';
+
+/** Why network namespaces cannot be made here, or `undefined`. */
+const unavailable = await netnsUnavailable();
+
+/**
+ * A describe block of network scenarios. Without root (or Linux, or iproute2) they cannot run: in CI
+ * that is a failure — the scenarios run and fail with the one-line reason from `startEtcd` — and
+ * elsewhere they are skipped, saying so.
+ */
+export function describeNetwork(name: string, body: () => void): void {
+  if (unavailable !== undefined && process.env['CI'] === undefined) {
+    console.warn(`[network faults] SKIPPED, not passed: ${unavailable}. They run in CI (as root).`);
+    describe.skip(name, body);
+    return;
+  }
+  describe(name, { timeout: 180_000 }, body);
+}
+
+/** Scenario options for a networked cluster with these sides. */
+export function networked(ttl: number, sides: string[]): ScenarioOptions {
+  return { ttl, etcd: { network: { sides } } };
+}
+
+/** The scenario's network (it was started with `networked`). */
+export function netOf(s: Scenario): EtcdNetwork {
+  const network = s.etcd.network;
+  if (network === undefined) throw new Error(`scenario ${s.name} has no network`);
+  return network;
+}
+
+/** Seconds from `from` to each line, formatted. */
+export const after = (from: LogEvent, lines: readonly LogEvent[]): string =>
+  lines.map((l) => `${l.c} ${(nsToMs(at(l) - at(from)) / 1000).toFixed(2)} s`).join(', ');
+
+/** Lines of `clients` that match, between `from` and `to` (hrtime ns). */
+export function between(s: Scenario, clients: readonly string[], match: (l: LogEvent) => boolean, from: bigint, to: bigint): LogEvent[] {
+  return s.find((l) => clients.includes(l.c) && match(l) && at(l) >= from && at(l) <= to);
+}
+
+/** How long each `op` of `clients` that started in [from, to] took, invoke to ok or fail, in ms. */
+export function durations(s: Scenario, clients: readonly string[], op: string, from: bigint, to: bigint): number[] {
+  const out: number[] = [];
+  for (const c of clients) {
+    const lines = s.find((l) => l.c === c && l.op === op);
+    lines.forEach((l, i) => {
+      if (l.ev !== 'invoke' || at(l) < from || at(l) > to) return;
+      const done = lines.slice(i + 1).find((d) => d.ev === 'ok' || d.ev === 'fail');
+      if (done) out.push(nsToMs(at(done) - at(l)));
+    });
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** The `q` quantile (0..1) of sorted `values`, or NaN. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  return values[Math.min(values.length - 1, Math.floor(q * values.length))]!;
+}
+
+/** Acquisitions per second of `clients` in [from, to]. */
+export function rate(s: Scenario, clients: readonly string[], from: bigint, to: bigint): number {
+  const n = between(s, clients, (l) => l.op === 'acquire' && l.ev === 'ok', from, to).length;
+  return n / (nsToMs(to - from) / 1000);
+}
+
+/**
+ * Waits until `member` has a leader and serves a quorum read again (etcd's `/health`, through the admin
+ * side) — after a heal its peers' TCP connections resume only at their next retransmission, seconds
+ * later — and logs it as `rejoined`.
+ */
+export async function rejoined(s: Scenario, member: EtcdMember, timeoutMs = 30_000): Promise<LogEvent> {
+  await pollUntil(async () => ((await isHealthy(member.metricsUrl, 500)) ? true : undefined), { timeoutMs, intervalMs: 50, what: `${member.name} to rejoin` });
+  return s.fault('rejoined', { target: member.name });
+}

@@ -1,0 +1,112 @@
+// Network fault scenarios N1–N2: etcd members in network namespaces, links cut in the kernel (tc), client
+// processes on either side of the cut. See docs/guarantees.md, "Network partitions".
+import { setTimeout as delay } from 'node:timers/promises';
+import { expect, test } from 'vitest';
+import { describe as describeCheck, type CheckResult } from './checker.js';
+import { at, type ClientProc, hrnow, isOk, type Scenario, scenarioPerTest, secs, startAll } from './harness.js';
+import { between, describeNetwork, durations, netOf, networked, quantile, rate, rejoined } from './network-harness.js';
+import type { ClientConfig, LogEvent } from './protocol.js';
+
+const TTL = 2;
+const REQUEST_TIMEOUT = 1000;
+/** How long a split lasts (`NETWORK_SPLIT_S` for a long run). */
+const SPLIT_S = Number(process.env['NETWORK_SPLIT_S'] ?? 8);
+const base: Partial<ClientConfig> = { requestTimeout: REQUEST_TIMEOUT, etcd3Faults: 'none' };
+
+function expectSafe(result: CheckResult, s: Scenario, permits = 1): void {
+  const dir = s.save(result);
+  expect(result.violations, `${describeCheck(result)}\nlogs: ${dir}`).toEqual([]);
+  expect(result.maxConcurrent).toBeLessThanOrEqual(permits);
+  expect(result.counter).toBe(result.applied);
+}
+
+/** The `lost` line of `client`'s lease `lease` after `from`, if any. */
+const lostAfter = (c: ClientProc, from: LogEvent): LogEvent | undefined => c.lines.find((l) => l.ev === 'lost' && at(l) > at(from));
+
+describeNetwork('network partitions', () => {
+  const start = scenarioPerTest();
+
+  test('N1. G3, G4, L3: a 2 | 1 split with Mutex and Semaphore clients on the 1 side: every minority holder and waiter lost ≤ TTL + 1 s; the majority hands off; after heal the minority acquires again', async () => {
+    const s = await start('n1-minority', networked(TTL, ['maj', 'min']));
+    const net = netOf(s);
+    const leader = await s.etcd.leader();
+    const lone = s.etcd.members.find((m) => m !== leader)!; // a follower: the majority keeps its leader
+    const rest = s.etcd.members.filter((m) => m !== lone);
+    const sem = { lock: `${s.prefix}sem`, counter: `${s.prefix}sem-counter`, kind: 'semaphore' as const, permits: 2, effectRetries: 20 };
+    // Lock cycles only: an effect is the application's own etcd3 calls, and etcd3 sends each to a member
+    // at random — a third of them would wait out their deadline at the member cut off, whatever the lock does.
+    const loop: Partial<ClientConfig> = { ...base, mode: 'loop', holdMs: 20, effects: 0, renew: true, waitStart: true };
+    const minority: Partial<ClientConfig> = { ...base, endpoints: [net.url(lone)] };
+    const majMutex = ['a0', 'a1', 'a2'].map((id) => s.spawn(id, loop, 'maj'));
+    const majSem = ['b0', 'b1'].map((id) => s.spawn(id, { ...loop, ...sem }, 'maj'));
+    const hm = s.spawn('hm', minority, 'min');
+    const hs = s.spawn('hs', { ...minority, ...sem }, 'min');
+    const wm = s.spawn('wm', { ...loop, ...minority }, 'min');
+    await hm.call({ cmd: 'acquire' }, 'acquire');
+    await hs.call({ cmd: 'acquire' }, 'acquire');
+    await startAll([...majMutex, ...majSem, wm]);
+    await delay(1500);
+    const warm = hrnow();
+
+    const split = s.fault('partition', { groups: [[...rest.map((m) => m.name), 'maj'], [lone.name, 'min']] });
+    await net.partition([...rest, 'maj'], [lone, 'min']);
+    await delay(SPLIT_S * 1000);
+    const heal = s.fault('heal');
+    await net.heal();
+    const back = await rejoined(s, lone);
+
+    // Once the member is back, the minority clients acquire again, on a fresh lease (wm renews by itself).
+    for (const c of [hm, hs]) {
+      await c.call({ cmd: 'session' }, 'session', 15_000);
+      await c.call({ cmd: 'acquire', timeoutMs: 15_000 }, 'acquire', 20_000);
+      await c.call({ cmd: 'release' }, 'release');
+    }
+    const wmAgain = await wm.waitFor((l) => isOk('acquire')(l) && at(l) > at(heal), 15_000, 0, 'wm acquiring after the heal');
+    for (const c of [...majMutex, ...majSem, wm]) c.send({ cmd: 'stop' });
+    const mutexIds = ['a0', 'a1', 'a2', 'hm', 'wm'];
+    const mutex = await s.finish({ only: (c) => mutexIds.includes(c) });
+    const semaphore = await s.finish({
+      only: (c) => !mutexIds.includes(c),
+      lockPrefix: `${sem.lock}/`,
+      counterKey: sem.counter,
+      holderPrefix: `${sem.lock}/holders/`,
+      permits: 2,
+    });
+
+    // Figures: loss detection on the minority side, majority hand-offs during the split, recovery.
+    const losses = [hm, hs, wm].map((c) => ({ c, lost: lostAfter(c, split) }));
+    const a = majMutex.map((c) => c.id);
+    const b = majSem.map((c) => c.id);
+    const takeover = between(s, a, isOk('acquire'), at(split), at(heal))[0];
+    const releases = durations(s, [...a, ...b], 'release', at(split), at(heal));
+    const recovered = [hm, hs].map((c) => c.lines.find((l) => isOk('acquire')(l) && at(l) > at(heal))!);
+    console.log(
+      `[network N1] lone member ${lone.name} (leader ${leader.name}); lost after the split: ${losses.map(({ c, lost }) => `${c.id} ${lost ? secs(split, lost).toFixed(2) : '—'} s`).join(', ')}; ` +
+        `majority Mutex takeover ${takeover ? secs(split, takeover).toFixed(2) : '—'} s, then ${takeover ? rate(s, a, at(takeover), at(heal)).toFixed(1) : 0} acquisitions/s (after the heal ${rate(s, a, at(back), hrnow()).toFixed(1)}/s); ` +
+        `Semaphore ${rate(s, b, at(split), at(heal)).toFixed(1)}/s (before ${rate(s, b, warm - 1_500_000_000n, at(split)).toFixed(1)}/s); ` +
+        `majority releases during the split p50 ${quantile(releases, 0.5).toFixed(0)} ms, p99 ${quantile(releases, 0.99).toFixed(0)} ms, max ${quantile(releases, 1).toFixed(0)} ms; ` +
+        `${lone.name} back in the quorum ${secs(heal, back).toFixed(2)} s after the heal; minority acquisitions after that: ${[...recovered, wmAgain].map((l) => `${l.c} ${secs(back, l).toFixed(2)} s`).join(', ')}\n` +
+        `Mutex: ${describeCheck(mutex)}\nSemaphore: ${describeCheck(semaphore)}`,
+    );
+    expectSafe(mutex, s);
+    expectSafe(semaphore, s, 2);
+    // G4 on the minority side: each holder and the waiter learn of the loss within TTL + 1 s.
+    for (const { c, lost } of losses) {
+      expect(lost, `${c.id} reports its loss`).toBeDefined();
+      expect(secs(split, lost!), `${c.id} lost`).toBeLessThanOrEqual(TTL + 1);
+    }
+    // L3: the majority takes over once the minority holder's lease is gone, and keeps handing off.
+    expect(takeover, 'a majority Mutex client acquired during the split').toBeDefined();
+    expect(secs(split, takeover!)).toBeLessThanOrEqual(TTL + 2);
+    expect(between(s, a, isOk('acquire'), at(takeover!), at(heal)).length).toBeGreaterThanOrEqual(10);
+    expect(between(s, b, isOk('acquire'), at(split), at(heal)).length).toBeGreaterThanOrEqual(10);
+    // No majority session is lost, and no call waits on the cut-off member more than once.
+    expect(between(s, [...a, ...b], (l) => l.ev === 'lost', at(split), at(heal)), 'majority sessions lost').toEqual([]);
+    expect(quantile(releases, 1), 'slowest majority release during the split (ms)').toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
+    // Once its member is back, every minority client holds again, on a new lease.
+    for (const l of [...recovered, wmAgain]) {
+      expect(secs(back, l)).toBeLessThanOrEqual(TTL + 3);
+      expect(l.lease).not.toBe(s.find((x) => x.c === l.c && isOk('session')(x))[0]!.lease);
+    }
+  });
+});
