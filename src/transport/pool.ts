@@ -11,9 +11,9 @@
  * client: a unary call answered (even with an error) or got no answer in time (deadline, unavailable,
  * "no leader"); a keep-alive or watch stream went silent. Every member that went silent is tried
  * after the others for a few seconds, the one silent longest first; so keep-alives, watches and calls
- * of every session on that client learn from each other. Unary calls carry etcd's "require leader"
- * metadata, like watches: a member cut off from the quorum refuses them at once ("no leader") instead
- * of letting them wait out their deadline. Unary calls made here also skip `etcd3`'s global retry
+ * of every session on that client learn from each other. Calls and streams carry etcd's "require
+ * leader" metadata: a member cut off from the quorum refuses them at once ("no leader") instead of
+ * letting them wait out their deadline, and ends its streams. Unary calls made here also skip `etcd3`'s global retry
  * policy (leasehold retries with its own), which re-sends a call with its already expired deadline
  * and so opens the circuit breakers of healthy members; and each failure is attributed to the
  * endpoint it came from.
@@ -150,22 +150,32 @@ async function open<S>(
 ): Promise<{ stream: S; host: unknown }> {
   const pool = poolOf(ns);
   if (!pool) return { stream: await fallback(), host: undefined };
-  let host: unknown;
+  let host: HostLike | undefined;
   const stream = await pool.withConnection(
     service,
     ({ resource, client, metadata }) => {
       host = resource;
       const call = client[method] as (metadata: unknown, options: object) => S;
-      return call.call(client, service === 'Watch' ? requireLeader(metadata) : metadata, {});
+      return call.call(client, requireLeader(metadata), {});
     },
     preferring(pool, avoid),
   );
+  // What the stream says of its member: an answer, or a refusal ("no leader") or broken connection.
+  const on = (stream as { on?: (event: string, fn: (arg: unknown) => void) => void }).on?.bind(stream);
+  if (host !== undefined && on) {
+    const standing = standingOf(pool, host);
+    on('data', () => (standing.answeredAt = performance.now()));
+    on('error', (error) => {
+      if (isSilence(castGrpcError(error as Error))) standing.silentAt = performance.now();
+    });
+  }
   return { stream, host };
 }
 
 /**
  * etcd's "require leader" metadata (`hasleader: true`): a member that has lost its leader (cut off from
- * the quorum) refuses or ends the stream instead of keeping it open and quiet (etcd issue 8980).
+ * the quorum) refuses a call or a new stream at once, and ends its open streams within three election
+ * timeouts, instead of keeping them open and quiet (etcd issue 8980).
  */
 function requireLeader(metadata: unknown): unknown {
   const m = metadata as { clone?: () => { set(key: string, value: string): void } };

@@ -6,7 +6,7 @@
 import { describe } from 'vitest';
 import { isHealthy, pollUntil } from '../../src/testing/http.js';
 import { netnsUnavailable } from '../../src/testing/netns.js';
-import type { EtcdMember, EtcdNetwork } from '../../src/testing/index.js';
+import { sumMetric, type EtcdMember, type EtcdNetwork } from '../../src/testing/index.js';
 import { at, nsToMs, type Scenario, type ScenarioOptions } from './harness.js';
 import type { LogEvent } from './protocol.js';
 
@@ -82,4 +82,35 @@ export function rate(s: Scenario, clients: readonly string[], from: bigint, to: 
 export async function rejoined(s: Scenario, member: EtcdMember, timeoutMs = 30_000): Promise<LogEvent> {
   await pollUntil(async () => ((await isHealthy(member.metricsUrl, 500)) ? true : undefined), { timeoutMs, intervalMs: 50, what: `${member.name} to rejoin` });
   return s.fault('rejoined', { target: member.name });
+}
+
+/**
+ * Hand-offs of a lock among `clients` in [from, to]: for each acquisition, the ms since the previous
+ * holder started its release (acquisitions that followed no release, such as the first, are skipped).
+ */
+export function handoffs(s: Scenario, clients: readonly string[], from: bigint, to: bigint): number[] {
+  const events = s.find((l) => clients.includes(l.c) && ((l.op === 'release' && l.ev === 'invoke') || isOkAcquire(l)));
+  const out: number[] = [];
+  let released: bigint | undefined;
+  for (const l of events) {
+    if (l.op === 'release') released = at(l);
+    else {
+      if (released !== undefined && at(l) >= from && at(l) <= to) out.push(nsToMs(at(l) - released));
+      released = undefined;
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+const isOkAcquire = (l: LogEvent): boolean => l.op === 'acquire' && l.ev === 'ok';
+
+/** p50 / p99 / max of `values` (ms), for the log. */
+export const spread = (values: readonly number[]): string =>
+  values.length === 0 ? 'none' : `p50 ${quantile(values, 0.5).toFixed(0)} ms, p99 ${quantile(values, 0.99).toFixed(0)} ms, max ${quantile(values, 1).toFixed(0)} ms (${values.length})`;
+
+/** How many watch streams each member serves now (etcd's `etcd_debugging_mvcc_watch_stream_total`). */
+export async function watchStreams(s: Scenario): Promise<Map<EtcdMember, number>> {
+  const counts = new Map<EtcdMember, number>();
+  for (const m of s.etcd.members) counts.set(m, sumMetric(await s.etcd.metrics(m), 'etcd_debugging_mvcc_watch_stream_total'));
+  return counts;
 }

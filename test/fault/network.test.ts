@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { expect, test } from 'vitest';
 import { describe as describeCheck, type CheckResult } from './checker.js';
 import { at, type ClientProc, hrnow, isOk, type Scenario, scenarioPerTest, secs, startAll } from './harness.js';
-import { between, describeNetwork, durations, netOf, networked, quantile, rate, rejoined } from './network-harness.js';
+import { between, describeNetwork, durations, handoffs, netOf, networked, quantile, rate, rejoined, spread, watchStreams } from './network-harness.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
 
 const TTL = 2;
@@ -84,7 +84,7 @@ describeNetwork('network partitions', () => {
       `[network N1] lone member ${lone.name} (leader ${leader.name}); lost after the split: ${losses.map(({ c, lost }) => `${c.id} ${lost ? secs(split, lost).toFixed(2) : '—'} s`).join(', ')}; ` +
         `majority Mutex takeover ${takeover ? secs(split, takeover).toFixed(2) : '—'} s, then ${takeover ? rate(s, a, at(takeover), at(heal)).toFixed(1) : 0} acquisitions/s (after the heal ${rate(s, a, at(back), hrnow()).toFixed(1)}/s); ` +
         `Semaphore ${rate(s, b, at(split), at(heal)).toFixed(1)}/s (before ${rate(s, b, warm - 1_500_000_000n, at(split)).toFixed(1)}/s); ` +
-        `majority releases during the split p50 ${quantile(releases, 0.5).toFixed(0)} ms, p99 ${quantile(releases, 0.99).toFixed(0)} ms, max ${quantile(releases, 1).toFixed(0)} ms; ` +
+        `majority releases during the split ${spread(releases)}; Mutex hand-offs ${spread(handoffs(s, a, at(split), at(heal)))}; ` +
         `${lone.name} back in the quorum ${secs(heal, back).toFixed(2)} s after the heal; minority acquisitions after that: ${[...recovered, wmAgain].map((l) => `${l.c} ${secs(back, l).toFixed(2)} s`).join(', ')}\n` +
         `Mutex: ${describeCheck(mutex)}\nSemaphore: ${describeCheck(semaphore)}`,
     );
@@ -108,5 +108,66 @@ describeNetwork('network partitions', () => {
       expect(secs(back, l)).toBeLessThanOrEqual(TTL + 3);
       expect(l.lease).not.toBe(s.find((x) => x.c === l.c && isOk('session')(x))[0]!.lease);
     }
+  });
+
+  test('N2. G2, G4, L3: the leader cut off from its peers while the holder\'s client, attached to it alone, holds the lock; the other clients still reach it: the holder lost ≤ TTL + 1 s, its fenced write refused; the others take over and hand off at full speed', async () => {
+    const s = await start('n2-leader-isolated', networked(TTL, ['old', 'maj']));
+    const net = netOf(s);
+    const leader = await s.etcd.leader();
+    const peers = s.etcd.members.filter((m) => m !== leader);
+    // The other clients list every member, but start while only the leader is in their reach: every
+    // stream they open (keep-alive, watch) is on the leader when it is cut off.
+    await net.cut('maj', peers);
+    const h = s.spawn('h', { ...base, endpoints: [net.url(leader)] }, 'old');
+    const loop: Partial<ClientConfig> = { ...base, mode: 'loop', holdMs: 20, effects: 0, renew: true, waitStart: true };
+    const majority = ['a0', 'a1', 'a2', 'a3'].map((id) => s.spawn(id, loop, 'maj'));
+    await h.call({ cmd: 'acquire' }, 'acquire');
+    await startAll(majority);
+    await delay(1000);
+    await net.heal();
+    const streams = await watchStreams(s);
+    await delay(1000);
+
+    // h reads the counter, then the leader is cut off from its peers (only: every client still reaches it).
+    h.send({ cmd: 'effect', wait: true, checkHeld: false });
+    await h.waitFor((l) => l.op === 'effect' && l['phase'] === 'read');
+    const cut = s.fault('isolate-leader', { target: leader.name });
+    await net.cut(leader, peers);
+    h.send({ cmd: 'go' });
+    const fenced = await h.waitFor((l) => l.op === 'effect' && (l.ev === 'ok' || l.ev === 'fail'), 10_000);
+    await delay(SPLIT_S * 1000);
+    const heal = s.fault('heal');
+    await net.heal();
+    const back = await rejoined(s, leader);
+    await h.call({ cmd: 'session' }, 'session', 15_000);
+    const again = await h.call({ cmd: 'acquire', timeoutMs: 15_000 }, 'acquire', 20_000);
+    await h.call({ cmd: 'release' }, 'release');
+    for (const c of majority) c.send({ cmd: 'stop' });
+    const result = await s.finish();
+
+    const ids = majority.map((c) => c.id);
+    const lost = lostAfter(h, cut);
+    const takeover = between(s, ids, isOk('acquire'), at(cut), at(heal))[0];
+    const handoff = handoffs(s, ids, takeover ? at(takeover) : at(cut), at(heal));
+    const releases = durations(s, ids, 'release', at(cut), at(heal));
+    console.log(
+      `[network N2] leader ${leader.name} cut off (watch streams per member before: ${[...streams].map(([m, n]) => `${m.name} ${n}`).join(', ')}); h lost ${lost ? secs(cut, lost).toFixed(2) : '—'} s after the cut, its fenced write: ${fenced.ev} (${fenced.err ?? ''}); ` +
+        `takeover ${takeover ? secs(cut, takeover).toFixed(2) : '—'} s, then ${takeover ? rate(s, ids, at(takeover), at(heal)).toFixed(1) : 0} acquisitions/s; hand-offs ${spread(handoff)}; releases ${spread(releases)}; ` +
+        `${leader.name} back ${secs(heal, back).toFixed(2)} s after the heal, h holds again ${secs(back, again).toFixed(2)} s later\n${describeCheck(result)}`,
+    );
+    expectSafe(result, s);
+    expect(lost, 'h reports its loss').toBeDefined();
+    expect(secs(cut, lost!)).toBeLessThanOrEqual(TTL + 1);
+    expect(fenced.ev, 'the write h sent to the cut-off leader').toBe('fail');
+    expect(takeover, 'the majority took over').toBeDefined();
+    expect(secs(cut, takeover!)).toBeLessThanOrEqual(TTL + 2);
+    expect(between(s, ids, (l) => l.ev === 'lost', at(cut), at(heal)), 'majority sessions lost').toEqual([]);
+    expect(handoff.length).toBeGreaterThanOrEqual(10);
+    // A member without a leader refuses calls and watches at once (require-leader): no hand-off waits
+    // for a quiet watch to be re-read (every second), no call for its deadline.
+    expect(quantile(handoff, 0.99), 'p99 hand-off during the cut (ms)').toBeLessThanOrEqual(500);
+    expect(quantile(releases, 1), 'slowest release during the cut (ms)').toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
+    expect(again.ev).toBe('ok');
+    expect(secs(back, again)).toBeLessThanOrEqual(TTL + 3);
   });
 });
