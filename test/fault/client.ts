@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IOperation, type IRangeResponse, type ITxnResponse } from 'etcd3';
-import { DoubleBarrier, Election, isLeaseholdError, isLeaseLostError, Mutex, ReadWriteLock, Semaphore, Session, SessionSource } from '../../src/index.js';
+import { DoubleBarrier, Election, isLeaseholdError, isLeaseLostError, LeaderElector, Mutex, ReadWriteLock, Semaphore, Session, SessionSource, type Leadership } from '../../src/index.js';
 import type { ComparatorBuilder } from 'etcd3';
 import { multiPrimitive } from './multi-client.js';
 import type { ClientConfig, Command, EffectOptions, LogEvent, PrimitiveKind } from './protocol.js';
@@ -62,6 +62,22 @@ interface Held {
   effect?(id: string): Promise<void>;
 }
 
+/** A leadership as what this client holds. */
+function held(leadership: Leadership): Held {
+  return {
+    key: leadership.key,
+    token: leadership.term,
+    session: leadership.session,
+    get held() {
+      return leadership.isLeader;
+    },
+    txn: () => leadership.txn(),
+    commit: (...ops) => leadership.commit(...ops),
+    release: () => leadership.resign(),
+    proclaim: (value) => leadership.proclaim(value),
+  };
+}
+
 /** The primitive this client exercises, behind one interface. */
 interface Primitive {
   acquire(signal: AbortSignal): Promise<Held>;
@@ -91,19 +107,7 @@ function makePrimitive(kind: PrimitiveKind, session: Session | SessionSource): P
       const election = new Election(session, config.lock);
       return {
         acquire: async (signal) => {
-          const leadership = await election.campaign(config.id, { signal });
-          return {
-            key: leadership.key,
-            token: leadership.term,
-            session: leadership.session,
-            get held() {
-              return leadership.isLeader;
-            },
-            txn: () => leadership.txn(),
-            commit: (...ops) => leadership.commit(...ops),
-            release: () => leadership.resign(),
-            proclaim: (value) => leadership.proclaim(value),
-          };
+          return held(await election.campaign(config.id, { signal }));
         },
       };
     }
@@ -518,6 +522,44 @@ async function barrierRounds(): Promise<void> {
 }
 
 if (config.mode === 'barrier') await runMode(barrierRounds);
+/**
+ * Elector mode: a LeaderElector on `lock` until `stop`. Each term is logged as an acquisition (its
+ * session as opened, the first time it is seen) with guarded effects every `holdMs` while it lasts,
+ * and a release when it ends for another reason than a lost lease (which `watchSession` logs); every change
+ * of `elector.leader` is logged as an `observe` line (no key: nobody, as far as it knows).
+ */
+async function electorTerms(): Promise<void> {
+  const elector = new LeaderElector(client, config.lock, {
+    identity: config.id,
+    ttl: config.ttl,
+    recampaignDelay: 100,
+    session: {
+      ...(config.requestTimeout === undefined ? {} : { requestTimeout: config.requestTimeout }),
+      ...(config.safetyMargin === undefined ? {} : { safetyMargin: config.safetyMargin }),
+    },
+  });
+  elector.on('leaderChanged', (state) => log({ ev: 'info', op: 'observe', key: state?.key, token: state?.term.toString(), value: state?.value }));
+  const seen = new WeakSet<Session>();
+  const stopper = setInterval(() => stopping && void elector.stop(), 20);
+  try {
+    await elector.run(async ({ signal, term, leadership, session: s }) => {
+      if (!seen.has(s)) watchSession(s);
+      seen.add(s);
+      log({ ev: 'ok', op: 'acquire', lease: s.leaseHex, key: leadership.key, token: term.toString(), seq: cycle++, deadline: toHr(s.deadline) });
+      handle = held(leadership);
+      while (!signal.aborted) {
+        await sleep(config.holdMs ?? 100);
+        if (!signal.aborted) await effect();
+      }
+      handle = undefined;
+      if (!isLeaseLostError(signal.reason)) log({ ev: 'invoke', op: 'release', lease: s.leaseHex, key: leadership.key, token: term.toString(), err: errName(signal.reason) });
+    });
+  } finally {
+    clearInterval(stopper);
+  }
+}
+
+if (config.mode === 'elector') await runMode(electorTerms);
 if (config.mode === 'loop') {
   await runMode(async () => {
     await openSession();

@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { expect, test } from 'vitest';
 import { describe as describeCheck, type CheckResult } from './checker.js';
 import { at, type ClientProc, hrnow, isOk, type Scenario, scenarioPerTest, secs, startAll } from './harness.js';
-import { between, describeNetwork, durations, handoffs, netOf, networked, quantile, rate, rejoined, spread, watchStreams } from './network-harness.js';
+import { after, between, describeNetwork, durations, handoffs, netOf, networked, quantile, rate, rejoined, spread, watchStreams } from './network-harness.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
 
 const TTL = 2;
@@ -169,5 +169,82 @@ describeNetwork('network partitions', () => {
     expect(quantile(releases, 1), 'slowest release during the cut (ms)').toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
     expect(again.ev).toBe('ok');
     expect(secs(back, again)).toBeLessThanOrEqual(TTL + 3);
+  });
+
+  test('N3. G3, G4, L3: Election and LeaderElector under a 2 | 1 split, their leaders and an observer of each on the 1 side: never two leaders; the cut-off leaders\' signals abort ≤ TTL + 1 s; the majority elects within TTL + 2 s and its observers follow; the minority elector stops reporting the replaced leader ≤ TTL + 1 s', async () => {
+    const s = await start('n3-elections', networked(TTL, ['maj', 'min']));
+    const net = netOf(s);
+    const lone = await s.etcd.leader(); // the raft leader goes to the 1 side: the majority elects one too
+    const rest = s.etcd.members.filter((m) => m !== lone);
+    const minority: Partial<ClientConfig> = { ...base, endpoints: [net.url(lone)] };
+    const elect = { lock: `${s.prefix}elect`, counter: `${s.prefix}elect-counter` };
+    const electors: Partial<ClientConfig> = { ...base, ...elect, kind: 'election', mode: 'elector', holdMs: 100 };
+    // The cut-off leaders start first and lead: e0 (Election, manual) and l0 (LeaderElector).
+    const e0 = s.spawn('e0', { ...minority, kind: 'election' }, 'min');
+    const l0 = s.spawn('l0', { ...electors, ...minority }, 'min');
+    await e0.call({ cmd: 'acquire' }, 'acquire');
+    await l0.waitFor(isOk('acquire'), 30_000, 0, 'l0 leading');
+    const candidates = ['e1', 'e2'].map((id) => s.spawn(id, { ...base, kind: 'election', mode: 'loop', holdMs: 100, effects: 3, renew: true, waitStart: true }, 'maj'));
+    const majElectors = ['l1', 'l2'].map((id) => s.spawn(id, electors, 'maj'));
+    const observers = [s.spawn('oa', { ...base, kind: 'election', mode: 'observe' }, 'maj'), s.spawn('om', { ...minority, kind: 'election', mode: 'observe' }, 'min')];
+    await startAll(candidates);
+    await Promise.all([...majElectors, ...observers].map(async (c) => c.waitFor((l) => l.op === 'observe', 30_000, 0, 'a first observation')));
+    await delay(1000);
+
+    const split = s.fault('partition', { groups: [[...rest.map((m) => m.name), 'maj'], [lone.name, 'min']] });
+    await net.partition([...rest, 'maj'], [lone, 'min']);
+    await delay(SPLIT_S * 1000);
+    const heal = s.fault('heal');
+    await net.heal();
+    const back = await rejoined(s, lone);
+    await delay((TTL + 2) * 1000);
+    for (const c of [...candidates, ...majElectors, ...observers, l0]) c.send({ cmd: 'stop' });
+    const isElection = (c: string): boolean => /^(e|o)/.test(c);
+    const election = await s.finish({ only: isElection });
+    const elector = await s.finish({ only: (c) => !isElection(c), lockPrefix: `${elect.lock}/`, counterKey: elect.counter });
+
+    // The majority's new leaders, and how long each observer went on reporting the replaced one.
+    const next = {
+      election: between(s, ['e1', 'e2'], isOk('acquire'), at(split), at(heal))[0],
+      elector: between(s, ['l1', 'l2'], isOk('acquire'), at(split), at(heal))[0],
+    };
+    const old = { election: e0.lines.find(isOk('acquire'))!, elector: l0.lines.find(isOk('acquire'))! };
+    /** When `c` stopped reporting `leader` as current, after `from` (its next observe line that names another). */
+    const withdrawn = (c: ClientProc, leader: LogEvent, from: LogEvent): LogEvent | undefined =>
+      c.lines.find((l) => l.op === 'observe' && at(l) > at(from) && l.token !== leader.token);
+    const follows = (c: ClientProc, leader: LogEvent | undefined): LogEvent | undefined =>
+      leader && c.lines.find((l) => l.op === 'observe' && l.token === leader.token);
+    const lateness = (c: ClientProc, kind: 'election' | 'elector'): string => {
+      const seen = follows(c, next[kind]);
+      return `${c.id} ${seen && next[kind] ? secs(next[kind], seen).toFixed(2) : '—'} s`;
+    };
+    const stale = withdrawn(l0, old.elector, split);
+    const omStale = withdrawn(observers[1]!, old.election, split);
+    console.log(
+      `[network N3] lone ${lone.name} (raft leader); cut-off leaders lost: ${after(split, [e0, l0].flatMap((c) => lostAfter(c, split) ?? []))}; ` +
+        `new leaders ${next.election ? secs(split, next.election).toFixed(2) : '—'} s (Election), ${next.elector ? secs(split, next.elector).toFixed(2) : '—'} s (LeaderElector) after the split; ` +
+        `majority observers follow: ${lateness(observers[0]!, 'election')}, ${lateness(majElectors[0]!, 'elector')}, ${lateness(majElectors[1]!, 'elector')}; ` +
+        `minority: l0 reports the replaced leader until ${stale && next.elector ? `${secs(next.elector, stale).toFixed(2)} s after the replacement` : 'the heal or later'}, om (Election.observe) until ${omStale ? `${secs(split, omStale).toFixed(2)} s after the split` : 'the end'}; ` +
+        `${lone.name} back ${secs(heal, back).toFixed(2)} s after the heal\nElection: ${describeCheck(election)}\nLeaderElector: ${describeCheck(elector)}`,
+    );
+    expectSafe(election, s);
+    expectSafe(elector, s);
+    for (const c of [e0, l0]) {
+      const lost = lostAfter(c, split);
+      expect(lost, `${c.id} reports its loss`).toBeDefined();
+      expect(secs(split, lost!)).toBeLessThanOrEqual(TTL + 1);
+    }
+    for (const kind of ['election', 'elector'] as const) {
+      expect(next[kind], `a ${kind} leader on the majority side`).toBeDefined();
+      expect(secs(split, next[kind]!)).toBeLessThanOrEqual(TTL + 2);
+    }
+    for (const [c, kind] of [[observers[0]!, 'election'], [majElectors[0]!, 'elector'], [majElectors[1]!, 'elector']] as const) {
+      const seen = follows(c, next[kind]);
+      expect(seen, `${c.id} reports the new ${kind} leader`).toBeDefined();
+      expect(secs(next[kind]!, seen!)).toBeLessThanOrEqual(2);
+    }
+    // The minority elector stops reporting the replaced leader once it has no lease (≤ TTL + 1 s).
+    expect(stale, 'l0 withdraws the replaced leader').toBeDefined();
+    expect(secs(next.elector!, stale!)).toBeLessThanOrEqual(TTL + 1);
   });
 });

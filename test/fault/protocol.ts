@@ -28,9 +28,10 @@ export interface ClientConfig {
   /**
    * `loop` runs lock cycles by itself until `cycles` or `stop`; `manual` only obeys commands;
    * `observe` follows an election's leader (`Election.observe`) and logs each state until `stop`;
-   * `barrier` runs DoubleBarrier rounds (`enter`, hold `holdMs`, `leave`) on `lock` with `count`.
+   * `barrier` runs DoubleBarrier rounds (`enter`, hold `holdMs`, `leave`) on `lock` with `count`;
+   * `elector` runs a LeaderElector on `lock` (terms as acquisitions, `elector.leader` as observe lines).
    */
-  mode: 'loop' | 'manual' | 'observe' | 'barrier';
+  mode: 'loop' | 'manual' | 'observe' | 'barrier' | 'elector';
   /** DoubleBarrier participants per round (barrier mode). */
   count?: number;
   /** Barrier mode: wait for a `go` command before each `enter` and each `leave`. */
