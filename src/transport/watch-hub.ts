@@ -13,7 +13,8 @@
  * cut off from the quorum ends the stream rather than keep it quiet. A wait that finds, by a unary
  * re-read, a change its watch never reported calls {@link suspect}: the hub pings the stream with a
  * progress request, and replaces it (on another member) only when no answer comes — one late event
- * never costs every other watcher a re-read. With no watcher left for a second, the stream is closed
+ * never costs every other watcher a re-read. Every new stream is pinged so too: one opened towards a
+ * member the network cannot reach would otherwise wait for a connection that never comes. With no watcher left for a second, the stream is closed
  * (ended before it is cancelled: see `closeStream`).
  */
 import type { IWatchRequest, IWatchResponse, Namespace } from 'etcd3';
@@ -85,8 +86,12 @@ class Hub {
 
   /** A watcher saw a change its watch did not report: ping the stream, replace it if it is silent. */
   suspect(): void {
-    const stream = this.#stream;
-    if (!stream || this.#ping?.stream === stream) return;
+    if (this.#stream) this.#probe(this.#stream);
+  }
+
+  /** Pings `stream` with a progress request; no answer of any kind within `pingMs`: replace it. */
+  #probe(stream: WatchStream): void {
+    if (this.#ping?.stream === stream) return;
     const timer = setTimeout(() => {
       if (this.#ping?.stream !== stream) return;
       this.#ping = undefined;
@@ -128,6 +133,9 @@ class Hub {
         stream.on('error', () => this.#drop(stream));
         stream.on('end', () => this.#drop(stream));
         for (const { request } of this.#pending.splice(0)) stream.write(request);
+        // A stream to a member that cannot be reached never opens and never fails (its SYNs vanish in
+        // a partition): it must answer like any other.
+        this.#probe(stream);
       },
       () => {
         // Could not open a stream (every member unreachable, breaker open): those waiting re-read

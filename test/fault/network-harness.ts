@@ -114,3 +114,25 @@ export async function watchStreams(s: Scenario): Promise<Map<EtcdMember, number>
   for (const m of s.etcd.members) counts.set(m, sumMetric(await s.etcd.metrics(m), 'etcd_debugging_mvcc_watch_stream_total'));
   return counts;
 }
+
+/**
+ * Makes `member` the raft leader, if it is not (etcd's MoveLeader, through the current leader), and
+ * logs the leader the fault starts from. A loaded machine can change leaders on its own (250 ms
+ * election timeout): call this right before a fault that depends on who leads.
+ */
+export async function lead(s: Scenario, member: EtcdMember): Promise<void> {
+  const current = await s.etcd.leader();
+  if (current !== member) {
+    const client = s.etcd.client({ hosts: [current.clientUrl] });
+    try {
+      const { members } = await client.cluster.memberList({});
+      const target = members.find((m) => m.name === member.name);
+      if (!target) throw new Error(`no etcd member named ${member.name}`);
+      await client.maintenance.moveLeader({ targetID: target.ID });
+    } finally {
+      client.close();
+    }
+    await pollUntil(async () => ((await s.etcd.leader()) === member ? true : undefined), { timeoutMs: 10_000, intervalMs: 25, what: `${member.name} to lead` });
+  }
+  s.fault('leader', { target: member.name, moved: current !== member });
+}

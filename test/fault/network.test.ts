@@ -3,8 +3,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { expect, test } from 'vitest';
 import { describe as describeCheck, type CheckResult } from './checker.js';
+import type { EtcdMember } from '../../src/testing/index.js';
 import { at, type ClientProc, hrnow, isOk, type Scenario, scenarioPerTest, secs, startAll } from './harness.js';
-import { after, between, describeNetwork, durations, handoffs, netOf, networked, quantile, rate, rejoined, spread, watchStreams } from './network-harness.js';
+import { after, between, describeNetwork, durations, handoffs, lead, netOf, networked, quantile, rate, rejoined, spread, watchStreams } from './network-harness.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
 
 const TTL = 2;
@@ -46,6 +47,7 @@ describeNetwork('network partitions', () => {
     await hs.call({ cmd: 'acquire' }, 'acquire');
     await startAll([...majMutex, ...majSem, wm]);
     await delay(1500);
+    await lead(s, leader);
     const warm = hrnow();
 
     const split = s.fault('partition', { groups: [[...rest.map((m) => m.name), 'maj'], [lone.name, 'min']] });
@@ -92,7 +94,7 @@ describeNetwork('network partitions', () => {
     expectSafe(semaphore, s, 2);
     // G4 on the minority side: each holder and the waiter learn of the loss within TTL + 1 s.
     for (const { c, lost } of losses) {
-      expect(lost, `${c.id} reports its loss`).toBeDefined();
+      expect(lost, `${c.id} reports its loss; its last lines:\n${c.tail(12)}`).toBeDefined();
       expect(secs(split, lost!), `${c.id} lost`).toBeLessThanOrEqual(TTL + 1);
     }
     // L3: the majority takes over once the minority holder's lease is gone, and keeps handing off.
@@ -127,6 +129,7 @@ describeNetwork('network partitions', () => {
     await net.heal();
     const streams = await watchStreams(s);
     await delay(1000);
+    await lead(s, leader);
 
     // h reads the counter, then the leader is cut off from its peers (only: every client still reaches it).
     h.send({ cmd: 'effect', wait: true, checkHeld: false });
@@ -190,6 +193,7 @@ describeNetwork('network partitions', () => {
     await startAll(candidates);
     await Promise.all([...majElectors, ...observers].map(async (c) => c.waitFor((l) => l.op === 'observe', 30_000, 0, 'a first observation')));
     await delay(1000);
+    await lead(s, lone);
 
     const split = s.fault('partition', { groups: [[...rest.map((m) => m.name), 'maj'], [lone.name, 'min']] });
     await net.partition([...rest, 'maj'], [lone, 'min']);
@@ -231,7 +235,7 @@ describeNetwork('network partitions', () => {
     expectSafe(elector, s);
     for (const c of [e0, l0]) {
       const lost = lostAfter(c, split);
-      expect(lost, `${c.id} reports its loss`).toBeDefined();
+      expect(lost, `${c.id} reports its loss; its last lines:\n${c.tail(12)}`).toBeDefined();
       expect(secs(split, lost!)).toBeLessThanOrEqual(TTL + 1);
     }
     for (const kind of ['election', 'elector'] as const) {
@@ -246,5 +250,79 @@ describeNetwork('network partitions', () => {
     // The minority elector stops reporting the replaced leader once it has no lease (≤ TTL + 1 s).
     expect(stale, 'l0 withdraws the replaced leader').toBeDefined();
     expect(secs(next.elector!, stale!)).toBeLessThanOrEqual(TTL + 1);
+  });
+
+  test('N4. G3, G4, L3: Election and LeaderElector under a bridge — the raft leader and the far member cannot reach each other, the bridge member reaches both, and so do the clients on each side: never two leaders; the leaders attached to the far member lose ≤ TTL + 1 s; everyone else keeps its session, elects and follows', async () => {
+    const s = await start('n4-bridge', networked(TTL, ['left', 'right']));
+    const net = netOf(s);
+    const [near, bridge, far] = s.etcd.members as [EtcdMember, EtcdMember, EtcdMember];
+    const elect = { lock: `${s.prefix}elect`, counter: `${s.prefix}elect-counter` };
+    const election: Partial<ClientConfig> = { ...base, kind: 'election', mode: 'loop', holdMs: 100, effects: 3, renew: true, waitStart: true };
+    const elector: Partial<ClientConfig> = { ...base, ...elect, kind: 'election', mode: 'elector', holdMs: 100 };
+    const observer: Partial<ClientConfig> = { ...base, kind: 'election', mode: 'observe' };
+    const onFar: Partial<ClientConfig> = { endpoints: [net.url(far)] };
+    // The right side starts while only the far member is in its reach: all its streams are there.
+    await net.cut('right', [near, bridge]);
+    const e0 = s.spawn('e0', { ...base, ...onFar, kind: 'election' }, 'right');
+    const l0 = s.spawn('l0', { ...elector, ...onFar }, 'right');
+    await e0.call({ cmd: 'acquire' }, 'acquire');
+    await l0.waitFor(isOk('acquire'), 30_000, 0, 'l0 leading');
+    const left = [s.spawn('e1', election, 'left'), s.spawn('l1', elector, 'left'), s.spawn('ol', observer, 'left')];
+    const right = [s.spawn('e2', election, 'right'), s.spawn('l2', elector, 'right'), s.spawn('or', observer, 'right')];
+    const everyone = [...left, ...right];
+    await startAll([left[0]!, right[0]!]);
+    await Promise.all(everyone.slice(1).filter((c) => c.id !== 'e2').map(async (c) => c.waitFor((l) => l.op === 'observe', 30_000, 0, 'a first observation')));
+    await net.heal();
+    await delay(1000);
+    await lead(s, near); // so that the far member, cut from the leader, has none (pre-vote keeps it from disrupting)
+
+    const cut = s.fault('bridge', { near: near.name, bridge: bridge.name, far: far.name });
+    await net.cut(near, far);
+    await net.cut('left', far);
+    await net.cut('right', near);
+    await delay(SPLIT_S * 1000);
+    const heal = s.fault('heal');
+    await net.heal();
+    const back = await rejoined(s, far);
+    await delay(1000);
+    for (const c of [...everyone, l0]) c.send({ cmd: 'stop' });
+    const isElection = (c: string): boolean => /^(e|o)/.test(c);
+    const elections = await s.finish({ only: isElection });
+    const electors = await s.finish({ only: (c) => !isElection(c), lockPrefix: `${elect.lock}/`, counterKey: elect.counter });
+
+    const next = {
+      election: between(s, ['e1', 'e2'], isOk('acquire'), at(cut), at(heal))[0],
+      elector: between(s, ['l1', 'l2'], isOk('acquire'), at(cut), at(heal))[0],
+    };
+    const follows = (c: ClientProc, leader: LogEvent | undefined): LogEvent | undefined =>
+      leader && c.lines.find((l) => l.op === 'observe' && l.token === leader.token);
+    const watchers: [ClientProc, 'election' | 'elector'][] = [[left[2]!, 'election'], [right[2]!, 'election'], [left[1]!, 'elector'], [right[1]!, 'elector']];
+    const resigns = durations(s, ['e1', 'e2'], 'release', at(cut), at(heal));
+    console.log(
+      `[network N4] near ${near.name} (raft leader), bridge ${bridge.name}, far ${far.name}; leaders on the far member lost: ${after(cut, [e0, l0].flatMap((c) => lostAfter(c, cut) ?? []))}; ` +
+        `new leaders ${next.election ? secs(cut, next.election).toFixed(2) : '—'} s (Election, ${next.election?.c}), ${next.elector ? secs(cut, next.elector).toFixed(2) : '—'} s (LeaderElector, ${next.elector?.c}); ` +
+        `followed by ${watchers.map(([c, kind]) => { const seen = follows(c, next[kind]); return `${c.id} ${seen && next[kind] ? secs(next[kind], seen).toFixed(2) : '—'} s`; }).join(', ')}; ` +
+        `Election terms during the bridge ${between(s, ['e1', 'e2'], isOk('acquire'), at(cut), at(heal)).length}, resigns ${spread(resigns)}; ${far.name} back ${secs(heal, back).toFixed(2)} s after the heal\n` +
+        `Election: ${describeCheck(elections)}\nLeaderElector: ${describeCheck(electors)}`,
+    );
+    expectSafe(elections, s);
+    expectSafe(electors, s);
+    for (const c of [e0, l0]) {
+      const lost = lostAfter(c, cut);
+      expect(lost, `${c.id} reports its loss; its last lines:\n${c.tail(12)}`).toBeDefined();
+      expect(secs(cut, lost!)).toBeLessThanOrEqual(TTL + 1);
+    }
+    // Every client that lists all members reaches the quorum through the bridge: no session lost.
+    expect(between(s, everyone.map((c) => c.id), (l) => l.ev === 'lost', at(cut), at(heal)), 'sessions lost on either side').toEqual([]);
+    for (const kind of ['election', 'elector'] as const) {
+      expect(next[kind], `a new ${kind} leader`).toBeDefined();
+      expect(secs(cut, next[kind]!)).toBeLessThanOrEqual(TTL + 2);
+    }
+    for (const [c, kind] of watchers) {
+      const seen = follows(c, next[kind]);
+      expect(seen, `${c.id} reports the new ${kind} leader`).toBeDefined();
+      expect(secs(next[kind]!, seen!)).toBeLessThanOrEqual(2);
+    }
+    expect(quantile(resigns, 1), 'slowest resign during the bridge (ms)').toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
   });
 });
