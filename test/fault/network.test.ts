@@ -12,6 +12,8 @@ const TTL = 2;
 const REQUEST_TIMEOUT = 1000;
 /** How long a split lasts (`NETWORK_SPLIT_S` for a long run). */
 const SPLIT_S = Number(process.env['NETWORK_SPLIT_S'] ?? 8);
+/** How long each phase of an asymmetric cut lasts. */
+const PHASE_S = Math.max(4, SPLIT_S / 2);
 const base: Partial<ClientConfig> = { requestTimeout: REQUEST_TIMEOUT, etcd3Faults: 'none' };
 
 function expectSafe(result: CheckResult, s: Scenario, permits = 1): void {
@@ -324,5 +326,55 @@ describeNetwork('network partitions', () => {
       expect(secs(next[kind]!, seen!)).toBeLessThanOrEqual(2);
     }
     expect(quantile(resigns, 1), 'slowest resign during the bridge (ms)').toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
+  });
+
+  test('N5. G1, G3, L3: asymmetric links to a member every client was using — first its answers are dropped (requests arrive and are applied), then the requests: no session is lost, no acquisition is doubled, hand-offs go on', async () => {
+    const s = await start('n5-asymmetric', networked(TTL, ['ca', 'cb']));
+    const net = netOf(s);
+    const [one, ...others] = s.etcd.members as [EtcdMember, ...EtcdMember[]];
+    // Both groups start while `one` is the only member they reach: every connection and stream is on it.
+    await net.cut(['ca', 'cb'], others);
+    // Lock cycles only (see N1): the application's own etcd3 calls would wait out their deadline at `one`.
+    const loop: Partial<ClientConfig> = { ...base, mode: 'loop', holdMs: 20, effects: 0, renew: true, waitStart: true };
+    const groups = { a: ['a0', 'a1', 'a2'].map((id) => s.spawn(id, loop, 'ca')), b: ['b0', 'b1', 'b2'].map((id) => s.spawn(id, loop, 'cb')) };
+    await startAll([...groups.a, ...groups.b]);
+    await delay(1000);
+    await net.heal();
+    const streams = await watchStreams(s);
+    await delay(500);
+
+    const answersLost = s.fault('one-way', { from: one.name, to: 'ca' });
+    await net.cut(one, 'ca', { oneWay: true });
+    await delay(PHASE_S * 1000);
+    const healA = s.fault('heal');
+    await net.heal();
+    await delay(1000);
+    const requestsLost = s.fault('one-way', { from: 'cb', to: one.name });
+    await net.cut('cb', one, { oneWay: true });
+    await delay(PHASE_S * 1000);
+    const healB = s.fault('heal');
+    await net.heal();
+    await delay(1000);
+    for (const c of [...groups.a, ...groups.b]) c.send({ cmd: 'stop' });
+    const result = await s.finish();
+
+    const ids = { a: groups.a.map((c) => c.id), b: groups.b.map((c) => c.id) };
+    const phases = [
+      { name: 'answers dropped', group: ids.a, from: answersLost, to: healA },
+      { name: 'requests dropped', group: ids.b, from: requestsLost, to: healB },
+    ];
+    console.log(
+      `[network N5] member ${one.name} (watch streams before: ${[...streams].map(([m, n]) => `${m.name} ${n}`).join(', ')}); ` +
+        phases
+          .map(({ name, group, from, to }) => `${name}: ${rate(s, group, at(from), at(to)).toFixed(1)} acquisitions/s by the group cut, ${rate(s, [...ids.a, ...ids.b], at(from), at(to)).toFixed(1)}/s in all; hand-offs ${spread(handoffs(s, [...ids.a, ...ids.b], at(from), at(to)))}; releases of the group ${spread(durations(s, group, 'release', at(from), at(to)))}`)
+          .join('; ') +
+        `\n${describeCheck(result)}`,
+    );
+    expectSafe(result, s);
+    for (const { name, group, from, to } of phases) {
+      expect(between(s, [...ids.a, ...ids.b], (l) => l.ev === 'lost', at(from), at(to)), `sessions lost while ${name}`).toEqual([]);
+      expect(between(s, group, isOk('acquire'), at(from), at(to)).length, `acquisitions of the group while ${name}`).toBeGreaterThanOrEqual(10);
+      expect(quantile(durations(s, group, 'release', at(from), at(to)), 1), `slowest release while ${name} (ms)`).toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
+    }
   });
 });
