@@ -7,4 +7,4 @@ export type { EtcdCluster, EtcdMember } from './cluster.js';
 export type { EtcdNetwork, NetworkNode, NetworkOptions } from './network.js';
 export { parsePrometheusText, sumMetric } from './metrics.js';
 export { startProxy } from './proxy.js';
-export type { TcpProxy, StartProxyOptions, ProxyDirection } from './proxy.js';
+export type { TcpProxy, StartProxyOptions, ProxyDirection, ProxyDelayOptions } from './proxy.js';

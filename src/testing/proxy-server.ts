@@ -4,8 +4,8 @@
  * passes, holds or delays its bytes as the proxy's faults say.
  */
 import { createConnection, type AddressInfo, type Server, type Socket } from 'node:net';
-import { Lane, type LanePolicy } from './proxy-lane.js';
-import type { ProxyDirection, TcpProxy } from './proxy.js';
+import { drawDelay, isNoDelay, Lane, noDelay, resolveDelay, type Delay, type LanePolicy } from './proxy-lane.js';
+import type { ProxyDelayOptions, ProxyDirection, TcpProxy } from './proxy.js';
 
 interface Pair {
   client: Socket;
@@ -31,7 +31,7 @@ export class Proxy implements TcpProxy {
   readonly #to: { host: string; port: number };
   readonly #pairs = new Set<Pair>();
   readonly #stranded = new Set<Pair>();
-  readonly #delay = { toTarget: 0, toClient: 0 };
+  readonly #delay: { toTarget: Delay; toClient: Delay } = { toTarget: noDelay, toClient: noDelay };
   #direction: ProxyDirection | 'none' = 'none';
   #accepted = 0;
   #closing: Promise<void> | undefined;
@@ -50,7 +50,7 @@ export class Proxy implements TcpProxy {
   }
 
   get delayed(): { toTarget: number; toClient: number } {
-    return { ...this.#delay };
+    return { toTarget: this.#delay.toTarget.ms, toClient: this.#delay.toClient.ms };
   }
 
   get connections(): number {
@@ -72,15 +72,13 @@ export class Proxy implements TcpProxy {
     this.#flow();
   }
 
-  delay(ms: number, direction: ProxyDirection = 'both'): void {
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-      throw new TypeError(`Expected \`ms\` to be a finite number of milliseconds >= 0, got \`${String(ms)}\``);
-    }
+  delay(ms: number, direction: ProxyDirection = 'both', options?: ProxyDelayOptions): void {
+    const delay = resolveDelay(ms, options);
     checkDirection(direction);
     for (const lane of ['toTarget', 'toClient'] as const) {
       if (direction !== 'both' && direction !== lane) continue;
-      this.#delay[lane] = ms;
-      if (ms === 0) for (const pair of this.#pairs) (lane === 'toTarget' ? pair.up : pair.down).expedite();
+      this.#delay[lane] = delay;
+      if (isNoDelay(delay)) for (const pair of this.#pairs) (lane === 'toTarget' ? pair.up : pair.down).expedite();
     }
   }
 
@@ -167,7 +165,7 @@ export class Proxy implements TcpProxy {
   #policy(lane: 'toTarget' | 'toClient'): LanePolicy {
     return {
       stopped: () => this.#direction === 'both' || this.#direction === lane,
-      delayMs: () => this.#delay[lane],
+      delayMs: () => drawDelay(this.#delay[lane]),
     };
   }
 

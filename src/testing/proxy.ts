@@ -19,6 +19,24 @@ export interface StartProxyOptions {
   signal?: AbortSignal;
 }
 
+/** How a {@link TcpProxy.delay} varies from chunk to chunk, and how it loses chunks. */
+export interface ProxyDelayOptions {
+  /** Each chunk waits `ms` ± up to this much, drawn uniformly (never less than 0). @default 0 */
+  jitterMs?: number;
+  /**
+   * The share of chunks lost, from 0 to below 1. A lost chunk arrives `lossStallMs` later, as a
+   * segment TCP retransmits; the chunks behind it wait for it. @default 0
+   */
+  loss?: number;
+  /**
+   * How much later a lost chunk arrives, in ms.
+   * @default max(200, 2 × ms): Linux's smallest retransmission timeout, or a round trip of this delay
+   */
+  lossStallMs?: number;
+  /** Random numbers in [0, 1) for jitter and loss: pass a seeded one to replay a run. @default Math.random */
+  random?: () => number;
+}
+
 /**
  * A TCP proxy between a test's client and one etcd endpoint (or any TCP server), for network faults
  * without Docker or root: point the client at `url` instead of the member's `clientUrl`, then
@@ -54,11 +72,14 @@ export interface TcpProxy extends AsyncDisposable {
   blackhole(direction?: ProxyDirection): void;
   /**
    * Holds every chunk that passes in `direction` (`'both'` by default) for `ms` before passing it on,
-   * in order: a slow network, in which every request or answer arrives late but arrives. A later call
-   * replaces the delay of the directions it names; `delay(0)` ends it, and what was waiting goes at
-   * once.
+   * in order: a slow network, in which every request or answer arrives late but arrives. With
+   * `options`, each chunk's delay varies (`jitterMs`) and some are lost (`loss`) — emulated, since a
+   * proxy sees a TCP stream, not packets: a lost chunk arrives one retransmission later, as TCP would
+   * deliver it, holding up those behind it. A later call replaces the delay of the directions it
+   * names; `delay(0)` ends it, and what was waiting goes at once.
+   * @throws {TypeError} For a negative or non-finite `ms` or `jitterMs`, a `loss` outside [0, 1).
    */
-  delay(ms: number, direction?: ProxyDirection): void;
+  delay(ms: number, direction?: ProxyDirection, options?: ProxyDelayOptions): void;
   /**
    * Destroys every open connection with a TCP RST on the client side (the client sees ECONNRESET);
    * new connections are accepted as usual (and still blackholed if the proxy is).

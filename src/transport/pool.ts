@@ -1,28 +1,27 @@
 /**
  * Everything that reaches into `etcd3`'s connection pool, in one module: opening gRPC streams (lease
- * keep-alives, watches) and making unary calls on a member we choose — one that answered, before one
- * not heard from, before one that went silent — and knowing which member each call went to.
+ * keep-alives, watches) and making unary calls on a member we choose (see member-choice.ts: one that
+ * answered, before one not heard from, before one that went silent), and knowing which member each
+ * call went to.
  *
  * Why not the public clients: `etcd3` picks a random host for every stream and call, so after a
  * stream stalls on a paused or partitioned member, a replacement lands on that same member half the
  * time (with two endpoints), and a call that timed out there is retried there a third of the time
  * (with three) — and a session with a short TTL has only a few tries before its deadline. Its pool
- * takes a host order as an argument; we pass our own. What each member did last is remembered per
- * client: a unary call answered (even with an error) or got no answer in time (deadline, unavailable,
- * "no leader"); a keep-alive or watch stream went silent. Every member that went silent is tried
- * after the others for a few seconds, the one silent longest first; so keep-alives, watches and calls
- * of every session on that client learn from each other. Calls and streams carry etcd's "require
- * leader" metadata: a member cut off from the quorum refuses them at once ("no leader") instead of
- * letting them wait out their deadline, and ends its streams. Unary calls made here also skip `etcd3`'s global retry
- * policy (leasehold retries with its own), which re-sends a call with its already expired deadline
- * and so opens the circuit breakers of healthy members; and each failure is attributed to the
- * endpoint it came from.
+ * takes a host order as an argument; we pass our own. What each member did is learnt per client, from
+ * every call and stream: keep-alives, watches and calls of every session on that client learn from
+ * each other. Calls and streams carry etcd's "require leader" metadata: a member cut off from the
+ * quorum refuses them at once ("no leader") instead of letting them wait out their deadline, and ends
+ * its streams. Unary calls made here also skip `etcd3`'s global retry policy (leasehold retries with
+ * its own), which re-sends a call with its already expired deadline and so opens the circuit breakers
+ * of healthy members; and each failure is attributed to the endpoint it came from.
  *
  * This leans on `etcd3` 1.1's pool internals (`pool.hosts[].host`, `pool.withConnection`,
  * `pool.authenticator`). When the pool does not look as expected (another `etcd3` version, a mock),
  * every function falls back to the public clients; `test/integration/pool.test.ts` fails loudly if a
  * new `etcd3` changes what this module relies on.
  */
+import { MemberChoice } from './member-choice.js';
 import {
   castGrpcError,
   EtcdInvalidAuthTokenError,
@@ -54,16 +53,8 @@ interface PoolLike {
   authenticator?: { invalidateMetadata?: () => void };
 }
 
-/** How long a host that went silent is tried after the others (unless it answers meanwhile). */
-const silenceMemoryMs = 10_000;
-
-/** What a client learnt of one member, on the `performance.now()` clock (0: never). */
-interface Standing {
-  answeredAt: number;
-  silentAt: number;
-}
-/** Per client (its pool): the standing of each member that was tried. */
-const standings = new WeakMap<object, Map<unknown, Standing>>();
+/** Per client (its pool): what it learnt of each member (see member-choice.ts). */
+const choices = new WeakMap<object, MemberChoice<HostLike>>();
 /** The endpoint a failed call went to, for error messages. */
 const failedAt = new WeakMap<object, string>();
 
@@ -94,18 +85,16 @@ export function endpointOf(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null ? failedAt.get(error) : undefined;
 }
 
-function standingOf(pool: PoolLike, host: unknown): Standing {
-  let byHost = standings.get(pool);
-  if (!byHost) standings.set(pool, (byHost = new Map()));
-  let standing = byHost.get(host);
-  if (!standing) byHost.set(host, (standing = { answeredAt: 0, silentAt: 0 }));
-  return standing;
+function choiceOf(pool: PoolLike): MemberChoice<HostLike> {
+  let choice = choices.get(pool);
+  if (!choice) choices.set(pool, (choice = new MemberChoice()));
+  return choice;
 }
 
 /** Remembers that a stream or call on `host` (as returned by the functions here) went silent. */
 export function markSilent(ns: Namespace, host: unknown): void {
   const pool = poolOf(ns);
-  if (pool && host !== undefined) standingOf(pool, host).silentAt = performance.now();
+  if (pool && host !== undefined) choiceOf(pool).silent(host as HostLike);
 }
 
 /** A failure that says the member did not serve the call: no answer in time, unreachable, no leader. */
@@ -113,32 +102,16 @@ function isSilence(error: unknown): boolean {
   return error instanceof GRPCDeadlineExceededError || error instanceof GRPCUnavailableError;
 }
 
-/**
- * How to rank a host: 0 answered (more recently than it last went silent), 1 not heard from (or its
- * silence is older than the memory), 2 silent, 3 the host to avoid.
- */
-function rank(standing: Standing | undefined, avoided: boolean, now: number): number {
-  if (avoided) return 3;
-  if (!standing) return 1;
-  if (standing.silentAt > standing.answeredAt) return now - standing.silentAt < silenceMemoryMs ? 2 : 1;
-  return standing.answeredAt > 0 ? 0 : 1;
+/** Records how `host` met a call or a stream: answered, or silent (see {@link isSilence}). */
+function learn(pool: PoolLike, host: HostLike, error?: unknown): void {
+  const choice = choiceOf(pool);
+  if (error !== undefined && isSilence(castGrpcError(error as Error))) choice.silent(host);
+  else choice.answered(host);
 }
 
-/**
- * The pool's hosts in the order to try them, forever (the pool asks for as many as it tries): those
- * that answered, in random order; then those not heard from; then the silent ones, silent longest
- * first; `avoid` last.
- */
+/** The pool's hosts in the order the client's choice gives, forever (the pool asks for as many as it tries). */
 function* preferring(pool: PoolLike, avoid: unknown): Generator<HostLike> {
-  for (;;) {
-    const now = performance.now();
-    const ranked = pool.hosts.map((host) => {
-      const standing = standings.get(pool)?.get(host);
-      return { host, rank: rank(standing, host === avoid, now), silentAt: standing?.silentAt ?? 0, tie: Math.random() };
-    });
-    ranked.sort((a, b) => a.rank - b.rank || (a.rank === 2 ? a.silentAt - b.silentAt : a.tie - b.tie));
-    yield* ranked.map((r) => r.host);
-  }
+  for (;;) yield* choiceOf(pool).order(pool.hosts, avoid as HostLike | undefined);
 }
 
 async function open<S>(
@@ -162,12 +135,10 @@ async function open<S>(
   );
   // What the stream says of its member: an answer, or a refusal ("no leader") or broken connection.
   const on = (stream as { on?: (event: string, fn: (arg: unknown) => void) => void }).on?.bind(stream);
-  if (host !== undefined && on) {
-    const standing = standingOf(pool, host);
-    on('data', () => (standing.answeredAt = performance.now()));
-    on('error', (error) => {
-      if (isSilence(castGrpcError(error as Error))) standing.silentAt = performance.now();
-    });
+  const member = host;
+  if (member !== undefined && on) {
+    on('data', () => learn(pool, member));
+    on('error', (error) => learn(pool, member, error ?? new Error('stream error')));
   }
   return { stream, host };
 }
@@ -239,10 +210,10 @@ export async function unary<Res>(
       },
       preferring(pool, undefined),
     );
-    if (host !== undefined) standingOf(pool, host).answeredAt = performance.now();
+    if (host !== undefined) learn(pool, host);
     return res;
   } catch (error) {
-    if (host !== undefined) standingOf(pool, host)[isSilence(error) ? 'silentAt' : 'answeredAt'] = performance.now();
+    if (host !== undefined) learn(pool, host, error);
     if (error instanceof EtcdInvalidAuthTokenError && !retriedAuth) {
       pool.authenticator?.invalidateMetadata?.();
       return unary(ns, call, payload, options, true);

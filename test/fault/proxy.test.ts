@@ -1,5 +1,5 @@
-// The TCP proxy of leasehold/testing against a plain echo server: forward, blackhole, heal, delay,
-// reset, strand.
+// The TCP proxy of leasehold/testing against a plain echo server: forward, blackhole, heal, delay
+// (with jitter and loss), reset, strand.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -145,6 +145,33 @@ describe('startProxy', () => {
     c.socket.destroy();
   });
 
+  test('delay with jitter and loss: each chunk waits ms ± jitter, a lost one a retransmission more, in order', async () => {
+    await using proxy = await startProxy(`127.0.0.1:${port}`);
+    const c = await connect(proxy.port);
+    // Draws: jitter −1…+1 from 2r − 1, then lost when r < loss.
+    const draws = [0, 0.9, 1 - 1e-9, 0.1];
+    proxy.delay(100, 'toClient', { jitterMs: 50, loss: 0.5, lossStallMs: 400, random: () => draws.shift() ?? 0.5 });
+    const timed = async (text: string, expected: string): Promise<number> => {
+      const sent = performance.now();
+      c.socket.write(text);
+      await until(() => c.text() === expected, 5000);
+      return performance.now() - sent;
+    };
+    const first = await timed('x', 'x'); // 100 − 50, not lost
+    expect(first).toBeGreaterThanOrEqual(45);
+    expect(first).toBeLessThan(500);
+    const second = await timed('y', 'xy'); // 100 + 50, lost: + 400
+    expect(second).toBeGreaterThanOrEqual(545);
+    // Order holds: a chunk behind a lost one waits for it.
+    draws.push(0.5, 0.1, 0.5, 0.9);
+    c.socket.write('1');
+    await delay(20);
+    c.socket.write('2');
+    await until(() => c.text().length === 4, 5000);
+    expect(c.text()).toBe('xy12');
+    c.socket.destroy();
+  });
+
   test('strand resets the client but keeps its held requests for the target; deliverStranded sends them, late', async () => {
     await using proxy = await startProxy(`127.0.0.1:${port}`);
     const c = await connect(proxy.port);
@@ -180,6 +207,8 @@ describe('startProxy', () => {
     expect(() => proxy.blackhole('sideways' as never)).toThrow(/`direction`.*sideways/);
     expect(() => proxy.delay(-1)).toThrow(/`ms`.*-1/);
     expect(() => proxy.delay(10, 'up' as never)).toThrow(/`direction`.*up/);
+    expect(() => proxy.delay(10, 'both', { jitterMs: -5 })).toThrow(/`jitterMs`.*-5/);
+    expect(() => proxy.delay(10, 'both', { loss: 1 })).toThrow(/`loss`.*1/);
     await proxy.close();
     await proxy.close();
   });
