@@ -136,3 +136,16 @@ export async function lead(s: Scenario, member: EtcdMember): Promise<void> {
   }
   s.fault('leader', { target: member.name, moved: current !== member });
 }
+
+/**
+ * Sessions of `clients` lost in [from, to] that were healthy at `from`: their deadline, as last logged
+ * before it, was at least `aheadMs` past it. (A session whose keep-alives were already late when the
+ * fault began — a process starved of CPU by other work on the machine — is not the fault's doing; the
+ * checker's loss rule judges those.)
+ */
+export function healthyLost(s: Scenario, clients: readonly string[], from: bigint, to: bigint, aheadMs = 1000): LogEvent[] {
+  return between(s, clients, (l) => l.ev === 'lost', from, to).filter((lost) => {
+    const before = s.find((l) => l.c === lost.c && l.lease === lost.lease && l.deadline !== undefined && at(l) <= from).at(-1);
+    return before !== undefined && BigInt(before.deadline!) >= from + BigInt(aheadMs) * 1_000_000n;
+  });
+}

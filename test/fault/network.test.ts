@@ -5,7 +5,7 @@ import { expect, test } from 'vitest';
 import { describe as describeCheck, type CheckResult } from './checker.js';
 import type { EtcdMember } from '../../src/testing/index.js';
 import { at, type ClientProc, hrnow, isOk, type Scenario, scenarioPerTest, secs, startAll } from './harness.js';
-import { after, between, describeNetwork, durations, handoffs, lead, netOf, networked, quantile, rate, rejoined, spread, watchStreams } from './network-harness.js';
+import { after, between, describeNetwork, durations, handoffs, healthyLost, lead, netOf, networked, quantile, rate, rejoined, spread, watchStreams } from './network-harness.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
 
 const TTL = 2;
@@ -29,7 +29,7 @@ const lostAfter = (c: ClientProc, from: LogEvent): LogEvent | undefined => c.lin
 describeNetwork('network partitions', () => {
   const start = scenarioPerTest();
 
-  test('N1. G3, G4, L3: a 2 | 1 split with Mutex and Semaphore clients on the 1 side: every minority holder and waiter lost ≤ TTL + 1 s; the majority hands off; after heal the minority acquires again', async () => {
+  test('N1. G3, G4, L3, L4: a 2 | 1 split with Mutex and Semaphore clients on the 1 side: every minority holder and waiter lost ≤ TTL + 1 s; the majority hands off; after heal the minority acquires again', async () => {
     const s = await start('n1-minority', networked(TTL, ['maj', 'min']));
     const net = netOf(s);
     const leader = await s.etcd.leader();
@@ -105,7 +105,7 @@ describeNetwork('network partitions', () => {
     expect(between(s, a, isOk('acquire'), at(takeover!), at(heal)).length).toBeGreaterThanOrEqual(10);
     expect(between(s, b, isOk('acquire'), at(split), at(heal)).length).toBeGreaterThanOrEqual(10);
     // No majority session is lost, and no call waits on the cut-off member more than once.
-    expect(between(s, [...a, ...b], (l) => l.ev === 'lost', at(split), at(heal)), 'majority sessions lost').toEqual([]);
+    expect(healthyLost(s, [...a, ...b], at(split), at(heal)), 'majority sessions lost').toEqual([]);
     expect(quantile(releases, 1), 'slowest majority release during the split (ms)').toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
     // Once its member is back, every minority client holds again, on a new lease.
     for (const l of [...recovered, wmAgain]) {
@@ -114,7 +114,7 @@ describeNetwork('network partitions', () => {
     }
   });
 
-  test('N2. G2, G4, L3: the leader cut off from its peers while the holder\'s client, attached to it alone, holds the lock; the other clients still reach it: the holder lost ≤ TTL + 1 s, its fenced write refused; the others take over and hand off at full speed', async () => {
+  test('N2. G2, G4, L4: the leader cut off from its peers while the holder\'s client, attached to it alone, holds the lock; the other clients still reach it: the holder lost ≤ TTL + 1 s, its fenced write refused; the others take over and hand off at full speed', async () => {
     const s = await start('n2-leader-isolated', networked(TTL, ['old', 'maj']));
     const net = netOf(s);
     const leader = await s.etcd.leader();
@@ -166,7 +166,7 @@ describeNetwork('network partitions', () => {
     expect(fenced.ev, 'the write h sent to the cut-off leader').toBe('fail');
     expect(takeover, 'the majority took over').toBeDefined();
     expect(secs(cut, takeover!)).toBeLessThanOrEqual(TTL + 2);
-    expect(between(s, ids, (l) => l.ev === 'lost', at(cut), at(heal)), 'majority sessions lost').toEqual([]);
+    expect(healthyLost(s, ids, at(cut), at(heal)), 'majority sessions lost').toEqual([]);
     expect(handoff.length).toBeGreaterThanOrEqual(10);
     // A member without a leader refuses calls and watches at once (require-leader): no hand-off waits
     // for a quiet watch to be re-read (every second), no call for its deadline.
@@ -176,7 +176,7 @@ describeNetwork('network partitions', () => {
     expect(secs(back, again)).toBeLessThanOrEqual(TTL + 3);
   });
 
-  test('N3. G3, G4, L3: Election and LeaderElector under a 2 | 1 split, their leaders and an observer of each on the 1 side: never two leaders; the cut-off leaders\' signals abort ≤ TTL + 1 s; the majority elects within TTL + 2 s and its observers follow; the minority elector stops reporting the replaced leader ≤ TTL + 1 s', async () => {
+  test('N3. G3, G4, L3, L4: Election and LeaderElector under a 2 | 1 split, their leaders and an observer of each on the 1 side: never two leaders; the cut-off leaders\' signals abort ≤ TTL + 1 s; the majority elects within TTL + 2 s and its observers follow; the minority elector stops reporting the replaced leader ≤ TTL + 1 s', async () => {
     const s = await start('n3-elections', networked(TTL, ['maj', 'min']));
     const net = netOf(s);
     const lone = await s.etcd.leader(); // the raft leader goes to the 1 side: the majority elects one too
@@ -254,7 +254,7 @@ describeNetwork('network partitions', () => {
     expect(secs(next.elector!, stale!)).toBeLessThanOrEqual(TTL + 1);
   });
 
-  test('N4. G3, G4, L3: Election and LeaderElector under a bridge — the raft leader and the far member cannot reach each other, the bridge member reaches both, and so do the clients on each side: never two leaders; the leaders attached to the far member lose ≤ TTL + 1 s; everyone else keeps its session, elects and follows', async () => {
+  test('N4. G3, G4, L3, L4: Election and LeaderElector under a bridge — the raft leader and the far member cannot reach each other, the bridge member reaches both, and so do the clients on each side: never two leaders; the leaders attached to the far member lose ≤ TTL + 1 s; everyone else keeps its session, elects and follows', async () => {
     const s = await start('n4-bridge', networked(TTL, ['left', 'right']));
     const net = netOf(s);
     const [near, bridge, far] = s.etcd.members as [EtcdMember, EtcdMember, EtcdMember];
@@ -315,7 +315,7 @@ describeNetwork('network partitions', () => {
       expect(secs(cut, lost!)).toBeLessThanOrEqual(TTL + 1);
     }
     // Every client that lists all members reaches the quorum through the bridge: no session lost.
-    expect(between(s, everyone.map((c) => c.id), (l) => l.ev === 'lost', at(cut), at(heal)), 'sessions lost on either side').toEqual([]);
+    expect(healthyLost(s, everyone.map((c) => c.id), at(cut), at(heal)), 'sessions lost on either side').toEqual([]);
     for (const kind of ['election', 'elector'] as const) {
       expect(next[kind], `a new ${kind} leader`).toBeDefined();
       expect(secs(cut, next[kind]!)).toBeLessThanOrEqual(TTL + 2);
@@ -328,7 +328,7 @@ describeNetwork('network partitions', () => {
     expect(quantile(resigns, 1), 'slowest resign during the bridge (ms)').toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
   });
 
-  test('N5. G1, G3, L3: asymmetric links to a member every client was using — first its answers are dropped (requests arrive and are applied), then the requests: no session is lost, no acquisition is doubled, hand-offs go on', async () => {
+  test('N5. G1, G3, L4: asymmetric links to a member every client was using — first its answers are dropped (requests arrive and are applied), then the requests: no session is lost, no acquisition is doubled, hand-offs go on', async () => {
     const s = await start('n5-asymmetric', networked(TTL, ['ca', 'cb']));
     const net = netOf(s);
     const [one, ...others] = s.etcd.members as [EtcdMember, ...EtcdMember[]];
@@ -372,7 +372,7 @@ describeNetwork('network partitions', () => {
     );
     expectSafe(result, s);
     for (const { name, group, from, to } of phases) {
-      expect(between(s, [...ids.a, ...ids.b], (l) => l.ev === 'lost', at(from), at(to)), `sessions lost while ${name}`).toEqual([]);
+      expect(healthyLost(s, [...ids.a, ...ids.b], at(from), at(to)), `sessions lost while ${name}`).toEqual([]);
       expect(between(s, group, isOk('acquire'), at(from), at(to)).length, `acquisitions of the group while ${name}`).toBeGreaterThanOrEqual(10);
       expect(quantile(durations(s, group, 'release', at(from), at(to)), 1), `slowest release while ${name} (ms)`).toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
     }

@@ -127,6 +127,33 @@ async function expectEventually(check: () => Promise<boolean>, ms: number): Prom
   }
 }
 
+describe.skipIf(skip)('docs/testing.md', { timeout: 60_000 }, () => {
+  test('the network example runs', async () => {
+    // docs:start network
+    await using etcd = await startEtcd({ members: 3, network: { sides: ['app'] } });
+    const net = etcd.network!;
+    const app = etcd.client({ hosts: await net.endpoints('app') }); // this process, reaching etcd as side `app` does
+    await app.put('k').value('before');
+
+    await net.partition(['m0', 'm1'], ['m2', 'app']); // 2 | 1: `app` reaches only m2, which has no leader
+    await net.heal();
+    await net.isolate('m0');                          // m0 cut off from every member and side
+    await net.heal();
+    await net.cut('m1', 'app', { oneWay: true });     // m1's answers to `app` are dropped; its requests arrive
+    await net.heal();
+    // docs:end
+    expect(await etcd.client().get('k').string()).toBe('before');
+  });
+
+  test('appears verbatim in docs/testing.md', () => {
+    const source = readFileSync(fileURLToPath(import.meta.url), 'utf8');
+    const docs = readFileSync(fileURLToPath(new URL('../../docs/testing.md', import.meta.url)), 'utf8');
+    const body = /\/\/ docs:start network\n([\s\S]*?)\n\s*\/\/ docs:end/.exec(source)?.[1] ?? '';
+    expect(body).not.toBe('');
+    expect(docs).toContain(body.split('\n').map((line) => line.slice(4)).join('\n'));
+  });
+});
+
 describe.skipIf(skip)('no namespaces left behind', { timeout: 60_000 }, () => {
   test('SIGKILL of the Node process deletes its namespaces and kills what runs inside them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'leasehold-netns-'));
