@@ -127,7 +127,10 @@ export interface LeaderElectorEvents {
       reason: unknown;
     },
   ];
-  /** The election's leader (anyone's) changed: the new leader, or `null` while nobody leads. */
+  /**
+   * The election's leader (anyone's) as reported by `leader` changed: the new leader, or `null` while
+   * nobody leads or while this elector has no live session (it cannot know who leads).
+   */
   leaderChanged: [state: LeaderState | null];
   /**
    * Something failed (campaign, lease grant of its own source, callback) or the lease was lost; the

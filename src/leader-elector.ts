@@ -72,7 +72,10 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
   #source: SessionSource | undefined;
   /** When the current term ended (lost, or stop()) while its callback still runs. */
   #termEnded: { at: number; reason: unknown } | undefined;
+  /** The leader as reported (`leader`, `leaderChanged`). */
   #leader: LeaderState | null = null;
+  /** The leader as the election's watch last saw it. */
+  #observed: LeaderState | null = null;
 
   /**
    * A candidate for the election `name`. Creating it talks to nobody; {@link run} starts it.
@@ -110,7 +113,10 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
 
   /**
    * The election's current leader as last observed (this candidate or another), `null` while nobody
-   * leads or before {@link run} has read it. Follows the election with one watch while running.
+   * leads, before {@link run} has read it, and while this elector has no live session: then it cannot
+   * reach a quorum (it is cut off, or etcd is down), and a leader it saw may already have been replaced
+   * — for a TTL at most, since its session is lost within one. Follows the election with one watch
+   * while running.
    */
   get leader(): LeaderState | null {
     return this.#leader;
@@ -172,6 +178,10 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
     const forward = (info: { error: unknown; delay: number }): void => this.#emit('retry', info);
     if (own) source.on('retry', forward);
     this.#source = source;
+    // Without a live session this elector cannot know who leads: it reports nobody until it has one.
+    const report = (): void => this.#report();
+    source.on('lost', report);
+    source.on('session', report);
     const election = new Election(source, this.name);
     const watching = this.#watchLeader(election, stop);
     let backoff: IBackoff<unknown> | undefined;
@@ -206,6 +216,8 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
       // Also after a programming error: the elector is stopped for good, and the leader watch ends.
       if (!stop.aborted) this.#stop.abort(new LeaseholdError(`LeaderElector ${this.name} stopped after an error`));
       source.off('retry', forward);
+      source.off('lost', report);
+      source.off('session', report);
       if (own) await source.close();
       await watching;
     }
@@ -342,13 +354,22 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
       try {
         for await (const state of election.observe({ signal: stop, vacancies: true })) {
           backoff.reset();
-          this.#leader = state;
-          publishLeader(() => ({ name: this.name, leader: state, self: state !== null && state.leaseId === this.#leadership?.leaseId, source: 'elector' }));
-          this.#emit('leaderChanged', state);
+          this.#observed = state;
+          this.#report();
         }
       } catch {
         await backoff.wait(stop).catch(() => undefined);
       }
     }
+  }
+
+  /** Reports the observed leader — or nobody, while the source has no live session — when that changed. */
+  #report(): void {
+    const state = this.#source?.session === undefined ? null : this.#observed;
+    const same = state === null ? this.#leader === null : this.#leader !== null && state.key === this.#leader.key && state.term === this.#leader.term && state.value === this.#leader.value;
+    if (same) return;
+    this.#leader = state;
+    publishLeader(() => ({ name: this.name, leader: state, self: state !== null && state.leaseId === this.#leadership?.leaseId, source: 'elector' }));
+    this.#emit('leaderChanged', state);
   }
 }

@@ -24,6 +24,7 @@ export const silenceMemoryMs = 10_000;
 export class MemberChoice<M> {
   readonly #standings = new Map<M, Standing>();
   readonly #memoryMs: number;
+  readonly #listeners = new Set<(member: M) => void>();
 
   constructor(memoryMs = silenceMemoryMs) {
     this.#memoryMs = memoryMs;
@@ -34,9 +35,16 @@ export class MemberChoice<M> {
     this.#standing(member).answeredAt = performance.now();
   }
 
-  /** `member` went silent now. */
+  /** `member` went silent now; tells every listener (see {@link onSilent}). */
   silent(member: M): void {
     this.#standing(member).silentAt = performance.now();
+    for (const listener of this.#listeners) listener(member);
+  }
+
+  /** Calls `listener` whenever a member goes silent (a stream elsewhere may want to check its own). Returns the way to stop. */
+  onSilent(listener: (member: M) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Whether `member` went silent within the memory and has not answered since. */

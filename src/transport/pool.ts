@@ -97,6 +97,16 @@ export function markSilent(ns: Namespace, host: unknown): void {
   if (pool && host !== undefined) choiceOf(pool).silent(host as HostLike);
 }
 
+/**
+ * Calls `listener` with the host (as the functions here return it) each time one of the client's
+ * members goes silent — a keep-alive stalled, a call got no answer — so that a stream on that member
+ * can check itself at once. Returns the way to stop.
+ */
+export function onSilent(ns: Namespace, listener: (host: unknown) => void): () => void {
+  const pool = poolOf(ns);
+  return pool ? choiceOf(pool).onSilent(listener) : () => undefined;
+}
+
 /** A failure that says the member did not serve the call: no answer in time, unreachable, no leader. */
 function isSilence(error: unknown): boolean {
   return error instanceof GRPCDeadlineExceededError || error instanceof GRPCUnavailableError;

@@ -13,12 +13,13 @@
  * cut off from the quorum ends the stream rather than keep it quiet. A wait that finds, by a unary
  * re-read, a change its watch never reported calls {@link suspect}: the hub pings the stream with a
  * progress request, and replaces it (on another member) only when no answer comes — one late event
- * never costs every other watcher a re-read. Every new stream is pinged so too: one opened towards a
- * member the network cannot reach would otherwise wait for a connection that never comes. With no watcher left for a second, the stream is closed
+ * never costs every other watcher a re-read. Every new stream is pinged so too (one opened towards a
+ * member the network cannot reach would otherwise wait for a connection that never comes), and so is
+ * the stream whenever its member goes silent to a keep-alive or a call of the same client. With no watcher left for a second, the stream is closed
  * (ended before it is cancelled: see `closeStream`).
  */
 import type { IWatchRequest, IWatchResponse, Namespace } from 'etcd3';
-import { markSilent, openWatch, poolKey, type WatchStream } from './pool.js';
+import { markSilent, onSilent, openWatch, poolKey, type WatchStream } from './pool.js';
 import { closeStream } from './streams.js';
 
 /** What a watcher is told. Exactly one of `broken` or the caller's cancel ends it. */
@@ -63,6 +64,11 @@ class Hub {
 
   constructor(ns: Namespace) {
     this.#ns = ns;
+    // The member our stream is on stopped answering a keep-alive or a call: ask the stream at once,
+    // rather than wait for a watcher's periodic re-read to find out.
+    onSilent(ns, (host) => {
+      if (host === this.#host) this.suspect();
+    });
   }
 
   get watchers(): number {
@@ -95,8 +101,9 @@ class Hub {
     const timer = setTimeout(() => {
       if (this.#ping?.stream !== stream) return;
       this.#ping = undefined;
-      markSilent(this.#ns, this.#host);
+      const host = this.#host;
       this.#drop(stream);
+      markSilent(this.#ns, host);
     }, pingMs);
     timer.unref();
     this.#ping = { timer, stream };

@@ -7,7 +7,7 @@ import { describe } from 'vitest';
 import { isHealthy, pollUntil } from '../../src/testing/http.js';
 import { netnsUnavailable } from '../../src/testing/netns.js';
 import { sumMetric, type EtcdMember, type EtcdNetwork } from '../../src/testing/index.js';
-import { at, nsToMs, type Scenario, type ScenarioOptions } from './harness.js';
+import { at, type ClientProc, nsToMs, type Scenario, type ScenarioOptions } from './harness.js';
 import type { LogEvent } from './protocol.js';
 
 /** Why network namespaces cannot be made here, or `undefined`. */
@@ -148,4 +148,14 @@ export function healthyLost(s: Scenario, clients: readonly string[], from: bigin
     const before = s.find((l) => l.c === lost.c && l.lease === lost.lease && l.deadline !== undefined && at(l) <= from).at(-1);
     return before !== undefined && BigInt(before.deadline!) >= from + BigInt(aheadMs) * 1_000_000n;
   });
+}
+
+/**
+ * The first `observe` line of `c` that names `leader` or a later one (a higher term): an observer
+ * that catches up late may skip a short term, and reports the latest.
+ */
+export function followed(c: ClientProc, leader: LogEvent | undefined): LogEvent | undefined {
+  if (leader?.token === undefined) return undefined;
+  const term = BigInt(leader.token);
+  return c.lines.find((l) => l.op === 'observe' && l.token !== undefined && BigInt(l.token) >= term);
 }

@@ -5,7 +5,7 @@ import { expect, test } from 'vitest';
 import { describe as describeCheck, type CheckResult } from './checker.js';
 import type { EtcdMember } from '../../src/testing/index.js';
 import { at, type ClientProc, hrnow, isOk, type Scenario, scenarioPerTest, secs, startAll } from './harness.js';
-import { after, between, describeNetwork, durations, handoffs, healthyLost, lead, netOf, networked, quantile, rate, rejoined, spread, watchStreams } from './network-harness.js';
+import { after, between, describeNetwork, durations, followed, handoffs, healthyLost, lead, netOf, networked, quantile, rate, rejoined, spread, watchStreams } from './network-harness.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
 
 const TTL = 2;
@@ -218,8 +218,7 @@ describeNetwork('network partitions', () => {
     /** When `c` stopped reporting `leader` as current, after `from` (its next observe line that names another). */
     const withdrawn = (c: ClientProc, leader: LogEvent, from: LogEvent): LogEvent | undefined =>
       c.lines.find((l) => l.op === 'observe' && at(l) > at(from) && l.token !== leader.token);
-    const follows = (c: ClientProc, leader: LogEvent | undefined): LogEvent | undefined =>
-      leader && c.lines.find((l) => l.op === 'observe' && l.token === leader.token);
+    const follows = followed;
     const lateness = (c: ClientProc, kind: 'election' | 'elector'): string => {
       const seen = follows(c, next[kind]);
       return `${c.id} ${seen && next[kind] ? secs(next[kind], seen).toFixed(2) : '—'} s`;
@@ -296,8 +295,7 @@ describeNetwork('network partitions', () => {
       election: between(s, ['e1', 'e2'], isOk('acquire'), at(cut), at(heal))[0],
       elector: between(s, ['l1', 'l2'], isOk('acquire'), at(cut), at(heal))[0],
     };
-    const follows = (c: ClientProc, leader: LogEvent | undefined): LogEvent | undefined =>
-      leader && c.lines.find((l) => l.op === 'observe' && l.token === leader.token);
+    const follows = followed;
     const watchers: [ClientProc, 'election' | 'elector'][] = [[left[2]!, 'election'], [right[2]!, 'election'], [left[1]!, 'elector'], [right[1]!, 'elector']];
     const resigns = durations(s, ['e1', 'e2'], 'release', at(cut), at(heal));
     console.log(
