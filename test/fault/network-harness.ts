@@ -3,12 +3,32 @@
  * a scenario on a cluster whose members live in network namespaces, and the figures they log —
  * loss-detection times, acquisitions per second in a window, call durations.
  */
-import { describe } from 'vitest';
+import { describe, expect } from 'vitest';
+import { describe as describeCheck, type CheckResult } from './checker.js';
 import { isHealthy, pollUntil } from '../../src/testing/http.js';
 import { netnsUnavailable } from '../../src/testing/netns.js';
 import { sumMetric, type EtcdMember, type EtcdNetwork } from '../../src/testing/index.js';
 import { at, type ClientProc, nsToMs, type Scenario, type ScenarioOptions } from './harness.js';
-import type { LogEvent } from './protocol.js';
+import type { ClientConfig, LogEvent } from './protocol.js';
+
+/** The TTL of every network scenario's clients, in seconds, and their per-call deadline, in ms. */
+export const TTL = 2;
+export const REQUEST_TIMEOUT = 1000;
+/** How long a split lasts (`NETWORK_SPLIT_S` for a long run). */
+export const SPLIT_S = Number(process.env['NETWORK_SPLIT_S'] ?? 6);
+/** Every client's etcd options: leasehold retries by itself (etcd3's breakers off), calls of 1 s. */
+export const base: Partial<ClientConfig> = { requestTimeout: REQUEST_TIMEOUT, etcd3Faults: 'none' };
+
+/** The checker found nothing, and never more than `permits` held at once. */
+export function expectSafe(result: CheckResult, s: Scenario, permits = 1): void {
+  const dir = s.save(result);
+  expect(result.violations, `${describeCheck(result)}\nlogs: ${dir}`).toEqual([]);
+  expect(result.maxConcurrent).toBeLessThanOrEqual(permits);
+  expect(result.counter).toBe(result.applied);
+}
+
+/** The first `lost` line of `c` after `from`, if any. */
+export const lostAfter = (c: ClientProc, from: LogEvent): LogEvent | undefined => c.lines.find((l) => l.ev === 'lost' && at(l) > at(from));
 
 /** Why network namespaces cannot be made here, or `undefined`. */
 const unavailable = await netnsUnavailable();

@@ -12,7 +12,7 @@ import type { ClientConfig } from './protocol.js';
 const TTL = 2;
 const SLOW = { ms: 200, jitterMs: 50, loss: 0.1 };
 /** How long the link stays slow (`NETWORK_SLOW_S` for a long run). */
-const SLOW_S = Number(process.env['NETWORK_SLOW_S'] ?? 10);
+const SLOW_S = Number(process.env['NETWORK_SLOW_S'] ?? 8);
 
 describe('a slow and lossy link', { timeout: 180_000 }, () => {
   const start = scenarioPerTest();

@@ -1,30 +1,15 @@
-// Network fault scenarios N1–N2: etcd members in network namespaces, links cut in the kernel (tc), client
-// processes on either side of the cut. See docs/guarantees.md, "Network partitions".
+// Network fault scenarios N1, N2 and N5: etcd members in network namespaces, links cut in the kernel
+// (tc), client processes on either side of the cut. See docs/guarantees.md, "Network partitions".
 import { setTimeout as delay } from 'node:timers/promises';
 import { expect, test } from 'vitest';
-import { describe as describeCheck, type CheckResult } from './checker.js';
+import { describe as describeCheck } from './checker.js';
 import type { EtcdMember } from '../../src/testing/index.js';
-import { at, type ClientProc, hrnow, isOk, type Scenario, scenarioPerTest, secs, startAll } from './harness.js';
-import { after, between, describeNetwork, durations, followed, handoffs, healthyLost, lead, netOf, networked, quantile, rate, rejoined, spread, watchStreams } from './network-harness.js';
-import type { ClientConfig, LogEvent } from './protocol.js';
+import { at, hrnow, isOk, scenarioPerTest, secs, startAll } from './harness.js';
+import { base, between, describeNetwork, durations, expectSafe, handoffs, healthyLost, lead, lostAfter, netOf, networked, quantile, rate, REQUEST_TIMEOUT, rejoined, SPLIT_S, spread, TTL, watchStreams } from './network-harness.js';
+import type { ClientConfig } from './protocol.js';
 
-const TTL = 2;
-const REQUEST_TIMEOUT = 1000;
-/** How long a split lasts (`NETWORK_SPLIT_S` for a long run). */
-const SPLIT_S = Number(process.env['NETWORK_SPLIT_S'] ?? 8);
 /** How long each phase of an asymmetric cut lasts. */
 const PHASE_S = Math.max(4, SPLIT_S / 2);
-const base: Partial<ClientConfig> = { requestTimeout: REQUEST_TIMEOUT, etcd3Faults: 'none' };
-
-function expectSafe(result: CheckResult, s: Scenario, permits = 1): void {
-  const dir = s.save(result);
-  expect(result.violations, `${describeCheck(result)}\nlogs: ${dir}`).toEqual([]);
-  expect(result.maxConcurrent).toBeLessThanOrEqual(permits);
-  expect(result.counter).toBe(result.applied);
-}
-
-/** The `lost` line of `client`'s lease `lease` after `from`, if any. */
-const lostAfter = (c: ClientProc, from: LogEvent): LogEvent | undefined => c.lines.find((l) => l.ev === 'lost' && at(l) > at(from));
 
 describeNetwork('network partitions', () => {
   const start = scenarioPerTest();
@@ -174,156 +159,6 @@ describeNetwork('network partitions', () => {
     expect(quantile(releases, 1), 'slowest release during the cut (ms)').toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
     expect(again.ev).toBe('ok');
     expect(secs(back, again)).toBeLessThanOrEqual(TTL + 3);
-  });
-
-  test('N3. G3, G4, L3, L4: Election and LeaderElector under a 2 | 1 split, their leaders and an observer of each on the 1 side: never two leaders; the cut-off leaders\' signals abort ≤ TTL + 1 s; the majority elects within TTL + 2 s and its observers follow; the minority elector stops reporting the replaced leader ≤ TTL + 1 s', async () => {
-    const s = await start('n3-elections', networked(TTL, ['maj', 'min']));
-    const net = netOf(s);
-    const lone = await s.etcd.leader(); // the raft leader goes to the 1 side: the majority elects one too
-    const rest = s.etcd.members.filter((m) => m !== lone);
-    const minority: Partial<ClientConfig> = { ...base, endpoints: [net.url(lone)] };
-    const elect = { lock: `${s.prefix}elect`, counter: `${s.prefix}elect-counter` };
-    const electors: Partial<ClientConfig> = { ...base, ...elect, kind: 'election', mode: 'elector', holdMs: 100 };
-    // The cut-off leaders start first and lead: e0 (Election, manual) and l0 (LeaderElector).
-    const e0 = s.spawn('e0', { ...minority, kind: 'election' }, 'min');
-    const l0 = s.spawn('l0', { ...electors, ...minority }, 'min');
-    await e0.call({ cmd: 'acquire' }, 'acquire');
-    await l0.waitFor(isOk('acquire'), 30_000, 0, 'l0 leading');
-    const candidates = ['e1', 'e2'].map((id) => s.spawn(id, { ...base, kind: 'election', mode: 'loop', holdMs: 100, effects: 3, renew: true, waitStart: true }, 'maj'));
-    const majElectors = ['l1', 'l2'].map((id) => s.spawn(id, electors, 'maj'));
-    const observers = [s.spawn('oa', { ...base, kind: 'election', mode: 'observe' }, 'maj'), s.spawn('om', { ...minority, kind: 'election', mode: 'observe' }, 'min')];
-    await startAll(candidates);
-    await Promise.all([...majElectors, ...observers].map(async (c) => c.waitFor((l) => l.op === 'observe', 30_000, 0, 'a first observation')));
-    await delay(1000);
-    await lead(s, lone);
-
-    const split = s.fault('partition', { groups: [[...rest.map((m) => m.name), 'maj'], [lone.name, 'min']] });
-    await net.partition([...rest, 'maj'], [lone, 'min']);
-    await delay(SPLIT_S * 1000);
-    const heal = s.fault('heal');
-    await net.heal();
-    const back = await rejoined(s, lone);
-    await delay((TTL + 2) * 1000);
-    for (const c of [...candidates, ...majElectors, ...observers, l0]) c.send({ cmd: 'stop' });
-    const isElection = (c: string): boolean => /^(e|o)/.test(c);
-    const election = await s.finish({ only: isElection });
-    const elector = await s.finish({ only: (c) => !isElection(c), lockPrefix: `${elect.lock}/`, counterKey: elect.counter });
-
-    // The majority's new leaders, and how long each observer went on reporting the replaced one.
-    const next = {
-      election: between(s, ['e1', 'e2'], isOk('acquire'), at(split), at(heal))[0],
-      elector: between(s, ['l1', 'l2'], isOk('acquire'), at(split), at(heal))[0],
-    };
-    const old = { election: e0.lines.find(isOk('acquire'))!, elector: l0.lines.find(isOk('acquire'))! };
-    /** When `c` stopped reporting `leader` as current, after `from` (its next observe line that names another). */
-    const withdrawn = (c: ClientProc, leader: LogEvent, from: LogEvent): LogEvent | undefined =>
-      c.lines.find((l) => l.op === 'observe' && at(l) > at(from) && l.token !== leader.token);
-    const follows = followed;
-    const lateness = (c: ClientProc, kind: 'election' | 'elector'): string => {
-      const seen = follows(c, next[kind]);
-      return `${c.id} ${seen && next[kind] ? secs(next[kind], seen).toFixed(2) : '—'} s`;
-    };
-    const stale = withdrawn(l0, old.elector, split);
-    const omStale = withdrawn(observers[1]!, old.election, split);
-    console.log(
-      `[network N3] lone ${lone.name} (raft leader); cut-off leaders lost: ${after(split, [e0, l0].flatMap((c) => lostAfter(c, split) ?? []))}; ` +
-        `new leaders ${next.election ? secs(split, next.election).toFixed(2) : '—'} s (Election), ${next.elector ? secs(split, next.elector).toFixed(2) : '—'} s (LeaderElector) after the split; ` +
-        `majority observers follow: ${lateness(observers[0]!, 'election')}, ${lateness(majElectors[0]!, 'elector')}, ${lateness(majElectors[1]!, 'elector')}; ` +
-        `minority: l0 reports the replaced leader until ${stale && next.elector ? `${secs(next.elector, stale).toFixed(2)} s after the replacement` : 'the heal or later'}, om (Election.observe) until ${omStale ? `${secs(split, omStale).toFixed(2)} s after the split` : 'the end'}; ` +
-        `${lone.name} back ${secs(heal, back).toFixed(2)} s after the heal\nElection: ${describeCheck(election)}\nLeaderElector: ${describeCheck(elector)}`,
-    );
-    expectSafe(election, s);
-    expectSafe(elector, s);
-    for (const c of [e0, l0]) {
-      const lost = lostAfter(c, split);
-      expect(lost, `${c.id} reports its loss; its last lines:\n${c.tail(12)}`).toBeDefined();
-      expect(secs(split, lost!)).toBeLessThanOrEqual(TTL + 1);
-    }
-    for (const kind of ['election', 'elector'] as const) {
-      expect(next[kind], `a ${kind} leader on the majority side`).toBeDefined();
-      expect(secs(split, next[kind]!)).toBeLessThanOrEqual(TTL + 2);
-    }
-    for (const [c, kind] of [[observers[0]!, 'election'], [majElectors[0]!, 'elector'], [majElectors[1]!, 'elector']] as const) {
-      const seen = follows(c, next[kind]);
-      expect(seen, `${c.id} reports the new ${kind} leader`).toBeDefined();
-      expect(secs(next[kind]!, seen!)).toBeLessThanOrEqual(2);
-    }
-    // The minority elector stops reporting the replaced leader once it has no lease (≤ TTL + 1 s).
-    expect(stale, 'l0 withdraws the replaced leader').toBeDefined();
-    expect(secs(next.elector!, stale!)).toBeLessThanOrEqual(TTL + 1);
-  });
-
-  test('N4. G3, G4, L3, L4: Election and LeaderElector under a bridge — the raft leader and the far member cannot reach each other, the bridge member reaches both, and so do the clients on each side: never two leaders; the leaders attached to the far member lose ≤ TTL + 1 s; everyone else keeps its session, elects and follows', async () => {
-    const s = await start('n4-bridge', networked(TTL, ['left', 'right']));
-    const net = netOf(s);
-    const [near, bridge, far] = s.etcd.members as [EtcdMember, EtcdMember, EtcdMember];
-    const elect = { lock: `${s.prefix}elect`, counter: `${s.prefix}elect-counter` };
-    const election: Partial<ClientConfig> = { ...base, kind: 'election', mode: 'loop', holdMs: 100, effects: 3, renew: true, waitStart: true };
-    const elector: Partial<ClientConfig> = { ...base, ...elect, kind: 'election', mode: 'elector', holdMs: 100 };
-    const observer: Partial<ClientConfig> = { ...base, kind: 'election', mode: 'observe' };
-    const onFar: Partial<ClientConfig> = { endpoints: [net.url(far)] };
-    // The right side starts while only the far member is in its reach: all its streams are there.
-    await net.cut('right', [near, bridge]);
-    const e0 = s.spawn('e0', { ...base, ...onFar, kind: 'election' }, 'right');
-    const l0 = s.spawn('l0', { ...elector, ...onFar }, 'right');
-    await e0.call({ cmd: 'acquire' }, 'acquire');
-    await l0.waitFor(isOk('acquire'), 30_000, 0, 'l0 leading');
-    const left = [s.spawn('e1', election, 'left'), s.spawn('l1', elector, 'left'), s.spawn('ol', observer, 'left')];
-    const right = [s.spawn('e2', election, 'right'), s.spawn('l2', elector, 'right'), s.spawn('or', observer, 'right')];
-    const everyone = [...left, ...right];
-    await startAll([left[0]!, right[0]!]);
-    await Promise.all(everyone.slice(1).filter((c) => c.id !== 'e2').map(async (c) => c.waitFor((l) => l.op === 'observe', 30_000, 0, 'a first observation')));
-    await net.heal();
-    await delay(1000);
-    await lead(s, near); // so that the far member, cut from the leader, has none (pre-vote keeps it from disrupting)
-
-    const cut = s.fault('bridge', { near: near.name, bridge: bridge.name, far: far.name });
-    await net.cut(near, far);
-    await net.cut('left', far);
-    await net.cut('right', near);
-    await delay(SPLIT_S * 1000);
-    const heal = s.fault('heal');
-    await net.heal();
-    const back = await rejoined(s, far);
-    await delay(1000);
-    for (const c of [...everyone, l0]) c.send({ cmd: 'stop' });
-    const isElection = (c: string): boolean => /^(e|o)/.test(c);
-    const elections = await s.finish({ only: isElection });
-    const electors = await s.finish({ only: (c) => !isElection(c), lockPrefix: `${elect.lock}/`, counterKey: elect.counter });
-
-    const next = {
-      election: between(s, ['e1', 'e2'], isOk('acquire'), at(cut), at(heal))[0],
-      elector: between(s, ['l1', 'l2'], isOk('acquire'), at(cut), at(heal))[0],
-    };
-    const follows = followed;
-    const watchers: [ClientProc, 'election' | 'elector'][] = [[left[2]!, 'election'], [right[2]!, 'election'], [left[1]!, 'elector'], [right[1]!, 'elector']];
-    const resigns = durations(s, ['e1', 'e2'], 'release', at(cut), at(heal));
-    console.log(
-      `[network N4] near ${near.name} (raft leader), bridge ${bridge.name}, far ${far.name}; leaders on the far member lost: ${after(cut, [e0, l0].flatMap((c) => lostAfter(c, cut) ?? []))}; ` +
-        `new leaders ${next.election ? secs(cut, next.election).toFixed(2) : '—'} s (Election, ${next.election?.c}), ${next.elector ? secs(cut, next.elector).toFixed(2) : '—'} s (LeaderElector, ${next.elector?.c}); ` +
-        `followed by ${watchers.map(([c, kind]) => { const seen = follows(c, next[kind]); return `${c.id} ${seen && next[kind] ? secs(next[kind], seen).toFixed(2) : '—'} s`; }).join(', ')}; ` +
-        `Election terms during the bridge ${between(s, ['e1', 'e2'], isOk('acquire'), at(cut), at(heal)).length}, resigns ${spread(resigns)}; ${far.name} back ${secs(heal, back).toFixed(2)} s after the heal\n` +
-        `Election: ${describeCheck(elections)}\nLeaderElector: ${describeCheck(electors)}`,
-    );
-    expectSafe(elections, s);
-    expectSafe(electors, s);
-    for (const c of [e0, l0]) {
-      const lost = lostAfter(c, cut);
-      expect(lost, `${c.id} reports its loss; its last lines:\n${c.tail(12)}`).toBeDefined();
-      expect(secs(cut, lost!)).toBeLessThanOrEqual(TTL + 1);
-    }
-    // Every client that lists all members reaches the quorum through the bridge: no session lost.
-    expect(healthyLost(s, everyone.map((c) => c.id), at(cut), at(heal)), 'sessions lost on either side').toEqual([]);
-    for (const kind of ['election', 'elector'] as const) {
-      expect(next[kind], `a new ${kind} leader`).toBeDefined();
-      expect(secs(cut, next[kind]!)).toBeLessThanOrEqual(TTL + 2);
-    }
-    for (const [c, kind] of watchers) {
-      const seen = follows(c, next[kind]);
-      expect(seen, `${c.id} reports the new ${kind} leader`).toBeDefined();
-      expect(secs(next[kind]!, seen!)).toBeLessThanOrEqual(2);
-    }
-    expect(quantile(resigns, 1), 'slowest resign during the bridge (ms)').toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
   });
 
   test('N5. G1, G3, L4: asymmetric links to a member every client was using — first its answers are dropped (requests arrive and are applied), then the requests: no session is lost, no acquisition is doubled, hand-offs go on', async () => {
