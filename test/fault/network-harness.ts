@@ -128,12 +128,22 @@ const isOkAcquire = (l: LogEvent): boolean => l.op === 'acquire' && l.ev === 'ok
 export const spread = (values: readonly number[]): string =>
   values.length === 0 ? 'none' : `p50 ${quantile(values, 0.5).toFixed(0)} ms, p99 ${quantile(values, 0.99).toFixed(0)} ms, max ${quantile(values, 1).toFixed(0)} ms (${values.length})`;
 
-/** How many watch streams each member serves now (etcd's `etcd_debugging_mvcc_watch_stream_total`). */
-export async function watchStreams(s: Scenario): Promise<Map<EtcdMember, number>> {
+/**
+ * How many watch streams each member serves now (etcd's `etcd_debugging_mvcc_watch_stream_total`),
+ * less those counted in `before` (the history recorder's, read before the clients started).
+ */
+export async function watchStreams(s: Scenario, before?: ReadonlyMap<EtcdMember, number>): Promise<Map<EtcdMember, number>> {
   const counts = new Map<EtcdMember, number>();
-  for (const m of s.etcd.members) counts.set(m, sumMetric(await s.etcd.metrics(m), 'etcd_debugging_mvcc_watch_stream_total'));
+  for (const m of s.etcd.members) counts.set(m, sumMetric(await s.etcd.metrics(m), 'etcd_debugging_mvcc_watch_stream_total') - (before?.get(m) ?? 0));
   return counts;
 }
+
+/** The member that serves the most of `streams` (from {@link watchStreams}). */
+export const busiest = (streams: ReadonlyMap<EtcdMember, number>): EtcdMember =>
+  [...streams].reduce((best, next) => (next[1] > best[1] ? next : best))[0];
+
+/** `m0 2, m1 1, m2 1`, for the log. */
+export const showStreams = (streams: ReadonlyMap<EtcdMember, number>): string => [...streams].map(([m, n]) => `${m.name} ${n}`).join(', ');
 
 /**
  * Makes `member` the raft leader, if it is not (etcd's MoveLeader, through the current leader), and

@@ -3,9 +3,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { expect, test } from 'vitest';
 import { describe as describeCheck } from './checker.js';
-import type { EtcdMember } from '../../src/testing/index.js';
 import { at, hrnow, isOk, scenarioPerTest, secs, startAll } from './harness.js';
-import { base, between, describeNetwork, durations, expectSafe, handoffs, healthyLost, lead, lostAfter, netOf, networked, quantile, rate, REQUEST_TIMEOUT, rejoined, SPLIT_S, spread, TTL, watchStreams } from './network-harness.js';
+import { base, between, describeNetwork, durations, expectSafe, busiest, handoffs, healthyLost, lead, lostAfter, netOf, networked, quantile, rate, REQUEST_TIMEOUT, rejoined, SPLIT_S, showStreams, spread, TTL, watchStreams } from './network-harness.js';
 import type { ClientConfig } from './protocol.js';
 
 /** How long each phase of an asymmetric cut lasts. */
@@ -102,20 +101,19 @@ describeNetwork('network partitions', () => {
   test('N2. G2, G4, L4: the leader cut off from its peers while the holder\'s client, attached to it alone, holds the lock; the other clients still reach it: the holder lost ≤ TTL + 1 s, its fenced write refused; the others take over and hand off at full speed', async () => {
     const s = await start('n2-leader-isolated', networked(TTL, ['old', 'maj']));
     const net = netOf(s);
-    const leader = await s.etcd.leader();
-    const peers = s.etcd.members.filter((m) => m !== leader);
-    // The other clients list every member, but start while only the leader is in their reach: every
-    // stream they open (keep-alive, watch) is on the leader when it is cut off.
-    await net.cut('maj', peers);
-    const h = s.spawn('h', { ...base, endpoints: [net.url(leader)] }, 'old');
     const loop: Partial<ClientConfig> = { ...base, mode: 'loop', holdMs: 20, effects: 0, renew: true, waitStart: true };
     const majority = ['a0', 'a1', 'a2', 'a3'].map((id) => s.spawn(id, loop, 'maj'));
-    await h.call({ cmd: 'acquire' }, 'acquire');
+    const idle = await watchStreams(s);
     await startAll(majority);
-    await delay(1000);
-    await net.heal();
-    const streams = await watchStreams(s);
-    await delay(1000);
+    await delay(1500);
+    // The member that serves most of their watch streams is made the leader, and the one cut off.
+    const streams = await watchStreams(s, idle);
+    const leader = busiest(streams);
+    const peers = s.etcd.members.filter((m) => m !== leader);
+    await lead(s, leader);
+    // h, attached to it alone, joins the queue and holds.
+    const h = s.spawn('h', { ...base, endpoints: [net.url(leader)] }, 'old');
+    await h.call({ cmd: 'acquire' }, 'acquire');
     await lead(s, leader);
 
     // h reads the counter, then the leader is cut off from its peers (only: every client still reaches it).
@@ -141,7 +139,7 @@ describeNetwork('network partitions', () => {
     const handoff = handoffs(s, ids, takeover ? at(takeover) : at(cut), at(heal));
     const releases = durations(s, ids, 'release', at(cut), at(heal));
     console.log(
-      `[network N2] leader ${leader.name} cut off (watch streams per member before: ${[...streams].map(([m, n]) => `${m.name} ${n}`).join(', ')}); h lost ${lost ? secs(cut, lost).toFixed(2) : '—'} s after the cut, its fenced write: ${fenced.ev} (${fenced.err ?? ''}); ` +
+      `[network N2] leader ${leader.name} cut off (the majority's watch streams: ${showStreams(streams)}); h lost ${lost ? secs(cut, lost).toFixed(2) : '—'} s after the cut, its fenced write: ${fenced.ev} (${fenced.err ?? ''}); ` +
         `takeover ${takeover ? secs(cut, takeover).toFixed(2) : '—'} s, then ${takeover ? rate(s, ids, at(takeover), at(heal)).toFixed(1) : 0} acquisitions/s; hand-offs ${spread(handoff)}; releases ${spread(releases)}; ` +
         `${leader.name} back ${secs(heal, back).toFixed(2)} s after the heal, h holds again ${secs(back, again).toFixed(2)} s later\n${describeCheck(result)}`,
     );
@@ -164,17 +162,16 @@ describeNetwork('network partitions', () => {
   test('N5. G1, G3, L4: asymmetric links to a member every client was using — first its answers are dropped (requests arrive and are applied), then the requests: no session is lost, no acquisition is doubled, hand-offs go on', async () => {
     const s = await start('n5-asymmetric', networked(TTL, ['ca', 'cb']));
     const net = netOf(s);
-    const [one, ...others] = s.etcd.members as [EtcdMember, ...EtcdMember[]];
-    // Both groups start while `one` is the only member they reach: every connection and stream is on it.
-    await net.cut(['ca', 'cb'], others);
     // Lock cycles only (see N1): the application's own etcd3 calls would wait out their deadline at `one`.
     const loop: Partial<ClientConfig> = { ...base, mode: 'loop', holdMs: 20, effects: 0, renew: true, waitStart: true };
     const groups = { a: ['a0', 'a1', 'a2'].map((id) => s.spawn(id, loop, 'ca')), b: ['b0', 'b1', 'b2'].map((id) => s.spawn(id, loop, 'cb')) };
+    const idle = await watchStreams(s);
     await startAll([...groups.a, ...groups.b]);
-    await delay(1000);
-    await net.heal();
-    const streams = await watchStreams(s);
-    await delay(500);
+    await delay(1500);
+    // The member that serves most of their watch streams (connections made before: a one-way cut
+    // lets no new one through) is the one cut.
+    const streams = await watchStreams(s, idle);
+    const one = busiest(streams);
 
     const answersLost = s.fault('one-way', { from: one.name, to: 'ca' });
     await net.cut(one, 'ca', { oneWay: true });
@@ -197,7 +194,7 @@ describeNetwork('network partitions', () => {
       { name: 'requests dropped', group: ids.b, from: requestsLost, to: healB },
     ];
     console.log(
-      `[network N5] member ${one.name} (watch streams before: ${[...streams].map(([m, n]) => `${m.name} ${n}`).join(', ')}); ` +
+      `[network N5] member ${one.name} (watch streams: ${showStreams(streams)}); ` +
         phases
           .map(({ name, group, from, to }) => `${name}: ${rate(s, group, at(from), at(to)).toFixed(1)} acquisitions/s by the group cut, ${rate(s, [...ids.a, ...ids.b], at(from), at(to)).toFixed(1)}/s in all; hand-offs ${spread(handoffs(s, [...ids.a, ...ids.b], at(from), at(to)))}; releases of the group ${spread(durations(s, group, 'release', at(from), at(to)))}`)
           .join('; ') +
