@@ -44,7 +44,7 @@ const lateness = (watchers: Watcher[], next: Record<Kind, LogEvent | undefined>)
 
 /**
  * What N3 and N4 both assert: never two leaders; the leaders cut off lost ≤ TTL + 1 s after `fault`;
- * new leaders ≤ TTL + 2 s after it; each watcher reports the new leader (or a later one) ≤ 2 s after.
+ * new leaders ≤ TTL + 3 s after it; each watcher reports the new leader (or a later one) ≤ 2 s after.
  */
 function expectReplaced(s: Scenario, end: Awaited<ReturnType<typeof endElections>>, cutOff: ClientProc[], fault: LogEvent, watchers: Watcher[]): void {
   expectSafe(end.election, s);
@@ -54,9 +54,12 @@ function expectReplaced(s: Scenario, end: Awaited<ReturnType<typeof endElections
     expect(lost, `${c.id} reports its loss; its last lines:\n${c.tail(12)}`).toBeDefined();
     expect(secs(fault, lost!)).toBeLessThanOrEqual(TTL + 1);
   }
+  // The old leader's key goes when etcd expires its lease: a TTL after its last keep-alive, extended by
+  // an election timeout when the raft leader changes (N3 cuts the raft leader off); its successor may
+  // wait on a watch that the cut stalled, until its re-check (1 s here).
   for (const kind of ['election', 'elector'] as const) {
     expect(end.next[kind], `a new ${kind} leader`).toBeDefined();
-    expect(secs(fault, end.next[kind]!)).toBeLessThanOrEqual(TTL + 2);
+    expect(secs(fault, end.next[kind]!)).toBeLessThanOrEqual(TTL + 3);
   }
   for (const [c, kind] of watchers) {
     const seen = followed(c, end.next[kind]);
@@ -68,7 +71,7 @@ function expectReplaced(s: Scenario, end: Awaited<ReturnType<typeof endElections
 describeNetwork('network partitions: elections', () => {
   const start = scenarioPerTest();
 
-  test('N3. G3, G4, L3, L4: Election and LeaderElector under a 2 | 1 split, their leaders and an observer of each on the 1 side: never two leaders; the cut-off leaders\' signals abort ≤ TTL + 1 s; the majority elects within TTL + 2 s and its observers follow; the minority elector stops reporting the replaced leader ≤ TTL + 1 s', async () => {
+  test('N3. G3, G4, L3, L4: Election and LeaderElector under a 2 | 1 split, their leaders and an observer of each on the 1 side: never two leaders; the cut-off leaders\' signals abort ≤ TTL + 1 s; the majority elects within TTL + 3 s and its observers follow; the minority elector stops reporting the replaced leader ≤ TTL + 1 s', async () => {
     const s = await start('n3-elections', networked(TTL, ['maj', 'min']));
     const net = netOf(s);
     const lone = await s.etcd.leader(); // the raft leader goes to the 1 side: the majority elects one too

@@ -159,7 +159,7 @@ describeNetwork('network partitions', () => {
     expect(secs(back, again)).toBeLessThanOrEqual(TTL + 3);
   });
 
-  test('N5. G1, G3, L4: asymmetric links to a member every client was using — first its answers are dropped (requests arrive and are applied), then the requests: no session is lost, no acquisition is doubled, hand-offs go on', async () => {
+  test('N5. G1, G3, L4: asymmetric links to the member serving most watch streams — first its answers to one group are dropped (requests arrive and are applied), then another group\'s requests: no session is lost, no acquisition is doubled, hand-offs go on', async () => {
     const s = await start('n5-asymmetric', networked(TTL, ['ca', 'cb']));
     const net = netOf(s);
     // Lock cycles only (see N1): the application's own etcd3 calls would wait out their deadline at `one`.
