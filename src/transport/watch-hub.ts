@@ -15,8 +15,8 @@
  * progress request, and replaces it (on another member) only when no answer comes — one late event
  * never costs every other watcher a re-read. Every new stream is pinged so too (one opened towards a
  * member the network cannot reach would otherwise wait for a connection that never comes), and so is
- * the stream whenever its member goes silent to a keep-alive or a call of the same client. With no watcher left for a second, the stream is closed
- * (ended before it is cancelled: see `closeStream`).
+ * the stream whenever its member goes silent to a keep-alive or a call of the same client. With no
+ * watcher left for a second, the stream is closed (ended before it is cancelled: see `closeStream`).
  */
 import type { IWatchRequest, IWatchResponse, Namespace } from 'etcd3';
 import { markSilent, onSilent, openWatch, poolKey, type WatchStream } from './pool.js';
