@@ -41,7 +41,18 @@ async function tool(command: 'ip' | 'tc', args: string[], input?: string): Promi
 }
 
 /** Why network namespaces cannot be used here, in one line, or `undefined` when they can. */
-export async function netnsUnavailable(): Promise<string | undefined> {
+export function netnsUnavailable(): Promise<string | undefined> {
+  probed ??= probe();
+  return probed;
+}
+let probed: Promise<string | undefined> | undefined;
+
+/**
+ * Asks the kernel rather than guess from the uid: root in a container without CAP_NET_ADMIN (or with
+ * /run/netns not mountable) cannot make namespaces either. The probe's namespace carries this
+ * process's pid like every other, so a later run deletes it if this one dies meanwhile.
+ */
+async function probe(): Promise<string | undefined> {
   if (process.platform !== 'linux') return `network namespaces need Linux (this is ${process.platform})`;
   if (process.getuid?.() !== 0) return 'network namespaces need root (ip netns add); run as root, as CI does';
   try {
@@ -50,7 +61,16 @@ export async function netnsUnavailable(): Promise<string | undefined> {
   } catch {
     return 'the `ip` and `tc` commands (iproute2) are not installed';
   }
-  return undefined;
+  const ns = `lh${process.pid}-${randomBytes(3).toString('hex')}-probe`;
+  try {
+    await tool('ip', ['netns', 'add', ns]);
+    await tool('ip', ['-n', ns, 'link', 'add', 'pa', 'type', 'veth', 'peer', 'name', 'pb']);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message.replace(/\s+/g, ' ');
+  } finally {
+    await tool('ip', ['netns', 'del', ns]).catch(() => undefined);
+  }
 }
 
 /** Deletes the namespaces of earlier runs whose creating process is gone (a run that was SIGKILLed with its watchdog). */

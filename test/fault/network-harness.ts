@@ -3,10 +3,10 @@
  * a scenario on a cluster whose members live in network namespaces, and the figures they log —
  * loss-detection times, acquisitions per second in a window, call durations.
  */
-import { describe, expect } from 'vitest';
+import { expect } from 'vitest';
 import { describe as describeCheck, type CheckResult } from './checker.js';
 import { isHealthy, pollUntil } from '../../src/testing/http.js';
-import { netnsUnavailable } from '../../src/testing/netns.js';
+import { describeNetwork as describeNetworkTests } from '../network-available.js';
 import { sumMetric, type EtcdMember, type EtcdNetwork } from '../../src/testing/index.js';
 import { at, type ClientProc, nsToMs, type Scenario, type ScenarioOptions } from './harness.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
@@ -30,21 +30,9 @@ export function expectSafe(result: CheckResult, s: Scenario, permits = 1): void 
 /** The first `lost` line of `c` after `from`, if any. */
 export const lostAfter = (c: ClientProc, from: LogEvent): LogEvent | undefined => c.lines.find((l) => l.ev === 'lost' && at(l) > at(from));
 
-/** Why network namespaces cannot be made here, or `undefined`. */
-const unavailable = await netnsUnavailable();
-
-/**
- * A describe block of network scenarios. Without root (or Linux, or iproute2) they cannot run: in CI
- * that is a failure — the scenarios run and fail with the one-line reason from `startEtcd` — and
- * elsewhere they are skipped, saying so.
- */
+/** A describe block of network scenarios (see test/network-available.ts: skipped without root, saying so; red in CI). */
 export function describeNetwork(name: string, body: () => void): void {
-  if (unavailable !== undefined && process.env['CI'] === undefined) {
-    console.warn(`[network faults] SKIPPED, not passed: ${unavailable}. They run in CI (as root).`);
-    describe.skip(name, body);
-    return;
-  }
-  describe(name, { timeout: 180_000 }, body);
+  describeNetworkTests(name, 180_000, body);
 }
 
 /** Scenario options for a networked cluster with these sides. */

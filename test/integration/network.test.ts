@@ -10,13 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describeNetwork } from '../network-available.js';
 import { isHealthy } from '../../src/testing/http.js';
-import { netnsUnavailable } from '../../src/testing/netns.js';
 import { startEtcd, type EtcdCluster } from '../../src/testing/index.js';
 
-const unavailable = await netnsUnavailable();
-const skip = unavailable !== undefined && process.env['CI'] === undefined;
-if (skip) console.warn(`[network] SKIPPED, not passed: ${unavailable}. These tests run in CI (as root).`);
 
 const testingEntry = fileURLToPath(new URL('../../src/testing/index.ts', import.meta.url));
 const namespaces = (prefix: string): string[] =>
@@ -30,7 +27,7 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'
   return Promise.race([promise.catch(() => 'failed' as const), delay(ms).then(() => 'timeout' as const)]);
 }
 
-describe.skipIf(skip)('startEtcd({ network })', { timeout: 60_000 }, () => {
+describeNetwork('startEtcd({ network })', 60_000, () => {
   let etcd: EtcdCluster;
   let prefix = '';
   const clients: Etcd3[] = [];
@@ -127,7 +124,7 @@ async function expectEventually(check: () => Promise<boolean>, ms: number): Prom
   }
 }
 
-describe.skipIf(skip)('docs/testing.md', { timeout: 60_000 }, () => {
+describeNetwork('docs/testing.md', 60_000, () => {
   test('the network example runs', async () => {
     // docs:start network
     await using etcd = await startEtcd({ members: 3, network: { sides: ['app'] } });
@@ -154,7 +151,7 @@ describe.skipIf(skip)('docs/testing.md', { timeout: 60_000 }, () => {
   });
 });
 
-describe.skipIf(skip)('no namespaces left behind', { timeout: 60_000 }, () => {
+describeNetwork('no namespaces left behind', 60_000, () => {
   test('SIGKILL of the Node process deletes its namespaces and kills what runs inside them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'leasehold-netns-'));
     const script = join(dir, 'child.mts');
