@@ -56,6 +56,16 @@ export type {
   InspectOptions,
   StaticInspectOptions,
 } from './engine/inspect.js';
+export {
+  listPrimitives,
+  listDefaults,
+  type ListOptions,
+  type Listing,
+  type ListedPrimitive,
+  type ListedContender,
+  type ListedKind,
+  type ForeignKey,
+} from './list.js';
 export { Barrier, type BarrierWaitOptions } from './barrier.js';
 export { DoubleBarrier, type DoubleBarrierOptions, type DoubleBarrierCallOptions } from './double-barrier.js';
 export { LeaderElector } from './leader-elector.js';

@@ -66,7 +66,7 @@ export async function readQueue(ns: Namespace, kind: Kind, name: string, signal:
  * Seconds left of each lease (`-1` expired, `null` unknown), one `LeaseTimeToLive` per distinct lease;
  * a read still unanswered when `signal` aborts is unknown, so `status` never outlives its deadline.
  */
-async function ttls(ns: Namespace, leases: readonly string[], signal: AbortSignal): Promise<Map<string, number | null>> {
+export async function ttls(ns: Namespace, leases: readonly string[], signal: AbortSignal): Promise<Map<string, number | null>> {
   const distinct = [...new Set(leases.filter((l) => l !== '0'))];
   const answers = await Promise.all(
     distinct.map(async (id) => {
@@ -91,10 +91,10 @@ function line(kind: Kind, label: string, s: Shown): string {
 }
 
 /** How long `status` may take to read the queue and its leases' TTLs, and `observe` its first state. */
-const answerTimeoutMs = 10_000;
+export const answerTimeoutMs = 10_000;
 
 /** An etcd that accepts connections (or not) and never answers: named, as every unreachable etcd is. */
-function silent(endpoints: readonly string[], cause?: unknown): EtcdUnavailableError {
+export function silent(endpoints: readonly string[], cause?: unknown): EtcdUnavailableError {
   return new EtcdUnavailableError(`etcd at ${endpoints.join(', ')} did not answer within ${answerTimeoutMs / 1000} s`, { endpoints, code: 'DEADLINE_EXCEEDED', cause });
 }
 
@@ -103,7 +103,7 @@ const observeEndSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** `leasehold status`: prints the queue once (text, or JSON with `--json`) and resolves with the exit code. */
 export async function status(kind: Kind, name: string, flags: ConnectionFlags & ReportFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  return connected(kind, name, flags, env, async (ns, endpoints) => {
+  return connected({ kind, name }, flags, env, async (ns, endpoints) => {
     const signal = AbortSignal.timeout(answerTimeoutMs);
     const queue = await readQueue(ns, kind, name, signal).catch((error: unknown) => {
       throw signal.aborted ? silent(endpoints, error) : error;
@@ -127,11 +127,10 @@ export async function status(kind: Kind, name: string, flags: ConnectionFlags & 
 
 /**
  * Runs `work` with a client for `flags`, closing it afterwards; an error is reported (one line on
- * stderr) and becomes the exit code.
+ * stderr, with `fields`) and becomes the exit code.
  */
-async function connected(
-  kind: Kind,
-  name: string,
+export async function connected(
+  fields: Record<string, unknown>,
   flags: ConnectionFlags & ReportFlags,
   env: NodeJS.ProcessEnv,
   work: (ns: Namespace, endpoints: string[]) => Promise<number>,
@@ -142,7 +141,7 @@ async function connected(
     close = () => client.close();
     return await work(ns, endpoints);
   } catch (error) {
-    return new Reporter(flags).failure(error, { kind, name });
+    return new Reporter(flags).failure(error, fields);
   } finally {
     close();
   }
@@ -179,7 +178,7 @@ export async function observe(kind: Kind, name: string, flags: ConnectionFlags &
   for (const s of observeEndSignals) process.on(s, onSignal);
   const unsubscribe = stdout.onClosed(onSignal);
   try {
-    return await connected(kind, name, flags, env, async (ns, endpoints) => {
+    return await connected({ kind, name }, flags, env, async (ns, endpoints) => {
       // The first state comes within the deadline, or etcd is unreachable; later, outages are ridden out.
       let unanswered = false;
       const first = setTimeout(() => {

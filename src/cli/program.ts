@@ -13,6 +13,7 @@ import { parseInteger } from './args.js';
 import { exitCodes, UsageError } from './exit-codes.js';
 import { kinds, observe, status, type Kind } from './inspect.js';
 import { lockSpec, splitOperands } from './lock.js';
+import { addLsCommand } from './ls.js';
 import { connectionOptions, name, parser, runDefaults, runHelp, runOptions } from './options.js';
 import { flushOutput, stderr, stdout } from './output.js';
 import { runUnder, type RunFlags, type RunSpec } from './run.js';
@@ -43,7 +44,8 @@ Examples:
   $ leasehold elect scheduler --value "$HOSTNAME" -- node scheduler.js
   $ leasehold acquire ffmpeg --permits 4 -- ffmpeg -i in.mp4 out.webm
   $ leasehold status nightly-report
-  $ leasehold observe scheduler --kind election`,
+  $ leasehold observe scheduler --kind election
+  $ leasehold ls --prefix jobs/`,
   );
 
   const run = async (spec: RunSpec, command: string[], flags: Flags): Promise<void> => exit(await runUnder(spec, command, flags));
@@ -148,6 +150,7 @@ Examples:
   $ leasehold observe ffmpeg --kind semaphore | jq -c '[.holders[].weight] | add'`)
     .action(async (n: string, flags: Flags) => exit(await observe(flags.kind ?? cliDefaults.kind, n, flags)));
 
+  addLsCommand(program, exit);
   return program;
 }
 
