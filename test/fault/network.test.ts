@@ -13,7 +13,7 @@ const PHASE_S = Math.max(4, SPLIT_S / 2);
 describeNetwork('network partitions', () => {
   const start = scenarioPerTest();
 
-  test('N1. G3, G4, L3, L4: a 2 | 1 split with Mutex and Semaphore clients on the 1 side: every minority holder and waiter lost ≤ TTL + 1 s; the majority hands off; after heal the minority acquires again', async () => {
+  test('N1. G3, G4, L3, L4: a 2 | 1 split with Mutex and Semaphore clients on the 1 side: every minority holder and waiter lost ≤ TTL + 1 s; the majority hands off; after heal the minority acquires again, on a fresh lease from its SessionSource', async () => {
     const s = await start('n1-minority', networked(TTL, ['maj', 'min']));
     const net = netOf(s);
     const leader = await s.etcd.leader();
@@ -23,7 +23,9 @@ describeNetwork('network partitions', () => {
     // Lock cycles only: an effect is the application's own etcd3 calls, and etcd3 sends each to a member
     // at random — a third of them would wait out their deadline at the member cut off, whatever the lock does.
     const loop: Partial<ClientConfig> = { ...base, mode: 'loop', holdMs: 20, effects: 0, renew: true, waitStart: true };
-    const minority: Partial<ClientConfig> = { ...base, endpoints: [net.url(lone)] };
+    // The minority clients take every acquisition on a SessionSource: after the loss it grants a fresh
+    // lease by itself once etcd answers again, and no acquisition starts on the lost one.
+    const minority: Partial<ClientConfig> = { ...base, endpoints: [net.url(lone)], source: true };
     const majMutex = ['a0', 'a1', 'a2'].map((id) => s.spawn(id, loop, 'maj'));
     const majSem = ['b0', 'b1'].map((id) => s.spawn(id, { ...loop, ...sem }, 'maj'));
     const hm = s.spawn('hm', minority, 'min');
@@ -43,9 +45,9 @@ describeNetwork('network partitions', () => {
     await net.heal();
     const back = await rejoined(s, lone);
 
-    // Once the member is back, the minority clients acquire again, on a fresh lease (wm renews by itself).
+    // Once the member is back, the minority clients acquire again, on the fresh lease their source
+    // granted (wm's loop goes on by itself): no new Session of ours, no restart.
     for (const c of [hm, hs]) {
-      await c.call({ cmd: 'session' }, 'session', 15_000);
       await c.call({ cmd: 'acquire', timeoutMs: 15_000 }, 'acquire', 20_000);
       await c.call({ cmd: 'release' }, 'release');
     }
@@ -91,10 +93,16 @@ describeNetwork('network partitions', () => {
     // No majority session is lost, and no call waits on the cut-off member more than once.
     expect(healthyLost(s, [...a, ...b], at(split), at(heal)), 'majority sessions lost').toEqual([]);
     expect(quantile(releases, 1), 'slowest majority release during the split (ms)').toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
-    // Once its member is back, every minority client holds again, on a new lease.
+    // Once its member is back, every minority client holds again, on a new lease its source granted
+    // after the heal; and none of them started an acquisition on its lost lease after the loss.
     for (const l of [...recovered, wmAgain]) {
       expect(secs(back, l)).toBeLessThanOrEqual(TTL + 3);
-      expect(l.lease).not.toBe(s.find((x) => x.c === l.c && isOk('session')(x))[0]!.lease);
+      const [first, ...later] = s.find((x) => x.c === l.c && isOk('session')(x));
+      expect(l.lease, `${l.c} acquires on the lease it lost`).not.toBe(first!.lease);
+      expect(later.map((x) => x.lease), `${l.c}: the source granted the lease it acquired on`).toContain(l.lease);
+      const lost = losses.find(({ c }) => c.id === l.c)!.lost!;
+      const onLost = s.find((x) => x.c === l.c && isOk('acquire')(x) && x.lease === first!.lease && at(x) > at(lost));
+      expect(onLost, `${l.c} acquired on its lost lease`).toEqual([]);
     }
   });
 
