@@ -139,10 +139,12 @@ export class Election {
    * Follows the election's leader: yields the current leader, then every change of leader or of its
    * proclaimed value. Terms never go back; when the consumer is slower than the changes it gets the
    * latest state (intermediate ones are skipped). While nobody leads, nothing is yielded — unless
-   * `options.vacancies` is true, then `null` is. One watch on the election's prefix per iteration, no
-   * reads per change; a broken watch or a compaction is survived by re-reading. Aborting
-   * `options.signal` ends the iteration cleanly (it returns, never throws); the session's lease plays
-   * no part.
+   * `options.vacancies` is true, then `null` is. With `vacancies`, `null` also means "no leader can
+   * be confirmed": once the watch broke and a re-read fails (etcd out of reach, or the member cut off
+   * from etcd's quorum — which cannot know whether the majority replaced the leader), until a re-read
+   * confirms one. One watch on the election's prefix per iteration, no reads per change; a broken
+   * watch or a compaction is survived by re-reading. Aborting `options.signal` ends the iteration
+   * cleanly (it returns, never throws); the session's lease plays no part.
    * @throws only a non-transient etcd error (for example a permission error); transient ones are retried.
    */
   observe(options?: ObserveOptions & { vacancies?: false }): AsyncGenerator<LeaderState, void, undefined>;
@@ -209,7 +211,8 @@ async function* following(
   if (vacancies !== undefined && typeof vacancies !== 'boolean') {
     throw new TypeError(`Expected \`vacancies\` of ${where} to be a boolean, got ${show(vacancies)}`);
   }
-  for await (const first of followFirst(ops, { prefix: `${name}/` }, signal)) {
+  // Cut off from the quorum, the leader last seen may have been replaced: `null` until a re-read confirms one.
+  for await (const first of followFirst(ops, { prefix: `${name}/` }, signal, true)) {
     const state = first && { key: first.key, value: first.value, term: first.token, leaseId: first.leaseId };
     publishLeader(() => ({ name, leader: state, self: state !== null && state.leaseId === selfLease(), source: 'observe' }));
     if (state !== null || vacancies === true) yield state;

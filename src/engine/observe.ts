@@ -91,14 +91,15 @@ class Latest<T> {
 
 /**
  * One generation of following: a new watch, a snapshot at its start revision, then events until the
- * watch breaks (resolves) or `signal` aborts (resolves). Rejects on a failed snapshot read.
+ * watch breaks (resolves) or `signal` aborts (resolves) — with whether the snapshot was read (the
+ * queue confirmed at a revision). Rejects on a failed snapshot read.
  *
  * A quiet watch may be a dead one (a stream stuck on a paused or partitioned member never fires), so
  * every `ops.recheckMs` the keys are re-read (keys only) through a unary call with a deadline: when
  * that read is newer than what the watch delivered and disagrees with it, this generation ends and
  * the caller starts a new one.
  */
-async function follow<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) => T, latest: Latest<T>, signal: AbortSignal): Promise<void> {
+async function follow<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) => T, latest: Latest<T>, signal: AbortSignal): Promise<boolean> {
   const range = ops.prefixRange(spec.prefix);
   const contenders = new Map<string, Kv>();
   const apply = (kv: IKeyValue, type: 'Put' | 'Delete'): void => {
@@ -109,13 +110,13 @@ async function follow<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) =>
     else contenders.set(id, entry);
   };
   const publish = (): void => latest.publish(view(inQueueOrder([...contenders.values()])));
+  let snapshotRead = false;
   await new Promise<void>((resolve, reject) => {
     let done = false;
     let recheck: NodeJS.Timeout | undefined;
     let startedAfter = 0n;
     /** The revision the contenders are known at: the snapshot's, then each event's. */
     let applied = 0n;
-    let snapshotRead = false;
     const buffered: IWatchResponse[] = [];
     const finish = (error?: unknown): void => {
       if (done) return;
@@ -187,21 +188,25 @@ async function follow<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) =>
     if (signal.aborted) finish();
     else signal.addEventListener('abort', onAbort, { once: true });
   });
+  return snapshotRead;
 }
 
 /**
  * Keeps `latest` up to date until `signal` aborts: follows, and on a broken watch or a compaction
  * starts over (after a short backoff when it keeps failing). A non-transient error ends it via
- * `latest.fail`. Never rejects.
+ * `latest.fail`. Never rejects. With `unconfirmed`, a generation that ends before it read its
+ * snapshot (etcd out of reach, or a member without a leader refusing the stream or the read)
+ * publishes it: what was last seen can no longer be confirmed.
  */
-async function pump<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) => T, latest: Latest<T>, signal: AbortSignal): Promise<void> {
+async function pump<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) => T, latest: Latest<T>, signal: AbortSignal, unconfirmed: T | undefined): Promise<void> {
   const backoff = new Backoff();
   while (!signal.aborted) {
     const started = performance.now();
+    let confirmed = false;
     try {
-      await follow(ops, spec, view, latest, signal);
+      confirmed = await follow(ops, spec, view, latest, signal);
       // A watch that lived a while and then broke is not a failure streak: start over at once.
-      if (performance.now() - started > 5000) {
+      if (confirmed && performance.now() - started > 5000) {
         backoff.reset();
         continue;
       }
@@ -217,6 +222,7 @@ async function pump<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) => T
         return;
       }
     }
+    if (!confirmed && unconfirmed !== undefined && !signal.aborted) latest.publish(unconfirmed);
     await backoff.wait(signal).catch(() => undefined);
   }
 }
@@ -225,7 +231,8 @@ async function pump<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) => T
  * The queue under `spec`, as it changes, seen through `view`: first the current view, then each
  * view that differs from the one before (by `same`). Slow consumers get the latest view. Ends
  * (returns) when `signal` aborts or the consumer stops iterating; throws only on a non-transient etcd
- * error (transient ones and compactions are retried by re-reading).
+ * error (transient ones and compactions are retried by re-reading). With `unconfirmed`, that view is
+ * yielded while a re-read fails (see `pump`).
  */
 export async function* followQueue<T>(
   ops: EtcdOps,
@@ -233,11 +240,12 @@ export async function* followQueue<T>(
   view: (entries: Kv[]) => T,
   same: (a: T, b: T) => boolean,
   signal: AbortSignal | undefined,
+  unconfirmed?: T,
 ): AsyncGenerator<T, void, undefined> {
   const controller = new AbortController();
   const stop = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
   const latest = new Latest<T>(same);
-  const running = pump(ops, spec, view, latest, stop);
+  const running = pump(ops, spec, view, latest, stop, unconfirmed);
   let seen = 0;
   try {
     for (;;) {
@@ -256,16 +264,20 @@ export async function* followQueue<T>(
 /**
  * The first contender of the queue under `spec` (an election's leader, a mutex's holder) as it
  * changes: first the current one (`null` when the queue is empty), then each change of key, token or
- * value. Tokens never go back: a state older than one already delivered is skipped.
+ * value. Tokens never go back: a state older than one already delivered is skipped. With
+ * `unconfirmedAsNone`, `null` is also yielded while the first contender cannot be confirmed (a
+ * re-read after a broken watch fails): cut off from etcd's quorum, the one last seen may have been
+ * replaced — and the same one is yielded again once a re-read confirms it.
  */
 export async function* followFirst(
   ops: EtcdOps,
   spec: QueueSpec,
   signal: AbortSignal | undefined,
+  unconfirmedAsNone = false,
 ): AsyncGenerator<Contender | null, void, undefined> {
   let maxToken = -1n;
   const first = (kvs: Kv[]): Contender[] => kvs.slice(0, 1).map(contender);
-  for await (const [state] of followQueue(ops, spec, first, sameContenders, signal)) {
+  for await (const [state] of followQueue(ops, spec, first, sameContenders, signal, unconfirmedAsNone ? [] : undefined)) {
     if (state !== undefined) {
       if (state.token < maxToken) continue;
       maxToken = state.token;

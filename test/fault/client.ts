@@ -451,8 +451,10 @@ async function observe(): Promise<void> {
     if (stopping) controller.abort();
   }, 20);
   try {
-    for await (const state of election.observe({ signal: controller.signal })) {
-      log({ ev: 'info', op: 'observe', key: state.key, token: state.term.toString(), value: state.value });
+    // With `vacancies`, a `null` (nobody leads, or nobody can be confirmed) is logged without a key.
+    const states = config.vacancies ? election.observe({ signal: controller.signal, vacancies: true }) : election.observe({ signal: controller.signal });
+    for await (const state of states) {
+      log({ ev: 'info', op: 'observe', key: state?.key, token: state?.term.toString(), value: state?.value });
     }
   } finally {
     clearInterval(check);

@@ -71,7 +71,7 @@ function expectReplaced(s: Scenario, end: Awaited<ReturnType<typeof endElections
 describeNetwork('network partitions: elections', () => {
   const start = scenarioPerTest();
 
-  test('N3. G3, G4, L3, L4: Election and LeaderElector under a 2 | 1 split, their leaders and an observer of each on the 1 side: never two leaders; the cut-off leaders\' signals abort ≤ TTL + 1 s; the majority elects within TTL + 3 s and its observers follow; the minority elector stops reporting the replaced leader ≤ TTL + 1 s', async () => {
+  test('N3. G3, G4, L3, L4: Election and LeaderElector under a 2 | 1 split, their leaders and an observer of each on the 1 side: never two leaders; the cut-off leaders\' signals abort ≤ TTL + 1 s; the majority elects within TTL + 3 s and its observers follow; the minority elector and observer stop reporting the replaced leader ≤ TTL + 1 s', async () => {
     const s = await start('n3-elections', networked(TTL, ['maj', 'min']));
     const net = netOf(s);
     const lone = await s.etcd.leader(); // the raft leader goes to the 1 side: the majority elects one too
@@ -86,7 +86,7 @@ describeNetwork('network partitions: elections', () => {
     await l0.waitFor(isOk('acquire'), 30_000, 0, 'l0 leading');
     const candidates = ['e1', 'e2'].map((id) => s.spawn(id, { ...base, kind: 'election', mode: 'loop', holdMs: 100, effects: 3, renew: true, waitStart: true }, 'maj'));
     const majElectors = ['l1', 'l2'].map((id) => s.spawn(id, electors, 'maj'));
-    const observers = [s.spawn('oa', { ...base, kind: 'election', mode: 'observe' }, 'maj'), s.spawn('om', { ...minority, kind: 'election', mode: 'observe' }, 'min')];
+    const observers = [s.spawn('oa', { ...base, kind: 'election', mode: 'observe' }, 'maj'), s.spawn('om', { ...minority, kind: 'election', mode: 'observe', vacancies: true }, 'min')];
     await startAll(candidates);
     await Promise.all([...majElectors, ...observers].map(async (c) => c.waitFor((l) => l.op === 'observe', 30_000, 0, 'a first observation')));
     await delay(1000);
@@ -110,13 +110,16 @@ describeNetwork('network partitions: elections', () => {
       `[network N3] lone ${lone.name} (raft leader); cut-off leaders lost: ${after(split, [e0, l0].flatMap((c) => lostAfter(c, split) ?? []))}; ` +
         `new leaders ${next.election ? secs(split, next.election).toFixed(2) : '—'} s (Election), ${next.elector ? secs(split, next.elector).toFixed(2) : '—'} s (LeaderElector) after the split; ` +
         `majority observers follow: ${lateness(watchers, next)}; ` +
-        `minority: l0 reports the replaced leader until ${stale && next.elector ? `${secs(next.elector, stale).toFixed(2)} s after the replacement` : 'the heal or later'}, om (Election.observe) until ${omStale ? `${secs(split, omStale).toFixed(2)} s after the split` : 'the end'}; ` +
+        `minority: l0 reports the replaced leader until ${stale && next.elector ? `${secs(next.elector, stale).toFixed(2)} s after the replacement` : 'the heal or later'}, om (Election.observe, vacancies) until ${omStale && next.election ? `${secs(next.election, omStale).toFixed(2)} s after the replacement (${secs(split, omStale).toFixed(2)} s after the split)` : 'the heal or later'}; ` +
         `${lone.name} back ${secs(end.heal, end.back).toFixed(2)} s after the heal\nElection: ${describeCheck(end.election)}\nLeaderElector: ${describeCheck(end.elector)}`,
     );
     expectReplaced(s, end, [e0, l0], split, watchers);
-    // The minority elector stops reporting the replaced leader once it has no lease (≤ TTL + 1 s).
+    // The minority elector stops reporting the replaced leader once it has no lease, and the minority
+    // observer (with vacancies) once it cannot confirm it: each ≤ TTL + 1 s after the replacement.
     expect(stale, 'l0 withdraws the replaced leader').toBeDefined();
     expect(secs(next.elector!, stale!)).toBeLessThanOrEqual(TTL + 1);
+    expect(omStale, 'om withdraws the replaced leader').toBeDefined();
+    expect(secs(next.election!, omStale!)).toBeLessThanOrEqual(TTL + 1);
   });
 
   test('N4. G3, G4, L3, L4: Election and LeaderElector under a bridge — the raft leader and the far member cannot reach each other, the bridge member reaches both, and so do the clients on each side: never two leaders; the leaders attached to the far member lose ≤ TTL + 1 s; everyone else keeps its session, elects and follows', async () => {

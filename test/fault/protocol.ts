@@ -65,6 +65,8 @@ export interface ClientConfig {
    * grants is logged as an `ok session` line.
    */
   source?: boolean;
+  /** `observe` mode: follow with `vacancies: true` (a `null` is logged as an observe line without a key). */
+  vacancies?: boolean;
 }
 
 /** How one effect behaves (manual mode). */
