@@ -217,3 +217,26 @@ describe('a 12 s outage while every primitive waits', () => {
     expect(outcome.at).toBeGreaterThanOrEqual(restartedAt);
   });
 });
+
+describe('Election.observe with vacancies through an outage', () => {
+  test('yields null once no leader can be confirmed (etcd down), and the same leader again once it can', async () => {
+    await using etcd = await startEtcd();
+    const client = etcd.client();
+    const leader = await new Election(await Session.create(client, { ttl: 60 }), 'v').campaign('kept');
+    const observer = await Session.create(client, { ttl: 60 });
+    const seen: (string | null)[] = [];
+    const controller = new AbortController();
+    const following = (async () => {
+      for await (const state of new Election(observer, 'v').observe({ signal: controller.signal, vacancies: true })) seen.push(state?.value ?? null);
+    })();
+    await expect.poll(() => seen, { timeout: 10_000 }).toEqual(['kept']);
+    await etcd.members[0]!.kill();
+    // The killed member breaks the watch; the re-read that follows fails: the leader is unconfirmed.
+    await expect.poll(() => seen, { timeout: 15_000 }).toEqual(['kept', null]);
+    await etcd.members[0]!.restart();
+    await expect.poll(() => seen, { timeout: 30_000 }).toEqual(['kept', null, 'kept']);
+    expect(leader.isLeader).toBe(true); // the lease (60 s) outlived the outage: the same term, confirmed
+    controller.abort();
+    await following;
+  }, 60_000);
+});
