@@ -1,7 +1,7 @@
 // etcd going away under the library: which error each call reports, that a lost session's reason wins
-// over the transport error, that release() never rejects for a transient cause, and that a lease
-// granted after a short outage is trusted from the attempt that succeeded. Each test starts (and
-// kills, or freezes) an etcd of its own.
+// over the transport error, that release() never rejects for a transient cause, that a lease granted
+// after a short outage is trusted from the attempt that succeeded, and what an observer with vacancies
+// reports while no leader can be confirmed. Each test starts (and kills, or freezes) an etcd of its own.
 import { setTimeout as delay } from 'node:timers/promises';
 import { handleAll, noop, retry } from 'cockatiel';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
