@@ -10,7 +10,7 @@ export type SessionSourceState = 'live' | 'granting' | 'closed';
 
 /** What `SessionSource.health()` reports. */
 export interface SessionSourceHealth {
-  /** False when a restart may cure it: no session for longer than `livenessGrace` while etcd refused every grant. */
+  /** False when a restart may cure it: no session for longer than `livenessGrace` while etcd's latest answer to a grant refused this process's credentials, certificate or permissions. */
   live: boolean;
   /** True while the source has a live session. */
   ready: boolean;

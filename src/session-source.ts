@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ExponentialBackoff, type IBackoff, type IBackoffFactory } from 'cockatiel';
 import type { Namespace } from 'etcd3';
 import { publishSessionRegranted } from './diagnostics.js';
-import { isLeaseLostError, LeaseholdError, SessionClosedError } from './errors.js';
+import { isLeaseholdError, isLeaseLostError, LeaseholdError, SessionClosedError } from './errors.js';
 import { liveSources } from './live-state.js';
 import { checkClient, checkSessionOptions, timings } from './engine/session-options.js';
 import { checkBackoff, checkMs, checkOptions, signalOption } from './engine/validate.js';
@@ -16,6 +16,11 @@ import { EtcdOps } from './transport/etcd.js';
 import { defaultRetryPolicy, isTransientError } from './transport/retry.js';
 
 export { sessionSourceDefaults, type SessionSourceOptions, type SessionSourceHealth, type SessionSourceState };
+
+/** etcd refused this process's credentials, certificate or permissions: a restart (re-reading a rotated secret) may cure it. */
+function isConfigurationRefusal(error: unknown): boolean {
+  return isLeaseholdError(error) && ['AuthenticationError', 'TlsError', 'PermissionDeniedError'].includes(error.name);
+}
 
 const sourceOptionNames = ['ttl', 'keepAliveInterval', 'safetyMargin', 'requestTimeout', 'retryPolicy', 'backoff', 'livenessGrace'] as const;
 
@@ -79,7 +84,7 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
   #delay: IBackoff<unknown> | undefined;
   /** Since when (performance.now()) the source has had no live session; undefined while it has one. */
   #withoutSince: number | undefined = performance.now();
-  /** Whether etcd answered a grant of the current gap with a refusal (see {@link health}). */
+  /** Whether etcd's latest answer to a grant was a refusal of this process's credentials, certificate or permissions (see {@link health}). */
   #refused = false;
   #lastError: unknown;
 
@@ -145,8 +150,9 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
    * The source's health for probes (docs/session.md explains the rule):
    * - `ready` while it has a live session; it depends on nothing another process holds, so a new
    *   replica of a rolling update becomes ready on its own lease.
-   * - `live` is false only after `livenessGrace` (3 × TTL) without a session while etcd answered and
-   *   refused every grant (a fault a restart may cure). An unreachable etcd never makes it not live: a
+   * - `live` is false only after `livenessGrace` (3 × TTL) without a session while etcd's latest answer
+   *   to a grant refused this process's credentials, certificate or permissions (a fault a restart,
+   *   re-reading a rotated secret, may cure). An unreachable etcd never makes it not live: a
    *   restart cannot bring etcd back, and restarting the whole fleet at once would put it into
    *   crash-loop backoff, back minutes after etcd. Closed: live (shutting down), not ready.
    */
@@ -200,29 +206,56 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
 
   /** Starts the grant loop unless it runs; `afterShortLife` waits the next backoff delay first. */
   #grant(afterShortLife: boolean): void {
-    this.#granting ??= this.#loop(afterShortLife).finally(() => {
-      this.#granting = undefined;
-    });
+    if (this.#granting) return;
+    const granting: Promise<void> = this.#loop(afterShortLife)
+      .catch((error: unknown) => {
+        // Only a bug gets here (a `backoff` that throws or gives no delay): those waiting get it, and
+        // the next acquisition that asks starts the loop again.
+        this.#lastError = error;
+        this.#waiters.failed(error, true);
+      })
+      .finally(() => {
+        if (this.#granting === granting) this.#granting = undefined;
+      });
+    this.#granting = granting;
+  }
+
+  /** The next backoff delay in ms, checked: a custom `backoff` must give a finite number >= 0. */
+  #nextDelay(): number {
+    this.#delay = this.#delay ? this.#delay.next(undefined) : this.#backoff.next(undefined);
+    const ms: unknown = this.#delay?.duration;
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      this.#delay = undefined;
+      throw new TypeError(`SessionSource: the backoff option gave a delay of ${String(ms)}; expected a finite number of milliseconds >= 0`);
+    }
+    return ms;
   }
 
   async #loop(wait: boolean): Promise<void> {
     const closed = this.#closed.signal;
     for (let first = true; !closed.aborted; first = false) {
       if (wait || !first) {
-        this.#delay = this.#delay ? this.#delay.next(undefined) : this.#backoff.next(undefined);
-        if (!first) emitSafely(this, 'retry', { error: this.#lastError, delay: this.#delay.duration });
-        await sleep(this.#delay.duration, closed).catch(() => undefined);
+        const delay = this.#nextDelay();
+        if (!first) emitSafely(this, 'retry', { error: this.#lastError, delay });
+        await sleep(delay, closed).catch(() => undefined);
         if (closed.aborted) return;
       }
       try {
-        this.#install(await Session.create(this.client, { ...this.#options, signal: closed }));
+        const session = await Session.create(this.client, { ...this.#options, signal: closed });
+        // The loop is over before the session is announced: a listener, or a loss in the same tick,
+        // that asks for the next grant must start a new loop, not find this one still running.
+        this.#granting = undefined;
+        this.#install(session);
         return;
       } catch (error) {
         if (closed.aborted) return; // Session.create revoked a lease granted meanwhile
         this.#lastError = error;
         // etcd answered, and said no: waiting for the next attempt cannot help those who wait now.
         const refused = !isTransientError(error) && !isLeaseLostError(error);
-        this.#refused ||= refused;
+        // Liveness counts only a refusal a restart may cure (credentials, certificates, permissions),
+        // and only while it is the latest answer: a full database or an outage after it is no reason
+        // to restart every replica at once.
+        this.#refused = isConfigurationRefusal(error);
         this.#waiters.failed(error, refused);
         // A TypeError or RangeError is a bug (a custom retry policy's, say), not an outage: trying
         // again cannot fix it, so the loop ends; the next acquisition that asks starts it again.
