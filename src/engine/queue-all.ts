@@ -14,7 +14,7 @@
  */
 import { LeaseholdError } from '../errors.js';
 import { guardCompare, rangeOp, type EtcdOps } from '../transport/etcd.js';
-import { blockerQuery, OwnKeyGone, pick, type Enqueued, type QueueSpec } from './queue.js';
+import { blockerQuery, notOurs, OwnKeyGone, pick, type Enqueued, type QueueSpec } from './queue.js';
 import type { Blocker } from './watch.js';
 
 /** One key to join and the queue it joins. */
@@ -70,6 +70,10 @@ export async function enqueueAll(ops: EtcdOps, entries: readonly Entry[], lease:
     }
     if (attempt > 0) {
       throw new LeaseholdError(`keys of lease ${lease} keep appearing on ${entries.map((e) => e.key).join(', ')} while joining their queues`);
+    }
+    // A key with our name on another lease was written by another program: never ours to delete.
+    for (const [i, kv] of found.entries()) {
+      if (kv && kv.lease !== lease) throw notOurs(entries[i]!.key, kv.lease, lease);
     }
     // Strays of an earlier owner of this lease: whatever they held is over. Delete them and join again.
     for (const [i, kv] of found.entries()) {

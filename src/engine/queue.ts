@@ -119,7 +119,18 @@ export async function enqueue(
   }
   const own = res.responses[0]?.response_range.kvs[0];
   if (!own) throw new OwnKeyGone(`${ownKey} vanished during enqueue`);
+  if (own.lease !== lease) throw notOurs(ownKey, own.lease, lease);
   return { ownRevision: BigInt(own.create_revision), blocker: undefined, checkedAt: revision, created: false };
+}
+
+/**
+ * A key at the name of our own key (`name/<our lease in hex>`) that is not bound to our lease: another
+ * program wrote it. Adopting it would report "held" for a key that our lease does not keep (and that
+ * would outlive it); deleting it would destroy someone else's data. Neither: refuse, naming it.
+ */
+export function notOurs(key: string, found: string, ours: string): ForeignKeyError {
+  const bound = found === '0' ? 'no lease' : `lease ${BigInt(found).toString(16)}`;
+  return new ForeignKeyError(`${key}: has our key's name but is bound to ${bound}, not to ours (${BigInt(ours).toString(16)}): another program wrote it; delete it`, { key });
 }
 
 /**
