@@ -65,6 +65,8 @@ export {
   type ListedContender,
   type ListedKind,
   type ForeignKey,
+  type OpenRound,
+  type PermitsUsed,
 } from './list.js';
 export { Barrier, type BarrierWaitOptions } from './barrier.js';
 export { DoubleBarrier, type DoubleBarrierOptions, type DoubleBarrierCallOptions } from './double-barrier.js';

@@ -17,7 +17,7 @@ import { prefixEnd, type EtcdOps, type Kv } from './transport/etcd.js';
 import { causes } from './transport/retry.js';
 import { assemble, type ForeignKey, type ListedPrimitive } from './inventory/assemble.js';
 
-export type { ForeignKey, ListedContender, ListedKind, ListedPrimitive } from './inventory/assemble.js';
+export type { ForeignKey, ListedContender, ListedKind, ListedPrimitive, OpenRound, PermitsUsed } from './inventory/assemble.js';
 
 /** Options of {@link listPrimitives}. */
 export interface ListOptions extends StaticInspectOptions {
@@ -39,7 +39,14 @@ export interface ListOptions extends StaticInspectOptions {
 }
 
 /** The defaults of {@link ListOptions}. */
-export const listDefaults = { prefix: '', pageSize: 500, maxKeys: 10_000 } as const;
+export const listDefaults = {
+  /** Every key. */
+  prefix: '',
+  /** Keys per range request. */
+  pageSize: 500,
+  /** The most keys read. */
+  maxKeys: 10_000,
+} as const;
 
 /** Every primitive under a prefix, read at one revision. */
 export interface Listing {

@@ -23,8 +23,9 @@ export type ListedKind = 'mutex' | 'election' | 'rwlock' | 'semaphore' | 'barrie
 export interface ListedContender extends Contender {
   /** ReadWriteLock: a reader's or a writer's key. */
   mode?: 'read' | 'write';
-  /** Semaphore: the permits this key holds or waits for, and the total it recorded (absent when its record is invalid). */
+  /** Semaphore: the permits this key holds or waits for (absent when its record is invalid). */
   weight?: number;
+  /** Semaphore: the total permits its participant recorded (absent when its record is invalid). */
   permits?: number;
   /** The names of the MultiLock this key belongs to (same lease and create revision on each), when it does. */
   multiLock?: string[];
@@ -32,8 +33,29 @@ export interface ListedContender extends Contender {
   problem?: string;
 }
 
+/** A Semaphore's permits, as its keys record them. */
+export interface PermitsUsed {
+  /** The sum of the weights of the holders whose records are valid. */
+  used: number;
+  /** The total every valid record agrees on; `undefined` when they disagree. */
+  total: number | undefined;
+}
+
+/** A DoubleBarrier's open round, as its record says. */
+export interface OpenRound {
+  /** The record's key, `${name}/ready`. */
+  key: string;
+  /** The record's create revision: the round's id. */
+  token: bigint;
+  /** How many participants make the round; `undefined` for Go's empty record. */
+  count: number | undefined;
+  /** Why the record is not a valid round record, when it is not. */
+  problem?: string;
+}
+
 /** One primitive under the prefix, as its keys show it. */
 export interface ListedPrimitive {
+  /** What it is. */
   kind: ListedKind;
   /** The name (relative to the namespace). */
   name: string;
@@ -45,18 +67,21 @@ export interface ListedPrimitive {
   holders: ListedContender[];
   /** Who waits, in the order they will be served (a DoubleBarrier's participants outside the round). */
   waiters: ListedContender[];
-  /** Semaphore: permits used by valid holder records; `total` when every valid record agrees on it. */
-  permits?: { used: number; total: number | undefined };
-  /** DoubleBarrier: the open round, when there is one (`count` is unknown for Go's empty record). */
-  round?: { key: string; token: bigint; count: number | undefined; problem?: string };
+  /** Semaphore: the permits used and the total. */
+  permits?: PermitsUsed;
+  /** DoubleBarrier: the open round, when there is one. */
+  round?: OpenRound;
 }
 
 /** A key under the prefix that is no primitive's, or whose record is not valid. */
 export interface ForeignKey {
   /** The key as text; bytes that are not UTF-8 are shown as `\xNN`. */
   key: string;
+  /** Its create revision. */
   token: bigint;
+  /** Its lease, etcd's decimal string; `'0'` for none. */
   leaseId: string;
+  /** The same lease in hex (`'0'` for none). */
   leaseHex: string;
   /** The size of its value, in bytes (the value itself is not listed). */
   valueBytes: number;

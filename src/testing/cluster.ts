@@ -30,12 +30,12 @@ export interface EtcdCluster extends AsyncDisposable {
    * client certificate signed by the CA, as files and (the client's) as PEM — or `undefined`.
    */
   readonly tls: TestCertificates | undefined;
-  /** For a cluster started with `auth`: the `root` password (other users are yours); else `undefined`. */
   /**
    * The network of a cluster started with `network` (every member in a network namespace, links that
    * can be cut): see {@link EtcdNetwork}; `undefined` otherwise.
    */
   readonly network: EtcdNetwork | undefined;
+  /** For a cluster started with `auth`: the `root` password (other users are yours); else `undefined`. */
   readonly auth:
     | {
         /** The password of the `root` user: {@link EtcdAuthOptions.rootPassword}, or the random one made. */

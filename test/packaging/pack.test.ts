@@ -43,7 +43,7 @@ describe('the packed package', () => {
   test('`npx leasehold --help` and `--version` run from the installed bin', async () => {
     const help = await run('npx', ['--no-install', 'leasehold', '--help'], { cwd: consumer });
     expect(help.stdout).toContain('Usage: leasehold');
-    expect(help.stdout).toContain('lock [options] <name> <command...>');
+    expect(help.stdout).toContain('lock [options] <name...>');
     const version = await run('npx', ['--no-install', 'leasehold', '--version'], { cwd: consumer });
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
