@@ -196,15 +196,18 @@ async function follow<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) =>
  * starts over (after a short backoff when it keeps failing). A non-transient error ends it via
  * `latest.fail`. Never rejects. With `unconfirmed`, a generation that ends before it read its
  * snapshot (etcd out of reach, or a member without a leader refusing the stream or the read)
- * publishes it: what was last seen can no longer be confirmed.
+ * publishes it: what was last seen can no longer be confirmed. Not before a first snapshot was read:
+ * until then nothing was seen (and a caller waiting for a first state must not take this for one).
  */
 async function pump<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) => T, latest: Latest<T>, signal: AbortSignal, unconfirmed: T | undefined): Promise<void> {
   const backoff = new Backoff();
+  let seen = false;
   while (!signal.aborted) {
     const started = performance.now();
     let confirmed = false;
     try {
       confirmed = await follow(ops, spec, view, latest, signal);
+      seen ||= confirmed;
       // A watch that lived a while and then broke is not a failure streak: start over at once.
       if (confirmed && performance.now() - started > 5000) {
         backoff.reset();
@@ -222,7 +225,7 @@ async function pump<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) => T
         return;
       }
     }
-    if (!confirmed && unconfirmed !== undefined && !signal.aborted) latest.publish(unconfirmed);
+    if (seen && !confirmed && unconfirmed !== undefined && !signal.aborted) latest.publish(unconfirmed);
     await backoff.wait(signal).catch(() => undefined);
   }
 }

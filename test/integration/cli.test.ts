@@ -109,12 +109,13 @@ describe('arguments and exit codes', () => {
     expect(await keysUnder(t.admin, `${name}/`)).toEqual([]); // released every time
   });
 
-  test('status and observe against an endpoint that accepts connections and never answers: exit 69 naming it, after their 10 s deadline', async () => {
+  test('status and observe (also of an election) against an endpoint that accepts connections and never answers: exit 69 naming it, after their 10 s deadline', async () => {
     const silent: Server = createServer((socket) => socket.on('error', () => undefined));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const endpoint = `127.0.0.1:${(silent.address() as { port: number }).port}`;
-      const results = await Promise.all(['status', 'observe'].map(async (command) => run([command, uniqueName('silent'), '--endpoints', endpoint])));
+      const commands = [['status'], ['observe'], ['observe', '--kind', 'election']];
+      const results = await Promise.all(commands.map(async (command) => run([...command, uniqueName('silent'), '--endpoints', endpoint])));
       for (const r of results) {
         expect(r.code).toBe(69);
         expect(r.stderr.trim()).toBe(`leasehold: etcd at ${endpoint} did not answer within 10 s`);
