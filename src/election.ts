@@ -140,9 +140,9 @@ export class Election {
    * proclaimed value. Terms never go back; when the consumer is slower than the changes it gets the
    * latest state (intermediate ones are skipped). While nobody leads, nothing is yielded — unless
    * `options.vacancies` is true, then `null` is. With `vacancies`, `null` also means "no leader can
-   * be confirmed": once the watch broke and a re-read fails (etcd out of reach, or the member cut off
-   * from etcd's quorum — which cannot know whether the majority replaced the leader), until a re-read
-   * confirms one. One watch on the election's prefix per iteration, no reads per change; a broken
+   * be confirmed": after a first state, once the watch broke and a re-read fails (etcd out of reach,
+   * or the member cut off from etcd's quorum — which cannot know whether the majority replaced the
+   * leader), until a re-read confirms one. One watch on the election's prefix per iteration, no reads per change; a broken
    * watch or a compaction is survived by re-reading. Aborting `options.signal` ends the iteration
    * cleanly (it returns, never throws); the session's lease plays no part.
    * @throws only a non-transient etcd error (for example a permission error); transient ones are retried.
