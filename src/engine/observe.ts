@@ -209,7 +209,7 @@ async function pump<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) => T
       confirmed = await follow(ops, spec, view, latest, signal);
       seen ||= confirmed;
       // A watch that lived a while and then broke is not a failure streak: start over at once.
-      if (confirmed && performance.now() - started > 5000) {
+      if (performance.now() - started > 5000) {
         backoff.reset();
         continue;
       }
