@@ -5,7 +5,7 @@ import type { RoundSpec } from './engine/rounds.js';
 import { internals } from './engine/session-internals.js';
 import { checkInteger, checkRequiredOptions, signalOption } from './engine/validate.js';
 import { NotHeldError } from './errors.js';
-import { anySignal } from './transport/abort.js';
+import { linkSignals } from './transport/abort.js';
 import type { EtcdOps } from './transport/etcd.js';
 import type { Session } from './session.js';
 import type { SessionSource } from './session-source.js';
@@ -98,7 +98,12 @@ export class DoubleBarrier {
     try {
       session = await this.#sessions.current(caller);
       if (!session.alive) throw session.signal.reason;
-      this.#inside = await enterRound(this.#ops, this.#spec, session, anySignal(caller, session.signal));
+      const linked = linkSignals(caller, session.signal);
+      try {
+        this.#inside = await enterRound(this.#ops, this.#spec, session, linked.signal);
+      } finally {
+        linked.dispose();
+      }
     } catch (error) {
       if (caller?.aborted) throw caller.reason;
       if (session && !session.alive) throw session.signal.reason;

@@ -6,7 +6,7 @@ import type { Election, ElectionCallOptions } from './election.js';
 import type { Session } from './session.js';
 import { NotHeldError, NotLeaderError } from './errors.js';
 import type { Held, LockHandle, ReleaseOutcome } from './handle.js';
-import { anySignal, raceSignal } from './transport/abort.js';
+import { linkSignals, raceSignal } from './transport/abort.js';
 import { isLeaseNotFound } from './transport/retry.js';
 
 /** A campaign or proclaimed value: well-formed text of at most 32 KiB of UTF-8 (see `maxValueBytes`). */
@@ -95,15 +95,15 @@ export class Leadership implements Held {
     signal?.throwIfAborted();
     this.#throwIfEnded();
     const s = internals(this.session);
-    const applied = await raceSignal(
-      proclaimValue(s.ops, this.key, this.term, Buffer.from(value), this.leaseId, anySignal(signal, this.#controller.signal)),
-      signal,
-    ).catch((error: unknown) => {
-      if (signal?.aborted) throw signal.reason;
-      if (isLeaseNotFound(error)) s.lost(error);
-      if (this.#controller.signal.aborted || !this.session.alive) this.#throwIfEnded();
-      throw error;
-    });
+    const linked = linkSignals(signal, this.#controller.signal);
+    const applied = await raceSignal(proclaimValue(s.ops, this.key, this.term, Buffer.from(value), this.leaseId, linked.signal), signal)
+      .catch((error: unknown) => {
+        if (signal?.aborted) throw signal.reason;
+        if (isLeaseNotFound(error)) s.lost(error);
+        if (this.#controller.signal.aborted || !this.session.alive) this.#throwIfEnded();
+        throw error;
+      })
+      .finally(() => linked.dispose());
     if (!applied) {
       const error = new NotLeaderError(`${this.key} (term ${this.term}) is no longer the leader`, { key: this.key });
       this.#end(error);

@@ -5,7 +5,7 @@
  * held only once one read has seen every key first and in place at one revision. On any failure every key is deleted (guarded by the
  * shared create revision) before rejecting, as `acquire.ts` does for one key.
  */
-import { anySignal, raceSignal } from '../transport/abort.js';
+import { linkSignals, raceSignal } from '../transport/abort.js';
 import { abandon, explainFailure, giveUp, type AcquireOptions } from './acquire.js';
 import type { EtcdOps } from '../transport/etcd.js';
 import { OwnKeyGone, waitTurn } from './queue.js';
@@ -69,13 +69,22 @@ function keyOf(error: unknown, keys: readonly string[]): string {
  * else deleted one of our keys — never with a grant while any key is gone.
  */
 export async function acquireAll(params: AcquireAllParams, options?: AcquireOptions): Promise<GrantAll> {
-  const { session, entries } = params;
-  const keys = entries.map((e) => e.key);
+  const { session } = params;
   const callerSignal = signalOption(options, params.where);
   callerSignal?.throwIfAborted();
-  const s = internals(session);
   if (!session.alive) throw session.signal.reason;
-  const signal = anySignal(callerSignal, session.signal);
+  const linked = linkSignals(callerSignal, session.signal);
+  try {
+    return await acquireAllLinked(params, linked.signal, callerSignal);
+  } finally {
+    linked.dispose();
+  }
+}
+
+async function acquireAllLinked(params: AcquireAllParams, signal: AbortSignal, callerSignal: AbortSignal | undefined): Promise<GrantAll> {
+  const { session, entries } = params;
+  const keys = entries.map((e) => e.key);
+  const s = internals(session);
   const leave = await s.local.enterAll(keys, signal);
   let joining: Promise<JoinedAll> | undefined;
   try {

@@ -5,7 +5,7 @@
  * abort hostage (etcd issue 18082). It returns a grant; each primitive builds its own handle from it.
  */
 import { NotHeldError } from '../errors.js';
-import { anySignal, raceSignal, within } from '../transport/abort.js';
+import { linkSignals, raceSignal, within } from '../transport/abort.js';
 import { isLeaseNotFound, isTransientError } from '../transport/retry.js';
 import { cleanupWait, removeUntilGone } from './cleanup.js';
 import { enqueue, findBlocker, OwnKeyGone, waitTurn, type Enqueued, type QueueSpec } from './queue.js';
@@ -91,12 +91,21 @@ export async function explainFailure(session: SessionLike, ownKey: string, error
  * that is gone.
  */
 export async function acquire(params: AcquireParams, options?: AcquireOptions): Promise<Grant> {
-  const { session, ownKey, spec } = params;
+  const { session } = params;
   const callerSignal = signalOption(options, params.where);
   callerSignal?.throwIfAborted();
-  const s = internals(session);
   if (!session.alive) throw session.signal.reason;
-  const signal = anySignal(callerSignal, session.signal);
+  const linked = linkSignals(callerSignal, session.signal);
+  try {
+    return await acquireLinked(params, session, linked.signal, callerSignal);
+  } finally {
+    linked.dispose();
+  }
+}
+
+async function acquireLinked(params: AcquireParams, session: SessionLike, signal: AbortSignal, callerSignal: AbortSignal | undefined): Promise<Grant> {
+  const { ownKey, spec } = params;
+  const s = internals(session);
   const leave = params.local ? await s.local.enter(ownKey, signal) : noop;
   let joining: Promise<Enqueued> | undefined;
   try {

@@ -56,7 +56,42 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** `AbortSignal.any` over the signals that are defined. */
+/** A signal that follows others, and the way to unhook it from them. */
+export interface LinkedSignal {
+  /** Aborts when any of the signals it was linked to aborts, with that signal's reason. */
+  readonly signal: AbortSignal;
+  /** Unhooks {@link signal} from the signals it follows; it aborts no more for them. */
+  dispose(): void;
+}
+
+/**
+ * A signal that aborts when any of the defined `signals` does, for one call: `dispose()` it when the
+ * call is over. `AbortSignal.any` is not used for this because, in Node 20–24, each signal it
+ * combines keeps a reference to every signal ever derived from it (nodejs/node#55351): a session's
+ * signal, or a service's stop signal, alive for months, would grow by one per acquisition.
+ */
+export function linkSignals(...signals: (AbortSignal | undefined)[]): LinkedSignal {
+  const defined = signals.filter((s): s is AbortSignal => s !== undefined);
+  const nothing = (): void => undefined;
+  if (defined.length === 1) return { signal: defined[0]!, dispose: nothing };
+  const controller = new AbortController();
+  const already = defined.find((s) => s.aborted);
+  if (already) {
+    controller.abort(already.reason);
+    return { signal: controller.signal, dispose: nothing };
+  }
+  const dispose = (): void => {
+    for (const s of defined) s.removeEventListener('abort', onAbort);
+  };
+  const onAbort = (event: Event): void => {
+    dispose();
+    controller.abort((event.target as AbortSignal).reason);
+  };
+  for (const s of defined) s.addEventListener('abort', onAbort, { once: true });
+  return { signal: controller.signal, dispose };
+}
+
+/** `AbortSignal.any` over the signals that are defined (for signals that live no longer than a process's one call: see {@link linkSignals}). */
 export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal {
   const defined = signals.filter((s): s is AbortSignal => s !== undefined);
   if (defined.length === 1) return defined[0]!;
