@@ -74,8 +74,9 @@ export interface MultiQueueState {
 }
 
 /**
- * A lock on several names at once, all or nothing: FIFO per name, herd-free, deadlock-free, with one
- * fencing token for all of them.
+ * A lock on several names at once, all or nothing: FIFO per name, herd-free, with one fencing token
+ * for all of them; deadlock-free among acquisitions that hold none of the names while they wait (code
+ * that holds one name and then asks for another can deadlock with it: take such sets together).
  *
  * One txn writes one key per name, `${name}/${leaseHex}`, bound to the session's lease. That is
  * exactly a Mutex key, so a Mutex, Go's `concurrency.Mutex` or `etcdctl lock` on any one of the names
