@@ -12,6 +12,7 @@
 import { Etcd3, type Lock } from 'etcd3';
 import { Election } from '../src/election.js';
 import { Mutex, Session, type LockHandle } from '../src/index.js';
+import { transportFor, transportKind } from '../src/transport/select.js';
 import { hubStats } from '../src/transport/watch-hub.js';
 import { elected } from './scenarios/locks.js';
 
@@ -125,7 +126,7 @@ async function waiters(count: number, ttl: number, handoffs: number): Promise<vo
   const queueSeconds = (performance.now() - start) / 1000;
   await new Promise((r) => setTimeout(r, 1000)); // every waiter watching
   const queued = usage();
-  const hub = hubStats(client);
+  const hub = hubStats(transportFor(client, transportKind(undefined)).transport);
   const metrics = await (await fetch(`${arg4}/metrics`)).text();
   const metric = (series: string): number =>
     [...metrics.matchAll(new RegExp(`^${series}\\{[^}]*grpc_method="Watch"[^}]*\\} (\\S+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);

@@ -15,8 +15,8 @@
  */
 import { Etcd3, type IWatchResponse, type Namespace } from 'etcd3';
 import { startEtcd } from '../src/testing/index.js';
-import { openWatch, unary } from '../src/transport/pool.js';
-import { closeStream } from '../src/transport/streams.js';
+import { openWatch, unary } from '../src/transport/etcd3/pool.js';
+import { closeStream } from '../src/transport/etcd3/streams.js';
 import { H2Transport } from '../src/transport/h2/transport.js';
 import type { TxnRequest, WatchResponse } from '../src/transport/messages.js';
 

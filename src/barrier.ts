@@ -78,14 +78,14 @@ export class Barrier {
       const key = this.#ops.abs(this.name);
       const res = await this.#ops.txn(
         {
-          compare: [{ key, target: 'Create', result: 'Equal', create_revision: '0' }],
-          success: [{ request_put: { key, value: Buffer.alloc(0), lease: session.leaseId } }],
+          compare: [{ key, target: 'create', result: 'equal', createRevision: 0n }],
+          success: [{ put: { key, value: Buffer.alloc(0), lease: session.leaseId } }],
         },
         session.signal,
       );
       if (!res.succeeded) return null;
       const meta = { primitive: 'barrier', name: this.name } as const;
-      return new LockHandle({ session: session, key: this.name, token: BigInt(res.header.revision), leave: noop, meta });
+      return new LockHandle({ session: session, key: this.name, token: res.header.revision, leave: noop, meta });
     }, (h) => h?.token);
   }
 
@@ -94,8 +94,8 @@ export class Barrier {
    * when there was one to delete.
    */
   async release(): Promise<boolean> {
-    const res = await this.#ops.txn({ compare: [], success: [{ request_delete_range: { key: this.#ops.abs(this.name) } }] });
-    return Number(res.responses[0]?.response_delete_range.deleted ?? 0) > 0;
+    const res = await this.#ops.txn({ compare: [], success: [{ deleteRange: { key: this.#ops.abs(this.name) } }] });
+    return Number(res.responses[0]?.deleteRange!.deleted ?? 0) > 0;
   }
 
   /**

@@ -121,7 +121,7 @@ export class Election {
     // One key is enough unless the first by create revision is a nested name: then read them all.
     for (const limit of [1, 0]) {
       const res = await this.#ops.range(
-        { ...this.#ops.prefixRange(this.#prefix), sort_target: 'Create', sort_order: 'Ascend', limit },
+        { ...this.#ops.prefixRange(this.#prefix), sortTarget: 'create', sortOrder: 'ascend', limit },
         signal,
       );
       for (const raw of res.kvs) {

@@ -2,7 +2,9 @@ import type { ComparatorBuilder, IOperation, IRequestOp, ITxnResponse } from 'et
 import { isSessionClosedError, NotHeldError } from './errors.js';
 import { removeUntilGone, type ReleaseOutcome } from './engine/cleanup.js';
 import { deleteAllIfCreated } from './engine/queue-all.js';
-import { explainEtcdError } from './transport/retry.js';
+import { guardCompare } from './transport/etcd.js';
+import { toEtcd3TxnResponse } from './transport/etcd3/convert.js';
+import { toRequestOps } from './transport/etcd3/request-op.js';
 import { Holding, type PrimitiveKind } from './diagnostics.js';
 import type { Grant } from './engine/acquire.js';
 import { internals } from './engine/session-internals.js';
@@ -115,18 +117,22 @@ export class LockHandle implements Held {
    * A transaction builder that already compares `createRevision(key) == token` (for every key of a
    * MultiLock), so its `then` branch runs only while this lock is held, and the session's `requestTimeout` as its deadline. Add your own
    * `.and(...)`, `.then(...)`, `.else(...)`, then `.commit()` and check `succeeded`. (Do not `await`
-   * the builder itself: it is a thenable.)
+   * the builder itself: it is a thenable.) The builder is etcd3's: its `commit()` goes through the
+   * etcd3 client, once, whatever the session's `transport`; {@link commit} goes through leasehold's.
    */
   txn(): ComparatorBuilder {
     const token = this.token.toString();
     let guarded = this.session.client.if(this.key, 'Create', '==', token);
     for (const key of this.#keys.slice(1)) guarded = guarded.and(key, 'Create', '==', token);
-    return guarded.options(internals(this.session).ops.callOptions());
+    return guarded.options({ deadline: Date.now() + internals(this.session).ops.requestTimeout });
   }
 
   /**
    * Applies `ops` (etcd3 builders such as `etcd.put(k).value(v)`, or raw request ops) in one txn only
-   * if this lock is still held. Resolves with the txn response.
+   * if this lock is still held. Resolves with the txn response (in etcd3's shape; `cluster_id` is
+   * `'0'`). The txn goes through the session's transport under its retry policy, like every call
+   * leasehold makes: a transient failure is tried again, so the ops must be safe to apply twice while
+   * the lock is held (a put of a given value, a delete are).
    * @throws NotHeldError when the lock is no longer held (released, lease lost, key deleted).
    * @throws EtcdUnavailableError when etcd could not be reached: the outcome is then unknown (the
    * txn may have been applied, while the lock was held).
@@ -138,14 +144,11 @@ export class LockHandle implements Held {
         cause: this.#controller.signal.reason,
       });
     }
-    let res: ITxnResponse;
-    try {
-      res = await this.txn().then(...ops).commit();
-    } catch (error) {
-      throw explainEtcdError(error, this.session.client, this.key);
-    }
+    const calls = internals(this.session).ops;
+    const success = await toRequestOps(ops);
+    const res = await calls.txn({ compare: this.#keys.map((key) => guardCompare(calls.abs(key), this.token)), success });
     if (!res.succeeded) throw new NotHeldError(`${this.#what()} is no longer held`, { key: this.key });
-    return res;
+    return toEtcd3TxnResponse(res);
   }
 
   /** `lock <key> (token T)`, or `locks <key>, <key> (token T)`, for messages. */

@@ -84,21 +84,21 @@ export interface SnapshotOptions {
 }
 
 /** The absolute range of every key under `prefix` (the whole keyspace for `''`). */
-export function prefixRange(ops: EtcdOps, prefix: string): { key: Buffer; range_end: Buffer } {
+export function prefixRange(ops: EtcdOps, prefix: string): { key: Buffer; rangeEnd: Buffer } {
   const start = ops.abs(prefix);
-  return { key: start.length === 0 ? Buffer.from([0]) : start, range_end: prefixEnd(start) };
+  return { key: start.length === 0 ? Buffer.from([0]) : start, rangeEnd: prefixEnd(start) };
 }
 
 /** One snapshot of the keys under `prefix`, page by page at one revision, at most `maxKeys` of them. */
 export async function readSnapshot(ops: EtcdOps, prefix: string, options: SnapshotOptions): Promise<{ kvs: Kv[]; revision: bigint; truncated: boolean }> {
   const { pageSize, maxKeys, signal } = options;
-  const { key: start, range_end: end } = prefixRange(ops, prefix);
+  const { key: start, rangeEnd: end } = prefixRange(ops, prefix);
   const kvs: Kv[] = [];
   let key = start;
   let revision = options.revision;
   let limit = pageSize;
   const page = (want: number, keysOnly: boolean) =>
-    ops.range({ key, range_end: end, limit: want, keys_only: keysOnly, ...(revision === undefined ? {} : { revision: revision.toString() }) }, signal);
+    ops.range({ key, rangeEnd: end, limit: want, keysOnly, ...(revision === undefined ? {} : { revision }) }, signal);
   for (;;) {
     signal?.throwIfAborted();
     const want = Math.min(limit, maxKeys - kvs.length + 1); // one more than fits says whether there is more
@@ -115,7 +115,7 @@ export async function readSnapshot(ops: EtcdOps, prefix: string, options: Snapsh
       limit = Math.max(1, Math.min(Math.ceil(counted.kvs.length / 2), Number.isFinite(fit) ? fit : want));
       continue;
     }
-    revision ??= BigInt(res.header.revision);
+    revision ??= res.header.revision;
     const read = res.kvs.map((kv) => ops.decode(kv));
     if (kvs.length + read.length > maxKeys) return { kvs: [...kvs, ...read.slice(0, maxKeys - kvs.length)], revision, truncated: true };
     kvs.push(...read);

@@ -37,6 +37,16 @@ export interface SessionOptions {
    * @default retry of transient errors, 12 retries (13 attempts), exponential backoff 25 ms … 1 s (≈ 6.5 s)
    */
   retryPolicy?: IPolicy;
+  /**
+   * How leasehold talks to etcd. `'h2'`: its own lean gRPC client on `node:http2`, configured from
+   * the etcd3 client's options (`hosts`, `credentials`, `auth`, `grpcOptions`'s
+   * `grpc.ssl_target_name_override`), about half the CPU per call; its connections close when the
+   * etcd3 client is closed. `'etcd3'`: the etcd3 client's own gRPC connections. One transport per
+   * client and kind is shared by every Session on that client (one watch stream, one keep-alive
+   * stream per lease). Either way the same calls, guarantees and errors.
+   * @default the `LEASEHOLD_TRANSPORT` environment variable when set, else `'etcd3'`
+   */
+  transport?: 'h2' | 'etcd3';
   /** Aborts `Session.create` (the lease is revoked if it was granted meanwhile). */
   signal?: AbortSignal;
 }

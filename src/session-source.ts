@@ -5,15 +5,14 @@ import type { Namespace } from 'etcd3';
 import { publishSessionRegranted } from './diagnostics.js';
 import { isLeaseholdError, isLeaseLostError, LeaseholdError, SessionClosedError } from './errors.js';
 import { liveSources } from './live-state.js';
-import { checkClient, checkSessionOptions, timings } from './engine/session-options.js';
+import { checkClient, checkSessionOptions, opsFor, timings } from './engine/session-options.js';
 import { checkBackoff, checkMs, checkOptions, signalOption } from './engine/validate.js';
 import { emitSafely, probeHandler, sourceHealth, type SessionSourceHealth, type SessionSourceState } from './health.js';
 import { Session } from './session.js';
 import { sessionDefaults, sessionSourceDefaults, type SessionOptions, type SessionSourceOptions } from './session-options.js';
 import { registerSource, SessionWaiters } from './sessions.js';
 import { sleep } from './transport/abort.js';
-import { EtcdOps } from './transport/etcd.js';
-import { defaultRetryPolicy, isTransientError } from './transport/retry.js';
+import { isTransientError } from './transport/retry.js';
 
 export { sessionSourceDefaults, type SessionSourceOptions, type SessionSourceHealth, type SessionSourceState };
 
@@ -104,7 +103,7 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
     this.#options = { ...rest, ttl: this.ttl };
     this.#backoff = checkBackoff(backoff, () => new ExponentialBackoff({ initialDelay: sessionSourceDefaults.initialDelay, maxDelay: sessionSourceDefaults.maxDelay }));
     this.#grace = checkMs('livenessGrace', livenessGrace ?? sessionSourceDefaults.livenessGraceTtls * this.ttl * 1000);
-    const ops = new EtcdOps(client, checked.retryPolicy ?? defaultRetryPolicy(), checked.requestTimeout);
+    const ops = opsFor(client, checked);
     registerSource(this, {
       ops,
       renews: true,

@@ -72,7 +72,7 @@ export class Session implements AsyncDisposable {
     this.#armDeadline();
     liveSessions.add(this); // until #stop: what the validity gauge reads
     this.#keepAlive = new KeepAlive({
-      ns: init.client,
+      transport: init.ops.transport,
       leaseId: init.leaseId,
       interval: init.interval,
       // Half an interval leaves the next tries time before the deadline; 250 ms keeps a tiny TTL under

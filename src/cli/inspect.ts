@@ -6,7 +6,8 @@
 import type { Namespace } from 'etcd3';
 import { Election } from '../election.js';
 import { leaseHex } from '../engine/keys.js';
-import { raceSignal } from '../transport/abort.js';
+import { staticOps } from '../engine/inspect.js';
+import { sessionDefaults } from '../session-options.js';
 import type { Contender, PermitContender, QueueState, RwContender } from '../engine/inspect.js';
 import { Mutex } from '../mutex.js';
 import { ReadWriteLock } from '../rw-lock.js';
@@ -68,11 +69,12 @@ export async function readQueue(ns: Namespace, kind: Kind, name: string, signal:
  */
 export async function ttls(ns: Namespace, leases: readonly string[], signal: AbortSignal): Promise<Map<string, number | null>> {
   const distinct = [...new Set(leases.filter((l) => l !== '0'))];
+  const { ops } = staticOps(ns, {}, 'leasehold status', [], sessionDefaults);
   const answers = await Promise.all(
     distinct.map(async (id) => {
       try {
-        const res = await raceSignal(ns.leaseClient.leaseTimeToLive({ ID: id }), signal);
-        return [id, Number(res.TTL)] as const;
+        const res = await ops.leaseTimeToLive(id, signal);
+        return [id, res.ttl] as const;
       } catch {
         return [id, null] as const;
       }

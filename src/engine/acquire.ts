@@ -171,7 +171,7 @@ export function abandon(
           // it — and, one txn having written them all, every other key with the same revision.
           const kv = (await s.ops.range({ key: s.ops.abs(keys[0]!) }, signal)).kvs[0];
           if (!kv || kv.lease !== session.leaseId) return false;
-          revision = BigInt(kv.create_revision);
+          revision = kv.createRevision;
         }
         return deleteAllIfCreated(s.ops, keys, revision, signal);
       });

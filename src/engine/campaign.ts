@@ -30,17 +30,17 @@ export async function takeOffice(
   const key = ops.abs(ownKey);
   const res = await ops.txn(
     {
-      compare: [guardCompare(key, ownRevision), { key, target: 'Value', result: 'NotEqual', value }],
-      success: [{ request_put: { key, value, lease } }],
+      compare: [guardCompare(key, ownRevision), { key, target: 'value', result: 'notEqual', value }],
+      success: [{ put: { key, value, lease } }],
       failure: [rangeOp({ key })],
     },
     signal,
   );
   if (!res.succeeded) {
-    const kv = res.responses[0]?.response_range.kvs[0];
-    if (!kv || BigInt(kv.create_revision) !== ownRevision) throw new OwnKeyGone(`${ownKey} is gone`);
+    const kv = res.responses[0]?.range!.kvs[0];
+    if (!kv || kv.createRevision !== ownRevision) throw new OwnKeyGone(`${ownKey} is gone`);
   }
-  return BigInt(res.header.revision);
+  return res.header.revision;
 }
 
 /** Puts `value` into our campaign key only while its create revision is `term`; false when it is not. */
@@ -53,7 +53,7 @@ export async function proclaimValue(
   signal: AbortSignal,
 ): Promise<boolean> {
   const key = ops.abs(ownKey);
-  const res = await ops.txn({ compare: [guardCompare(key, term)], success: [{ request_put: { key, value, lease } }] }, signal);
+  const res = await ops.txn({ compare: [guardCompare(key, term)], success: [{ put: { key, value, lease } }] }, signal);
   return res.succeeded;
 }
 
@@ -79,8 +79,8 @@ export async function guardLeadership(
         // Deleted while the lease lives: confirm with a read before giving leadership up.
         const res = await s.ops.range({ key: s.ops.abs(ownKey) }, signal);
         const kv = res.kvs[0];
-        if (!kv || BigInt(kv.create_revision) !== term) return 'deleted';
-        checkedAt = BigInt(res.header.revision);
+        if (!kv || kv.createRevision !== term) return 'deleted';
+        checkedAt = res.header.revision;
         backoff.reset();
         continue;
       }

@@ -9,10 +9,10 @@
 import type { Namespace } from 'etcd3';
 import { LeaseLostError } from '../errors.js';
 import { raceSignal } from '../transport/abort.js';
-import { EtcdOps } from '../transport/etcd.js';
-import { defaultRetryPolicy, isLeaseNotFound } from '../transport/retry.js';
+import type { EtcdOps } from '../transport/etcd.js';
+import { isLeaseNotFound } from '../transport/retry.js';
 import { leaseHex } from './keys.js';
-import { checkClient, checkSessionOptions, timings } from './session-options.js';
+import { checkClient, checkSessionOptions, opsFor, timings } from './session-options.js';
 
 /** A lease ready to be kept alive, with the timings and the calls of its session. */
 export interface GrantedLease {
@@ -46,8 +46,7 @@ export async function grantLease(
   const o = checkSessionOptions(options, 'Session.create', defaults);
   const signal = o.signal;
   signal?.throwIfAborted();
-  const policy = o.retryPolicy ?? defaultRetryPolicy();
-  const calls = new EtcdOps(client, policy, o.requestTimeout);
+  const calls = opsFor(client, o);
   let sent = performance.now();
   const onAttempt = (): void => {
     sent = performance.now();
@@ -58,9 +57,9 @@ export async function grantLease(
   if (o.leaseId !== undefined) {
     leaseId = o.leaseId;
     const res = await calls.leaseTimeToLive(leaseId, signal, onAttempt);
-    remaining = Number(res.TTL);
+    remaining = res.ttl;
     if (remaining <= 0) throw new LeaseLostError(`lease ${leaseHex(leaseId)} does not exist`, { leaseId });
-    ttl = Number(res.grantedTTL);
+    ttl = res.grantedTtl;
   } else {
     ttl = o.ttl!;
     remaining = ttl;
@@ -70,11 +69,11 @@ export async function grantLease(
     const grant = calls.leaseGrant(ttl, signal, onAttempt);
     try {
       const res = await raceSignal(grant, signal);
-      leaseId = res.ID;
-      ttl = Number(res.TTL);
+      leaseId = res.id;
+      ttl = res.ttl;
     } catch (error) {
       // A grant that lands after the abort must not be left to run for its whole TTL.
-      grant.then((res) => calls.leaseRevoke(res.ID), () => undefined);
+      grant.then((res) => calls.leaseRevoke(res.id), () => undefined);
       throw error;
     }
   }
@@ -87,7 +86,7 @@ export async function grantLease(
     );
   }
   // Waiters re-read a quiet watch every keep-alive interval, clamped to 1–10 s.
-  const ops = new EtcdOps(client, policy, o.requestTimeout, Math.min(10_000, Math.max(1000, interval)));
+  const ops = calls.withRecheck(Math.min(10_000, Math.max(1000, interval)));
   return { client, leaseId: leaseId!, ttl, deadline, interval, margin, ops, adopted: o.leaseId !== undefined };
 }
 
@@ -98,7 +97,7 @@ export async function grantLease(
 export async function leaseGone(ops: EtcdOps, leaseId: string, signal: AbortSignal): Promise<Error | undefined> {
   try {
     const res = await ops.leaseTimeToLive(leaseId, signal);
-    return Number(res.TTL) <= 0 ? new LeaseLostError(`etcd reports lease ${leaseHex(leaseId)} with TTL ${res.TTL}`, { leaseId }) : undefined;
+    return res.ttl <= 0 ? new LeaseLostError(`etcd reports lease ${leaseHex(leaseId)} with TTL ${res.ttl}`, { leaseId }) : undefined;
   } catch (error) {
     return isLeaseNotFound(error) ? (error as Error) : undefined;
   }

@@ -8,13 +8,13 @@
  * is not UTF-8 — each is reported as it is (`leaseId` `'0'`, `problem`), never dropped and never
  * counted as something it is not.
  */
-import type { IRangeResponse, Namespace } from 'etcd3';
-import { EtcdOps, rangeOp, type Kv } from '../transport/etcd.js';
-import { defaultRetryPolicy } from '../transport/retry.js';
+import type { Namespace } from 'etcd3';
+import type { RangeResponse } from '../transport/messages.js';
+import { rangeOp, type EtcdOps, type Kv } from '../transport/etcd.js';
 import { isDirectChild, leaseHex } from './keys.js';
 import { decodeRecord } from './permits.js';
 import { counts, type QueueSpec } from './queue.js';
-import { checkClient, checkSessionOptions } from './session-options.js';
+import { checkClient, checkSessionOptions, opsFor } from './session-options.js';
 import { checkOptions, checkSignal } from './validate.js';
 import type { SessionOptions } from '../session.js';
 
@@ -68,7 +68,7 @@ export interface InspectOptions {
 }
 
 /** Options of the static introspection calls, which have no Session to take them from. */
-export interface StaticInspectOptions extends InspectOptions, Pick<SessionOptions, 'requestTimeout' | 'retryPolicy'> {}
+export interface StaticInspectOptions extends InspectOptions, Pick<SessionOptions, 'requestTimeout' | 'retryPolicy' | 'transport'> {}
 
 /** Keys in queue order: by create revision, then (one txn created several) by key bytes. */
 export function inQueueOrder(kvs: Kv[]): Kv[] {
@@ -112,7 +112,7 @@ export function permitHolders(kvs: readonly Kv[], holders: string): { holders: P
 }
 
 /** The contenders of `spec` in a range answer, in queue order. */
-function contenders(ops: EtcdOps, spec: QueueSpec, res: IRangeResponse): Kv[] {
+function contenders(ops: EtcdOps, spec: QueueSpec, res: RangeResponse): Kv[] {
   return inQueueOrder(res.kvs.map((kv) => ops.decode(kv)).filter((kv) => counts(spec, kv.bytes)));
 }
 
@@ -120,7 +120,7 @@ function contenders(ops: EtcdOps, spec: QueueSpec, res: IRangeResponse): Kv[] {
 export async function readQueue(ops: EtcdOps, spec: QueueSpec, signal: AbortSignal | undefined): Promise<{ kvs: Kv[]; revision: bigint }> {
   signal?.throwIfAborted();
   const res = await ops.range(ops.prefixRange(spec.prefix), signal);
-  return { kvs: contenders(ops, spec, res), revision: BigInt(res.header.revision) };
+  return { kvs: contenders(ops, spec, res), revision: res.header.revision };
 }
 
 /**
@@ -134,12 +134,12 @@ export function staticOps<O extends object>(
   where: string,
   known: readonly string[],
   defaults: { ttl: number; requestTimeout: number },
-): { ops: EtcdOps; rest: Omit<O, 'requestTimeout' | 'retryPolicy'> } {
+): { ops: EtcdOps; rest: Omit<O, 'requestTimeout' | 'retryPolicy' | 'transport'> } {
   checkClient(client, where);
-  const { requestTimeout, retryPolicy, ...rest } = checkOptions(options as StaticInspectOptions | undefined, where, [...known, 'requestTimeout', 'retryPolicy']);
-  const checked = checkSessionOptions({ requestTimeout, retryPolicy }, where, defaults);
-  const ops = new EtcdOps(client as Namespace, checked.retryPolicy ?? defaultRetryPolicy(), checked.requestTimeout);
-  return { ops, rest: rest as Omit<O, 'requestTimeout' | 'retryPolicy'> };
+  const { requestTimeout, retryPolicy, transport, ...rest } = checkOptions(options as StaticInspectOptions | undefined, where, [...known, 'requestTimeout', 'retryPolicy', 'transport']);
+  const checked = checkSessionOptions({ requestTimeout, retryPolicy, transport }, where, defaults);
+  const ops = opsFor(client as Namespace, checked);
+  return { ops, rest: rest as Omit<O, 'requestTimeout' | 'retryPolicy' | 'transport'> };
 }
 
 /**
@@ -179,8 +179,8 @@ export async function queueStates<T extends Contender>(
 ): Promise<{ revision: bigint; states: { holders: T[]; waiters: T[] }[] }> {
   signal?.throwIfAborted();
   const res = await ops.readTxn({ compare: [], success: kinds.map((k) => rangeOp(ops.prefixRange(k.spec.prefix))) }, signal);
-  const states = kinds.map((kind, i) => kind.view(contenders(ops, kind.spec, res.responses[i]!.response_range)));
-  return { revision: BigInt(res.header.revision), states };
+  const states = kinds.map((kind, i) => kind.view(contenders(ops, kind.spec, res.responses[i]!.range!)));
+  return { revision: res.header.revision, states };
 }
 
 /** One read of the queue `kind`: holders and waiters at one revision. */

@@ -13,7 +13,7 @@
  * changes); followers of the first contender never get a term older than one already delivered.
  */
 import { isBrokenCircuitError } from 'cockatiel';
-import type { IKeyValue, IWatchResponse } from 'etcd3';
+import type { KeyValue, WatchResponse } from '../transport/messages.js';
 import { Backoff } from '../transport/backoff.js';
 import type { EtcdOps, Kv } from '../transport/etcd.js';
 import { keyId } from './keys.js';
@@ -102,11 +102,11 @@ class Latest<T> {
 async function follow<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) => T, latest: Latest<T>, signal: AbortSignal): Promise<boolean> {
   const range = ops.prefixRange(spec.prefix);
   const contenders = new Map<string, Kv>();
-  const apply = (kv: IKeyValue, type: 'Put' | 'Delete'): void => {
+  const apply = (kv: KeyValue, type: 'put' | 'delete'): void => {
     const entry = ops.decode(kv);
     if (!counts(spec, entry.bytes)) return;
     const id = keyId(entry.bytes);
-    if (type === 'Delete') contenders.delete(id);
+    if (type === 'delete') contenders.delete(id);
     else contenders.set(id, entry);
   };
   const publish = (): void => latest.publish(view(inQueueOrder([...contenders.values()])));
@@ -117,7 +117,7 @@ async function follow<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) =>
     let startedAfter = 0n;
     /** The revision the contenders are known at: the snapshot's, then each event's. */
     let applied = 0n;
-    const buffered: IWatchResponse[] = [];
+    const buffered: WatchResponse[] = [];
     const finish = (error?: unknown): void => {
       if (done) return;
       done = true;
@@ -128,20 +128,20 @@ async function follow<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) =>
       else reject(error);
     };
     const onAbort = (): void => finish();
-    const applyResponse = (res: IWatchResponse): void => {
+    const applyResponse = (res: WatchResponse): void => {
       for (const event of res.events) {
-        const revision = BigInt(event.kv.mod_revision);
+        const revision = event.kv.modRevision;
         if (revision <= startedAfter) continue;
         apply(event.kv, event.type);
         if (revision > applied) applied = revision;
       }
     };
     const stillLive = (): void => {
-      ops.range({ ...range, keys_only: true }, signal).then(
+      ops.range({ ...range, keysOnly: true }, signal).then(
         (res) => {
           if (done) return;
           const agrees =
-            BigInt(res.header.revision) <= applied ||
+            res.header.revision <= applied ||
             (() => {
               const keys = res.kvs.map((kv) => ops.decode(kv)).filter((kv) => counts(spec, kv.bytes));
               return (
@@ -151,20 +151,20 @@ async function follow<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) =>
             })();
           if (agrees) recheck = setTimeout(stillLive, ops.recheckMs);
           else {
-            suspect(ops.ns); // the watch missed something: its stream may be stuck
+            suspect(ops.transport); // the watch missed something: its stream may be stuck
             finish(); // start over
           }
         },
         () => finish(),
       );
     };
-    const cancel = watch(ops.ns, range, {
+    const cancel = watch(ops.transport, range, {
       created: (revision) => {
         startedAfter = revision;
-        ops.range({ ...range, revision: startedAfter.toString() }, signal).then(
+        ops.range({ ...range, revision: startedAfter }, signal).then(
           (snapshot) => {
             if (done) return;
-            for (const kv of snapshot.kvs) apply(kv, 'Put');
+            for (const kv of snapshot.kvs) apply(kv, 'put');
             applied = startedAfter;
             for (const held of buffered.splice(0)) applyResponse(held);
             snapshotRead = true;

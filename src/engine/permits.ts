@@ -29,7 +29,7 @@
  * throws {@link PermitsMismatchError} instead of admitting itself, so all holders at any revision agree
  * on `permits` and never exceed it.
  */
-import type { IKeyValue } from 'etcd3';
+import type { KeyValue } from '../transport/messages.js';
 import { ForeignKeyError, PermitsMismatchError } from '../errors.js';
 import { decodeRecord, encodeRecord, type PermitRecord } from './permit-record.js';
 import { guardCompare, rangeOp, type EtcdOps } from '../transport/etcd.js';
@@ -126,8 +126,8 @@ export class PermitClaim {
     if (this.admitted !== undefined) return this.#ops.deleteIfCreated(this.spec.holderKey, this.admitted, signal);
     const res = await this.#ops.txn(
       {
-        compare: [{ key, target: 'Lease', result: 'Equal', lease: this.spec.lease }],
-        success: [{ request_delete_range: { key } }],
+        compare: [{ key, target: 'lease', result: 'equal', lease: this.spec.lease }],
+        success: [{ deleteRange: { key } }],
       },
       signal,
     );
@@ -139,10 +139,10 @@ export class PermitClaim {
   }
 
   /** Our holder key, if a read found it: an earlier (ambiguous) admission txn went through. */
-  #adopt(kv: IKeyValue | undefined): boolean {
+  #adopt(kv: KeyValue | undefined): boolean {
     if (!kv || kv.lease !== this.spec.lease) return false;
     this.attempted = true;
-    this.admitted = BigInt(kv.create_revision);
+    this.admitted = kv.createRevision;
     return true;
   }
 
@@ -157,12 +157,12 @@ export class PermitClaim {
       signal,
     );
     if (!res.succeeded) {
-      if (this.#adopt(res.responses[0]?.response_range.kvs[0])) return 'admitted';
+      if (this.#adopt(res.responses[0]?.range!.kvs[0])) return 'admitted';
       throw new OwnKeyGone(`${this.spec.waiterKey} is gone`);
     }
     const ids = new Set<string>();
     let sum = 0;
-    for (const raw of res.responses[0]!.response_range.kvs) {
+    for (const raw of res.responses[0]!.range!.kvs) {
       const kv = this.#ops.decode(raw);
       if (!isDirectChild(kv.bytes, this.spec.holdersPrefix)) continue;
       const record = decodeRecord(kv.value);
@@ -178,7 +178,7 @@ export class PermitClaim {
       ids.add(`${keyId(kv.bytes)}@${kv.createRevision}`);
       sum += record.weight;
     }
-    return { ids, sum, revision: BigInt(res.header.revision) };
+    return { ids, sum, revision: res.header.revision };
   }
 
   /** The admission txn: put our holder key and delete our waiter key, guarded by the waiter key. */
@@ -189,19 +189,19 @@ export class PermitClaim {
       {
         compare: [guardCompare(this.#ops.abs(this.spec.waiterKey), ownRevision)],
         success: [
-          { request_put: { key: holder, value: encodeRecord(this.spec.record), lease: this.spec.lease } },
-          { request_delete_range: { key: this.#ops.abs(this.spec.waiterKey) } },
+          { put: { key: holder, value: encodeRecord(this.spec.record), lease: this.spec.lease } },
+          { deleteRange: { key: this.#ops.abs(this.spec.waiterKey) } },
         ],
         failure: [rangeOp({ key: holder })],
       },
       signal,
     );
     if (res.succeeded) {
-      this.admitted = BigInt(res.header.revision);
+      this.admitted = res.header.revision;
       return;
     }
     // A retry of a txn that was applied the first time finds our waiter key gone and our holder key in place.
-    if (this.#adopt(res.responses[0]?.response_range.kvs[0])) return;
+    if (this.#adopt(res.responses[0]?.range!.kvs[0])) return;
     throw new OwnKeyGone(`${this.spec.waiterKey} is gone`);
   }
 

@@ -33,7 +33,7 @@ export interface JoinedAll {
   joined: Enqueued[];
 }
 
-const createdNot = (key: Buffer) => ({ key, target: 'Create' as const, result: 'Equal' as const, create_revision: '0' });
+const createdNot = (key: Buffer) => ({ key, target: 'create' as const, result: 'equal' as const, createRevision: 0n });
 
 /**
  * Joins every queue of `entries` in one txn: when none of our keys exists, it puts all of them
@@ -49,23 +49,23 @@ export async function enqueueAll(ops: EtcdOps, entries: readonly Entry[], lease:
     const res = await ops.txn(
       {
         compare: keys.map(createdNot),
-        success: [...entries.map((e) => rangeOp(blockerQuery(ops, e.spec, undefined, 1))), ...keys.map((key) => ({ request_put: { key, value, lease } }))],
-        failure: keys.map((key) => rangeOp({ key, keys_only: true })),
+        success: [...entries.map((e) => rangeOp(blockerQuery(ops, e.spec, undefined, 1))), ...keys.map((key) => ({ put: { key, value, lease } }))],
+        failure: keys.map((key) => rangeOp({ key, keysOnly: true })),
       },
       signal,
     );
-    const revision = BigInt(res.header.revision);
+    const revision = res.header.revision;
     if (res.succeeded) {
       const joined = entries.map((e, i): Enqueued => {
-        const blocker = pick(ops, e.spec, res.responses[i]!.response_range, true, e.key);
+        const blocker = pick(ops, e.spec, res.responses[i]!.range!, true, e.key);
         return { ownRevision: revision, blocker, checkedAt: revision, created: true };
       });
       return { ownRevision: revision, joined };
     }
-    const found = res.responses.map((r) => r.response_range.kvs[0]);
+    const found = res.responses.map((r) => r.range!.kvs[0]);
     const first = found[0];
-    if (first && first.lease === lease && found.every((kv) => kv?.lease === lease && kv.create_revision === first.create_revision)) {
-      const ownRevision = BigInt(first.create_revision);
+    if (first && first.lease === lease && found.every((kv) => kv?.lease === lease && kv.createRevision === first.createRevision)) {
+      const ownRevision = first.createRevision;
       return { ownRevision, joined: entries.map(() => ({ ownRevision, blocker: undefined, checkedAt: revision, created: false })) };
     }
     if (attempt > 0) {
@@ -77,7 +77,7 @@ export async function enqueueAll(ops: EtcdOps, entries: readonly Entry[], lease:
     }
     // Strays of an earlier owner of this lease: whatever they held is over. Delete them and join again.
     for (const [i, kv] of found.entries()) {
-      if (kv) await ops.deleteIfCreated(entries[i]!.key, BigInt(kv.create_revision), signal);
+      if (kv) await ops.deleteIfCreated(entries[i]!.key, kv.createRevision, signal);
     }
   }
 }
@@ -100,16 +100,16 @@ export async function findBlockers(
       {
         compare: entries.map((e) => guardCompare(ops.abs(e.key), ownRevision)),
         success: entries.map((e) => rangeOp(blockerQuery(ops, e.spec, ownRevision, limit))),
-        failure: entries.map((e) => rangeOp({ key: ops.abs(e.key), keys_only: true })),
+        failure: entries.map((e) => rangeOp({ key: ops.abs(e.key), keysOnly: true })),
       },
       signal,
     );
     if (!res.succeeded) {
-      const gone = entries.find((_, i) => res.responses[i]?.response_range.kvs[0]?.create_revision !== ownRevision.toString()) ?? entries[0]!;
+      const gone = entries.find((_, i) => res.responses[i]?.range!.kvs[0]?.createRevision !== ownRevision) ?? entries[0]!;
       throw new OwnKeyGone(`${gone.key} is gone`, gone.key);
     }
-    const found = entries.map((e, i) => pick(ops, e.spec, res.responses[i]!.response_range, limit !== 0, e.key));
-    if (found.every((b) => b !== undefined)) return { blockers: found, checkedAt: BigInt(res.header.revision) };
+    const found = entries.map((e, i) => pick(ops, e.spec, res.responses[i]!.range!, limit !== 0, e.key));
+    if (found.every((b) => b !== undefined)) return { blockers: found, checkedAt: res.header.revision };
   }
   throw new LeaseholdError('unreachable: an unlimited range is never cut');
 }
@@ -124,7 +124,7 @@ export async function deleteAllIfCreated(ops: EtcdOps, keys: readonly string[], 
   const res = await ops.txn(
     {
       compare: keys.map((key) => guardCompare(ops.abs(key), createRevision)),
-      success: keys.map((key) => ({ request_delete_range: { key: ops.abs(key) } })),
+      success: keys.map((key) => ({ deleteRange: { key: ops.abs(key) } })),
     },
     signal,
   );

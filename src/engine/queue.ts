@@ -5,7 +5,7 @@
  * exactly one waiter. Before a waiter is told it is first, the same read checks that its own key still
  * exists with the same create revision (etcd issues 11456 and 19597).
  */
-import type { IRangeRequest, IRangeResponse } from 'etcd3';
+import type { RangeRequest, RangeResponse } from '../transport/messages.js';
 import { guardCompare, rangeOp, type EtcdOps } from '../transport/etcd.js';
 import { ForeignKeyError, LeaseholdError } from '../errors.js';
 import { isDirectChild } from './keys.js';
@@ -42,14 +42,14 @@ export function counts(spec: QueueSpec, key: Buffer): boolean {
 }
 
 /** The range that finds the contender just below `below` (the newest one when undefined). */
-export function blockerQuery(ops: EtcdOps, spec: QueueSpec, below: bigint | undefined, limit: number): IRangeRequest {
+export function blockerQuery(ops: EtcdOps, spec: QueueSpec, below: bigint | undefined, limit: number): RangeRequest {
   return {
     ...ops.prefixRange(spec.prefix),
-    sort_target: 'Create',
-    sort_order: 'Descend',
+    sortTarget: 'create',
+    sortOrder: 'descend',
     limit,
-    keys_only: true,
-    ...(below === undefined ? {} : { max_create_revision: (below - 1n).toString() }),
+    keysOnly: true,
+    ...(below === undefined ? {} : { maxCreateRevision: below - 1n }),
   };
 }
 
@@ -61,7 +61,7 @@ export function blockerQuery(ops: EtcdOps, spec: QueueSpec, below: bigint | unde
 export function pick(
   ops: EtcdOps,
   spec: QueueSpec,
-  res: IRangeResponse,
+  res: RangeResponse,
   limited: boolean,
   ownKey: string,
 ): Blocker | null | undefined {
@@ -106,21 +106,21 @@ export async function enqueue(
   const key = ops.abs(ownKey);
   const res = await ops.txn(
     {
-      compare: [{ key, target: 'Create', result: 'Equal', create_revision: '0' }],
-      success: [rangeOp(blockerQuery(ops, spec, undefined, 1)), { request_put: { key, value, lease } }],
+      compare: [{ key, target: 'create', result: 'equal', createRevision: 0n }],
+      success: [rangeOp(blockerQuery(ops, spec, undefined, 1)), { put: { key, value, lease } }],
       failure: [rangeOp({ key })],
     },
     signal,
   );
-  const revision = BigInt(res.header.revision);
+  const revision = res.header.revision;
   if (res.succeeded) {
-    const found = pick(ops, spec, res.responses[0]!.response_range, true, ownKey);
+    const found = pick(ops, spec, res.responses[0]!.range!, true, ownKey);
     return { ownRevision: revision, blocker: found, checkedAt: revision, created: true };
   }
-  const own = res.responses[0]?.response_range.kvs[0];
+  const own = res.responses[0]?.range!.kvs[0];
   if (!own) throw new OwnKeyGone(`${ownKey} vanished during enqueue`);
   if (own.lease !== lease) throw notOurs(ownKey, own.lease, lease);
-  return { ownRevision: BigInt(own.create_revision), blocker: undefined, checkedAt: revision, created: false };
+  return { ownRevision: own.createRevision, blocker: undefined, checkedAt: revision, created: false };
 }
 
 /**
@@ -153,8 +153,8 @@ export async function findBlocker(
       signal,
     );
     if (!res.succeeded) throw new OwnKeyGone(`${ownKey} is gone`);
-    const found = pick(ops, spec, res.responses[0]!.response_range, limit !== 0, ownKey);
-    if (found !== undefined) return { blocker: found, checkedAt: BigInt(res.header.revision) };
+    const found = pick(ops, spec, res.responses[0]!.range!, limit !== 0, ownKey);
+    if (found !== undefined) return { blocker: found, checkedAt: res.header.revision };
   }
   throw new LeaseholdError('unreachable: an unlimited range is never cut');
 }
@@ -174,21 +174,21 @@ async function snapshotBlocker(
   revision: bigint,
   signal: AbortSignal,
 ): Promise<{ blocker: Blocker | null; checkedAt: bigint } | undefined> {
-  const at = { revision: revision.toString(), serializable: true };
+  const at = { revision, serializable: true };
   try {
     const res = await ops.readTxn(
       {
         compare: [],
         success: [
-          rangeOp({ key: ops.abs(ownKey), keys_only: true, ...at }),
+          rangeOp({ key: ops.abs(ownKey), keysOnly: true, ...at }),
           rangeOp({ ...blockerQuery(ops, spec, ownRevision, 1), ...at }),
         ],
       },
       signal,
     );
-    const own = res.responses[0]?.response_range.kvs[0];
-    if (!own || BigInt(own.create_revision) !== ownRevision) return undefined; // the caller's read decides
-    const found = pick(ops, spec, res.responses[1]!.response_range, true, ownKey);
+    const own = res.responses[0]?.range!.kvs[0];
+    if (!own || own.createRevision !== ownRevision) return undefined; // the caller's read decides
+    const found = pick(ops, spec, res.responses[1]!.range!, true, ownKey);
     return found === undefined ? undefined : { blocker: found, checkedAt: revision };
   } catch (error) {
     if (signal.aborted) throw error;

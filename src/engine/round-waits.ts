@@ -85,18 +85,18 @@ async function join(ops: EtcdOps, spec: RoundSpec, key: string, lease: string, s
   const ready = ops.abs(spec.ready);
   const res = await ops.txn(
     {
-      compare: [{ key: ready, target: 'Create', result: 'Equal', create_revision: '0' }],
-      success: [{ request_put: { key: abs, value: Buffer.alloc(0), lease } }, rangeOp(waitersQuery(ops, spec))],
-      failure: [rangeOp({ key: abs, keys_only: true })],
+      compare: [{ key: ready, target: 'create', result: 'equal', createRevision: 0n }],
+      success: [{ put: { key: abs, value: Buffer.alloc(0), lease } }, rangeOp(waitersQuery(ops, spec))],
+      failure: [rangeOp({ key: abs, keysOnly: true })],
     },
     signal,
   );
-  const revision = BigInt(res.header.revision);
+  const revision = res.header.revision;
   if (!res.succeeded) {
-    const mine = res.responses[0]?.response_range.kvs[0];
-    return mine?.lease === lease ? { own: { key, revision: BigInt(mine.create_revision) }, state: undefined } : 'busy';
+    const mine = res.responses[0]?.range!.kvs[0];
+    return mine?.lease === lease ? { own: { key, revision: mine.createRevision }, state: undefined } : 'busy';
   }
-  const waiters = waitersIn(spec, res.responses[1]!.response_range.kvs.map((kv) => ops.decode(kv)));
+  const waiters = waitersIn(spec, res.responses[1]!.range!.kvs.map((kv) => ops.decode(kv)));
   const mine = waiters.find((kv) => kv.bytes.equals(Buffer.from(key)));
   return { own: { key, revision: mine?.createRevision ?? revision }, state: { record: undefined, waiters, revision } };
 }
@@ -135,8 +135,8 @@ async function awaitRound(ops: EtcdOps, spec: RoundSpec, own: Own, first: RoundS
 async function takeBack(ops: EtcdOps, spec: RoundSpec, own: Own, round: Round, signal: AbortSignal): Promise<boolean> {
   const res = await ops.txn(
     {
-      compare: [guardCompare(ops.abs(own.key), own.revision), { key: ops.abs(spec.ready), target: 'Mod', result: 'Equal', mod_revision: round.version.toString() }],
-      success: [{ request_delete_range: { key: ops.abs(own.key) } }],
+      compare: [guardCompare(ops.abs(own.key), own.revision), { key: ops.abs(spec.ready), target: 'mod', result: 'equal', modRevision: round.version }],
+      success: [{ deleteRange: { key: ops.abs(own.key) } }],
     },
     signal,
   );
@@ -203,8 +203,8 @@ async function lastOut(ops: EtcdOps, spec: RoundSpec, own: Own, version: bigint 
   const withRecord = version !== undefined;
   await ops.txn(
     {
-      compare: [guardCompare(key, own.revision), ...(withRecord ? [{ key: ready, target: 'Mod' as const, result: 'Equal' as const, mod_revision: version.toString() }] : [])],
-      success: [{ request_delete_range: { key } }, ...(withRecord ? [{ request_delete_range: { key: ready } }] : [])],
+      compare: [guardCompare(key, own.revision), ...(withRecord ? [{ key: ready, target: 'mod' as const, result: 'equal' as const, modRevision: version }] : [])],
+      success: [{ deleteRange: { key } }, ...(withRecord ? [{ deleteRange: { key: ready } }] : [])],
     },
     signal,
   );
@@ -213,6 +213,6 @@ async function lastOut(ops: EtcdOps, spec: RoundSpec, own: Own, version: bigint 
 /** Deletes `key` if it is bound to `lease` (the key is named by one enter() call alone): true when it did. */
 async function deleteOurs(ops: EtcdOps, key: string, lease: string, signal: AbortSignal): Promise<boolean> {
   const abs = ops.abs(key);
-  const res = await ops.txn({ compare: [{ key: abs, target: 'Lease', result: 'Equal', lease }], success: [{ request_delete_range: { key: abs } }] }, signal);
+  const res = await ops.txn({ compare: [{ key: abs, target: 'lease', result: 'equal', lease }], success: [{ deleteRange: { key: abs } }] }, signal);
   return res.succeeded;
 }

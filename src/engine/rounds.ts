@@ -121,17 +121,17 @@ export async function readRounds(ops: EtcdOps, spec: RoundSpec, signal: AbortSig
     signal,
   );
   if (!res.succeeded) throw new OwnKeyGone(`${own?.key} is gone`);
-  const record = res.responses[0]!.response_range.kvs[0];
+  const record = res.responses[0]!.range!.kvs[0];
   return {
     record: record && ops.decode(record),
-    waiters: waitersIn(spec, res.responses[1]!.response_range.kvs.map((kv) => ops.decode(kv))),
-    revision: BigInt(res.header.revision),
+    waiters: waitersIn(spec, res.responses[1]!.range!.kvs.map((kv) => ops.decode(kv))),
+    revision: res.header.revision,
   };
 }
 
 /** The range of every waiter key, oldest first, keys only. */
 export function waitersQuery(ops: EtcdOps, spec: RoundSpec) {
-  return { ...ops.prefixRange(spec.waiters), sort_target: 'Create' as const, sort_order: 'Ascend' as const, keys_only: true };
+  return { ...ops.prefixRange(spec.waiters), sortTarget: 'create' as const, sortOrder: 'ascend' as const, keysOnly: true };
 }
 
 /** The waiter keys among `kvs` (direct children of `waiters/`: names do not nest). */
@@ -155,15 +155,15 @@ export async function openRound(ops: EtcdOps, spec: RoundSpec, members: Kv[], si
   const res = await ops.txn(
     {
       compare: [
-        { key: ready, target: 'Create', result: 'Equal', create_revision: '0' },
+        { key: ready, target: 'create', result: 'equal', createRevision: 0n },
         ...members.map((kv) => guardCompare(ops.abs(kv.bytes), kv.createRevision)),
       ],
-      success: [{ request_put: { key: ready, value: encodeRound(spec.count, members.map((kv) => kv.createRevision)) } }],
+      success: [{ put: { key: ready, value: encodeRound(spec.count, members.map((kv) => kv.createRevision)) } }],
     },
     signal,
   );
   if (!res.succeeded) return undefined;
-  const id = BigInt(res.header.revision);
+  const id = res.header.revision;
   return { id, version: id, members: new Set(members.map((kv) => kv.createRevision)) };
 }
 
@@ -172,8 +172,8 @@ export async function dropRound(ops: EtcdOps, spec: RoundSpec, version: bigint, 
   const ready = ops.abs(spec.ready);
   await ops.txn(
     {
-      compare: [{ key: ready, target: 'Mod', result: 'Equal', mod_revision: version.toString() }],
-      success: [{ request_delete_range: { key: ready } }],
+      compare: [{ key: ready, target: 'mod', result: 'equal', modRevision: version }],
+      success: [{ deleteRange: { key: ready } }],
     },
     signal,
   );

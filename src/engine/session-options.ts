@@ -4,6 +4,9 @@
  */
 import type { IPolicy } from 'cockatiel';
 import type { Namespace } from 'etcd3';
+import { EtcdOps } from '../transport/etcd.js';
+import { defaultRetryPolicy } from '../transport/retry.js';
+import { transportFor, transportKind, transportKinds, type TransportKind } from '../transport/select.js';
 import { checkInteger, checkMs, checkOptions, checkSignal, show } from './validate.js';
 
 /** etcd's largest lease TTL, in seconds (`MaxLeaseTTL`); a larger grant is refused by the server. */
@@ -17,6 +20,7 @@ export const sessionOptionNames = [
   'safetyMargin',
   'requestTimeout',
   'retryPolicy',
+  'transport',
   'signal',
 ] as const;
 
@@ -28,6 +32,7 @@ export interface CheckedSessionOptions {
   safetyMargin: number | undefined;
   requestTimeout: number;
   retryPolicy: IPolicy | undefined;
+  transport: TransportKind;
   signal: AbortSignal | undefined;
 }
 
@@ -56,6 +61,10 @@ export function checkSessionOptions(options: unknown, where: string, defaults: {
   if (policy !== undefined && (typeof policy !== 'object' || policy === null || typeof (policy as IPolicy).execute !== 'function')) {
     throw new TypeError(`Expected \`retryPolicy\` to be a cockatiel policy (an object with \`execute\`), got ${show(policy)}`);
   }
+  const transport = o['transport'];
+  if (transport !== undefined && !(transportKinds as readonly unknown[]).includes(transport)) {
+    throw new TypeError(`Expected \`transport\` to be one of ${transportKinds.map((k) => `'${k}'`).join(', ')}, got ${show(transport)}`);
+  }
   const leaseId = o['leaseId'] === undefined ? undefined : parseLeaseId(o['leaseId']);
   if (leaseId !== undefined && o['ttl'] !== undefined) {
     throw new TypeError(`Options \`ttl\` and \`leaseId\` of ${where} exclude each other: an adopted lease keeps the TTL it was granted with`);
@@ -67,6 +76,7 @@ export function checkSessionOptions(options: unknown, where: string, defaults: {
     safetyMargin: o['safetyMargin'] === undefined ? undefined : checkMs('safetyMargin', o['safetyMargin'], true),
     requestTimeout: checkMs('requestTimeout', o['requestTimeout'] ?? defaults.requestTimeout),
     retryPolicy: policy as IPolicy | undefined,
+    transport: transportKind(transport as TransportKind | undefined),
     signal: signal as AbortSignal | undefined,
   };
 }
@@ -87,4 +97,10 @@ export function timings(ttl: number, options: Pick<CheckedSessionOptions, 'keepA
     throw new RangeError(`Expected \`keepAliveInterval\` to be less than TTL − safetyMargin (${ttlMs - margin} ms), got \`${interval}\``);
   }
   return { interval, margin };
+}
+
+/** The etcd calls of a session on `client` with checked options (its transport, deadline and retry policy). */
+export function opsFor(client: Namespace, o: Pick<CheckedSessionOptions, 'transport' | 'retryPolicy' | 'requestTimeout'>, recheckMs?: number): EtcdOps {
+  const { transport, prefix } = transportFor(client, o.transport);
+  return new EtcdOps(transport, prefix, o.retryPolicy ?? defaultRetryPolicy(), o.requestTimeout, recheckMs);
 }

@@ -56,10 +56,10 @@ export function retrying<T>(signal: AbortSignal, step: () => Promise<T>): Promis
  */
 export function untilAbsent(ops: EtcdOps, key: string, signal: AbortSignal): Promise<void> {
   return waitLoop(signal, async () => {
-    const res = await ops.range({ key: ops.abs(key), keys_only: true }, signal);
+    const res = await ops.range({ key: ops.abs(key), keysOnly: true }, signal);
     const kv = res.kvs[0];
     if (!kv) return { done: undefined };
-    const up = { key, bytes: Buffer.from(key), createRevision: BigInt(kv.create_revision) };
-    return (await waitForDelete(ops, up, BigInt(res.header.revision), signal)) ? 'woke' : 'broke';
+    const up = { key, bytes: Buffer.from(key), createRevision: kv.createRevision };
+    return (await waitForDelete(ops, up, res.header.revision, signal)) ? 'woke' : 'broke';
   });
 }

@@ -33,8 +33,8 @@ export function waitForDelete(
 ): Promise<boolean> {
   const key = ops.abs(blocker.bytes);
   const gone = async (): Promise<boolean> => {
-    const kv = (await ops.range({ key, keys_only: true }, signal)).kvs[0];
-    return !kv || BigInt(kv.create_revision) !== blocker.createRevision;
+    const kv = (await ops.range({ key, keysOnly: true }, signal)).kvs[0];
+    return !kv || kv.createRevision !== blocker.createRevision;
   };
   return waitForDeletes(ops, [{ key }], checkedAt, gone, signal, wake);
 }
@@ -55,13 +55,13 @@ export interface Wake {
  */
 export function waitForDeletes(
   ops: EtcdOps,
-  ranges: { key: Buffer; range_end?: Buffer }[],
+  ranges: { key: Buffer; rangeEnd?: Buffer }[],
   checkedAt: bigint,
   changed: () => Promise<boolean>,
   signal: AbortSignal,
   wake?: Wake,
 ): Promise<boolean> {
-  return waitForEvent(ops, ranges, 'Delete', checkedAt, changed, signal, wake);
+  return waitForEvent(ops, ranges, 'delete', checkedAt, changed, signal, wake);
 }
 
 /**
@@ -70,18 +70,18 @@ export function waitForDeletes(
  */
 export function waitForPut(
   ops: EtcdOps,
-  ranges: { key: Buffer; range_end?: Buffer }[],
+  ranges: { key: Buffer; rangeEnd?: Buffer }[],
   checkedAt: bigint,
   changed: () => Promise<boolean>,
   signal: AbortSignal,
 ): Promise<boolean> {
-  return waitForEvent(ops, ranges, 'Put', checkedAt, changed, signal);
+  return waitForEvent(ops, ranges, 'put', checkedAt, changed, signal);
 }
 
 function waitForEvent(
   ops: EtcdOps,
-  ranges: { key: Buffer; range_end?: Buffer }[],
-  type: 'Delete' | 'Put',
+  ranges: { key: Buffer; rangeEnd?: Buffer }[],
+  type: 'delete' | 'put',
   checkedAt: bigint,
   changed: () => Promise<boolean>,
   signal: AbortSignal,
@@ -113,7 +113,7 @@ function waitForEvent(
       changed().then((yes) => {
         if (yes) {
           // The change happened and our watch said nothing: its stream may be stuck on a silent member.
-          suspect(ops.ns);
+          suspect(ops.transport);
           finish(true);
         } else if (!done) recheck = setTimeout(stillSame, ops.recheckMs);
       }, () => finish(false));
@@ -122,7 +122,7 @@ function waitForEvent(
     signal.addEventListener('abort', onAbort, { once: true });
     for (const range of ranges) {
       cancels.push(
-        watch(ops.ns, { ...range, filters: [type === 'Delete' ? 'Noput' : 'Nodelete'] }, {
+        watch(ops.transport, { ...range, filters: [type === 'delete' ? 'noPut' : 'noDelete'] }, {
           created: (revision) => {
             if (revision > newest) newest = revision;
             if (++created === ranges.length && newest !== checkedAt) {
@@ -137,7 +137,7 @@ function waitForEvent(
           events: (res) => {
             const event = res.events.find((e) => e.type === type);
             if (!event) return;
-            if (wake) wake.deletedAt = BigInt(event.kv.mod_revision);
+            if (wake) wake.deletedAt = event.kv.modRevision;
             finish(true);
           },
           broken: () => finish(false),

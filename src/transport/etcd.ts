@@ -1,10 +1,10 @@
 /**
- * The etcd calls every primitive makes, on the raw gRPC clients of an `etcd3` Namespace: keys are
- * relative to the namespace, every call has a deadline, transient errors are retried with the
- * session's cockatiel policy, and retries stop when the caller's signal aborts. A call that fails
- * for good rejects with the signal's reason when the signal has aborted meanwhile (a lost session's
- * `LeaseLostError` wins over the transport error that came with the outage), and otherwise with a
- * leasehold error that names the endpoint and the gRPC status (see `explainEtcdError`).
+ * The etcd calls every primitive makes, on the port (`port.ts`): keys are relative to the client's
+ * namespace, every call has a deadline, transient errors are retried with the session's cockatiel
+ * policy, and retries stop when the caller's signal aborts. A call that fails for good rejects with
+ * the signal's reason when the signal has aborted meanwhile (a lost session's `LeaseLostError` wins
+ * over the transport error that came with the outage), and otherwise with a leasehold error that
+ * names the endpoint and the gRPC status (see `explain.ts`).
  *
  * This is also the one place that decides what an abort does to a call in flight. A read (`range`,
  * `readTxn`, `leaseTimeToLive`) is abandoned at once: its answer is no longer wanted. A write (`txn`,
@@ -13,20 +13,10 @@
  * that stop waiting for one keep the promise and clean up after it.
  */
 import type { IPolicy } from 'cockatiel';
-import type {
-  IKeyValue,
-  ILeaseGrantResponse,
-  ILeaseTimeToLiveResponse,
-  IRangeRequest,
-  IRangeResponse,
-  IRequestOp,
-  ITxnRequest,
-  ITxnResponse,
-  Namespace,
-} from 'etcd3';
 import { clampDelay, raceSignal } from './abort.js';
-import { unary, type UnaryMethod } from './pool.js';
-import { explainEtcdError } from './retry.js';
+import { explainTransportError } from './explain.js';
+import type { Compare, KeyValue, LeaseGrantResponse, LeaseTimeToLiveResponse, RangeRequest, RangeResponse, RequestOp, TxnRequest, TxnResponse } from './messages.js';
+import type { CallOptions, EtcdTransport } from './port.js';
 
 /** The end of the etcd range holding every key that starts with `prefix`. */
 export function prefixEnd(prefix: Buffer): Buffer {
@@ -54,7 +44,8 @@ export interface Kv {
 }
 
 export class EtcdOps {
-  readonly ns: Namespace;
+  /** The client's transport (shared by every session on the client). */
+  readonly transport: EtcdTransport;
   readonly #prefix: Buffer;
   readonly #policy: IPolicy;
   readonly #timeout: number;
@@ -64,10 +55,10 @@ export class EtcdOps {
    */
   readonly recheckMs: number;
 
-  constructor(ns: Namespace, policy: IPolicy, requestTimeout: number, recheckMs = 5000) {
-    this.ns = ns;
+  constructor(transport: EtcdTransport, prefix: Buffer, policy: IPolicy, requestTimeout: number, recheckMs = 5000) {
+    this.transport = transport;
     this.recheckMs = recheckMs;
-    this.#prefix = (ns as unknown as { prefix?: Buffer }).prefix ?? Buffer.alloc(0);
+    this.#prefix = prefix;
     this.#policy = policy;
     this.#timeout = requestTimeout;
   }
@@ -77,84 +68,72 @@ export class EtcdOps {
     return this.#timeout;
   }
 
+  /** The same calls with another re-check interval. */
+  withRecheck(recheckMs: number): EtcdOps {
+    return new EtcdOps(this.transport, this.#prefix, this.#policy, this.#timeout, recheckMs);
+  }
+
   /** The absolute key (namespace prefix + `key`). */
   abs(key: string | Buffer): Buffer {
     return Buffer.concat([this.#prefix, typeof key === 'string' ? Buffer.from(key) : key]);
   }
 
   /** The absolute range covering every key that starts with `prefix`. */
-  prefixRange(prefix: string): { key: Buffer; range_end: Buffer } {
+  prefixRange(prefix: string): { key: Buffer; rangeEnd: Buffer } {
     const key = this.abs(prefix);
-    return { key, range_end: prefixEnd(key) };
+    return { key, rangeEnd: prefixEnd(key) };
   }
 
-  /** A key-value from etcd with the namespace prefix stripped and revisions as bigints. */
-  decode(kv: IKeyValue): Kv {
+  /** A key-value from etcd with the namespace prefix stripped. */
+  decode(kv: KeyValue): Kv {
     const bytes = kv.key.subarray(this.#prefix.length);
-    return {
-      key: bytes.toString(),
-      bytes,
-      value: kv.value,
-      createRevision: BigInt(kv.create_revision),
-      modRevision: BigInt(kv.mod_revision),
-      lease: kv.lease,
-    };
-  }
-
-  /** gRPC call options with this session's per-call deadline. */
-  callOptions(): { deadline: number } {
-    return { deadline: Date.now() + this.#timeout };
+    return { key: bytes.toString(), bytes, value: kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision, lease: kv.lease };
   }
 
   /**
-   * One unary call under the retry policy. `onAttempt` runs just before each attempt is sent (the
-   * session uses it to learn when the successful grant was sent).
+   * One call under the retry policy (`send` makes one attempt). `onAttempt` runs just before each
+   * attempt is sent (the session uses it to learn when the successful grant was sent).
    */
-  call<T>(method: UnaryMethod, payload: object, kind: 'read' | 'write', signal?: AbortSignal, onAttempt?: () => void): Promise<T> {
+  call<T>(send: (options: CallOptions) => Promise<T>, subject: Buffer | undefined, kind: 'read' | 'write', signal?: AbortSignal, onAttempt?: () => void): Promise<T> {
+    const options: CallOptions = kind === 'read' && signal ? { timeoutMs: this.#timeout, signal } : { timeoutMs: this.#timeout };
     const calling = (async () => {
       try {
         return await this.#policy.execute(() => {
           onAttempt?.();
-          return unary<T>(this.ns, method, payload, this.callOptions());
+          return send(options);
         }, signal);
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
-        throw explainEtcdError(error, this.ns, this.#subject(payload));
+        const key = subject?.subarray(this.#prefix.length).toString();
+        throw explainTransportError(error, { endpoints: this.transport.endpoints, user: this.transport.user, key });
       }
     })();
     return kind === 'read' ? raceSignal(calling, signal) : calling;
   }
 
-  /** The key a request is about (its first key, relative to the namespace), for error messages. */
-  #subject(payload: object): string | undefined {
-    const p = payload as { key?: Buffer; compare?: { key?: Buffer }[]; success?: Record<string, { key?: Buffer } | undefined>[] };
-    const first = p.key ?? p.compare?.[0]?.key ?? Object.values(p.success?.[0] ?? {})[0]?.key;
-    return Buffer.isBuffer(first) ? first.subarray(this.#prefix.length).toString() : undefined;
-  }
-
   /** A txn that writes, retried on transient errors (every txn leasehold sends is idempotent). */
-  txn(req: ITxnRequest, signal?: AbortSignal): Promise<ITxnResponse> {
-    return this.call({ service: 'KV', method: 'txn' }, req, 'write', signal);
+  txn(req: TxnRequest, signal?: AbortSignal): Promise<TxnResponse> {
+    return this.call((o) => this.transport.txn(req, o), subjectOf(req), 'write', signal);
   }
 
   /** A txn that only reads (guarded reads, snapshots): abandoned at once when `signal` aborts. */
-  readTxn(req: ITxnRequest, signal?: AbortSignal): Promise<ITxnResponse> {
-    return this.call({ service: 'KV', method: 'txn' }, req, 'read', signal);
+  readTxn(req: TxnRequest, signal?: AbortSignal): Promise<TxnResponse> {
+    return this.call((o) => this.transport.txn(req, o), subjectOf(req), 'read', signal);
   }
 
   /** A linearizable range read, retried on transient errors; abandoned at once when `signal` aborts. */
-  range(req: IRangeRequest, signal?: AbortSignal): Promise<IRangeResponse> {
-    return this.call({ service: 'KV', method: 'range' }, req, 'read', signal);
+  range(req: RangeRequest, signal?: AbortSignal): Promise<RangeResponse> {
+    return this.call((o) => this.transport.range(req, o), req.key, 'read', signal);
   }
 
   /** Grants a lease; `onAttempt` runs as each attempt is sent. */
-  leaseGrant(ttl: number, signal?: AbortSignal, onAttempt?: () => void): Promise<ILeaseGrantResponse> {
-    return this.call({ service: 'Lease', method: 'leaseGrant' }, { TTL: ttl }, 'write', signal, onAttempt);
+  leaseGrant(ttl: number, signal?: AbortSignal, onAttempt?: () => void): Promise<LeaseGrantResponse> {
+    return this.call((o) => this.transport.leaseGrant(ttl, o), undefined, 'write', signal, onAttempt);
   }
 
   /** Asks how long a lease has left (TTL -1: gone); `onAttempt` runs as each attempt is sent. */
-  leaseTimeToLive(id: string, signal?: AbortSignal, onAttempt?: () => void): Promise<ILeaseTimeToLiveResponse> {
-    return this.call({ service: 'Lease', method: 'leaseTimeToLive' }, { ID: id }, 'read', signal, onAttempt);
+  leaseTimeToLive(id: string, signal?: AbortSignal, onAttempt?: () => void): Promise<LeaseTimeToLiveResponse> {
+    return this.call((o) => this.transport.leaseTimeToLive(id, o), undefined, 'read', signal, onAttempt);
   }
 
   /**
@@ -165,38 +144,38 @@ export class EtcdOps {
    * blocking every queue they are in until etcd expires the lease after the election — a TTL or more.
    */
   async leaseRevoke(id: string, retryForMs = 0): Promise<void> {
-    const method = { service: 'Lease', method: 'leaseRevoke' } as const;
     const revoking =
       retryForMs > 0
-        ? this.call(method, { ID: id }, 'write', AbortSignal.timeout(clampDelay(retryForMs)))
-        : unary(this.ns, method, { ID: id }, this.callOptions());
+        ? this.call((o) => this.transport.leaseRevoke(id, o), undefined, 'write', AbortSignal.timeout(clampDelay(retryForMs)))
+        : this.transport.leaseRevoke(id, { timeoutMs: this.#timeout });
     await revoking.catch(() => undefined);
   }
 
   /** Deletes `key` only if its create revision is still `createRevision`; true when it deleted. */
   async deleteIfCreated(key: string | Buffer, createRevision: bigint, signal?: AbortSignal): Promise<boolean> {
-    const res = await this.txn(
-      {
-        compare: [guardCompare(this.abs(key), createRevision)],
-        success: [{ request_delete_range: { key: this.abs(key) } }],
-      },
-      signal,
-    );
+    const abs = this.abs(key);
+    const res = await this.txn({ compare: [guardCompare(abs, createRevision)], success: [{ deleteRange: { key: abs } }] }, signal);
     return res.succeeded;
   }
 }
 
+/** The key a txn is about (its first compare's or first op's), for error messages. */
+function subjectOf(req: TxnRequest): Buffer | undefined {
+  const op = req.success[0];
+  return req.compare[0]?.key ?? (op?.range ?? op?.put ?? op?.deleteRange)?.key;
+}
+
 /** The compare that makes a txn conditional on `key` still having create revision `createRevision`. */
-export function guardCompare(absKey: Buffer, createRevision: bigint) {
-  return {
-    key: absKey,
-    target: 'Create' as const,
-    result: 'Equal' as const,
-    create_revision: createRevision.toString(),
-  };
+export function guardCompare(absKey: Buffer, createRevision: bigint): Compare {
+  return { key: absKey, target: 'create', result: 'equal', createRevision };
+}
+
+/** The compare that holds while `absKey` does not exist (its create revision is 0). */
+export function absentCompare(absKey: Buffer): Compare {
+  return guardCompare(absKey, 0n);
 }
 
 /** A range op for a txn. */
-export function rangeOp(req: IRangeRequest): IRequestOp {
-  return { request_range: req };
+export function rangeOp(req: RangeRequest): RequestOp {
+  return { range: req };
 }

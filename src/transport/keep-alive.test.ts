@@ -1,9 +1,10 @@
-// The keep-alive loop against a fake stream (no etcd): which send time each answer is paired with, a
+// The keep-alive loop against a fake stream (no etcd; through the etcd3 adapter's fallback to a pool-less client): which send time each answer is paired with, a
 // stalled stream replaced at once while its late answer still counts, etcd's "gone", reconnects.
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Namespace } from 'etcd3';
 import { afterEach, describe, expect, test } from 'vitest';
+import { Etcd3Transport } from './etcd3/transport.js';
 import { KeepAlive, type KeepAliveOptions } from './keep-alive.js';
 
 /** A keep-alive stream that records what is written and answers only when told to. */
@@ -47,7 +48,7 @@ function start(ns: Namespace, overrides: Partial<KeepAliveOptions> = {}): { rene
   const renewals: [number, number][] = [];
   const gone: Error[] = [];
   running = new KeepAlive({
-    ns,
+    transport: new Etcd3Transport(ns),
     leaseId: '1',
     interval: 10_000,
     stallMs: 100,

@@ -1,5 +1,5 @@
 /**
- * Keeping one lease alive on the raw `LeaseKeepAlive` stream, and reporting each renewal with the
+ * Keeping one lease alive on a `LeaseKeepAlive` stream of the port, and reporting each renewal with the
  * instant its request was *sent* (answers on one stream come in the order of the requests, so each
  * answer is paired with the oldest unanswered send). The Session turns those into its validity
  * deadline; this module only talks to etcd.
@@ -10,15 +10,14 @@
  * a slow member still counts, since we know when its keep-alive was sent. A broken stream is replaced
  * after a backoff.
  */
-import { Backoff } from './backoff.js';
-import type { ILeaseKeepAliveResponse, Namespace } from 'etcd3';
 import { clampDelay } from './abort.js';
-import { markSilent, openKeepAlive, type KeepAliveStream } from './pool.js';
-import { closeStream } from './streams.js';
+import { Backoff } from './backoff.js';
+import type { LeaseKeepAliveResponse } from './messages.js';
+import type { EtcdTransport, Member, Stream as PortStream } from './port.js';
 
 /** What the keep-alive loop needs to know. */
 export interface KeepAliveOptions {
-  ns: Namespace;
+  transport: EtcdTransport;
   /** The lease, etcd's decimal id. */
   leaseId: string;
   /** How often a keep-alive is sent, in ms. */
@@ -35,8 +34,7 @@ export interface KeepAliveOptions {
 
 /** One keep-alive stream, the member it is on, and the send times of its unanswered keep-alives. */
 interface Stream {
-  stream: KeepAliveStream;
-  host: unknown;
+  stream: PortStream<string>;
   pending: number[];
   timer: NodeJS.Timeout | undefined;
 }
@@ -50,8 +48,8 @@ export class KeepAlive {
   #current: Stream | undefined;
   /** Streams replaced because they went silent, still listening for a late answer for a while. */
   readonly #retired = new Set<Stream>();
-  /** The last member a keep-alive stream went silent on (an opaque etcd3 host). */
-  #silentHost: unknown;
+  /** The last member a keep-alive stream went silent on. */
+  #silentMember: Member | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   /** Reconnects after a broken stream: 50 ms up to half an interval, reset by an answer. */
   readonly #backoff: Backoff;
@@ -75,28 +73,38 @@ export class KeepAlive {
 
   #open(): void {
     if (this.#stopped) return;
-    openKeepAlive(this.#o.ns, this.#silentHost).then(
-      ({ stream, host }) => {
-        if (this.#stopped) {
-          closeStream(stream);
-          return;
-        }
-        const s: Stream = { stream, host, pending: [], timer: undefined };
-        this.#current = s;
-        stream.on('data', (res: ILeaseKeepAliveResponse) => this.#answered(s, res));
-        stream.on('error', () => this.#broken(s));
-        stream.on('end', () => this.#broken(s));
-        this.#send();
-      },
-      () => this.#reconnect(),
-    );
+    let s: Stream | undefined;
+    this.#o.transport
+      .leaseKeepAlive(
+        {
+          message: (res) => {
+            if (s) this.#answered(s, res);
+          },
+          end: () => {
+            if (s) this.#broken(s);
+          },
+        },
+        { ...(this.#silentMember ? { avoid: this.#silentMember } : {}), requireLeader: true },
+      )
+      .then(
+        (stream) => {
+          if (this.#stopped) {
+            stream.close();
+            return;
+          }
+          s = { stream, pending: [], timer: undefined };
+          this.#current = s;
+          this.#send();
+        },
+        () => this.#reconnect(),
+      );
   }
 
   #close(s: Stream): void {
     clearTimeout(s.timer);
     this.#retired.delete(s);
     if (this.#current === s) this.#current = undefined;
-    closeStream(s.stream);
+    s.stream.close();
   }
 
   /** The stream failed: replace it after a backoff. */
@@ -110,8 +118,8 @@ export class KeepAlive {
   #silent(s: Stream): void {
     if (this.#current !== s) return;
     this.#current = undefined;
-    this.#silentHost = s.host;
-    markSilent(this.#o.ns, s.host);
+    this.#silentMember = s.stream.member;
+    this.#o.transport.markSilent(s.stream.member);
     this.#retired.add(s);
     s.timer = setTimeout(() => this.#close(s), clampDelay(this.#o.requestTimeout));
     this.#reconnect(true);
@@ -131,23 +139,23 @@ export class KeepAlive {
     if (!s || this.#stopped) return;
     if (s.pending.length > 0) return; // its stall timer decides
     s.pending.push(performance.now());
-    s.stream.write({ ID: this.#o.leaseId });
+    s.stream.send(this.#o.leaseId);
     clearTimeout(s.timer);
     s.timer = setTimeout(() => this.#silent(s), clampDelay(this.#o.stallMs));
   }
 
-  #answered(s: Stream, res: ILeaseKeepAliveResponse): void {
+  #answered(s: Stream, res: LeaseKeepAliveResponse): void {
     const sent = s.pending.shift();
     if (this.#current === s && s.pending.length === 0) clearTimeout(s.timer);
     if (this.#retired.has(s) && s.pending.length === 0) this.#close(s);
     if (this.#stopped) return;
-    const ttl = Number(res.TTL);
+    const ttl = res.ttl;
     if (ttl <= 0) {
-      this.#o.gone(new Error(`etcd answered the keep-alive of lease ${BigInt(this.#o.leaseId).toString(16)} with TTL ${res.TTL}`));
+      this.#o.gone(new Error(`etcd answered the keep-alive of lease ${BigInt(this.#o.leaseId).toString(16)} with TTL ${ttl}`));
       return;
     }
     this.#backoff.reset();
-    if (this.#current === s) this.#silentHost = undefined;
+    if (this.#current === s) this.#silentMember = undefined;
     if (sent !== undefined) this.#o.renewed(sent, ttl);
   }
 }

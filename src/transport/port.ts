@@ -84,6 +84,11 @@ export interface EtcdTransport {
   leaseKeepAlive(handlers: StreamHandlers<LeaseKeepAliveResponse>, options?: StreamOptions): Promise<Stream<string>>;
   /** Remembers that `member` went silent: streams and calls prefer other members for a while. */
   markSilent(member: Member): void;
+  /**
+   * Calls `listener` each time a member goes silent (to a call, a keep-alive, a stream), so that a
+   * stream on that member can check itself at once. Returns the way to stop.
+   */
+  onSilent(listener: (member: Member) => void): () => void;
   /** Closes every connection; calls in flight reject, streams end. Idempotent. */
   close(): void;
 }

@@ -1,73 +1,68 @@
 /**
- * One gRPC watch stream per `etcd3` client, shared by every wait and every observer of every Session
- * on that client (as Go's client does), instead of a stream per wait.
+ * One watch stream per client (per transport), shared by every wait and every observer of every
+ * Session on that client (as Go's client does), instead of a stream per wait.
  *
  * Each watcher gets a watch id of our own on the stream (etcd ≥ 3.4 takes a client-chosen
  * `watch_id`), so responses are routed without relying on the order of creations. Watchers are
  * created at "now" (start revision 0) — synced at birth, never in etcd's 100 ms catch-up loop — and
- * report their creation revision; the engine covers the gap between its read and that revision.
+ * report their creation revision; the engine covers the gap between its read and that revision. A
+ * creation etcd refuses (permission denied, a bad range) is answered with watch id -1, which names no
+ * watcher: etcd answers creations in the order they were sent, so it is the oldest creation not yet
+ * answered that broke (its waiter re-reads, and the read reports the refusal).
  *
- * Failures are per stream: when the stream ends or errors, every watcher on it is told it broke (each
- * re-reads and watches again, on a new stream). The stream is opened through the pool module,
- * preferring a member that has not gone silent, with etcd's "require leader" metadata, so a member
+ * Failures are per stream: when the stream ends, every watcher on it is told it broke (each re-reads
+ * and watches again, on a new stream). Streams carry etcd's "require leader" metadata, so a member
  * cut off from the quorum ends the stream rather than keep it quiet. A wait that finds, by a unary
  * re-read, a change its watch never reported calls {@link suspect}: the hub pings the stream with a
  * progress request, and replaces it (on another member) only when no answer comes — one late event
  * never costs every other watcher a re-read. Every new stream is pinged so too (one opened towards a
  * member the network cannot reach would otherwise wait for a connection that never comes), and so is
  * the stream whenever its member goes silent to a keep-alive or a call of the same client. With no
- * watcher left for a second, the stream is closed (ended before it is cancelled: see `closeStream`).
+ * watcher left for a second, the stream is closed.
  */
-import type { IWatchRequest, IWatchResponse, Namespace } from 'etcd3';
-import { markSilent, onSilent, openWatch, poolKey, type WatchStream } from './pool.js';
-import { closeStream } from './streams.js';
+import type { WatchCreateRequest, WatchResponse } from './messages.js';
+import type { EtcdTransport, Stream } from './port.js';
+import type { WatchRequest } from './messages.js';
 
 /** What a watcher is told. Exactly one of `broken` or the caller's cancel ends it. */
 export interface WatchHandlers {
   /** The watch exists on the server from `revision` on (the creation response's header revision). */
   created(revision: bigint): void;
   /** A response with events for this watcher. */
-  events(res: IWatchResponse): void;
+  events(res: WatchResponse): void;
   /** The watch is gone (stream broken or replaced, or the server cancelled it): re-read, then watch again. */
   broken(): void;
 }
 
 /** What to watch: a key or a range, from now, optionally without put (or delete) events. */
-export interface WatchRange {
-  key: Buffer;
-  range_end?: Buffer;
-  filters?: ('Noput' | 'Nodelete')[];
-}
+export type WatchRange = Pick<WatchCreateRequest, 'key' | 'rangeEnd' | 'filters'>;
 
 /** How long a stream without watchers stays open, for the next wait to reuse. */
 const idleMs = 1000;
 /** How long a progress request may go unanswered before the stream is replaced. */
 const pingMs = 1000;
 
-interface Watcher {
-  handlers: WatchHandlers;
-}
-
 class Hub {
-  readonly #ns: Namespace;
-  #stream: WatchStream | undefined;
-  #host: unknown;
-  #opening: Promise<void> | undefined;
+  readonly #transport: EtcdTransport;
+  #stream: Stream<WatchRequest> | undefined;
+  #opening = false;
   #nextId = 1;
-  readonly #watchers = new Map<string, Watcher>();
+  readonly #watchers = new Map<number, WatchHandlers>();
   /** Create requests waiting for the stream to open. */
-  #pending: { id: string; request: IWatchRequest }[] = [];
+  #pending: WatchCreateRequest[] = [];
+  /** Ids whose creation was sent on the current stream and not yet answered, oldest first. */
+  #unanswered: number[] = [];
   #idleTimer: NodeJS.Timeout | undefined;
-  #ping: { timer: NodeJS.Timeout; stream: WatchStream } | undefined;
+  #ping: { timer: NodeJS.Timeout; stream: Stream<WatchRequest> } | undefined;
   /** Streams opened, for tests and the bench. */
   opened = 0;
 
-  constructor(ns: Namespace) {
-    this.#ns = ns;
+  constructor(transport: EtcdTransport) {
+    this.#transport = transport;
     // The member our stream is on stopped answering a keep-alive or a call: ask the stream at once,
     // rather than wait for a watcher's periodic re-read to find out.
-    onSilent(ns, (host) => {
-      if (host === this.#host) this.suspect();
+    transport.onSilent((member) => {
+      if (this.#stream && member === this.#stream.member) this.suspect();
     });
   }
 
@@ -77,17 +72,15 @@ class Hub {
 
   watch(range: WatchRange, handlers: WatchHandlers): () => void {
     clearTimeout(this.#idleTimer);
-    const id = String(this.#nextId++);
-    this.#watchers.set(id, { handlers });
-    const request: IWatchRequest = {
-      create_request: { ...range, start_revision: 0, watch_id: id } as unknown as NonNullable<IWatchRequest['create_request']>,
-    };
-    if (this.#stream) this.#stream.write(request);
+    const watchId = this.#nextId++;
+    this.#watchers.set(watchId, handlers);
+    const create: WatchCreateRequest = { ...range, startRevision: 0n, watchId };
+    if (this.#stream) this.#create(this.#stream, create);
     else {
-      this.#pending.push({ id, request });
+      this.#pending.push(create);
       this.#open();
     }
-    return () => this.#cancel(id);
+    return () => this.#cancel(watchId);
   }
 
   /** A watcher saw a change its watch did not report: ping the stream, replace it if it is silent. */
@@ -95,26 +88,30 @@ class Hub {
     if (this.#stream) this.#probe(this.#stream);
   }
 
+  #create(stream: Stream<WatchRequest>, create: WatchCreateRequest): void {
+    this.#unanswered.push(create.watchId);
+    stream.send({ create });
+  }
+
   /** Pings `stream` with a progress request; no answer of any kind within `pingMs`: replace it. */
-  #probe(stream: WatchStream): void {
+  #probe(stream: Stream<WatchRequest>): void {
     if (this.#ping?.stream === stream) return;
     const timer = setTimeout(() => {
       if (this.#ping?.stream !== stream) return;
       this.#ping = undefined;
-      const host = this.#host;
       this.#drop(stream);
-      markSilent(this.#ns, host);
+      this.#transport.markSilent(stream.member);
     }, pingMs);
     timer.unref();
     this.#ping = { timer, stream };
-    stream.write({ progress_request: {} } as IWatchRequest);
+    stream.send({ progress: true });
   }
 
-  #cancel(id: string): void {
-    if (!this.#watchers.delete(id)) return;
-    const queued = this.#pending.findIndex((p) => p.id === id);
+  #cancel(watchId: number): void {
+    if (!this.#watchers.delete(watchId)) return;
+    const queued = this.#pending.findIndex((p) => p.watchId === watchId);
     if (queued >= 0) this.#pending.splice(queued, 1);
-    else this.#stream?.write({ cancel_request: { watch_id: id } } as unknown as IWatchRequest);
+    else this.#stream?.send({ cancel: { watchId } });
     if (this.#watchers.size === 0) {
       clearTimeout(this.#idleTimer);
       this.#idleTimer = setTimeout(() => {
@@ -126,62 +123,77 @@ class Hub {
 
   #open(): void {
     if (this.#opening) return;
-    this.#opening = openWatch(this.#ns).then(
-      ({ stream, host }) => {
-        this.#opening = undefined;
-        this.opened++;
-        if (this.#watchers.size === 0) {
-          closeStream(stream);
-          return;
-        }
-        this.#stream = stream;
-        this.#host = host;
-        stream.on('data', (res: IWatchResponse) => this.#route(stream, res));
-        stream.on('error', () => this.#drop(stream));
-        stream.on('end', () => this.#drop(stream));
-        for (const { request } of this.#pending.splice(0)) stream.write(request);
-        // A stream to a member that cannot be reached never opens and never fails (its SYNs vanish in
-        // a partition): it must answer like any other.
-        this.#probe(stream);
-      },
-      () => {
-        // Could not open a stream (every member unreachable, breaker open): those waiting re-read
-        // and try again after their backoff.
-        this.#opening = undefined;
-        for (const { id } of this.#pending.splice(0)) this.#breakOne(id);
-      },
-    );
+    this.#opening = true;
+    let stream: Stream<WatchRequest> | undefined;
+    this.#transport
+      .watch(
+        {
+          message: (res) => {
+            if (stream) this.#route(stream, res);
+          },
+          end: () => {
+            if (stream) this.#drop(stream);
+          },
+        },
+        { requireLeader: true },
+      )
+      .then(
+        (opened) => {
+          this.#opening = false;
+          this.opened++;
+          if (this.#watchers.size === 0) {
+            opened.close();
+            return;
+          }
+          stream = opened;
+          this.#stream = opened;
+          this.#unanswered = [];
+          for (const create of this.#pending.splice(0)) this.#create(opened, create);
+          // A stream to a member that cannot be reached never opens and never fails (its SYNs vanish in
+          // a partition): it must answer like any other.
+          this.#probe(opened);
+        },
+        () => {
+          // Could not open a stream (every member unreachable): those waiting re-read and try again
+          // after their backoff.
+          this.#opening = false;
+          for (const { watchId } of this.#pending.splice(0)) this.#breakOne(watchId);
+        },
+      );
   }
 
-  #route(stream: WatchStream, res: IWatchResponse): void {
+  #route(stream: Stream<WatchRequest>, res: WatchResponse): void {
     if (stream !== this.#stream) return;
     if (this.#ping?.stream === stream) {
       // Any answer shows the stream alive; a progress answer carries watch id -1.
       clearTimeout(this.#ping.timer);
       this.#ping = undefined;
     }
-    const watcher = this.#watchers.get(String(res.watch_id));
-    if (!watcher) return; // cancelled by us, or a progress answer
-    if (res.canceled) {
-      this.#breakOne(String(res.watch_id));
-      return;
-    }
     if (res.created) {
-      watcher.handlers.created(BigInt(res.header.revision));
+      // Creations are answered in the order they were sent; a refused one carries watch id -1.
+      const oldest = this.#unanswered.shift();
+      const id = res.watchId === -1 ? oldest : res.watchId;
+      if (res.watchId !== -1 && oldest !== res.watchId) this.#unanswered = this.#unanswered.filter((w) => w !== res.watchId);
+      if (id === undefined) return;
+      if (res.canceled) this.#breakOne(id);
+      else this.#watchers.get(id)?.created(res.header.revision);
       return;
     }
-    if (res.events.length > 0) watcher.handlers.events(res);
+    const watcher = this.#watchers.get(res.watchId);
+    if (!watcher) return; // cancelled by us, or a progress answer
+    if (res.canceled) this.#breakOne(res.watchId);
+    else if (res.events.length > 0) watcher.events(res);
   }
 
-  #breakOne(id: string): void {
-    const watcher = this.#watchers.get(id);
+  #breakOne(watchId: number): void {
+    const watcher = this.#watchers.get(watchId);
     if (!watcher) return;
-    this.#watchers.delete(id);
-    watcher.handlers.broken();
+    this.#watchers.delete(watchId);
+    watcher.broken();
   }
 
   /** Closes `stream` (if it is still ours) and tells every watcher on it that it broke. */
-  #drop(stream: WatchStream): void {
+  #drop(stream: Stream<WatchRequest>): void {
     if (stream !== this.#stream) return;
     this.#stream = undefined;
     if (this.#ping?.stream === stream) {
@@ -189,32 +201,31 @@ class Hub {
       this.#ping = undefined;
     }
     clearTimeout(this.#idleTimer);
-    closeStream(stream);
+    stream.close();
     for (const id of [...this.#watchers.keys()]) this.#breakOne(id);
   }
 }
 
-const hubs = new WeakMap<object, Hub>();
+const hubs = new WeakMap<EtcdTransport, Hub>();
 
-function hubOf(ns: Namespace): Hub {
-  const key = poolKey(ns);
-  let hub = hubs.get(key);
-  if (!hub) hubs.set(key, (hub = new Hub(ns)));
+function hubOf(transport: EtcdTransport): Hub {
+  let hub = hubs.get(transport);
+  if (!hub) hubs.set(transport, (hub = new Hub(transport)));
   return hub;
 }
 
 /** Watches `range` from now on the client's shared stream; returns the way to cancel the watch. */
-export function watch(ns: Namespace, range: WatchRange, handlers: WatchHandlers): () => void {
-  return hubOf(ns).watch(range, handlers);
+export function watch(transport: EtcdTransport, range: WatchRange, handlers: WatchHandlers): () => void {
+  return hubOf(transport).watch(range, handlers);
 }
 
 /** Tells the client's hub that a watch seems to have missed a change (see the file comment). */
-export function suspect(ns: Namespace): void {
-  hubOf(ns).suspect();
+export function suspect(transport: EtcdTransport): void {
+  hubOf(transport).suspect();
 }
 
 /** How many watch streams the client's hub has opened, and how many watchers it has now (tests, bench). */
-export function hubStats(ns: Namespace): { opened: number; watchers: number } {
-  const hub = hubOf(ns);
+export function hubStats(transport: EtcdTransport): { opened: number; watchers: number } {
+  const hub = hubOf(transport);
   return { opened: hub.opened, watchers: hub.watchers };
 }

@@ -2,7 +2,7 @@
 // of this tree is installed twice, in two node_modules of their own, so each copy has its own classes
 // (instanceof fails across them) while the guards still agree. Every error is produced by a real
 // operation against etcd with copy A and judged by copy B's guards (and A's).
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +83,7 @@ function install(dist: string, name: string): string {
   mkdirSync(pkg, { recursive: true });
   cpSync(dist, join(pkg, 'dist'), { recursive: true });
   writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'leasehold', type: 'module', exports: { '.': './dist/index.js' } }));
-  for (const dep of ['cockatiel', 'etcd3']) symlinkSync(join(root, 'node_modules', dep), join(modules, dep), 'dir');
+  for (const dep of ['cockatiel', 'etcd3', 'protobufjs', 'long']) symlinkSync(join(root, 'node_modules', dep), join(modules, dep), 'dir');
   return join(pkg, 'dist', 'index.js');
 }
 
@@ -92,6 +92,8 @@ beforeAll(async () => {
   const dist = join(dir, 'dist');
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   await promisify(execFile)(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', dist]);
+  // As `npm run build` does: the generated codec is JavaScript, which tsc does not copy.
+  for (const file of ['rpc.js', 'rpc.d.ts']) copyFileSync(join(root, 'src/transport/codec', file), join(dist, 'transport/codec', file));
   A = (await import(pathToFileURL(install(dist, 'a')).href)) as Leasehold;
   B = (await import(pathToFileURL(install(dist, 'b')).href)) as Leasehold;
 }, 60_000);

@@ -17,9 +17,13 @@ import {
   isForeignKeyError,
   type LeaderState,
 } from '../../src/index.js';
-import { isTransientError } from '../../src/transport/retry.js';
+import { toTransportError } from '../../src/transport/etcd3/errors.js';
+import { isTransientError as isTransient } from '../../src/transport/retry.js';
+
 import { etcdForFile } from '../fixture.js';
 import { keysUnder, stillPending, uniqueName } from '../helpers.js';
+
+const isTransientError = (error: unknown): boolean => isTransient(toTransportError(error, undefined));
 
 const fx = etcdForFile(5);
 
@@ -217,7 +221,7 @@ describe('oversized input', () => {
 describe('options that are wrong', () => {
   test.each([
     [{ ttl: '10' }, TypeError, 'Expected `ttl` to be an integer, got the string "10"'],
-    [{ tll: 10 }, TypeError, 'Unknown option `tll` of Session.create (known: ttl, leaseId, keepAliveInterval, safetyMargin, requestTimeout, retryPolicy, signal); did you mean `ttl`?'],
+    [{ tll: 10 }, TypeError, 'Unknown option `tll` of Session.create (known: ttl, leaseId, keepAliveInterval, safetyMargin, requestTimeout, retryPolicy, transport, signal); did you mean `ttl`?'],
     [{ signal: 'x' }, TypeError, 'Expected `signal` of Session.create to be an AbortSignal, got the string "x"'],
     [{ retryPolicy: 'x' }, TypeError, 'Expected `retryPolicy` to be a cockatiel policy (an object with `execute`), got the string "x"'],
     [{ ttl: 1e12 }, RangeError, 'Expected `ttl` to be an integer from 1 to 9000000000, got `1000000000000`'],

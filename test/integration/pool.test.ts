@@ -3,8 +3,8 @@
 // silently falling back to the public clients (and losing its member choice and endpoint attribution).
 import { Etcd3 } from 'etcd3';
 import { describe, expect, test } from 'vitest';
-import { endpointOf, endpointsOf, openKeepAlive, openWatch, poolKey, unary } from '../../src/transport/pool.js';
-import { closeStream } from '../../src/transport/streams.js';
+import { endpointOf, endpointsOf, openKeepAlive, openWatch, poolKey, unary } from '../../src/transport/etcd3/pool.js';
+import { closeStream } from '../../src/transport/etcd3/streams.js';
 import { etcdForFile } from '../fixture.js';
 
 const fx = etcdForFile(5);

@@ -124,6 +124,9 @@ export class FakeTransport implements EtcdTransport {
   }
 
   markSilent(): void {}
+  onSilent(): () => void {
+    return () => undefined;
+  }
 
   close(): void {
     for (const id of [...this.#leases.keys()]) clearTimeout(this.#leases.get(id)!.timer);

@@ -1,11 +1,10 @@
 /**
- * The members a transport talks to, which one each call or stream goes to, and which one went silent.
- *
- * Each call or stream goes to a member in random order, preferring one other than the member last
- * seen silent (a stream that stalled, a call that timed out, a connection refused) for
- * `silenceMemoryMs`, and other than the one the caller asks to avoid. One memory per transport, so
- * keep-alives, watches and calls learn from each other.
+ * The members a transport talks to, and which one each call or stream goes to: the order of
+ * `../member-choice.ts` (one that answered, before one not heard from, before one that went silent;
+ * random within a rank), shared with the etcd3 adapter. One memory per transport, so keep-alives,
+ * watches and calls learn from each other.
  */
+import { MemberChoice } from '../member-choice.js';
 import type { Member } from '../port.js';
 import { Channel, type ChannelOptions } from './channel.js';
 
@@ -16,27 +15,31 @@ export interface H2Member extends Member {
 
 export class Members {
   readonly all: readonly H2Member[];
-  readonly #memoryMs: number;
-  #silent: { member: Member; until: number } | undefined;
+  readonly #choice: MemberChoice<Member>;
 
   constructor(endpoints: readonly string[], channel: Omit<ChannelOptions, 'endpoint'>, silenceMemoryMs: number) {
     this.all = endpoints.map((endpoint) => ({ endpoint, channel: new Channel({ ...channel, endpoint }) }));
-    this.#memoryMs = silenceMemoryMs;
+    this.#choice = new MemberChoice(silenceMemoryMs);
   }
 
-  /** The member to use next: a random one other than `avoid` and the silent one, when there is one. */
+  /** The member to use next (see the file comment), other than `avoid` when there is another. */
   pick(avoid?: Member): H2Member {
-    const all = this.all;
-    if (all.length === 1) return all[0]!;
-    const silent = this.#silent && this.#silent.until > performance.now() ? this.#silent.member : undefined;
-    const good = all.filter((m) => m !== avoid && m !== silent);
-    const from = good.length > 0 ? good : all.filter((m) => m !== avoid);
-    return from[Math.floor(Math.random() * from.length)] ?? all[0]!;
+    if (this.all.length === 1) return this.all[0]!;
+    return (this.#choice.order(this.all, avoid)[0] as H2Member | undefined) ?? this.all[0]!;
   }
 
-  /** Remembers `member` as silent for a while. */
+  /** `member` answered a call or a stream. */
+  answered(member: Member): void {
+    this.#choice.answered(member);
+  }
+
+  /** Remembers `member` as silent for a while, and tells the listeners. */
   markSilent(member: Member): void {
-    if (this.all.includes(member as H2Member)) this.#silent = { member, until: performance.now() + this.#memoryMs };
+    if (this.all.includes(member as H2Member)) this.#choice.silent(member);
+  }
+
+  onSilent(listener: (member: Member) => void): () => void {
+    return this.#choice.onSilent(listener);
   }
 
   close(): void {

@@ -82,6 +82,10 @@ export class H2Transport implements EtcdTransport {
     this.#members.markSilent(member);
   }
 
+  onSilent(listener: (member: Member) => void): () => void {
+    return this.#members.onSilent(listener);
+  }
+
   close(): void {
     this.#closed = true;
     this.#members.close();
@@ -93,13 +97,19 @@ export class H2Transport implements EtcdTransport {
     const token = known === null ? await this.#tokens.current() : known;
     const member = this.#members.pick();
     try {
-      return await unary(member.channel, { path, token, timeoutMs: options.timeoutMs }, body, options.signal);
+      const res = await unary(member.channel, { path, token, timeoutMs: options.timeoutMs, requireLeader: true }, body, options.signal);
+      this.#members.answered(member);
+      return res;
     } catch (error) {
       if (!retried && error instanceof TransportError && invalidToken.test(error.message)) {
         this.#tokens.invalidate(token);
         return this.#call(path, body, options, true);
       }
-      if (isUnreachable(error)) this.#members.markSilent(member);
+      // No answer in time, unreachable, or "no leader" (etcd's require-leader refusal): try another
+      // member next; any other refusal is an answer.
+      if (isUnreachable(error) || (error instanceof TransportError && (error.code === 'UNAVAILABLE' || error.code === 'DEADLINE_EXCEEDED'))) {
+        this.#members.markSilent(member);
+      } else if (error instanceof TransportError) this.#members.answered(member);
       throw error;
     }
   }
@@ -131,6 +141,7 @@ export class H2Transport implements EtcdTransport {
           return;
         }
         const reason = stale?.(res);
+        this.#members.answered(member);
         if (reason === undefined) handlers.message(res);
         else {
           raw.close();

@@ -21,7 +21,7 @@
  * every function falls back to the public clients; `test/integration/pool.test.ts` fails loudly if a
  * new `etcd3` changes what this module relies on.
  */
-import { MemberChoice } from './member-choice.js';
+import { MemberChoice } from '../member-choice.js';
 import {
   castGrpcError,
   EtcdInvalidAuthTokenError,
@@ -231,4 +231,32 @@ export async function unary<Res>(
     if (endpoint !== undefined && typeof error === 'object' && error !== null) failedAt.set(error, endpoint);
     throw error;
   }
+}
+
+/** The options the user gave the client (`hosts`, `credentials`, `auth`, `grpcOptions`), when they can be read. */
+export function clientOptionsOf(ns: Namespace): Record<string, unknown> | undefined {
+  const options = (poolOf(ns) as { options?: unknown } | undefined)?.options;
+  return typeof options === 'object' && options !== null ? (options as Record<string, unknown>) : undefined;
+}
+
+const closeListeners = new WeakMap<object, (() => void)[]>();
+
+/**
+ * Calls `fn` when the user closes the client (`Etcd3.close()` closes its pool): what leasehold opened
+ * for that client (another transport's connections) closes with it.
+ */
+export function onClientClose(ns: Namespace, fn: () => void): void {
+  const pool = poolOf(ns) as (PoolLike & { close?: () => void }) | undefined;
+  if (!pool || typeof pool.close !== 'function') return;
+  let listeners = closeListeners.get(pool);
+  if (!listeners) {
+    closeListeners.set(pool, (listeners = []));
+    const close = pool.close.bind(pool);
+    const all = listeners;
+    pool.close = () => {
+      for (const listener of all.splice(0)) listener();
+      close();
+    };
+  }
+  listeners.push(fn);
 }

@@ -1,5 +1,5 @@
-// Which errors are transient, and what an etcd3 error becomes: no etcd needed (a client on a closed
-// port fails the way an unreachable etcd does).
+// Which etcd3 errors are transient, what each becomes on the port, and what the user then sees: no
+// etcd needed (a client on a closed port fails the way an unreachable etcd does).
 import { BrokenCircuitError, IsolatedCircuitError } from 'cockatiel';
 import {
   ClientClosedError,
@@ -20,9 +20,22 @@ import {
   RecoverableError,
 } from 'etcd3';
 import { afterAll, describe, expect, test, vi } from 'vitest';
-import { EtcdUnavailableError, LeaseLostError, NotHeldError } from '../errors.js';
-import { unary } from './pool.js';
-import { causes, defaultRetryPolicy, explainEtcdError, grpcCode, isLeaseNotFound, isTlsFailure, isTransientError } from './retry.js';
+import { EtcdUnavailableError, LeaseLostError, NotHeldError } from '../../errors.js';
+import { explainTransportError } from '../explain.js';
+import { TransportError } from '../port.js';
+import { causes, defaultRetryPolicy, isLeaseNotFound, isTransientError as isTransient } from '../retry.js';
+import { grpcCode, isTlsFailure, isTransientEtcd3Error, toTransportError } from './errors.js';
+import { authUserOf, endpointOf, endpointsOf, unary } from './pool.js';
+
+/** Whether leasehold retries `error` (an etcd3 error as the adapter reports it, or a leasehold error). */
+const isTransientError = (error: unknown): boolean => isTransient(toTransportError(error, undefined));
+
+/** What the user sees of an etcd3 error met on `ns` (about `key`). */
+function explainEtcdError(error: unknown, ns: Etcd3, key?: string): unknown {
+  return explainTransportError(toTransportError(error, endpointOf(error)), { endpoints: endpointsOf(ns), user: authUserOf(ns), key });
+}
+
+const unavailable = (): TransportError => new TransportError('14 UNAVAILABLE: x', { code: 'UNAVAILABLE', kind: 'transient', endpoint: undefined });
 
 const clients: Etcd3[] = [];
 /** A client of etcd at `hosts` (nothing listens there; nothing connects until a call is made). */
@@ -104,7 +117,8 @@ describe('isTransientError', () => {
     'etcdserver: not capable',
     'raft: stopped',
   ])('an error saying "%s" is transient', (message) => {
-    expect(isTransientError(new Error(message))).toBe(true);
+    expect(isTransientEtcd3Error(new Error(message))).toBe(true);
+    expect(isTransientError(new Error(`14 UNAVAILABLE: ${message}`))).toBe(true);
   });
 
   test.each([
@@ -113,15 +127,16 @@ describe('isTransientError', () => {
     ['a non-error', 'ECONNREFUSED'],
     ['an expired lease', new EtcdLeaseInvalidError('1')],
     ['an expired lease, whatever its message says', Object.assign(new EtcdLeaseInvalidError('1'), { message: 'connection refused' })],
+    ['a plain error saying "connection refused" (not etcd3\'s)', new Error('connection refused')],
     ['refused credentials', new EtcdAuthenticationFailedError('authentication failed')],
     ['GRPCUnauthenticatedError', new GRPCUnauthenticatedError('16 UNAUTHENTICATED: x')],
-    ['an auth message', new Error('etcdserver: invalid user ID or password')],
-    ['an empty user name', new Error('etcdserver: user name is empty')],
+    ['an auth message', new Error('2 UNKNOWN: etcdserver: invalid user ID or password')],
+    ['an empty user name', new Error('2 UNKNOWN: etcdserver: user name is empty')],
     ['a refused certificate, though UNAVAILABLE', new GRPCUnavailableError('14 UNAVAILABLE: alert bad certificate')],
     ['a message over 2 MiB, though RESOURCE_EXHAUSTED', new GRPCResourceExhastedError('8 RESOURCE_EXHAUSTED: Received message larger than max (4194405 vs. 4194304)')],
     ['a full database', new GRPCResourceExhastedError('8 RESOURCE_EXHAUSTED: etcdserver: mvcc: database space exceeded')],
-    ['a request too large', new Error('etcdserver: request is too large')],
-    ['a key too large', new Error('too large')],
+    ['a request too large', new Error('2 UNKNOWN: etcdserver: request is too large')],
+    ['a key too large', new Error('14 UNAVAILABLE: too large')],
     ['an invalid argument', new GRPCInvalidArgumentError('3 INVALID_ARGUMENT: x')],
     ['a plain error', new Error('boom')],
   ])('%s is not transient', (_name, error) => {
@@ -131,11 +146,12 @@ describe('isTransientError', () => {
 
 describe('isLeaseNotFound', () => {
   test('etcd says the lease is gone: the error itself or a cause of it', () => {
-    expect(isLeaseNotFound(new EtcdLeaseInvalidError('1'))).toBe(true);
+    expect(isLeaseNotFound(toTransportError(new EtcdLeaseInvalidError('1'), undefined))).toBe(true);
+    expect(isLeaseNotFound(toTransportError(new GRPCGenericError('5 NOT_FOUND: etcdserver: requested lease not found'), undefined))).toBe(true);
     expect(isLeaseNotFound(new Error('etcdserver: requested lease not found'))).toBe(true);
     expect(isLeaseNotFound(new Error('lease not found'))).toBe(true);
     expect(isLeaseNotFound(new Error('wrapped', { cause: new Error('Requested Lease Not Found') }))).toBe(true);
-    expect(isLeaseNotFound(new Error('wrapped', { cause: new EtcdLeaseInvalidError('1') }))).toBe(true);
+    expect(isLeaseNotFound(new Error('wrapped', { cause: toTransportError(new EtcdLeaseInvalidError('1'), undefined) }))).toBe(true);
     expect(isLeaseNotFound(new Error('lease expired'))).toBe(false);
     expect(isLeaseNotFound('lease not found')).toBe(false);
   });
@@ -160,9 +176,9 @@ describe('explainEtcdError', () => {
       expect(explainEtcdError(error, ns)).toBe(error);
     }
     const lease = new EtcdLeaseInvalidError('1');
-    expect(explainEtcdError(lease, ns)).toBe(lease);
+    expect(explainEtcdError(lease, ns)).toMatchObject({ name: 'TransportError', kind: 'lease-not-found', cause: lease });
     const leaseGone = new GRPCGenericError('5 NOT_FOUND: etcdserver: requested lease not found');
-    expect(explainEtcdError(leaseGone, ns)).toBe(leaseGone);
+    expect(explainEtcdError(leaseGone, ns)).toMatchObject({ name: 'TransportError', kind: 'lease-not-found', cause: leaseGone });
   });
 
   test('a transient error becomes EtcdUnavailableError, naming every endpoint when the failing one is not known', () => {
@@ -173,7 +189,7 @@ describe('explainEtcdError', () => {
       message: 'etcd at 127.0.0.1:1, 127.0.0.1:2 unavailable: 14 UNAVAILABLE: connect ECONNREFUSED',
       endpoints: ['127.0.0.1:1', '127.0.0.1:2'],
       code: 'UNAVAILABLE',
-      cause,
+      cause: { name: 'TransportError', kind: 'transient', cause },
     });
     // A message in etcd3's "<code> <NAME>: " form is an etcd3 error too — only at its start.
     expect(explainEtcdError(new Error('14 UNAVAILABLE: connection refused'), ns)).toMatchObject({ name: 'EtcdUnavailableError', code: 'UNAVAILABLE' });
@@ -231,8 +247,8 @@ describe('explainEtcdError', () => {
     const c = client(['127.0.0.1:1']);
     const failed = await unary(c, { service: 'KV', method: 'range' }, { key: Buffer.from('k') }, { deadline: Date.now() + 2000 }).catch((e: unknown) => e);
     expect(explainEtcdError(failed, ns)).toMatchObject({ name: 'EtcdUnavailableError', endpoints: ['127.0.0.1:1'], message: expect.stringMatching(/^etcd at 127\.0\.0\.1:1 unavailable: /) as unknown });
-    const none = { pool: undefined } as never;
-    expect((explainEtcdError(new GRPCUnavailableError('14 UNAVAILABLE: x'), none) as Error).message).toBe('etcd at (unknown endpoint) unavailable: 14 UNAVAILABLE: x');
+    const none = explainTransportError(toTransportError(new GRPCUnavailableError('14 UNAVAILABLE: x'), undefined), { endpoints: [], user: undefined });
+    expect((none as Error).message).toBe('etcd at (unknown endpoint) unavailable: 14 UNAVAILABLE: x');
   });
 });
 
@@ -244,12 +260,12 @@ describe('defaultRetryPolicy', () => {
       let calls = 0;
       const failing = policy.execute(() => {
         calls++;
-        throw new GRPCUnavailableError('14 UNAVAILABLE: x');
+        throw unavailable();
       });
       const settled = failing.catch((e: unknown) => e);
       expect(calls, 'the first attempt at once').toBe(1);
       await vi.advanceTimersByTimeAsync(60_000);
-      expect(await settled).toBeInstanceOf(GRPCUnavailableError);
+      expect(await settled).toBeInstanceOf(TransportError);
       expect(calls).toBe(13);
       let refused = 0;
       await expect(
@@ -261,7 +277,7 @@ describe('defaultRetryPolicy', () => {
       expect(refused).toBe(1);
       let flaky = 0;
       const recovered = policy.execute(() => {
-        if (++flaky < 3) throw new Error('etcdserver: leader changed');
+        if (++flaky < 3) throw toTransportError(new Error('14 UNAVAILABLE: etcdserver: leader changed'), undefined);
         return 'ok';
       });
       await vi.advanceTimersByTimeAsync(10_000);
@@ -280,7 +296,7 @@ describe('defaultRetryPolicy', () => {
       const done = defaultRetryPolicy()
         .execute(() => {
           last = Date.now();
-          throw new GRPCUnavailableError('14 UNAVAILABLE: x');
+          throw unavailable();
         })
         .catch(() => undefined);
       await vi.advanceTimersByTimeAsync(60_000);
