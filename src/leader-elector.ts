@@ -8,6 +8,7 @@ import type { Leadership } from './leadership.js';
 import { publishLeader } from './diagnostics.js';
 import { isLeaseLostError, LeaseholdError, NotLeaderError } from './errors.js';
 import { emitSafely, probeHandler } from './health.js';
+import { electorHealth, sameLeader } from './leader-health.js';
 import { sleep } from './transport/abort.js';
 import { maxTtl, checkClient, checkSessionOptions, timings } from './engine/session-options.js';
 import { checkBackoff, checkFunction, checkInteger, checkMs, checkOptions, checkText, maxValueBytes, signalOption } from './engine/validate.js';
@@ -312,22 +313,8 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
   health(options?: { tolerance?: number }): LeaderHealth {
     const { tolerance = defaultTolerance } = checkOptions(options, 'LeaderElector.health', ['tolerance']);
     checkMs('tolerance', tolerance, true);
-    const now = performance.now();
-    const leadership = this.#leadership;
     const running = this.#running !== undefined && !this.#stop.signal.aborted;
-    const source = running ? this.#source?.health() : undefined;
-    const base = { ready: source?.ready === true, leading: this.isLeader, ...(leadership ? { term: leadership.term } : {}) };
-    const ended = this.#termEnded;
-    if (leadership && ended && now - ended.at > tolerance) {
-      const why = ended.reason instanceof Error ? ended.reason.message : String(ended.reason);
-      return { ...base, healthy: false, reason: `term ${leadership.term} ended ${Math.round(now - ended.at)} ms ago (${why}) but its callback has not returned: it ignores its signal` };
-    }
-    const deadline = leadership?.session.deadline ?? now;
-    if (leadership && !leadership.signal.aborted && now - deadline > tolerance) {
-      return { ...base, healthy: false, reason: `leading term ${leadership.term} although the session's validity ran out ${Math.round(now - deadline)} ms ago` };
-    }
-    if (source && !source.live) return { ...base, healthy: false, reason: source.reason ?? 'its SessionSource is not live' };
-    return { ...base, healthy: true };
+    return electorHealth({ leadership: this.#leadership, leading: this.isLeader, termEnded: this.#termEnded, source: running ? this.#source?.health() : undefined, tolerance });
   }
 
   /**
@@ -366,8 +353,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
   /** Reports the observed leader — or nobody, while the source has no live session — when that changed. */
   #report(): void {
     const state = this.#source?.session === undefined ? null : this.#observed;
-    const same = state === null ? this.#leader === null : this.#leader !== null && state.key === this.#leader.key && state.term === this.#leader.term && state.value === this.#leader.value;
-    if (same) return;
+    if (sameLeader(state, this.#leader)) return;
     this.#leader = state;
     publishLeader(() => ({ name: this.name, leader: state, self: state !== null && state.leaseId === this.#leadership?.leaseId, source: 'elector' }));
     this.#emit('leaderChanged', state);

@@ -79,6 +79,21 @@ export interface LeaseholdMetrics {
   unregister(): void;
 }
 
+/** Every metric `registerLeaseholdMetrics` registers (what `unregister()` removes). */
+const metricNames = [
+  'leasehold_acquire_wait_seconds',
+  'leasehold_acquisitions_total',
+  'leasehold_waiting',
+  'leasehold_held',
+  'leasehold_hold_seconds',
+  'leasehold_sessions_lost_total',
+  'leasehold_session_regrant_gap_seconds',
+  'leasehold_session_without_seconds',
+  'leasehold_keepalive_round_trip_seconds',
+  'leasehold_session_validity_seconds',
+  'leader_election_master_status',
+];
+
 /**
  * Registers leasehold's metrics in `registry` (prom-client's default registry when omitted), for every
  * Session of the process: counters and histograms count the diagnostics channels' events from now on;
@@ -153,19 +168,6 @@ export function registerLeaseholdMetrics(registry: Registry = defaultRegistry, o
     const campaigning = waits.filter((c) => c.primitive === 'election').map((c): Sample => [{ name: c.name }, 0]);
     return [...campaigning, ...holdings.filter((h) => h.primitive === 'election').map((h): Sample => [{ name: h.name }, 1])];
   }, true, Math.max);
-  const metricNames = [
-    'leasehold_acquire_wait_seconds',
-    'leasehold_acquisitions_total',
-    'leasehold_waiting',
-    'leasehold_held',
-    'leasehold_hold_seconds',
-    'leasehold_sessions_lost_total',
-    'leasehold_session_regrant_gap_seconds',
-    'leasehold_session_without_seconds',
-    'leasehold_keepalive_round_trip_seconds',
-    'leasehold_session_validity_seconds',
-    'leader_election_master_status',
-  ];
 
   const onAsyncEnd = (message: unknown): void => {
     const c = message as AcquireContext;

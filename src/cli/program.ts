@@ -63,24 +63,7 @@ Several names: LEASEHOLD_KIND=multilock, LEASEHOLD_COUNT, LEASEHOLD_NAME_1…, L
       return run(lockSpec(names), command, flags);
     });
 
-  for (const mode of ['read', 'write'] as const) {
-    runOptions(program.command(`${mode}-lock`).description(`run a command while holding the ${mode} side of a ReadWriteLock${mode === 'read' ? ' (shared with other readers)' : ' (exclusive)'}`))
-      .argument('<name>', 'the lock’s name', name)
-      .argument('<command...>', 'the command and its arguments, after --')
-      .addHelpText('after', runHelp(`  $ leasehold ${mode}-lock config -- ${mode === 'read' ? './render-config.sh' : './rotate-config.sh'}`))
-      .action((n: string, command: string[], flags: Flags) =>
-        run({
-          kind: 'rwlock',
-          name: n,
-          waitingFor: `${mode} lock ${JSON.stringify(n)}`,
-          acquire: async (session, signal) => {
-            const rw = new ReadWriteLock(session, n);
-            const handle = mode === 'read' ? await rw.readLock({ signal }) : await rw.writeLock({ signal });
-            return { handle, env: { LEASEHOLD_MODE: mode } };
-          },
-        }, command, flags),
-      );
-  }
+  rwLockCommands(program, run);
 
   runOptions(program.command('acquire').description('run a command while holding permits of a counting Semaphore'))
     .argument('<name>', 'the semaphore’s name', name)
@@ -121,6 +104,35 @@ Several names: LEASEHOLD_KIND=multilock, LEASEHOLD_COUNT, LEASEHOLD_NAME_1…, L
       }, command, flags);
     });
 
+  inspectCommands(program, exit);
+  addLsCommand(program, exit);
+  return program;
+}
+
+/** `read-lock` and `write-lock`. */
+function rwLockCommands(program: Command, run: (spec: RunSpec, command: string[], flags: Flags) => Promise<void>): void {
+  for (const mode of ['read', 'write'] as const) {
+    runOptions(program.command(`${mode}-lock`).description(`run a command while holding the ${mode} side of a ReadWriteLock${mode === 'read' ? ' (shared with other readers)' : ' (exclusive)'}`))
+      .argument('<name>', 'the lock’s name', name)
+      .argument('<command...>', 'the command and its arguments, after --')
+      .addHelpText('after', runHelp(`  $ leasehold ${mode}-lock config -- ${mode === 'read' ? './render-config.sh' : './rotate-config.sh'}`))
+      .action((n: string, command: string[], flags: Flags) =>
+        run({
+          kind: 'rwlock',
+          name: n,
+          waitingFor: `${mode} lock ${JSON.stringify(n)}`,
+          acquire: async (session, signal) => {
+            const rw = new ReadWriteLock(session, n);
+            const handle = mode === 'read' ? await rw.readLock({ signal }) : await rw.writeLock({ signal });
+            return { handle, env: { LEASEHOLD_MODE: mode } };
+          },
+        }, command, flags),
+      );
+  }
+}
+
+/** `status` and `observe`: the commands that look without taking a lease. */
+function inspectCommands(program: Command, exit: (code: number) => void): void {
   const kindOption = (): Option => new Option('--kind <kind>', 'what the name is').choices(kinds).default(cliDefaults.kind);
 
   connectionOptions(program.command('status').description('show who holds a name and who waits, in order (no lease is taken)'))
@@ -150,8 +162,6 @@ Examples:
   $ leasehold observe ffmpeg --kind semaphore | jq -c '[.holders[].weight] | add'`)
     .action(async (n: string, flags: Flags) => exit(await observe(flags.kind ?? cliDefaults.kind, n, flags)));
 
-  addLsCommand(program, exit);
-  return program;
 }
 
 function version(): string {

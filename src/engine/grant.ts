@@ -6,9 +6,9 @@
  * which after a short outage would throw a good lease away — and a lease whose validity has already
  * run out by the time etcd answers is revoked rather than handed out (a session lost on arrival).
  */
-import type { Namespace } from 'etcd3';
 import { LeaseLostError } from '../errors.js';
 import { raceSignal } from '../transport/abort.js';
+import type { EtcdClient } from '../transport/select.js';
 import type { EtcdOps } from '../transport/etcd.js';
 import { isLeaseNotFound } from '../transport/retry.js';
 import { leaseHex } from './keys.js';
@@ -16,7 +16,7 @@ import { checkClient, checkSessionOptions, opsFor, timings } from './session-opt
 
 /** A lease ready to be kept alive, with the timings and the calls of its session. */
 export interface GrantedLease {
-  client: Namespace;
+  client: EtcdClient;
   /** etcd's decimal lease id. */
   leaseId: string;
   /** The TTL etcd granted, in seconds. */
@@ -38,7 +38,7 @@ export interface GrantedLease {
  * rejects with its reason and revokes a lease granted meanwhile.
  */
 export async function grantLease(
-  client: Namespace,
+  client: EtcdClient,
   options: unknown,
   defaults: { ttl: number; requestTimeout: number },
 ): Promise<GrantedLease> {

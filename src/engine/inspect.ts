@@ -8,15 +8,15 @@
  * is not UTF-8 — each is reported as it is (`leaseId` `'0'`, `problem`), never dropped and never
  * counted as something it is not.
  */
-import type { Namespace } from 'etcd3';
 import type { RangeResponse } from '../transport/messages.js';
+import type { EtcdClient, TransportKind } from '../transport/select.js';
 import { rangeOp, type EtcdOps, type Kv } from '../transport/etcd.js';
 import { isDirectChild, leaseHex } from './keys.js';
 import { decodeRecord } from './permits.js';
 import { counts, type QueueSpec } from './queue.js';
 import { checkClient, checkSessionOptions, opsFor } from './session-options.js';
 import { checkOptions, checkSignal } from './validate.js';
-import type { SessionOptions } from '../session.js';
+import type { IPolicy } from 'cockatiel';
 
 /** A key in a lock's, semaphore's or election's queue, as read from etcd. */
 export interface Contender {
@@ -68,7 +68,15 @@ export interface InspectOptions {
 }
 
 /** Options of the static introspection calls, which have no Session to take them from. */
-export interface StaticInspectOptions extends InspectOptions, Pick<SessionOptions, 'requestTimeout' | 'retryPolicy' | 'transport'> {}
+/** A static call's options: its own, and the session options that shape its etcd calls. */
+export interface StaticInspectOptions extends InspectOptions {
+  /** The deadline of each etcd call, in milliseconds. @default 5000 */
+  requestTimeout?: number;
+  /** The cockatiel policy around each etcd call. @default retry of transient errors, as a Session's */
+  retryPolicy?: IPolicy;
+  /** How leasehold talks to etcd, as a Session's `transport`. @default `LEASEHOLD_TRANSPORT`, else `'etcd3'` */
+  transport?: TransportKind;
+}
 
 /** Keys in queue order: by create revision, then (one txn created several) by key bytes. */
 export function inQueueOrder(kvs: Kv[]): Kv[] {
@@ -138,7 +146,7 @@ export function staticOps<O extends object>(
   checkClient(client, where);
   const { requestTimeout, retryPolicy, transport, ...rest } = checkOptions(options as StaticInspectOptions | undefined, where, [...known, 'requestTimeout', 'retryPolicy', 'transport']);
   const checked = checkSessionOptions({ requestTimeout, retryPolicy, transport }, where, defaults);
-  const ops = opsFor(client as Namespace, checked);
+  const ops = opsFor(client as EtcdClient, checked);
   return { ops, rest: rest as Omit<O, 'requestTimeout' | 'retryPolicy' | 'transport'> };
 }
 

@@ -13,7 +13,7 @@
  * changes); followers of the first contender never get a term older than one already delivered.
  */
 import { isBrokenCircuitError } from 'cockatiel';
-import type { KeyValue, WatchResponse } from '../transport/messages.js';
+import type { KeyValue, RangeResponse, WatchResponse } from '../transport/messages.js';
 import { Backoff } from '../transport/backoff.js';
 import type { EtcdOps, Kv } from '../transport/etcd.js';
 import { keyId } from './keys.js';
@@ -89,6 +89,21 @@ class Latest<T> {
   }
 }
 
+/** Applies a put or delete of `kv` to the contenders (keys that do not count are left out). */
+function applyTo(contenders: Map<string, Kv>, ops: EtcdOps, spec: QueueSpec, kv: KeyValue, type: 'put' | 'delete'): void {
+  const entry = ops.decode(kv);
+  if (!counts(spec, entry.bytes)) return;
+  const id = keyId(entry.bytes);
+  if (type === 'delete') contenders.delete(id);
+  else contenders.set(id, entry);
+}
+
+/** Whether a keys-only read finds exactly the contenders the watch made of it (same keys, same mod revisions). */
+function readAgrees(contenders: Map<string, Kv>, ops: EtcdOps, spec: QueueSpec, res: RangeResponse): boolean {
+  const keys = res.kvs.map((kv) => ops.decode(kv)).filter((kv) => counts(spec, kv.bytes));
+  return keys.length === contenders.size && keys.every((kv) => contenders.get(keyId(kv.bytes))?.modRevision === kv.modRevision);
+}
+
 /**
  * One generation of following: a new watch, a snapshot at its start revision, then events until the
  * watch breaks (resolves) or `signal` aborts (resolves) — with whether the snapshot was read (the
@@ -102,13 +117,7 @@ class Latest<T> {
 async function follow<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) => T, latest: Latest<T>, signal: AbortSignal): Promise<boolean> {
   const range = ops.prefixRange(spec.prefix);
   const contenders = new Map<string, Kv>();
-  const apply = (kv: KeyValue, type: 'put' | 'delete'): void => {
-    const entry = ops.decode(kv);
-    if (!counts(spec, entry.bytes)) return;
-    const id = keyId(entry.bytes);
-    if (type === 'delete') contenders.delete(id);
-    else contenders.set(id, entry);
-  };
+  const apply = (kv: KeyValue, type: 'put' | 'delete'): void => applyTo(contenders, ops, spec, kv, type);
   const publish = (): void => latest.publish(view(inQueueOrder([...contenders.values()])));
   let snapshotRead = false;
   await new Promise<void>((resolve, reject) => {
@@ -140,16 +149,7 @@ async function follow<T>(ops: EtcdOps, spec: QueueSpec, view: (entries: Kv[]) =>
       ops.range({ ...range, keysOnly: true }, signal).then(
         (res) => {
           if (done) return;
-          const agrees =
-            res.header.revision <= applied ||
-            (() => {
-              const keys = res.kvs.map((kv) => ops.decode(kv)).filter((kv) => counts(spec, kv.bytes));
-              return (
-                keys.length === contenders.size &&
-                keys.every((kv) => contenders.get(keyId(kv.bytes))?.modRevision === kv.modRevision)
-              );
-            })();
-          if (agrees) recheck = setTimeout(stillLive, ops.recheckMs);
+          if (res.header.revision <= applied || readAgrees(contenders, ops, spec, res)) recheck = setTimeout(stillLive, ops.recheckMs);
           else {
             suspect(ops.transport); // the watch missed something: its stream may be stuck
             finish(); // start over

@@ -3,10 +3,9 @@
  * must refuse bad session options up front rather than retry them for ever).
  */
 import type { IPolicy } from 'cockatiel';
-import type { Namespace } from 'etcd3';
 import { EtcdOps } from '../transport/etcd.js';
 import { defaultRetryPolicy } from '../transport/retry.js';
-import { transportFor, transportKind, transportKinds, type TransportKind } from '../transport/select.js';
+import { transportFor, transportKind, transportKinds, type EtcdClient, type TransportKind } from '../transport/select.js';
 import { checkInteger, checkMs, checkOptions, checkSignal, show } from './validate.js';
 
 /** etcd's largest lease TTL, in seconds (`MaxLeaseTTL`); a larger grant is refused by the server. */
@@ -37,7 +36,7 @@ export interface CheckedSessionOptions {
 }
 
 /** Throws a TypeError naming the value when `client` is not an etcd3 client or namespace. */
-export function checkClient(client: unknown, where: string): asserts client is Namespace {
+export function checkClient(client: unknown, where: string): asserts client is EtcdClient {
   if (client === null || typeof client !== 'object' || !('leaseClient' in client) || !('kv' in client)) {
     throw new TypeError(`Expected \`client\` of ${where} to be an etcd3 Etcd3 or Namespace, got ${show(client)}`);
   }
@@ -100,7 +99,7 @@ export function timings(ttl: number, options: Pick<CheckedSessionOptions, 'keepA
 }
 
 /** The etcd calls of a session on `client` with checked options (its transport, deadline and retry policy). */
-export function opsFor(client: Namespace, o: Pick<CheckedSessionOptions, 'transport' | 'retryPolicy' | 'requestTimeout'>, recheckMs?: number): EtcdOps {
+export function opsFor(client: EtcdClient, o: Pick<CheckedSessionOptions, 'transport' | 'retryPolicy' | 'requestTimeout'>, recheckMs?: number): EtcdOps {
   const { transport, prefix } = transportFor(client, o.transport);
   return new EtcdOps(transport, prefix, o.retryPolicy ?? defaultRetryPolicy(), o.requestTimeout, recheckMs);
 }

@@ -18,6 +18,9 @@ import { H2Transport } from './h2/transport.js';
 import type { H2Options } from './h2/options.js';
 import type { EtcdTransport } from './port.js';
 
+/** The user's etcd3 client (an `Etcd3` or a `Namespace`), as the layers below the public API name it. */
+export type EtcdClient = Namespace;
+
 /** The transports leasehold can use. */
 export const transportKinds = ['h2', 'etcd3'] as const;
 export type TransportKind = (typeof transportKinds)[number];
