@@ -211,8 +211,9 @@ async function* following(
   if (vacancies !== undefined && typeof vacancies !== 'boolean') {
     throw new TypeError(`Expected \`vacancies\` of ${where} to be a boolean, got ${show(vacancies)}`);
   }
-  // Cut off from the quorum, the leader last seen may have been replaced: `null` until a re-read confirms one.
-  for await (const first of followFirst(ops, { prefix: `${name}/` }, signal, true)) {
+  // Cut off from the quorum, the leader last seen may have been replaced: with vacancies, `null` until a
+  // re-read confirms one (without, nothing: the same leader is not yielded twice).
+  for await (const first of followFirst(ops, { prefix: `${name}/` }, signal, vacancies === true)) {
     const state = first && { key: first.key, value: first.value, term: first.token, leaseId: first.leaseId };
     publishLeader(() => ({ name, leader: state, self: state !== null && state.leaseId === selfLease(), source: 'observe' }));
     if (state !== null || vacancies === true) yield state;

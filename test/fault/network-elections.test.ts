@@ -5,7 +5,7 @@ import { expect, test } from 'vitest';
 import { describe as describeCheck } from './checker.js';
 import type { EtcdMember } from '../../src/testing/index.js';
 import { at, type ClientProc, isOk, type Scenario, scenarioPerTest, secs, startAll } from './harness.js';
-import { after, base, between, describeNetwork, durations, expectSafe, followed, healthyLost, lead, lostAfter, netOf, networked, quantile, REQUEST_TIMEOUT, rejoined, SPLIT_S, spread, TTL } from './network-harness.js';
+import { after, base, between, describeNetwork, durations, expectSafe, followed, healthyLost, lead, lostAfter, netOf, networked, REQUEST_TIMEOUT, rejoined, SPLIT_S, spread, TTL } from './network-harness.js';
 import type { ClientConfig, LogEvent } from './protocol.js';
 
 type Kind = 'election' | 'elector';
@@ -163,6 +163,7 @@ describeNetwork('network partitions: elections', () => {
     expectReplaced(s, end, [e0, l0], cut, watchers);
     // Every client that lists all members reaches the quorum through the bridge: no session lost.
     expect(healthyLost(s, everyone.map((c) => c.id), at(cut), at(end.heal)), 'sessions lost on either side').toEqual([]);
-    expect(quantile(resigns, 1), 'slowest resign during the bridge (ms)').toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
+    // Every resign during the bridge (a loaded machine may fit none into it) is quick.
+    expect(Math.max(0, ...resigns), 'slowest resign during the bridge (ms)').toBeLessThanOrEqual(REQUEST_TIMEOUT + 1000);
   });
 });
