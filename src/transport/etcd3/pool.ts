@@ -25,6 +25,7 @@ import { MemberChoice } from '../member-choice.js';
 import {
   castGrpcError,
   EtcdInvalidAuthTokenError,
+  GRPCCancelledError,
   GRPCDeadlineExceededError,
   GRPCUnavailableError,
   type IDuplexStream,
@@ -112,10 +113,16 @@ function isSilence(error: unknown): boolean {
   return error instanceof GRPCDeadlineExceededError || error instanceof GRPCUnavailableError;
 }
 
-/** Records how `host` met a call or a stream: answered, or silent (see {@link isSilence}). */
+/**
+ * Records how `host` met a call or a stream: answered, or silent (see {@link isSilence}). A call or
+ * stream we cancelled ourselves says nothing of the member: counted as an answer, the stream a ping
+ * found silent and closed would make its member "answered" again, and the next one open there.
+ */
 function learn(pool: PoolLike, host: HostLike, error?: unknown): void {
   const choice = choiceOf(pool);
-  if (error !== undefined && isSilence(castGrpcError(error as Error))) choice.silent(host);
+  const cause = error === undefined ? undefined : castGrpcError(error as Error);
+  if (cause instanceof GRPCCancelledError) return;
+  if (cause !== undefined && isSilence(cause)) choice.silent(host);
   else choice.answered(host);
 }
 
