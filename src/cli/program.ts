@@ -14,6 +14,7 @@ import { exitCodes, UsageError } from './exit-codes.js';
 import { kinds, observe, status, type Kind } from './inspect.js';
 import { lockSpec, splitOperands } from './lock.js';
 import { addLsCommand } from './ls.js';
+import { addUiCommand } from './ui.js';
 import { connectionOptions, name, parser, runDefaults, runHelp, runOptions } from './options.js';
 import { flushOutput, stderr, stdout } from './output.js';
 import { runUnder, type RunFlags, type RunSpec } from './run.js';
@@ -45,7 +46,8 @@ Examples:
   $ leasehold acquire ffmpeg --permits 4 -- ffmpeg -i in.mp4 out.webm
   $ leasehold status nightly-report
   $ leasehold observe scheduler --kind election
-  $ leasehold ls --prefix jobs/`,
+  $ leasehold ls --prefix jobs/
+  $ leasehold ui --prefix jobs/`,
   );
 
   const run = async (spec: RunSpec, command: string[], flags: Flags): Promise<void> => exit(await runUnder(spec, command, flags));
@@ -106,6 +108,7 @@ Several names: LEASEHOLD_KIND=multilock, LEASEHOLD_COUNT, LEASEHOLD_NAME_1…, L
 
   inspectCommands(program, exit);
   addLsCommand(program, exit);
+  addUiCommand(program, exit);
   return program;
 }
 

@@ -14,7 +14,8 @@
 import { contender, firstHolds, inQueueOrder, permitHolders, rwHolders, type Contender } from '../engine/inspect.js';
 import { leaseHex } from '../engine/keys.js';
 import type { Kv } from '../transport/etcd.js';
-import { classify, type Part } from './layout.js';
+import { classify, displayKey, type Part } from './layout.js';
+
 
 /** The kinds a listing knows. A Mutex and an Election share a layout: keys with values are an election. */
 export type ListedKind = 'mutex' | 'election' | 'rwlock' | 'semaphore' | 'barrier' | 'double-barrier';
@@ -93,25 +94,6 @@ interface Group {
   kind: Part['kind'];
   name: string;
   entries: { kv: Kv; part: Part }[];
-}
-
-/** The key's bytes as text: valid UTF-8 as it is, every other byte as `\xNN`. */
-export function displayKey(bytes: Buffer): string {
-  let out = '';
-  for (let i = 0; i < bytes.length; ) {
-    const lead = bytes[i]!;
-    const size = lead < 0x80 ? 1 : lead >= 0xc2 && lead < 0xe0 ? 2 : lead >= 0xe0 && lead < 0xf0 ? 3 : lead >= 0xf0 && lead < 0xf5 ? 4 : 0;
-    const chunk = bytes.subarray(i, i + size);
-    const text = size > 0 && chunk.length === size ? chunk.toString('utf8') : '';
-    if (text !== '' && Buffer.from(text).equals(chunk)) {
-      out += text;
-      i += size;
-    } else {
-      out += `\\x${lead.toString(16).padStart(2, '0')}`;
-      i += 1;
-    }
-  }
-  return out;
 }
 
 function foreign(kv: Kv, reason: string): ForeignKey {

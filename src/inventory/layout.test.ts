@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { Kv } from '../transport/etcd.js';
-import { assemble, displayKey } from './assemble.js';
-import { classify } from './layout.js';
+import { assemble } from './assemble.js';
+import { classify, displayKey } from './layout.js';
 
 let revision = 10n;
 function kv(key: string | Buffer, value = '', lease = '0'): Kv {

@@ -47,6 +47,25 @@ export function isUtf8(bytes: Buffer): boolean {
   return Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
 }
 
+/** The key's bytes as text: valid UTF-8 as it is, every other byte as `\xNN`. */
+export function displayKey(bytes: Buffer): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i]!;
+    const size = lead < 0x80 ? 1 : lead >= 0xc2 && lead < 0xe0 ? 2 : lead >= 0xe0 && lead < 0xf0 ? 3 : lead >= 0xf0 && lead < 0xf5 ? 4 : 0;
+    const chunk = bytes.subarray(i, i + size);
+    const text = size > 0 && chunk.length === size ? chunk.toString('utf8') : '';
+    if (text !== '' && Buffer.from(text).equals(chunk)) {
+      out += text;
+      i += size;
+    } else {
+      out += `\\x${lead.toString(16).padStart(2, '0')}`;
+      i += 1;
+    }
+  }
+  return out;
+}
+
 /** A round record (`{"count":C,"members":["r",…]}`), checked for shape only (no count to compare with). */
 function decodeRoundShape(kv: Kv): { count: number | undefined; members: bigint[] | undefined; problem?: string } {
   if (kv.value.length === 0) return { count: undefined, members: undefined }; // Go's record: members are the keys created before it

@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import { listPrimitives } from '../../src/index.js';
 import { etcdctl, eventually, exited, uniqueName } from '../helpers.js';
-import { cliSuite, run } from './cli-helpers.js';
+import { cliSuite, run, start } from './cli-helpers.js';
 import { buildScene } from './inventory-scene.js';
 
 const t = cliSuite('cli-ls');
@@ -61,5 +61,31 @@ describe('leasehold ls', () => {
     expect(r.stdout).toContain('\\u001b[2J\\u202eevil');
     const bad = await run(['ls', '--max-keys', '0'], t.etcd.endpoints);
     expect([bad.code, bad.stderr]).toEqual([64, expect.stringContaining('--max-keys: expected a whole number of at least 1, got "0"')]);
+  });
+});
+
+describe('leasehold ui', () => {
+  test('serves the page on 127.0.0.1 (--port 0: a free one), prints the URL, answers state.json, refuses writes, moves no revision; SIGINT ends it with 0', async () => {
+    const prefix = `${uniqueName('ui')}/`;
+    await t.admin.put(`${prefix}gate`).value('').exec();
+    const revision = async (): Promise<string> => (await t.admin.get('x').exec()).header.revision;
+    const before = await revision();
+    const served = start(['ui', '--prefix', prefix, '--port', '0', '--json'], t.etcd.endpoints);
+    await eventually(() => served.stderr().includes('"event":"serving"'), 20_000, 'serving');
+    const { url } = JSON.parse(served.stderr().trim().split('\n')[0]!) as { url: string };
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    let state: { live: boolean; view?: { primitives: { kind: string; name: string }[] } } = { live: false };
+    await eventually(async () => {
+      state = (await (await fetch(`${url}state.json`)).json()) as typeof state;
+      return state.live;
+    }, 15_000, 'live');
+    expect(state.view?.primitives).toEqual([expect.objectContaining({ kind: 'barrier', name: `${prefix}gate` })]);
+    const page = await fetch(url);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await page.text()).toContain('<main');
+    expect((await fetch(`${url}state.json`, { method: 'DELETE' })).status).toBe(405);
+    expect(await revision()).toBe(before);
+    served.child.kill('SIGINT');
+    expect(await served.exit).toBe(0);
   });
 });

@@ -50,7 +50,7 @@ describe('arguments and exit codes', () => {
     const v = await run(['--version']);
     expect(v).toMatchObject({ code: 0 });
     expect(v.stdout.trim()).toBe(version);
-    for (const command of ['lock', 'read-lock', 'write-lock', 'acquire', 'elect', 'status', 'observe', 'ls']) {
+    for (const command of ['lock', 'read-lock', 'write-lock', 'acquire', 'elect', 'status', 'observe', 'ls', 'ui']) {
       const h = await run([command, '--help']);
       expect(h.code, command).toBe(0);
       expect(h.stdout, command).toContain('Examples:');

@@ -34,7 +34,7 @@ afterAll(() => {
 
 describe('the packed package', () => {
   test('holds dist/ (with the bin, types and every subpath) and nothing of src/ or test/', () => {
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/testing/index.js', 'dist/prometheus.js', 'dist/opentelemetry.js', 'package.json', 'README.md']) {
+    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/testing/index.js', 'dist/prometheus.js', 'dist/opentelemetry.js', 'dist/ui/index.js', 'dist/ui/static/page.html', 'dist/ui/static/page.js', 'dist/ui/static/page.css', 'package.json', 'README.md']) {
       expect(files).toContain(f);
     }
     expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/') || f.endsWith('.test.js'))).toEqual([]);
@@ -49,8 +49,8 @@ describe('the packed package', () => {
   });
 
   test('ESM import and CommonJS require of leasehold and leasehold/testing', async () => {
-    const esm = await run(process.execPath, ['--input-type=module', '-e', "import { Mutex, Session, isLeaseLostError } from 'leasehold'; import { startEtcd } from 'leasehold/testing'; console.log(typeof Mutex, typeof Session, typeof isLeaseLostError, typeof startEtcd);"], { cwd: consumer });
-    expect(esm.stdout.trim()).toBe('function function function function');
+    const esm = await run(process.execPath, ['--input-type=module', '-e', "import { Mutex, Session, isLeaseLostError } from 'leasehold'; import { startEtcd } from 'leasehold/testing'; import { createUiHandler } from 'leasehold/ui'; console.log(typeof Mutex, typeof Session, typeof isLeaseLostError, typeof startEtcd, typeof createUiHandler);"], { cwd: consumer });
+    expect(esm.stdout.trim()).toBe('function function function function function');
     const cjs = await run(process.execPath, ['--input-type=commonjs', '-e', "const l = require('leasehold'); const t = require('leasehold/testing'); console.log(typeof l.Mutex, typeof l.Election, typeof t.startEtcd);"], { cwd: consumer });
     expect(cjs.stdout.trim()).toBe('function function function');
   });
