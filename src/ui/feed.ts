@@ -19,8 +19,8 @@
 import { Backoff } from '../transport/backoff.js';
 import type { EtcdOps, Kv } from '../transport/etcd.js';
 import { keyId } from '../engine/keys.js';
+import type { WatchResponse } from '../transport/messages.js';
 import { watch } from '../transport/watch-hub.js';
-import type { IKeyValue, IWatchResponse } from 'etcd3';
 import { assemble } from '../inventory/assemble.js';
 import { prefixRange, readSnapshot } from '../list.js';
 import { LiveModel, type LiveView } from './live-model.js';
@@ -114,17 +114,46 @@ export class PrefixFeed {
     const res = await ops.readTxn(
       {
         compare: [],
-        success: [
-          { request_range: { ...range, count_only: true } },
-          { request_range: { ...range, count_only: true, min_mod_revision: (revision + 1n).toString() } },
-        ],
+        success: [{ range: { ...range, countOnly: true } }, { range: { ...range, countOnly: true, minModRevision: revision + 1n } }],
       },
       AbortSignal.any([signal, AbortSignal.timeout(ops.requestTimeout)]),
     );
-    const [all, changed] = res.responses.map((r) => Number(r.response_range.count));
+    const [all, changed] = res.responses.map((r) => Number(r.range?.count ?? 0n));
     if (changed! > 0) return `the watch missed ${changed} changes: reading again`;
     if (!truncated && all !== count) return `the watch missed a deletion (${all} keys, ${count} shown): reading again`;
     return undefined;
+  }
+
+  /**
+   * Checks a generation's view against etcd every `checkMs` ({@link PrefixFeed.#missed}). A change
+   * etcd has and the watch has not delivered yet is normal for a moment: it counts as missed only
+   * when a second check, a moment later with no event delivered in between, still finds it — then
+   * `finish` ends the generation with why; a check etcd does not answer ends it too.
+   */
+  #watchdog(
+    view: () => { count: number; revision: bigint; truncated: boolean },
+    done: () => boolean,
+    finish: (error?: unknown) => void,
+    signal: AbortSignal,
+  ): { start: () => void; stop: () => void } {
+    let timer: NodeJS.Timeout | undefined;
+    let suspectAt: bigint | undefined;
+    const later = (ms: number): void => {
+      timer = setTimeout(() => {
+        const { count, revision, truncated } = view();
+        this.#missed(count, revision, truncated, signal).then(
+          (missed) => {
+            if (done()) return;
+            if (missed === undefined) suspectAt = undefined;
+            else if (suspectAt === revision) return finish(new Error(missed));
+            else suspectAt = revision;
+            later(suspectAt === undefined ? this.#options.checkMs : Math.min(this.#options.checkMs, 1000));
+          },
+          (error: unknown) => finish(signal.aborted ? undefined : error),
+        );
+      }, ms);
+    };
+    return { start: () => later(this.#options.checkMs), stop: () => clearTimeout(timer) };
   }
 
   /** One generation: a watch, a snapshot at its start, events until it breaks (resolves) or fails (rejects). */
@@ -137,16 +166,15 @@ export class PrefixFeed {
     let truncated = false;
     let ready = false;
     let scheduled = false;
-    const buffered: IWatchResponse[] = [];
-    const apply = (res: IWatchResponse): void => {
+    const buffered: WatchResponse[] = [];
+    const apply = (res: WatchResponse): void => {
       for (const event of res.events) {
-        const kv = ops.decode(event.kv as IKeyValue);
-        if (BigInt(event.kv.mod_revision) <= revision) continue;
-        if (event.type === 'Delete') keys.delete(keyId(kv.bytes));
+        const kv = ops.decode(event.kv);
+        if (event.kv.modRevision <= revision) continue;
+        if (event.type === 'delete') keys.delete(keyId(kv.bytes));
         else if (last === undefined || Buffer.compare(kv.bytes, last) <= 0) keys.set(keyId(kv.bytes), kv);
       }
-      const at = BigInt(res.header.revision);
-      if (at > revision) revision = at;
+      if (res.header.revision > revision) revision = res.header.revision;
     };
     const publish = (exact: boolean): void => {
       const listing = { prefix, revision, keys: keys.size, truncated, ...assemble([...keys.values()]) };
@@ -157,32 +185,15 @@ export class PrefixFeed {
       const finish = (error?: unknown): void => {
         if (done) return;
         done = true;
-        clearTimeout(check);
+        check.stop();
         signal.removeEventListener('abort', onAbort);
         cancel();
         if (error === undefined) resolve();
         else reject(error);
       };
       const onAbort = (): void => finish();
-      let check: NodeJS.Timeout | undefined;
-      // A change etcd has and the watch has not delivered yet is normal for a moment: it is missed
-      // only when a second check, a moment later with no event delivered in between, still finds it.
-      let suspectAt: bigint | undefined;
-      const checkLater = (ms = this.#options.checkMs): void => {
-        check = setTimeout(() => {
-          this.#missed(keys.size, revision, truncated, signal).then(
-            (missed) => {
-              if (done) return;
-              if (missed === undefined) suspectAt = undefined;
-              else if (suspectAt === revision) return finish(new Error(missed));
-              else suspectAt = revision;
-              checkLater(suspectAt === undefined ? this.#options.checkMs : Math.min(this.#options.checkMs, 1000));
-            },
-            (error: unknown) => finish(signal.aborted ? undefined : error),
-          );
-        }, ms);
-      };
-      const cancel = watch(ops.ns, prefixRange(ops, prefix), {
+      const check = this.#watchdog(() => ({ count: keys.size, revision, truncated }), () => done, finish, signal);
+      const cancel = watch(ops.transport, prefixRange(ops, prefix), {
         created: (after) => {
           readSnapshot(ops, prefix, { pageSize, maxKeys, revision: after, signal }).then(
             (snapshot) => {
@@ -194,7 +205,7 @@ export class PrefixFeed {
               for (const res of buffered.splice(0)) apply(res);
               ready = true;
               publish(false);
-              checkLater();
+              check.start();
             },
             (error: unknown) => finish(signal.aborted ? undefined : error),
           );
