@@ -24,9 +24,11 @@ describe('checkClient', () => {
 
 describe('checkSessionOptions', () => {
   test('defaults, and every option passed through once checked', () => {
-    expect(check(undefined)).toEqual({ ttl: 60, leaseId: undefined, keepAliveInterval: undefined, safetyMargin: undefined, requestTimeout: 5000, retryPolicy: undefined, signal: undefined });
+    // The default transport is LEASEHOLD_TRANSPORT's when set (CI runs a subset on each), else etcd3's.
+    const defaultTransport = process.env['LEASEHOLD_TRANSPORT'] ?? 'etcd3';
+    expect(check(undefined)).toEqual({ ttl: 60, leaseId: undefined, keepAliveInterval: undefined, safetyMargin: undefined, requestTimeout: 5000, retryPolicy: undefined, signal: undefined, transport: defaultTransport });
     const signal = new AbortController().signal;
-    expect(check({ ttl: 5, keepAliveInterval: 100, safetyMargin: 0, requestTimeout: 250, retryPolicy: noop, signal })).toEqual({
+    expect(check({ ttl: 5, keepAliveInterval: 100, safetyMargin: 0, requestTimeout: 250, retryPolicy: noop, signal, transport: 'h2' })).toEqual({
       ttl: 5,
       leaseId: undefined,
       keepAliveInterval: 100,
@@ -34,8 +36,10 @@ describe('checkSessionOptions', () => {
       requestTimeout: 250,
       retryPolicy: noop,
       signal,
+      transport: 'h2',
     });
-    expect(sessionOptionNames).toEqual(['ttl', 'leaseId', 'keepAliveInterval', 'safetyMargin', 'requestTimeout', 'retryPolicy', 'signal']);
+    expect(() => check({ transport: 'http3' })).toThrow('Expected `transport` to be one of \'h2\', \'etcd3\', got the string "http3"');
+    expect(sessionOptionNames).toEqual(['ttl', 'leaseId', 'keepAliveInterval', 'safetyMargin', 'requestTimeout', 'retryPolicy', 'transport', 'signal']);
   });
 
   test('ttl is an integer from 1 to etcd\'s maximum', () => {
