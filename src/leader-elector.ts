@@ -8,13 +8,13 @@ import type { Leadership } from './leadership.js';
 import { publishLeader } from './diagnostics.js';
 import { isLeaseLostError, LeaseholdError, NotLeaderError } from './errors.js';
 import { emitSafely, probeHandler } from './health.js';
-import { electorHealth, sameLeader } from './leader-health.js';
+import { electorHealth } from './leader-health.js';
 import { sleep } from './transport/abort.js';
 import { maxTtl, checkClient, checkSessionOptions, timings } from './engine/session-options.js';
 import { checkBackoff, checkFunction, checkInteger, checkMs, checkOptions, checkText, maxValueBytes, signalOption } from './engine/validate.js';
 import { Backoff } from './transport/backoff.js';
 import { queuePrefix } from './engine/keys.js';
-import type { LeaderState } from './engine/observe.js';
+import { sameLeader, type LeaderState } from './engine/observe.js';
 import { sessionDefaults, type SessionOptions } from './session.js';
 import { SessionSource } from './session-source.js';
 import {

@@ -5,7 +5,6 @@
 import type { SessionSourceHealth } from './health.js';
 import type { LeaderHealth } from './leader-elector-options.js';
 import type { Leadership } from './leadership.js';
-import type { LeaderState } from './engine/observe.js';
 
 /** What the elector knows when a probe asks. */
 export interface ElectorFacts {
@@ -35,7 +34,3 @@ export function electorHealth(f: ElectorFacts): LeaderHealth {
   return { ...base, healthy: true };
 }
 
-/** Whether two reports name the same leader (key, term and value), or both nobody. */
-export function sameLeader(a: LeaderState | null, b: LeaderState | null): boolean {
-  return a === null || b === null ? a === b : a.key === b.key && a.term === b.term && a.value === b.value;
-}

@@ -296,3 +296,8 @@ export async function* followFirst(
 export function followHolders<T extends Contender>(ops: EtcdOps, kind: QueueKind<T>, signal: AbortSignal | undefined): AsyncGenerator<T[], void, undefined> {
   return followQueue(ops, kind.spec, (kvs) => kind.view(kvs).holders, sameContenders, signal);
 }
+
+/** Whether two reports name the same leader (key, term and value), or both nobody. */
+export function sameLeader(a: LeaderState | null, b: LeaderState | null): boolean {
+  return a === null || b === null ? a === b : a.key === b.key && a.term === b.term && a.value === b.value;
+}
