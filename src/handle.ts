@@ -130,9 +130,9 @@ export class LockHandle implements Held {
   /**
    * Applies `ops` (etcd3 builders such as `etcd.put(k).value(v)`, or raw request ops) in one txn only
    * if this lock is still held. Resolves with the txn response (in etcd3's shape; `cluster_id` is
-   * `'0'`). The txn goes through the session's transport under its retry policy, like every call
-   * leasehold makes: a transient failure is tried again, so the ops must be safe to apply twice while
-   * the lock is held (a put of a given value, a delete are).
+   * `'0'`). The txn goes through the session's transport once, bounded by the session's
+   * `requestTimeout`, and is never retried: leasehold cannot know whether your ops are safe to apply
+   * twice. On a transient failure, decide yourself whether to call `commit` again.
    * @throws NotHeldError when the lock is no longer held (released, lease lost, key deleted).
    * @throws EtcdUnavailableError when etcd could not be reached: the outcome is then unknown (the
    * txn may have been applied, while the lock was held).
@@ -146,7 +146,7 @@ export class LockHandle implements Held {
     }
     const calls = internals(this.session).ops;
     const success = await toRequestOps(ops);
-    const res = await calls.txn({ compare: this.#keys.map((key) => guardCompare(calls.abs(key), this.token)), success });
+    const res = await calls.txnOnce({ compare: this.#keys.map((key) => guardCompare(calls.abs(key), this.token)), success });
     if (!res.succeeded) throw new NotHeldError(`${this.#what()} is no longer held`, { key: this.key });
     return toEtcd3TxnResponse(res);
   }

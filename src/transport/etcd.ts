@@ -116,6 +116,20 @@ export class EtcdOps {
     return this.call((o) => this.transport.txn(req, o), subjectOf(req), 'write', signal);
   }
 
+  /**
+   * A txn sent once, with the request deadline and no retry: for the user's own writes (a handle's
+   * `commit`), which leasehold cannot know to be safe to apply twice. A failure leaves the outcome
+   * unknown, as its error says; the caller decides whether to try again.
+   */
+  async txnOnce(req: TxnRequest): Promise<TxnResponse> {
+    try {
+      return await this.transport.txn(req, { timeoutMs: this.#timeout });
+    } catch (error) {
+      const key = subjectOf(req)?.subarray(this.#prefix.length).toString();
+      throw explainTransportError(error, { endpoints: this.transport.endpoints, user: this.transport.user, key });
+    }
+  }
+
   /** A txn that only reads (guarded reads, snapshots): abandoned at once when `signal` aborts. */
   readTxn(req: TxnRequest, signal?: AbortSignal): Promise<TxnResponse> {
     return this.call((o) => this.transport.txn(req, o), subjectOf(req), 'read', signal);
