@@ -5,8 +5,8 @@
  * held only once one read has seen every key first and in place at one revision. On any failure every key is deleted (guarded by the
  * shared create revision) before rejecting, as `acquire.ts` does for one key.
  */
-import { linkSignals, raceSignal } from '../transport/abort.js';
-import { abandon, explainFailure, giveUp, type AcquireOptions } from './acquire.js';
+import { raceSignal } from '../transport/abort.js';
+import { abandon, explainFailure, giveUp, withCallSignal, type AcquireOptions } from './acquire.js';
 import type { EtcdOps } from '../transport/etcd.js';
 import { OwnKeyGone, waitTurn } from './queue.js';
 import { enqueueAll, findBlockers, type Entry, type JoinedAll } from './queue-all.js';
@@ -69,16 +69,8 @@ function keyOf(error: unknown, keys: readonly string[]): string {
  * else deleted one of our keys — never with a grant while any key is gone.
  */
 export async function acquireAll(params: AcquireAllParams, options?: AcquireOptions): Promise<GrantAll> {
-  const { session } = params;
   const callerSignal = signalOption(options, params.where);
-  callerSignal?.throwIfAborted();
-  if (!session.alive) throw session.signal.reason;
-  const linked = linkSignals(callerSignal, session.signal);
-  try {
-    return await acquireAllLinked(params, linked.signal, callerSignal);
-  } finally {
-    linked.dispose();
-  }
+  return withCallSignal(params.session, callerSignal, async (signal) => acquireAllLinked(params, signal, callerSignal));
 }
 
 async function acquireAllLinked(params: AcquireAllParams, signal: AbortSignal, callerSignal: AbortSignal | undefined): Promise<GrantAll> {

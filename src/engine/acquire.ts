@@ -91,13 +91,21 @@ export async function explainFailure(session: SessionLike, ownKey: string, error
  * that is gone.
  */
 export async function acquire(params: AcquireParams, options?: AcquireOptions): Promise<Grant> {
-  const { session } = params;
   const callerSignal = signalOption(options, params.where);
+  return withCallSignal(params.session, callerSignal, async (signal) => acquireLinked(params, params.session, signal, callerSignal));
+}
+
+/**
+ * Runs one acquisition's `fn` with a signal that aborts with the caller's or the session's, unhooked
+ * from both when `fn` settles (so that long-lived signals gain nothing per call: see `linkSignals`).
+ * Rejects at once when the caller has aborted or the session is gone.
+ */
+export async function withCallSignal<T>(session: SessionLike, callerSignal: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   callerSignal?.throwIfAborted();
   if (!session.alive) throw session.signal.reason;
   const linked = linkSignals(callerSignal, session.signal);
   try {
-    return await acquireLinked(params, session, linked.signal, callerSignal);
+    return await fn(linked.signal);
   } finally {
     linked.dispose();
   }
