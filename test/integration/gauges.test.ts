@@ -80,8 +80,9 @@ describe('leasehold/prometheus gauges read the state, not the events', () => {
     const series = `leader_election_master_status{name="${election}"}`;
     await fx.admin.put(`${election}/0`).value('another process'); // as `etcdctl elect` without a lease would
     const campaigning = new Election(await fx.session(), election).campaign('me');
+    // The campaign registers its wait when it starts; on a loaded machine the first scrape may come first.
+    await expect.poll(async () => scraped(registry, `leasehold_waiting{primitive="election",name="${election}"}`)).toBe(1);
     expect(await scraped(registry, series)).toBe(0);
-    expect(await scraped(registry, `leasehold_waiting{primitive="election",name="${election}"}`)).toBe(1);
     await fx.admin.delete().key(`${election}/0`);
     const leadership = await campaigning;
     expect(await scraped(registry, series)).toBe(1);
