@@ -78,12 +78,14 @@ describe('leasehold/prometheus gauges read the state, not the events', () => {
     cleanups.push(() => metrics.unregister());
     const election = uniqueName('status');
     const series = `leader_election_master_status{name="${election}"}`;
-    await fx.admin.put(`${election}/0`).value('another process'); // as `etcdctl elect` without a lease would
+    // Another process's leadership (as `etcdctl elect` writes it: a key on a lease of its own).
+    const { ID: otherLease } = await fx.admin.leaseClient.leaseGrant({ TTL: 30 });
+    await fx.admin.put(`${election}/${BigInt(otherLease).toString(16)}`).value('another process').lease(otherLease);
     const campaigning = new Election(await fx.session(), election).campaign('me');
     // The campaign registers its wait when it starts; on a loaded machine the first scrape may come first.
     await expect.poll(async () => scraped(registry, `leasehold_waiting{primitive="election",name="${election}"}`)).toBe(1);
     expect(await scraped(registry, series)).toBe(0);
-    await fx.admin.delete().key(`${election}/0`);
+    await fx.admin.leaseClient.leaseRevoke({ ID: otherLease });
     const leadership = await campaigning;
     expect(await scraped(registry, series)).toBe(1);
     await leadership.resign();
