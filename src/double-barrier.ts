@@ -1,3 +1,4 @@
+import { withCallSignal } from './engine/acquire.js';
 import { queuePrefix } from './engine/keys.js';
 import { OwnKeyGone } from './engine/queue.js';
 import { enterRound, leaveRound, type Inside } from './engine/round-waits.js';
@@ -5,7 +6,6 @@ import type { RoundSpec } from './engine/rounds.js';
 import { internals } from './engine/session-internals.js';
 import { checkInteger, checkRequiredOptions, signalOption } from './engine/validate.js';
 import { NotHeldError } from './errors.js';
-import { linkSignals } from './transport/abort.js';
 import type { EtcdOps } from './transport/etcd.js';
 import type { Session } from './session.js';
 import type { SessionSource } from './session-source.js';
@@ -97,13 +97,8 @@ export class DoubleBarrier {
     let session: Session | undefined;
     try {
       session = await this.#sessions.current(caller);
-      if (!session.alive) throw session.signal.reason;
-      const linked = linkSignals(caller, session.signal);
-      try {
-        this.#inside = await enterRound(this.#ops, this.#spec, session, linked.signal);
-      } finally {
-        linked.dispose();
-      }
+      const entering = session;
+      this.#inside = await withCallSignal(session, caller, async (signal) => enterRound(this.#ops, this.#spec, entering, signal));
     } catch (error) {
       if (caller?.aborted) throw caller.reason;
       if (session && !session.alive) throw session.signal.reason;
