@@ -104,8 +104,7 @@ export class EtcdOps {
         }, signal);
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
-        const key = subject?.subarray(this.#prefix.length).toString();
-        throw explainTransportError(error, { endpoints: this.transport.endpoints, user: this.transport.user, key });
+        throw this.#explain(error, subject);
       }
     })();
     return kind === 'read' ? raceSignal(calling, signal) : calling;
@@ -125,9 +124,14 @@ export class EtcdOps {
     try {
       return await this.transport.txn(req, { timeoutMs: this.#timeout });
     } catch (error) {
-      const key = subjectOf(req)?.subarray(this.#prefix.length).toString();
-      throw explainTransportError(error, { endpoints: this.transport.endpoints, user: this.transport.user, key });
+      throw this.#explain(error, subjectOf(req));
     }
+  }
+
+  /** The leasehold error a failed call rejects with: it names the endpoints, the user and the key. */
+  #explain(error: unknown, subject: Buffer | undefined): unknown {
+    const key = subject?.subarray(this.#prefix.length).toString();
+    return explainTransportError(error, { endpoints: this.transport.endpoints, user: this.transport.user, key });
   }
 
   /** A txn that only reads (guarded reads, snapshots): abandoned at once when `signal` aborts. */
