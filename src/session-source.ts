@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ExponentialBackoff, type IBackoff, type IBackoffFactory } from 'cockatiel';
 import type { Namespace } from 'etcd3';
 import { publishSessionRegranted } from './diagnostics.js';
-import { isLeaseholdError, isLeaseLostError, LeaseholdError, SessionClosedError } from './errors.js';
+import { isAuthenticationError, isLeaseLostError, isPermissionDeniedError, isTlsError, LeaseholdError, SessionClosedError } from './errors.js';
 import { liveSources } from './live-state.js';
 import { checkClient, checkSessionOptions, opsFor, timings } from './engine/session-options.js';
 import { checkBackoff, checkMs, checkOptions, signalOption } from './engine/validate.js';
@@ -18,7 +18,7 @@ export { sessionSourceDefaults, type SessionSourceOptions, type SessionSourceHea
 
 /** etcd refused this process's credentials, certificate or permissions: a restart (re-reading a rotated secret) may cure it. */
 function isConfigurationRefusal(error: unknown): boolean {
-  return isLeaseholdError(error) && ['AuthenticationError', 'TlsError', 'PermissionDeniedError'].includes(error.name);
+  return isAuthenticationError(error) || isTlsError(error) || isPermissionDeniedError(error);
 }
 
 const sourceOptionNames = ['ttl', 'keepAliveInterval', 'safetyMargin', 'requestTimeout', 'retryPolicy', 'backoff', 'livenessGrace'] as const;
