@@ -7,7 +7,7 @@
 import http2 from 'node:http2';
 import { TransportError } from '../port.js';
 import type { Channel } from './channel.js';
-import { Deframer, frame } from './framing.js';
+import { Deframer, frame, MessageTooLargeError } from './framing.js';
 import { connectionError, deadlineError, decodeGrpcMessage, statusError } from './status.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
@@ -41,11 +41,12 @@ function headers(meta: CallMeta): http2.OutgoingHttpHeaders {
  */
 function listen(
   stream: http2.ClientHttp2Stream,
-  endpoint: string,
+  channel: Channel,
   onMessage: (message: Buffer) => void,
   onEnd: (error: TransportError | undefined) => void,
 ): void {
-  const deframer = new Deframer();
+  const { endpoint } = channel;
+  const deframer = new Deframer(channel.maxReceiveBytes);
   let status: number | undefined;
   let message = '';
   let failure: Error | undefined;
@@ -59,6 +60,7 @@ function listen(
     if (h[':status'] !== 200 && status === undefined) failure = new Error(`etcd answered HTTP status ${h[':status']}, not a gRPC answer`);
   });
   stream.on('data', (chunk: Buffer) => {
+    if (failure) return; // a refused frame: the rest of the stream is not read
     try {
       deframer.push(chunk, onMessage);
     } catch (error) {
@@ -71,7 +73,8 @@ function listen(
     failure ??= error;
   });
   stream.on('close', () => {
-    if (failure === undefined && status === 0 && !deframer.partial) onEnd(undefined);
+    if (failure instanceof MessageTooLargeError) onEnd(statusError(8, failure.message, endpoint));
+    else if (failure === undefined && status === 0 && !deframer.partial) onEnd(undefined);
     else if (status !== undefined && status !== 0) onEnd(statusError(status, message, endpoint));
     else onEnd(connectionError(failure ?? new Error(`the stream closed without a status (HTTP/2 code ${stream.rstCode})`), endpoint));
   });
@@ -110,7 +113,7 @@ export function unary(channel: Channel, meta: CallMeta & { timeoutMs: number }, 
       stream.close(NGHTTP2_CANCEL);
     }, meta.timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
-    listen(stream, channel.endpoint, (m) => (answer = m), (error) => {
+    listen(stream, channel, (m) => (answer = m), (error) => {
       if (error) settle(error);
       else if (answer) settle(undefined, answer);
       else settle(new TransportError('13 INTERNAL: an answer without a message', { code: 'INTERNAL', kind: 'final', endpoint: channel.endpoint }));
@@ -133,7 +136,7 @@ export interface RawStream {
 export function openStream(channel: Channel, meta: CallMeta, onMessage: (m: Buffer) => void, onEnd: (error: TransportError) => void): RawStream {
   const stream = channel.request(headers(meta));
   let closed = false;
-  listen(stream, channel.endpoint, (m) => closed || onMessage(m), (error) => {
+  listen(stream, channel, (m) => closed || onMessage(m), (error) => {
     if (closed) return;
     closed = true;
     onEnd(error ?? new TransportError('0 OK: etcd ended the stream', { code: 'OK', kind: 'transient', endpoint: channel.endpoint }));

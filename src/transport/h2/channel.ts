@@ -22,6 +22,8 @@ export interface ChannelOptions {
   tls: (SecureContextOptions & { servername?: string }) | undefined;
   pingIntervalMs: number;
   pingTimeoutMs: number;
+  /** The largest answer accepted, in bytes (Infinity: no limit). */
+  maxReceiveBytes: number;
 }
 
 /** Streams open on each connection: a connection is ref'd while it has any. */
@@ -29,6 +31,8 @@ const streamsOn = new WeakMap<http2.ClientHttp2Session, number>();
 
 export class Channel {
   readonly endpoint: string;
+  /** The largest answer accepted, in bytes. */
+  readonly maxReceiveBytes: number;
   readonly #o: ChannelOptions;
   readonly #authority: string;
   #session: http2.ClientHttp2Session | undefined;
@@ -43,6 +47,7 @@ export class Channel {
   constructor(options: ChannelOptions) {
     this.#o = options;
     this.endpoint = options.endpoint;
+    this.maxReceiveBytes = options.maxReceiveBytes;
     this.#authority = `${options.tls ? 'https' : 'http'}://${options.endpoint}`;
   }
 

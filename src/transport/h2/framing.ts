@@ -5,8 +5,20 @@
  * message is in.
  */
 
-/** The largest message we accept (etcd's default `--max-request-bytes` is 1.5 MiB; answers can be larger). */
-export const maxMessageBytes = 64 * 1024 * 1024;
+/**
+ * The largest message accepted by default: 4 MiB, as grpc-js (and so the `etcd3` path) accepts, so an
+ * answer refused on one transport is refused on the other. `grpc.max_receive_message_length` in the
+ * client's `grpcOptions` changes it (-1: no limit), as it does for grpc-js.
+ */
+export const maxMessageBytes = 4 * 1024 * 1024;
+
+/** A message over the receive limit: the answer is refused, as grpc-js refuses it (RESOURCE_EXHAUSTED). */
+export class MessageTooLargeError extends Error {
+  constructor(readonly length: number, readonly limit: number) {
+    super(`Received message larger than max (${length} vs ${limit})`);
+    this.name = 'MessageTooLargeError';
+  }
+}
 
 /** One message, framed. */
 export function frame(message: Uint8Array): Buffer {
@@ -19,24 +31,59 @@ export function frame(message: Uint8Array): Buffer {
 
 /** Splits the bytes of a stream into messages; `push` throws on a frame it cannot read. */
 export class Deframer {
-  #buffer: Buffer | undefined;
+  /** Bytes received and not yet part of a whole message, in the chunks they came in. */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  /** The length of the message being gathered, once its header is in. */
+  #need: number | undefined;
+  /** Set by the first frame refused: a stream that sent one is read no further. */
+  #failed: Error | undefined;
 
-  /** Adds `chunk` and calls `onMessage` for every message completed by it. */
+  /** @param limit the largest message accepted, in bytes. */
+  constructor(readonly limit: number = maxMessageBytes) {}
+
+  /**
+   * Adds `chunk` and calls `onMessage` for every message completed by it. A message that arrives in
+   * many chunks is copied once, when it is whole (not once per chunk). After a throw every later
+   * push throws the same error: the stream is out of step and must be dropped.
+   */
   push(chunk: Buffer, onMessage: (message: Buffer) => void): void {
-    let buf = this.#buffer ? Buffer.concat([this.#buffer, chunk]) : chunk;
+    if (this.#failed) throw this.#failed;
+    let buf: Buffer;
+    if (this.#pending.length === 0) buf = chunk;
+    else {
+      this.#pending.push(chunk);
+      this.#pendingBytes += chunk.length;
+      if (this.#need === undefined && this.#pendingBytes >= 5) this.#need = this.#header(Buffer.concat(this.#pending, 5));
+      if (this.#need === undefined || this.#pendingBytes < 5 + this.#need) return;
+      buf = Buffer.concat(this.#pending, this.#pendingBytes);
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      this.#need = undefined;
+    }
     while (buf.length >= 5) {
-      if (buf[0] !== 0) throw new Error(`a compressed gRPC message (flag ${buf[0]}), which was not asked for`);
-      const length = buf.readUInt32BE(1);
-      if (length > maxMessageBytes) throw new Error(`a gRPC message of ${length} bytes, over the ${maxMessageBytes} accepted`);
+      const length = this.#header(buf);
       if (buf.length < 5 + length) break;
       onMessage(buf.subarray(5, 5 + length));
       buf = buf.subarray(5 + length);
     }
-    this.#buffer = buf.length > 0 ? buf : undefined;
+    if (buf.length > 0) {
+      this.#pending = [buf];
+      this.#pendingBytes = buf.length;
+      if (buf.length >= 5) this.#need = this.#header(buf);
+    }
+  }
+
+  /** The length of the message whose 5-byte header starts `buf`; throws on a frame we refuse. */
+  #header(buf: Buffer): number {
+    if (buf[0] !== 0) throw (this.#failed = new Error(`a compressed gRPC message (flag ${buf[0]}), which was not asked for`));
+    const length = buf.readUInt32BE(1);
+    if (length > this.limit) throw (this.#failed = new MessageTooLargeError(length, this.limit));
+    return length;
   }
 
   /** True when part of a message is still waiting for its rest. */
   get partial(): boolean {
-    return this.#buffer !== undefined;
+    return this.#pendingBytes > 0;
   }
 }

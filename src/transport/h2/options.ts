@@ -4,6 +4,7 @@
  * structurally, plus our own timings.
  */
 import type { SecureContextOptions } from 'node:tls';
+import { maxMessageBytes } from './framing.js';
 
 /** The options (a subset of `etcd3`'s, same names and shapes, and our timings). */
 export interface H2Options {
@@ -13,7 +14,11 @@ export interface H2Options {
   credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
   /** etcd authentication. */
   auth?: { username: string; password: string };
-  /** gRPC channel options; only `grpc.ssl_target_name_override` is read (the TLS server name). */
+  /**
+   * gRPC channel options; read: `grpc.ssl_target_name_override` (the TLS server name) and
+   * `grpc.max_receive_message_length` (the largest answer accepted, in bytes; -1 for no limit;
+   * default 4 MiB, as grpc-js).
+   */
   grpcOptions?: Record<string, unknown>;
   /** How often an HTTP/2 ping goes out while streams are open, in ms. @default 10_000 */
   pingIntervalMs?: number;
@@ -31,10 +36,21 @@ export interface ResolvedH2Options {
   pingIntervalMs: number;
   pingTimeoutMs: number;
   silenceMemoryMs: number;
+  maxReceiveBytes: number;
 }
 
 function show(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+function maxReceiveBytes(grpcOptions: Record<string, unknown> | undefined): number {
+  const value = grpcOptions?.['grpc.max_receive_message_length'];
+  if (value === undefined) return maxMessageBytes;
+  if (value === -1) return Number.POSITIVE_INFINITY;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new TypeError(`Expected \`grpcOptions['grpc.max_receive_message_length']\` to be a whole number of bytes or -1, got ${show(value)}`);
+  }
+  return value;
 }
 
 /** Checks and resolves `options`; throws a TypeError naming the value that is wrong. */
@@ -64,5 +80,6 @@ export function resolveH2Options(options: H2Options): ResolvedH2Options {
     pingIntervalMs: options.pingIntervalMs ?? 10_000,
     pingTimeoutMs: options.pingTimeoutMs ?? 5_000,
     silenceMemoryMs: options.silenceMemoryMs ?? 10_000,
+    maxReceiveBytes: maxReceiveBytes(options.grpcOptions),
   };
 }
