@@ -241,6 +241,11 @@ export class SessionSource extends EventEmitter<SessionSourceEvents> implements 
       }
       try {
         const session = await Session.create(this.client, { ...this.#options, signal: closed });
+        if (closed.aborted) {
+          // close() came while etcd's answer was on its way: nothing is announced after close().
+          await session.close();
+          return;
+        }
         // The loop is over before the session is announced: a listener, or a loss in the same tick,
         // that asks for the next grant must start a new loop, not find this one still running.
         this.#granting = undefined;

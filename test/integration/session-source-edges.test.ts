@@ -1,10 +1,10 @@
 // SessionSource at its edges, against a real etcd: the liveness rule follows etcd's latest answer (a
 // refusal followed by an outage is an outage), a custom `backoff` that throws or gives no delay fails
 // the waiters instead of killing the grant loop, and a session that ends in the very tick it is
-// announced is replaced at once.
+// announced is replaced at once, and close() while a grant is answered announces nothing after it.
 import { ConstantBackoff, DelegateBackoff, IterableBackoff, noop } from 'cockatiel';
-import { afterEach, describe, expect, test } from 'vitest';
-import { AuthenticationError, SessionSource } from '../../src/index.js';
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import { AuthenticationError, Session, SessionSource } from '../../src/index.js';
 import { startEtcd } from '../../src/testing/index.js';
 import { etcdForFile } from '../fixture.js';
 import { eventually } from '../helpers.js';
@@ -67,5 +67,34 @@ describe('SessionSource edges', () => {
     // Without a call to current(): an idle source must replace its session by itself.
     await eventually(() => grants === 2 && sessions.state === 'live', 4000, 'the second grant, unasked');
     expect(sessions.health()).toMatchObject({ live: true, ready: true });
+  });
+
+  test('close() while a grant is answered: no session event after close(), the granted lease is revoked, current() rejects', async () => {
+    const client = fx.etcd.client();
+    const create = Session.create.bind(Session);
+    let sessions: SessionSource | undefined;
+    let closing: Promise<void> | undefined;
+    // close() lands after etcd granted the lease and before the source saw the answer.
+    const spy = vi.spyOn(Session, 'create').mockImplementation(async (...args) => {
+      const session = await create(...args);
+      closing = sessions!.close();
+      return session;
+    });
+    try {
+      const events: string[] = [];
+      sessions = track(new SessionSource(client, { ttl: 5 }));
+      sessions.on('session', (s) => events.push(`session ${s.leaseHex}`));
+      await eventually(() => closing !== undefined, 5000, 'the grant answered');
+      await closing;
+      expect(events).toEqual([]);
+      expect(sessions.state).toBe('closed');
+      await expect(sessions.current()).rejects.toThrow(/SessionSource is closed/);
+      const granted = (await spy.mock.results[0]!.value) as Session;
+      expect(granted.alive).toBe(false);
+      const left = await fx.admin.leaseClient.leaseTimeToLive({ ID: granted.leaseId, keys: false });
+      expect(left.TTL).toBe('-1'); // revoked, not left to expire
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
