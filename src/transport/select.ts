@@ -10,6 +10,11 @@
  *   the etcd3 transport.
  *
  * The default is the `LEASEHOLD_TRANSPORT` environment variable when it is set, else {@link defaultTransportKind}.
+ *
+ * A test-only seam: {@link bindTransport} makes a client use a transport of the caller's — leasehold's
+ * own unit tests bind the in-memory fake of the port (`test/unit/fake-transport.ts`) to run sessions
+ * and primitives without etcd. It is not API: no entry point of the package exports it, so users
+ * cannot reach it, and no option names it (see docs/testing.md, "The in-memory fake of the port").
  */
 import type { Namespace } from 'etcd3';
 import { clientOptionsOf, onClientClose, poolKey } from './etcd3/pool.js';
@@ -40,6 +45,17 @@ export function transportKind(chosen: TransportKind | undefined): TransportKind 
 }
 
 const transports = new WeakMap<object, Map<TransportKind, EtcdTransport>>();
+/** Transports bound by {@link bindTransport}, per client (its pool): they win over every kind. */
+const bound = new WeakMap<object, EtcdTransport>();
+
+/**
+ * Test-only (see the file comment): every session, primitive and read on `client` — and on its
+ * namespaces, which share its pool — goes through `transport`, whatever their `transport` option.
+ * The caller closes `transport`.
+ */
+export function bindTransport(client: EtcdClient, transport: EtcdTransport): void {
+  bound.set(poolKey(client), transport);
+}
 
 function h2Options(ns: Namespace): H2Options | undefined {
   const o = clientOptionsOf(ns);
@@ -63,10 +79,13 @@ function create(ns: Namespace, kind: TransportKind): EtcdTransport {
 /** The client's transport of `kind`, and the namespace's key prefix (keys on the port are absolute). */
 export function transportFor(ns: Namespace, kind: TransportKind): { transport: EtcdTransport; prefix: Buffer } {
   const key = poolKey(ns);
+  const prefix = (ns as unknown as { prefix?: unknown }).prefix;
+  const namespaced = Buffer.isBuffer(prefix) ? prefix : Buffer.alloc(0);
+  const test = bound.get(key);
+  if (test) return { transport: test, prefix: namespaced };
   let byKind = transports.get(key);
   if (!byKind) transports.set(key, (byKind = new Map()));
   let transport = byKind.get(kind);
   if (!transport) byKind.set(kind, (transport = create(ns, kind)));
-  const prefix = (ns as unknown as { prefix?: unknown }).prefix;
-  return { transport, prefix: Buffer.isBuffer(prefix) ? prefix : Buffer.alloc(0) };
+  return { transport, prefix: namespaced };
 }
