@@ -161,11 +161,20 @@ describe('a 12 s outage while every primitive waits', () => {
     settle('Mutex.lock', new Mutex(waiter, 'm').lock({ signal }).then(async (h) => h.release()));
     settle('ReadWriteLock.readLock', new ReadWriteLock(waiter, 'rw').readLock({ signal }).then(async (h) => h.release()));
     settle('Semaphore.acquire', new Semaphore(waiter, 's', { permits: 1 }).acquire({ signal }).then(async (h) => h.release()));
-    settle('Election.campaign', new Election(waiter, 'e').campaign('waiter', { signal }).then(async (l) => l.resign()));
+    // The new leader stays until the observer has seen it: an observer reports the latest leader, so a
+    // leadership that begins and ends while it is still reconnecting (its retries back off to 2 s
+    // during the outage) is one it may never report.
+    let sawWaiter = (): void => undefined;
+    const seen = new Promise<void>((resolve) => (sawWaiter = resolve));
+    const untilSeen = Promise.race([seen, new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
+    settle('Election.campaign', new Election(waiter, 'e').campaign('waiter', { signal }).then(async (l) => untilSeen.then(async () => l.resign())));
     settle('Election.observe', (async () => {
       for await (const state of new Election(other, 'e').observe({ signal })) {
         observed.push(state.value);
-        if (state.value === 'waiter') return;
+        if (state.value === 'waiter') {
+          sawWaiter();
+          return;
+        }
       }
       throw new Error(`observe ended without seeing the new leader (saw ${observed.join(', ')})`);
     })());
