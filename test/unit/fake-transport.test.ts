@@ -21,7 +21,7 @@ const call = { timeoutMs: 5000 };
 const b = (s: string): Buffer => Buffer.from(s);
 
 /** Runs the script on `t` and returns everything it saw, with member ids, raft terms and lease ids made comparable. */
-async function script(t: EtcdTransport): Promise<unknown[]> {
+async function script(t: EtcdTransport, compact: (revision: bigint) => Promise<void>): Promise<unknown[]> {
   const log: unknown[] = [];
   const watched: WatchResponse[] = [];
   const settle = async (n: number): Promise<void> => {
@@ -74,6 +74,13 @@ async function script(t: EtcdTransport): Promise<unknown[]> {
   await settle(1); // the lease's key goes, with a delete event
   log.push(await t.leaseTimeToLive(lease, call), await attempt(t.leaseRevoke(lease, call)), await t.range({ key: b('q/'), rangeEnd: b('q0') }, call));
   log.push(await attempt(t.txn({ compare: [], success: [{ put: { key: b('q/c'), value: b(''), lease } }] }, call)));
+  // Compaction: reads and watches from before it are refused, from it on they are served.
+  await compact(4n);
+  log.push(await attempt(t.range({ key: b('q/a'), revision: 3n }, call)), await t.range({ key: b('q/'), rangeEnd: b('q0'), revision: 4n }, call));
+  watch.send({ create: { key: b('q/'), rangeEnd: b('q0'), watchId: 4, startRevision: 3n } });
+  await settle(2);
+  watch.send({ create: { key: b('q/'), rangeEnd: b('q0'), watchId: 5, startRevision: 4n } });
+  await settle(2);
   watch.close();
   return JSON.parse(
     JSON.stringify(log, (k, v: unknown) => {
@@ -89,8 +96,11 @@ async function script(t: EtcdTransport): Promise<unknown[]> {
 test('the fake answers the script as a real etcd does', async () => {
   const real = new H2Transport({ hosts: [...etcd.endpoints] });
   const fake = new FakeTransport();
+  const client = etcd.client();
   try {
-    expect(await script(fake)).toEqual(await script(real));
+    const fakeLog = await script(fake, async (revision) => fake.compact(revision));
+    const realLog = await script(real, async (revision) => void (await client.kv.compact({ revision: String(revision), physical: true })));
+    expect(fakeLog).toEqual(realLog);
   } finally {
     real.close();
     fake.close();
@@ -102,8 +112,19 @@ test('faults to inject: a failed call, broken streams, a lease that expires and 
   try {
     fake.failNext();
     await expect(fake.range({ key: b('k') }, call)).rejects.toMatchObject({ code: 'UNAVAILABLE', kind: 'transient' });
+    fake.failNext(undefined, 2);
+    await expect(fake.range({ key: b('k') }, call)).rejects.toMatchObject({ kind: 'transient' });
+    await expect(fake.range({ key: b('k') }, call)).rejects.toMatchObject({ kind: 'transient' });
     const ended: string[] = [];
-    await fake.watch({ message: () => undefined, end: (e) => ended.push(e.code) });
+    const answers: WatchResponse[] = [];
+    const stream = await fake.watch({ message: (res) => answers.push(res), end: (e) => ended.push(e.code) });
+    stream.send({ create: { key: b('a'), watchId: 1 } });
+    stream.send({ create: { key: b('q/'), rangeEnd: b('q0'), watchId: 2 } });
+    await delay(1);
+    expect(fake.watched()).toEqual(['a', 'q/..q0']);
+    fake.cancelWatchers();
+    expect(answers.slice(2).map((r) => [r.watchId, r.canceled, r.compactRevision])).toEqual([[1, true, 1n], [2, true, 1n]]);
+    expect(fake.watched()).toEqual([]);
     fake.endStreams();
     expect(ended).toEqual(['UNAVAILABLE']);
     const { id } = await fake.leaseGrant(1, call);
@@ -111,7 +132,7 @@ test('faults to inject: a failed call, broken streams, a lease that expires and 
     await delay(1300);
     expect((await fake.range({ key: b('k') }, call)).kvs).toEqual([]);
     expect((await fake.leaseTimeToLive(id, call)).ttl).toBe(-1);
-    expect(fake.calls).toEqual(['range', 'leaseGrant', 'txn', 'range', 'leaseTimeToLive']);
+    expect(fake.calls).toEqual(['range', 'range', 'range', 'leaseGrant', 'txn', 'range', 'leaseTimeToLive']);
   } finally {
     fake.close();
   }

@@ -8,8 +8,10 @@
  * Behaviour — and every guarantee — is still proven against a real etcd (test/integration,
  * test/fault); `fake-transport.test.ts` holds the fake to a real etcd's answers for the same requests.
  *
- * Faults to inject: `failNext(error)` rejects the next unary call with `error`; `endStreams(error)`
- * ends every open stream as a broken connection would.
+ * Faults to inject: `failNext(error, times)` rejects the next unary calls with `error`;
+ * `endStreams(error)` ends every open stream as a broken connection would; `compact(revision)`
+ * compacts the history, and `cancelWatchers()` cancels every watcher as etcd cancels one that fell
+ * behind a compaction. `watched()` lists what is being watched, for tests of who watches what.
  */
 import type { LeaseGrantResponse, LeaseKeepAliveResponse, LeaseTimeToLiveResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse, WatchEvent, WatchRequest, WatchResponse } from '../../src/transport/messages.js';
 import type { CallOptions, EtcdTransport, Member, Stream, StreamHandlers } from '../../src/transport/port.js';
@@ -50,9 +52,9 @@ export class FakeTransport implements EtcdTransport {
     };
   }
 
-  /** Rejects the next unary call with `error`. */
-  failNext(error: TransportError = refusal('UNAVAILABLE', 'transient', '14 UNAVAILABLE: injected')): void {
-    this.#failures.push(error);
+  /** Rejects the next `times` unary calls with `error`. */
+  failNext(error: TransportError = refusal('UNAVAILABLE', 'transient', '14 UNAVAILABLE: injected'), times = 1): void {
+    for (let i = 0; i < times; i++) this.#failures.push(error);
   }
 
   /** Ends every open stream with `error`, as a broken connection would. */
@@ -68,6 +70,28 @@ export class FakeTransport implements EtcdTransport {
     this.store.compacted = revision;
   }
 
+  /**
+   * Compacts the history at the current revision and cancels every watcher with that compaction
+   * revision — what etcd answers a watcher that fell behind a compaction (`canceled`, `compactRevision`).
+   */
+  cancelWatchers(): void {
+    this.compact(this.store.revision);
+    for (const s of [...this.#streams]) {
+      if (!s.watchers) continue;
+      for (const watchId of [...s.watchers.keys()]) {
+        s.watchers.delete(watchId);
+        const header = { ...this.store.header(), revision: 0n }; // as etcd's compaction answers have it
+        (s.handlers as StreamHandlers<WatchResponse>).message(this.#response(watchId, { header, canceled: true, compactRevision: this.store.compacted }));
+      }
+    }
+  }
+
+  /** The keys (as text; `key..rangeEnd` for a range) of every watcher on an open stream. */
+  watched(): string[] {
+    const out: string[] = [];
+    for (const s of this.#streams) for (const w of s.watchers?.values() ?? []) out.push(w.rangeEnd ? `${w.key}..${w.rangeEnd}` : w.key.toString());
+    return out.sort();
+  }
   async range(req: RangeRequest, options: CallOptions): Promise<RangeResponse> {
     await this.#enter('range', options);
     return this.store.range(req);
@@ -157,8 +181,7 @@ export class FakeTransport implements EtcdTransport {
   }
 
   #watchRequest(s: { handlers: StreamHandlers<WatchResponse>; watchers: Map<number, Watcher> }, req: WatchRequest): void {
-    const answer = (watchId: number, fields: Partial<WatchResponse>): void =>
-      s.handlers.message({ header: this.store.header(), watchId, created: false, canceled: false, compactRevision: 0n, cancelReason: '', events: [], ...fields });
+    const answer = (watchId: number, fields: Partial<WatchResponse>): void => s.handlers.message(this.#response(watchId, fields));
     if (req.progress) return answer(-1, {});
     if (req.cancel) {
       if (s.watchers.delete(req.cancel.watchId)) answer(req.cancel.watchId, { canceled: true });
@@ -166,12 +189,20 @@ export class FakeTransport implements EtcdTransport {
     }
     const c = req.create!;
     const start = c.startRevision ?? 0n;
-    if (start > 0n && start <= this.store.compacted) return answer(c.watchId, { created: true, canceled: true, compactRevision: this.store.compacted });
+    if (start > 0n && start < this.store.compacted) {
+      // etcd creates the watcher, then cancels it with the compaction revision (header revision 0).
+      answer(c.watchId, { created: true });
+      return answer(c.watchId, { header: { ...this.store.header(), revision: 0n }, canceled: true, compactRevision: this.store.compacted });
+    }
     const watcher: Watcher = { key: c.key, rangeEnd: c.rangeEnd, filters: new Set(c.filters ?? []), prevKv: c.prevKv ?? false };
     s.watchers.set(c.watchId, watcher);
     answer(c.watchId, { created: true });
     // A watcher that starts in the past catches up in one answer (as etcd's unsynced watchers do).
     if (start > 0n) this.#deliver(s, this.#log.filter((l) => l.revision >= start).flatMap((l) => l.events), this.store.revision, c.watchId);
+  }
+
+  #response(watchId: number, fields: Partial<WatchResponse>): WatchResponse {
+    return { header: this.store.header(), watchId, created: false, canceled: false, compactRevision: 0n, cancelReason: '', events: [], ...fields };
   }
 
   #deliver(s: { handlers: StreamHandlers<WatchResponse>; watchers: Map<number, Watcher> }, events: WatchEvent[], revision: bigint, only?: number): void {
