@@ -5,6 +5,7 @@
  * the port would fail rather than reach some etcd.
  */
 import { Etcd3 } from 'etcd3';
+import { Session, type SessionOptions } from '../../src/index.js';
 import { bindTransport } from '../../src/transport/select.js';
 import { FakeTransport } from './fake-transport.js';
 
@@ -26,4 +27,31 @@ export function onFake(): OnFake {
       client.close();
     },
   };
+}
+
+/** Lets the fake and the engine run what they have queued (the fake answers in microtasks). */
+export async function settle(ms = 10): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A promise's state, read without waiting: for "this acquisition still waits". */
+export function track<T>(p: Promise<T>): { readonly state: 'pending' | 'resolved' | 'rejected'; readonly promise: Promise<T> } {
+  let state: 'pending' | 'resolved' | 'rejected' = 'pending';
+  p.then(
+    () => (state = 'resolved'),
+    () => (state = 'rejected'),
+  );
+  return {
+    promise: p,
+    get state() {
+      return state;
+    },
+  };
+}
+
+/** `n` Sessions on `client`, created one after another (so their lease ids ascend); dispose closes them. */
+export async function sessionsOn(client: Etcd3, n: number, options: SessionOptions = {}): Promise<Session[] & AsyncDisposable> {
+  const sessions: Session[] = [];
+  for (let i = 0; i < n; i++) sessions.push(await Session.create(client, { ttl: 5, ...options }));
+  return Object.assign(sessions, { [Symbol.asyncDispose]: async () => void (await Promise.all(sessions.map(async (s) => s.close()))) });
 }
