@@ -112,6 +112,10 @@ test('faults to inject: a failed call, broken streams, a lease that expires and 
   try {
     fake.failNext();
     await expect(fake.range({ key: b('k') }, call)).rejects.toMatchObject({ code: 'UNAVAILABLE', kind: 'transient' });
+    fake.failWhere((name, req) => name === 'range' && (req as { key: Buffer }).key.equals(b('k2')));
+    await fake.range({ key: b('k') }, call);
+    await expect(fake.range({ key: b('k2') }, call)).rejects.toMatchObject({ kind: 'transient' });
+    await fake.range({ key: b('k2') }, call);
     fake.failNext(undefined, 2);
     await expect(fake.range({ key: b('k') }, call)).rejects.toMatchObject({ kind: 'transient' });
     await expect(fake.range({ key: b('k') }, call)).rejects.toMatchObject({ kind: 'transient' });
@@ -132,7 +136,7 @@ test('faults to inject: a failed call, broken streams, a lease that expires and 
     await delay(1300);
     expect((await fake.range({ key: b('k') }, call)).kvs).toEqual([]);
     expect((await fake.leaseTimeToLive(id, call)).ttl).toBe(-1);
-    expect(fake.calls).toEqual(['range', 'range', 'range', 'leaseGrant', 'txn', 'range', 'leaseTimeToLive']);
+    expect(fake.calls).toEqual(['range', 'range', 'range', 'range', 'range', 'range', 'leaseGrant', 'txn', 'range', 'leaseTimeToLive']);
   } finally {
     fake.close();
   }

@@ -8,7 +8,8 @@
  * Behaviour — and every guarantee — is still proven against a real etcd (test/integration,
  * test/fault); `fake-transport.test.ts` holds the fake to a real etcd's answers for the same requests.
  *
- * Faults to inject: `failNext(error, times)` rejects the next unary calls with `error`;
+ * Faults to inject: `failNext(error, times)` rejects the next unary calls with `error`, `failWhere`
+ * the first that matches;
  * `endStreams(error)` ends every open stream as a broken connection would; `compact(revision)`
  * compacts the history, and `cancelWatchers()` cancels every watcher as etcd cancels one that fell
  * behind a compaction. `watched()` lists what is being watched, for tests of who watches what.
@@ -44,6 +45,7 @@ export class FakeTransport implements EtcdTransport {
   readonly #streams = new Set<{ handlers: StreamHandlers<WatchResponse> | StreamHandlers<LeaseKeepAliveResponse>; watchers?: Map<number, Watcher> }>();
   #nextLease = 0x694d7a1c0b3e4a21n;
   #failures: TransportError[] = [];
+  #targeted: { match: (name: string, req: unknown) => boolean; error: TransportError }[] = [];
 
   constructor() {
     this.store.onEvents = (events, revision) => {
@@ -55,6 +57,11 @@ export class FakeTransport implements EtcdTransport {
   /** Rejects the next `times` unary calls with `error`. */
   failNext(error: TransportError = refusal('UNAVAILABLE', 'transient', '14 UNAVAILABLE: injected'), times = 1): void {
     for (let i = 0; i < times; i++) this.#failures.push(error);
+  }
+
+  /** Rejects the first unary call (its name, its request) that `match` accepts with `error`. */
+  failWhere(match: (name: string, req: unknown) => boolean, error: TransportError = refusal('UNAVAILABLE', 'transient', '14 UNAVAILABLE: injected')): void {
+    this.#targeted.push({ match, error });
   }
 
   /** Ends every open stream with `error`, as a broken connection would. */
@@ -93,30 +100,30 @@ export class FakeTransport implements EtcdTransport {
     return out.sort();
   }
   async range(req: RangeRequest, options: CallOptions): Promise<RangeResponse> {
-    await this.#enter('range', options);
+    await this.#enter('range', options, req);
     return this.store.range(req);
   }
 
   async txn(req: TxnRequest, options: CallOptions): Promise<TxnResponse> {
-    await this.#enter('txn', options);
+    await this.#enter('txn', options, req);
     return this.store.txn(req, (id) => this.#leases.has(id));
   }
 
   async leaseGrant(ttlSeconds: number, options: CallOptions): Promise<LeaseGrantResponse> {
-    await this.#enter('leaseGrant', options);
+    await this.#enter('leaseGrant', options, ttlSeconds);
     const id = String(this.#nextLease++);
     this.#leases.set(id, this.#arm(id, ttlSeconds));
     return { header: this.store.header(), id, ttl: ttlSeconds };
   }
 
   async leaseRevoke(id: string, options: CallOptions): Promise<void> {
-    await this.#enter('leaseRevoke', options);
+    await this.#enter('leaseRevoke', options, id);
     if (!this.#leases.has(id)) throw refusal('NOT_FOUND', 'lease-not-found', '5 NOT_FOUND: etcdserver: requested lease not found');
     this.#expire(id);
   }
 
   async leaseTimeToLive(id: string, options: CallOptions): Promise<LeaseTimeToLiveResponse> {
-    await this.#enter('leaseTimeToLive', options);
+    await this.#enter('leaseTimeToLive', options, id);
     const lease = this.#leases.get(id);
     if (!lease) return { header: this.store.header(), id, ttl: -1, grantedTtl: 0 };
     return { header: this.store.header(), id, ttl: Math.max(0, Math.ceil((lease.expiresAt - performance.now()) / 1000)), grantedTtl: lease.grantedTtl };
@@ -158,12 +165,14 @@ export class FakeTransport implements EtcdTransport {
     this.#streams.clear();
   }
 
-  async #enter(name: string, options: CallOptions): Promise<void> {
+  async #enter(name: string, options: CallOptions, req: unknown): Promise<void> {
     options.signal?.throwIfAborted();
     this.calls.push(name);
     await Promise.resolve();
     const failure = this.#failures.shift();
     if (failure) throw failure;
+    const targeted = this.#targeted.findIndex((t) => t.match(name, req));
+    if (targeted >= 0) throw this.#targeted.splice(targeted, 1)[0]!.error;
   }
 
   #arm(id: string, ttl: number): Lease {
