@@ -74,7 +74,13 @@ export class LockHandle implements Held {
   /** The session the lock was taken on. */
   readonly session: Session;
 
-  readonly #controller = new AbortController();
+  /**
+   * Made when {@link signal} is first read (most holdings are released without anyone reading it: an
+   * AbortController and an error per lock were a measurable share of an acquisition's CPU).
+   */
+  #controller: AbortController | undefined;
+  /** How the holding ended: the session's reason, or released (the NotHeldError is made when asked for). */
+  #ended: { reason: unknown } | 'released' | undefined;
   readonly #leave: () => void;
   readonly #unfollow: () => void;
   /** Every key held under the token: `key`, then the `others` of a MultiLock. */
@@ -94,9 +100,10 @@ export class LockHandle implements Held {
     // Before following the session: an ended session calls back at once, ending the holding too.
     this.#holdings = held.map((h) => new Holding(init.meta.primitive, h.name, h.key, this.token, init.session.leaseHex));
     this.#unfollow = internals(init.session).onEnd((reason) => {
-      if (this.#controller.signal.aborted) return;
+      if (this.#ended !== undefined) return;
       for (const holding of this.#holdings) holding.end(isSessionClosedError(reason) ? 'closed' : 'lost');
-      this.#controller.abort(reason);
+      this.#ended = { reason };
+      this.#controller?.abort(reason);
     });
   }
 
@@ -105,12 +112,22 @@ export class LockHandle implements Held {
    * session's lease is lost (reason: {@link LeaseLostError}). Pass it to the work done under the lock.
    */
   get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#ended !== undefined) this.#controller.abort(this.#endReason());
+    }
     return this.#controller.signal;
+  }
+
+  /** The reason `signal` aborts with once the holding has ended. */
+  #endReason(): unknown {
+    const ended = this.#ended;
+    return ended === 'released' || ended === undefined ? new NotHeldError(`${this.#what()} was released`, { key: this.key }) : ended.reason;
   }
 
   /** True while the lock is held: not released, and the session is within its validity deadline. */
   get held(): boolean {
-    return !this.#controller.signal.aborted && this.session.alive;
+    return this.#ended === undefined && this.session.alive;
   }
 
   /**
@@ -138,10 +155,10 @@ export class LockHandle implements Held {
    * txn may have been applied, while the lock was held).
    */
   async commit(...ops: (IRequestOp | IOperation)[]): Promise<ITxnResponse> {
-    if (this.#controller.signal.aborted) {
+    if (this.#ended !== undefined) {
       throw new NotHeldError(`${this.#what()} is no longer held`, {
         key: this.key,
-        cause: this.#controller.signal.reason,
+        cause: this.signal.reason,
       });
     }
     const calls = internals(this.session).ops;
@@ -178,9 +195,10 @@ export class LockHandle implements Held {
   /** Stops holding locally: `signal` aborts with {@link NotHeldError}, the session is not followed. */
   #end(): void {
     this.#unfollow();
-    if (!this.#controller.signal.aborted) {
+    if (this.#ended === undefined) {
       for (const holding of this.#holdings) holding.end('released');
-      this.#controller.abort(new NotHeldError(`${this.#what()} was released`, { key: this.key }));
+      this.#ended = 'released';
+      this.#controller?.abort(this.#endReason());
     }
   }
 

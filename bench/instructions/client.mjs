@@ -7,7 +7,7 @@
  */
 import { Etcd3 } from 'etcd3';
 import { H2Transport } from '../../dist/transport/h2/transport.js';
-import { openWatch, unary } from '../../dist/transport/pool.js';
+import { openWatch, unary } from '../../dist/transport/etcd3/pool.js';
 const [impl, workload, nArg] = process.argv.slice(2);
 const n = Number(nArg);
 const host = process.env.ETCD;

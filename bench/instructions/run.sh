@@ -3,23 +3,28 @@
 # unlike CPU time, the count does not depend on what else the (shared, loaded) machine is doing.
 #   bench/instructions/run.sh            every workload, both transports (a few minutes each)
 #   bench/instructions/run.sh h2 range   one
-# Needs valgrind and etcd on PATH; builds dist/ first; starts a throwaway etcd on 127.0.0.1:23799.
+# Workloads: range, txn, inflight, watch (one request or watch cycle: client.mjs) and mutex1, mutex10,
+# mutex50 (a Mutex lock → release end to end with 1, 10 or 50 workers, per acquisition: mutex.mjs).
+# Needs valgrind and etcd on PATH; builds dist/ first; starts a throwaway etcd on 127.0.0.1:${INSTR_PORT:-23799}.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 npm run build >/dev/null
+port=${INSTR_PORT:-23799}; peer=$((port - 1))
 work=$(mktemp -d /tmp/leasehold-instructions-XXXXXX)
-etcd --data-dir "$work/data" --listen-client-urls http://127.0.0.1:23799 --advertise-client-urls http://127.0.0.1:23799 \
-  --listen-peer-urls http://127.0.0.1:23798 --initial-advertise-peer-urls http://127.0.0.1:23798 \
-  --initial-cluster default=http://127.0.0.1:23798 --unsafe-no-fsync >"$work/etcd.log" 2>&1 &
+etcd --data-dir "$work/data" --listen-client-urls http://127.0.0.1:$port --advertise-client-urls http://127.0.0.1:$port \
+  --listen-peer-urls http://127.0.0.1:$peer --initial-advertise-peer-urls http://127.0.0.1:$peer \
+  --initial-cluster default=http://127.0.0.1:$peer --unsafe-no-fsync >"$work/etcd.log" 2>&1 &
 etcd_pid=$!
 trap 'kill $etcd_pid 2>/dev/null; rm -rf "$work"' EXIT
-until etcdctl --endpoints=127.0.0.1:23799 endpoint health >/dev/null 2>&1; do sleep 0.2; done
+until etcdctl --endpoints=127.0.0.1:$port endpoint health >/dev/null 2>&1; do sleep 0.2; done
 
 one() { # impl workload n
   local gate="$work/gate" out="$work/out"
   rm -f "$gate"
-  ETCD=127.0.0.1:23799 GATE="$gate" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/dev/null \
-    node bench/instructions/client.mjs "$1" "$2" "$3" >"$out" 2>&1 &
+  local script=(bench/instructions/client.mjs "$1" "$2" "$3")
+  [[ $2 == mutex* ]] && script=(bench/instructions/mutex.mjs "$1" "${2#mutex}" "$3")
+  ETCD=127.0.0.1:$port GATE="$gate" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="${CALLGRIND_OUT:-/dev/null}" \
+    node "${script[@]}" >"$out" 2>&1 &
   local pid=$!
   until grep -q READY "$out"; do sleep 1; kill -0 $pid 2>/dev/null || { echo "$1 $2: failed"; cat "$out"; return 1; }; done
   callgrind_control -i on $pid >/dev/null
@@ -29,9 +34,10 @@ one() { # impl workload n
   local per=$3 unit=request
   [ "$2" = inflight ] && per=$(( $3 * 20 ))
   [ "$2" = watch ] && unit='create → event → cancel'
+  [[ $2 == mutex* ]] && unit="acquisition (lock → release, ${2#mutex} workers)" && per=$(grep -o '([0-9]*)' "$out" | tr -d '()')
   echo "$1 $2: $(( ir / per )) instructions per $unit"
 }
 
-declare -A count=([range]=500 [txn]=500 [inflight]=25 [watch]=100)
+declare -A count=([range]=500 [txn]=500 [inflight]=25 [watch]=100 [mutex1]=300 [mutex10]=300 [mutex50]=300)
 if [ $# -eq 2 ]; then one "$1" "$2" "${count[$2]}"; exit; fi
-for w in range txn inflight watch; do for impl in etcd3 h2; do one $impl $w "${count[$w]}"; done; done
+for w in range txn inflight watch mutex1 mutex10 mutex50; do for impl in etcd3 h2; do one $impl $w "${count[$w]}"; done; done

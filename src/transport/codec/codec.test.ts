@@ -1,7 +1,9 @@
 // The codec against the generated code's own encoder/decoder: leasehold's messages go out as etcd's
 // protos say, and come back exactly (lease ids above 2^53, revisions as bigints, enums, oneofs).
 import Long from 'long';
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
+import { decimal, wireId } from './int64.js';
 import { decodeKeepAlive, decodeRange, decodeTimeToLive, decodeTxn, decodeWatch } from './decode.js';
 import { encodeLeaseGrant, encodeLeaseId, encodeRange, encodeTxn, encodeWatch } from './encode.js';
 import { etcdserverpb as pb } from './rpc.js';
@@ -88,5 +90,24 @@ describe('decode', () => {
     expect(decodeWatch(pb.WatchResponse.encode({ header, watchId: -1 }).finish()).watchId).toBe(-1);
     expect(decodeKeepAlive(pb.LeaseKeepAliveResponse.encode({ header, ID: Long.fromString(bigLease), TTL: 10 }).finish())).toMatchObject({ id: bigLease, ttl: 10 });
     expect(decodeTimeToLive(pb.LeaseTimeToLiveResponse.encode({ header, ID: 5, TTL: -1 }).finish())).toMatchObject({ id: '5', ttl: -1, grantedTtl: 0 });
+  });
+});
+
+describe('int64', () => {
+  // decimal() and wireId() take a native bigint path instead of Long's own (slow) conversions: they
+  // must agree with Long on every int64, signed and unsigned, including the wrap-around of ids past 2^64.
+  test('decimal() is Long.toString(), wireId() is Long.fromString()', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }), fc.boolean(), (n, unsigned) => {
+        const long = Long.fromBigInt(n, unsigned);
+        expect(decimal(long)).toBe(long.toString());
+        const id = n.toString();
+        if (/^-?\d{1,20}$/.test(id)) expect(String(wireId(id))).toBe(id.length < 16 ? id : Long.fromString(id).toString());
+      }),
+      { numRuns: 2000 },
+    );
+    expect(decimal(Long.fromString('18446744073709551615', true))).toBe('18446744073709551615');
+    expect(decimal(Long.fromString('-9223372036854775808'))).toBe('-9223372036854775808');
+    expect(String(wireId('99999999999999999999'))).toBe(Long.fromString('99999999999999999999').toString());
   });
 });

@@ -3,10 +3,16 @@
  * `hasleader`), framed messages out and in, and the status at the end (`grpc-status`/`grpc-message`
  * in the trailers, or in the headers of a trailers-only answer). A unary call has a deadline of its
  * own as well as the server's (`grpc-timeout`): a member that stopped answering cannot hold it.
+ *
+ * Every call costs CPU on the client's hot path (a lock is two or three of them), so a call is one
+ * object: the stream's listeners are shared functions that find their call on the stream, the abort
+ * listener is the call itself (`handleEvent`), the headers of equal calls are one object, and the
+ * deadlines of calls with equal timeouts share one timer (`deadlines.ts`).
  */
 import http2 from 'node:http2';
 import { TransportError } from '../port.js';
 import type { Channel } from './channel.js';
+import { deadlines, type Deadline } from './deadlines.js';
 import { Deframer, frame, MessageTooLargeError } from './framing.js';
 import { connectionError, deadlineError, decodeGrpcMessage, statusError } from './status.js';
 
@@ -36,48 +42,157 @@ function headers(meta: CallMeta): http2.OutgoingHttpHeaders {
 }
 
 /**
- * Reads a gRPC answer from `stream`: `onMessage` for each message, then `onEnd` once, with
- * `undefined` for status OK and the error otherwise.
+ * The headers of `meta`: the last ones made for its path while the token, timeout and require-leader
+ * stay the same (node:http2 copies them and never changes ours). A handful of paths: bounded.
  */
-function listen(
-  stream: http2.ClientHttp2Stream,
-  channel: Channel,
-  onMessage: (message: Buffer) => void,
-  onEnd: (error: TransportError | undefined) => void,
-): void {
-  const { endpoint } = channel;
-  const deframer = new Deframer(channel.maxReceiveBytes);
-  let status: number | undefined;
-  let message = '';
-  let failure: Error | undefined;
-  const read = (h: http2.IncomingHttpHeaders): void => {
+const headerCache = new Map<string, { token: string | undefined; timeoutMs: number | undefined; leader: boolean; headers: http2.OutgoingHttpHeaders }>();
+
+function cachedHeaders(meta: CallMeta): http2.OutgoingHttpHeaders {
+  const last = headerCache.get(meta.path);
+  const leader = meta.requireLeader === true;
+  if (last !== undefined && last.token === meta.token && last.timeoutMs === meta.timeoutMs && last.leader === leader) return last.headers;
+  const made = Object.freeze(headers(meta));
+  headerCache.set(meta.path, { token: meta.token, timeoutMs: meta.timeoutMs, leader, headers: made });
+  return made;
+}
+
+const kCall = Symbol('leasehold.call');
+type CallStream = http2.ClientHttp2Stream & { [kCall]?: Call };
+
+/** One gRPC call on one stream: reads the answer and reports it to {@link message} and {@link end}. */
+abstract class Call {
+  readonly channel: Channel;
+  readonly stream: CallStream;
+  readonly #session: http2.ClientHttp2Session;
+  readonly deframer: Deframer;
+  status: number | undefined;
+  grpcMessage = '';
+  failure: Error | undefined;
+  /** The deframer's callback: one closure per call. */
+  readonly emit = (m: Buffer): void => this.message(m);
+
+  /** Opens the stream; throws when the channel cannot make one (closed). */
+  constructor(channel: Channel, meta: CallMeta) {
+    this.channel = channel;
+    this.deframer = new Deframer(channel.maxReceiveBytes);
+    const stream: CallStream = channel.request(cachedHeaders(meta));
+    this.#session = stream.session as http2.ClientHttp2Session;
+    this.stream = stream;
+    stream[kCall] = this;
+    stream.on('response', onResponse);
+    stream.on('data', onData);
+    stream.on('trailers', onTrailers);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  }
+
+  /** A message of the answer. */
+  abstract message(m: Buffer): void;
+  /** The answer ended: `undefined` for status OK, else the error. Called once. */
+  abstract end(error: TransportError | undefined): void;
+
+  readStatus(h: http2.IncomingHttpHeaders): void {
     if (h['grpc-status'] === undefined) return;
-    status = Number(h['grpc-status']);
-    message = decodeGrpcMessage(h['grpc-message']);
-  };
-  stream.on('response', (h) => {
-    read(h);
-    if (h[':status'] !== 200 && status === undefined) failure = new Error(`etcd answered HTTP status ${h[':status']}, not a gRPC answer`);
-  });
-  stream.on('data', (chunk: Buffer) => {
-    if (failure) return; // a refused frame: the rest of the stream is not read
-    try {
-      deframer.push(chunk, onMessage);
-    } catch (error) {
-      failure = error as Error;
-      stream.close(NGHTTP2_CANCEL);
-    }
-  });
-  stream.on('trailers', read);
-  stream.on('error', (error) => {
-    failure ??= error;
-  });
-  stream.on('close', () => {
-    if (failure instanceof MessageTooLargeError) onEnd(statusError(8, failure.message, endpoint));
-    else if (failure === undefined && status === 0 && !deframer.partial) onEnd(undefined);
-    else if (status !== undefined && status !== 0) onEnd(statusError(status, message, endpoint));
-    else onEnd(connectionError(failure ?? new Error(`the stream closed without a status (HTTP/2 code ${stream.rstCode})`), endpoint));
-  });
+    this.status = Number(h['grpc-status']);
+    this.grpcMessage = decodeGrpcMessage(h['grpc-message']);
+  }
+
+  closed(): void {
+    this.channel.streamClosed(this.#session);
+    const { failure, status, deframer } = this;
+    const endpoint = this.channel.endpoint;
+    if (failure instanceof MessageTooLargeError) this.end(statusError(8, failure.message, endpoint));
+    else if (failure === undefined && status === 0 && !deframer.partial) this.end(undefined);
+    else if (status !== undefined && status !== 0) this.end(statusError(status, this.grpcMessage, endpoint));
+    else this.end(connectionError(failure ?? new Error(`the stream closed without a status (HTTP/2 code ${this.stream.rstCode})`), endpoint));
+  }
+}
+
+function onResponse(this: CallStream, h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader): void {
+  const call = this[kCall]!;
+  call.readStatus(h);
+  if (h[':status'] !== 200 && call.status === undefined) call.failure = new Error(`etcd answered HTTP status ${h[':status']}, not a gRPC answer`);
+}
+
+function onData(this: CallStream, chunk: Buffer): void {
+  const call = this[kCall]!;
+  if (call.failure) return; // a refused frame: the rest of the stream is not read
+  try {
+    call.deframer.push(chunk, call.emit);
+  } catch (error) {
+    call.failure = error as Error;
+    this.close(NGHTTP2_CANCEL);
+  }
+}
+
+function onTrailers(this: CallStream, h: http2.IncomingHttpHeaders): void {
+  this[kCall]!.readStatus(h);
+}
+
+function onError(this: CallStream, error: Error): void {
+  const call = this[kCall]!;
+  call.failure ??= error;
+}
+
+function onClose(this: CallStream): void {
+  this[kCall]!.closed();
+}
+
+const once = { once: true } as const;
+
+/** A unary call: settles its promise once, with the answer, the failure, the deadline or the abort. */
+class Unary extends Call implements Deadline {
+  readonly #resolve: (value: Buffer) => void;
+  readonly #reject: (error: unknown) => void;
+  readonly #signal: AbortSignal | undefined;
+  readonly timeoutMs: number;
+  #answer: Buffer | undefined;
+  #settled = false;
+  /** For {@link deadlines}. */
+  deadline = 0;
+  prev: Deadline | undefined;
+  next: Deadline | undefined;
+
+  constructor(channel: Channel, meta: CallMeta & { timeoutMs: number }, signal: AbortSignal | undefined, resolve: (value: Buffer) => void, reject: (error: unknown) => void) {
+    super(channel, meta);
+    this.timeoutMs = meta.timeoutMs;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#signal = signal;
+    deadlines.add(this);
+    signal?.addEventListener('abort', this, once);
+  }
+
+  message(m: Buffer): void {
+    this.#answer = m;
+  }
+
+  end(error: TransportError | undefined): void {
+    if (error) this.#settle(error);
+    else if (this.#answer) this.#settle(undefined, this.#answer);
+    else this.#settle(new TransportError('13 INTERNAL: an answer without a message', { code: 'INTERNAL', kind: 'final', endpoint: this.channel.endpoint }));
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    this.#settle(this.#signal?.reason);
+    this.stream.close(NGHTTP2_CANCEL);
+  }
+
+  /** The deadline passed. */
+  expired(): void {
+    this.#settle(deadlineError(this.timeoutMs, this.channel.endpoint));
+    this.stream.close(NGHTTP2_CANCEL);
+  }
+
+  #settle(error: unknown, value?: Buffer): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    deadlines.remove(this);
+    this.#signal?.removeEventListener('abort', this);
+    if (value !== undefined) this.#resolve(value);
+    else this.#reject(error);
+  }
 }
 
 /** One unary call: resolves with the answer's bytes, rejects with a {@link TransportError} or `signal.reason`. */
@@ -87,38 +202,14 @@ export function unary(channel: Channel, meta: CallMeta & { timeoutMs: number }, 
       reject(signal.reason as unknown);
       return;
     }
-    let stream: http2.ClientHttp2Stream;
+    let call: Unary;
     try {
-      stream = channel.request(headers(meta));
+      call = new Unary(channel, meta, signal, resolve, reject);
     } catch (error) {
       reject(connectionError(error as Error, channel.endpoint));
       return;
     }
-    let answer: Buffer | undefined;
-    let settled = false;
-    const settle = (error: unknown, value?: Buffer): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      if (value !== undefined) resolve(value);
-      else reject(error);
-    };
-    const onAbort = (): void => {
-      settle(signal?.reason);
-      stream.close(NGHTTP2_CANCEL);
-    };
-    const timer = setTimeout(() => {
-      settle(deadlineError(meta.timeoutMs, channel.endpoint));
-      stream.close(NGHTTP2_CANCEL);
-    }, meta.timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    listen(stream, channel, (m) => (answer = m), (error) => {
-      if (error) settle(error);
-      else if (answer) settle(undefined, answer);
-      else settle(new TransportError('13 INTERNAL: an answer without a message', { code: 'INTERNAL', kind: 'final', endpoint: channel.endpoint }));
-    });
-    stream.end(frame(body));
+    call.stream.end(frame(body));
   });
 }
 
@@ -129,26 +220,44 @@ export interface RawStream {
   close(): void;
 }
 
+class Bidi extends Call implements RawStream {
+  #closed = false;
+
+  constructor(
+    channel: Channel,
+    meta: CallMeta,
+    readonly onMessage: (m: Buffer) => void,
+    readonly onEnd: (error: TransportError) => void,
+  ) {
+    super(channel, meta);
+  }
+
+  message(m: Buffer): void {
+    if (!this.#closed) this.onMessage(m);
+  }
+
+  end(error: TransportError | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.onEnd(error ?? new TransportError('0 OK: etcd ended the stream', { code: 'OK', kind: 'transient', endpoint: this.channel.endpoint }));
+  }
+
+  send(body: Uint8Array): void {
+    const stream = this.stream;
+    if (!this.#closed && !stream.destroyed && stream.writable) stream.write(frame(body));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.stream.close(NGHTTP2_CANCEL);
+  }
+}
+
 /**
  * Opens a bidirectional stream: `onMessage` for each message; `onEnd` once when it ends other than by
  * our `close()` (an OK status included: the server ended it).
  */
 export function openStream(channel: Channel, meta: CallMeta, onMessage: (m: Buffer) => void, onEnd: (error: TransportError) => void): RawStream {
-  const stream = channel.request(headers(meta));
-  let closed = false;
-  listen(stream, channel, (m) => closed || onMessage(m), (error) => {
-    if (closed) return;
-    closed = true;
-    onEnd(error ?? new TransportError('0 OK: etcd ended the stream', { code: 'OK', kind: 'transient', endpoint: channel.endpoint }));
-  });
-  return {
-    send(body) {
-      if (!closed && !stream.destroyed && stream.writable) stream.write(frame(body));
-    },
-    close() {
-      if (closed) return;
-      closed = true;
-      stream.close(NGHTTP2_CANCEL);
-    },
-  };
+  return new Bidi(channel, meta, onMessage, onEnd);
 }

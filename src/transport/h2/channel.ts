@@ -26,6 +26,8 @@ export interface ChannelOptions {
   maxReceiveBytes: number;
 }
 
+const requestOptions = { endStream: false } as const;
+
 /** Streams open on each connection: a connection is ref'd while it has any. */
 const streamsOn = new WeakMap<http2.ClientHttp2Session, number>();
 
@@ -51,21 +53,26 @@ export class Channel {
     this.#authority = `${options.tls ? 'https' : 'http'}://${options.endpoint}`;
   }
 
-  /** Starts a request (connecting first if needed). The stream reports every failure itself. */
+  /**
+   * Starts a request (connecting first if needed). The stream reports every failure itself; its owner
+   * calls {@link streamClosed} with the stream's session when it closes.
+   */
   request(headers: http2.OutgoingHttpHeaders): http2.ClientHttp2Stream {
     const session = this.#connected();
-    const stream = session.request(headers, { endStream: false });
+    const stream = session.request(headers, requestOptions);
     this.#open++;
     const busy = (streamsOn.get(session) ?? 0) + 1;
     streamsOn.set(session, busy);
     if (busy === 1) session.ref();
-    stream.once('close', () => {
-      this.#open--;
-      const left = (streamsOn.get(session) ?? 1) - 1;
-      streamsOn.set(session, left);
-      if (left === 0 && !session.destroyed) session.unref();
-    });
     return stream;
+  }
+
+  /** A stream of {@link request} on `session` closed. */
+  streamClosed(session: http2.ClientHttp2Session): void {
+    this.#open--;
+    const left = (streamsOn.get(session) ?? 1) - 1;
+    streamsOn.set(session, left);
+    if (left === 0 && !session.destroyed) session.unref();
   }
 
   /** Closes the connection; streams on it end. A later request connects again unless `final`. */

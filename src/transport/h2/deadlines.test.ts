@@ -1,0 +1,64 @@
+// The shared deadline lists: every call expires at its own deadline (not the oldest's, not late by a
+// timer period), exactly once, never after it was removed, whatever order calls settle in.
+import { setTimeout as delay } from 'node:timers/promises';
+import { describe, expect, test } from 'vitest';
+import { Deadlines, type Deadline } from './deadlines.js';
+
+function call(timeoutMs: number, log: string[], name: string): Deadline & { expiredAt?: number; startedAt: number } {
+  const c = {
+    timeoutMs,
+    deadline: 0,
+    prev: undefined,
+    next: undefined,
+    startedAt: performance.now(),
+    expiredAt: undefined as number | undefined,
+    expired() {
+      log.push(name);
+      c.expiredAt = performance.now();
+    },
+  };
+  return c;
+}
+
+describe('Deadlines', () => {
+  test('calls expire in order, each at its own deadline; removed ones never', async () => {
+    const d = new Deadlines();
+    const log: string[] = [];
+    const a = call(60, log, 'a');
+    d.add(a);
+    await delay(20);
+    const b = call(60, log, 'b');
+    const c = call(60, log, 'c');
+    d.add(b);
+    d.add(c);
+    d.remove(b); // a middle one settles
+    d.remove(b); // idempotent
+    await delay(20);
+    const e = call(60, log, 'e');
+    d.add(e);
+    d.remove(a); // the oldest settles before its deadline: the timer armed for it must not expire c early
+    await delay(150);
+    expect(log).toEqual(['c', 'e']);
+    for (const x of [c, e]) {
+      const waited = x.expiredAt! - x.startedAt;
+      expect(waited).toBeGreaterThanOrEqual(59);
+      expect(waited).toBeLessThan(60 + 80); // generous: a loaded machine
+    }
+  });
+
+  test('different timeouts keep lists of their own; a list emptied and refilled works again', async () => {
+    const d = new Deadlines();
+    const log: string[] = [];
+    d.add(call(80, log, 'slow'));
+    d.add(call(10, log, 'fast'));
+    await delay(40);
+    expect(log).toEqual(['fast']);
+    await delay(100);
+    expect(log).toEqual(['fast', 'slow']);
+    const again = call(10, log, 'again');
+    d.add(again);
+    await delay(60);
+    expect(log).toEqual(['fast', 'slow', 'again']);
+    d.remove(again); // after expiry: a no-op
+  });
+});
