@@ -3,7 +3,7 @@
  * and a campaigning leader that the parent kills with SIGKILL (a crashed service). Talks to the parent
  * with JSON lines on stdout. Not an entry point for users: `bench/run.ts` spawns it.
  *
- *   child.ts memory-leasehold <endpoint> <count> <ttl>
+ *   child.ts memory-leasehold <endpoint> <count> <ttl> [etcd3|h2]
  *   child.ts memory-etcd3 <endpoint> <count> <ttl>
  *   child.ts campaign-etcd3 <endpoint> <name> <ttl>
  *   child.ts campaign-leasehold <endpoint> <name> <ttl>
@@ -48,7 +48,8 @@ async function memory(kind: 'leasehold' | 'etcd3', count: number, ttl: number): 
   await client.get('bench/warmup').exec();
   const prefix = `bench/memory-${kind}-${process.pid}`;
   let session: Session | undefined;
-  if (kind === 'leasehold') session = await Session.create(client, { ttl });
+  const transport = arg3 === 'h2' || arg3 === 'etcd3' ? arg3 : undefined;
+  if (kind === 'leasehold') session = await Session.create(client, { ttl, ...(transport ? { transport } : {}) });
   const baseline = usage();
   const start = performance.now();
   const handles: (LockHandle | Lock)[] = [];

@@ -12,7 +12,8 @@ import { allScenarios, parseOptions, usage, type BenchOptions, type ScenarioName
 import { evaluateTargets, markdown, resultsTable, targetsTable } from './lib/report.js';
 import { etcd3Election, killRow, leadMs, leaseholdElection, resignTask } from './scenarios/failover.js';
 import { floorTask } from './scenarios/floor.js';
-import { etcd3ElectionTask, etcd3LockTask, mutexTask } from './scenarios/locks.js';
+import { etcd3ElectionTask, etcd3LockTask, mutexOnTask, mutexTask } from './scenarios/locks.js';
+import { comparedTransports, transportTable, transportTargets } from './lib/transports.js';
 import { memoryRow } from './scenarios/memory.js';
 import { recoveryKinds, recoveryRow } from './scenarios/recovery.js';
 import { waitersRow } from './scenarios/waiters.js';
@@ -138,9 +139,14 @@ async function main(): Promise<number> {
     // every channel, measured as a pair of their own (after the JIT has warmed up on the rows above).
     const diagnosticsPair = want.has('diagnostics') ? [mutexTask(ctx, 1, 'unsubscribed'), mutexTask(ctx, 1, 'subscribed')] : [];
     await runPasses(diagnosticsPair, ops);
+    // The per-transport comparison (issue 21): the Mutex rows on each transport, pairs side by side in
+    // each pass, after an unmeasured warm-up of both (JIT) — see bench/lib/transports.ts.
+    const transportRows = want.has('transports') ? workers.flatMap((w) => comparedTransports.map((t) => mutexOnTask(ctx, w, t))) : [];
+    for (const task of transportRows.filter((t) => t.workers === Math.max(...workers))) await task.run(Math.min(ops, 100), maxSeconds / 4).catch(() => undefined);
+    await runPasses(transportRows, ops);
     await runPasses(handovers, options.failoverReps);
     const rank = (t: Task): number => allScenarios.indexOf(t.scenario as ScenarioName) >>> 0;
-    const reportOrder = [...tasks].sort((a, b) => rank(a) - rank(b) || (a.workers ?? 0) - (b.workers ?? 0)).concat(diagnosticsPair);
+    const reportOrder = [...tasks].sort((a, b) => rank(a) - rank(b) || (a.workers ?? 0) - (b.workers ?? 0)).concat(diagnosticsPair, transportRows);
     for (const task of [...reportOrder, ...handovers]) {
       const reason = failed.get(task);
       const target = handovers.includes(task) ? options.failoverReps : ops;
@@ -158,12 +164,15 @@ async function main(): Promise<number> {
       emit(await memoryRow(ctx, 'leasehold', options.memoryLocks));
       emit(await memoryRow(ctx, 'etcd3', options.memoryLocks));
     }
+    if (want.has('transports')) for (const t of comparedTransports) emit(await memoryRow(ctx, 'leasehold', options.memoryLocks, t));
     if (want.has('waiters')) emit(await waitersRow(ctx, 1000));
     if (want.has('recovery')) for (const kind of recoveryKinds) emit(await recoveryRow(ctx, kind, options.recoveryReps));
     const targets = evaluateTargets(rows, workers, options.failoverTtl);
     const seconds = (performance.now() - t0) / 1000;
     if (!options.json) {
       process.stdout.write(`\n${resultsTable(rows)}\n\n${targetsTable(targets)}\n`);
+      const perTransport = transportTable(rows, workers);
+      if (perTransport) process.stdout.write(`\n${perTransport}\n\n${targetsTable(transportTargets(rows, workers))}\n`);
     }
     const sourceAtEnd = sourceVersion();
     if (sourceAtEnd !== source) log(`warning: src/ changed during the run (${source} → ${sourceAtEnd})`);

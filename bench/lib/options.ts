@@ -15,6 +15,7 @@ export const allScenarios = [
   'diagnostics',
   'recovery',
   'multilock',
+  'transports',
 ] as const;
 export type ScenarioName = (typeof allScenarios)[number];
 

@@ -3,6 +3,7 @@ import type { Row } from './harness.js';
 import type { EtcdInfo, Machine } from './machine.js';
 import type { BenchOptions } from './options.js';
 import { round } from './stats.js';
+import { transportTable, transportTargets } from './transports.js';
 
 const dash = '–';
 
@@ -365,6 +366,26 @@ const meanings = `## What each figure means
   TTL must run out first).
 - Targets compare rows of this same run (ratios), as the issue asks.`;
 
+/** The per-transport section (issue 21), or nothing when the `transports` scenario did not run. */
+function perTransportSection(rows: readonly Row[], workers: readonly number[]): string[] {
+  const table = transportTable(rows, workers);
+  if (!table) return [];
+  return [
+    '## Per transport (issue 21)',
+    '',
+    'leasehold\'s Mutex on each of its two transports — the `etcd3` client\'s gRPC connections and the lean HTTP/2',
+    'transport (`h2`) — as rows of their own (`leasehold Mutex on …` above), measured as a group after an unmeasured',
+    'warm-up of both: in the first pass etcd3 then h2 at each worker count, in the second the reverse, so each pair is',
+    'measured around the same moments. Client CPU is the bench process\'s CPU time ÷ acquisitions (every worker\'s client',
+    'and Session; user + system). The memory rows are the memory scenario\'s child process on each transport.',
+    '',
+    table,
+    '',
+    targetsTable(transportTargets(rows, workers)),
+    '',
+  ];
+}
+
 export function markdown(input: ReportInput): string {
   const { rows, targets, machine: m, etcd, options, command, startedAt, seconds, source } = input;
   const info = etcd.info;
@@ -413,6 +434,7 @@ export function markdown(input: ReportInput): string {
     '',
     missedNotes(targets),
     '',
+    ...perTransportSection(rows, options.workers),
     '## Inside a leasehold handoff (p50, ms)',
     '',
     'The waiter\'s client is probed (its raw watch streams are wrapped to note when an event arrives; leasehold',

@@ -6,6 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { EtcdLockFailedError, type Campaign } from 'etcd3';
 import { channel, tracingChannel } from 'node:diagnostics_channel';
 import { channels, Mutex, Session } from '../../src/index.js';
+import type { TransportKind } from '../../src/transport/select.js';
 import { runContention, warm, type BenchContext, type Participant, type Task } from '../lib/harness.js';
 import { watchEventProbe } from '../lib/probe.js';
 import { handoffSplit } from '../lib/stats.js';
@@ -55,7 +56,20 @@ export function mutexTask(ctx: BenchContext, workers: number, diagnostics: 'plai
   };
 }
 
-async function runMutex(ctx: BenchContext, name: string, workers: number, ops: number, maxSeconds: number) {
+/** The Mutex row on one transport chosen explicitly (the per-transport comparison, issue 21). */
+export function mutexOnTask(ctx: BenchContext, workers: number, transport: TransportKind): Task {
+  return {
+    scenario: `mutex-${transport}`,
+    label: `leasehold Mutex on ${transport}`,
+    workers,
+    rate: true,
+    async run(ops, maxSeconds) {
+      return runMutex(ctx, ctx.unique(`bench/mutex-${transport}`), workers, ops, maxSeconds, transport);
+    },
+  };
+}
+
+async function runMutex(ctx: BenchContext, name: string, workers: number, ops: number, maxSeconds: number, transport?: TransportKind) {
   return runContention(
     ctx,
     {
@@ -65,7 +79,7 @@ async function runMutex(ctx: BenchContext, name: string, workers: number, ops: n
         const client = ctx.client();
         const lastEvent = watchEventProbe(client);
         await warm(client);
-        const session = await Session.create(client, { ttl: ctx.ttl });
+        const session = await Session.create(client, { ttl: ctx.ttl, ...(transport ? { transport } : {}) });
         const mutex = new Mutex(session, name);
         return {
           async acquire() {

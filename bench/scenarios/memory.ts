@@ -5,6 +5,7 @@
  */
 import { startChild } from '../lib/child.js';
 import { describeError, type BenchContext, type Row } from '../lib/harness.js';
+import type { TransportKind } from '../../src/transport/select.js';
 
 interface Usage {
   rss: number;
@@ -15,11 +16,12 @@ interface Usage {
 
 const MiB = 1024 * 1024;
 
-export async function memoryRow(ctx: BenchContext, kind: 'leasehold' | 'etcd3', count: number): Promise<Row> {
-  const label = kind === 'leasehold' ? 'leasehold Mutex, one Session' : 'etcd3 Lock (a lease each)';
-  const base = { scenario: `memory-${kind}`, label, workers: 1 };
+/** `transport`: leasehold's on that transport (the per-transport comparison), else on the default one. */
+export async function memoryRow(ctx: BenchContext, kind: 'leasehold' | 'etcd3', count: number, transport?: TransportKind): Promise<Row> {
+  const label = kind === 'leasehold' ? `leasehold Mutex, one Session${transport ? ` on ${transport}` : ''}` : 'etcd3 Lock (a lease each)';
+  const base = { scenario: `memory-${kind}${transport ? `-${transport}` : ''}`, label, workers: 1 };
   const endpoint = ctx.etcd.endpoints[0]!;
-  const child = startChild([`memory-${kind}`, endpoint, String(count), String(ctx.ttl)], ['--expose-gc']);
+  const child = startChild([`memory-${kind}`, endpoint, String(count), String(ctx.ttl), transport ?? ''], ['--expose-gc']);
   try {
     const m = await child.next(120_000);
     const baseline = m['baseline'] as Usage;

@@ -43,14 +43,10 @@ export function counts(spec: QueueSpec, key: Buffer): boolean {
 
 /** The range that finds the contender just below `below` (the newest one when undefined). */
 export function blockerQuery(ops: EtcdOps, spec: QueueSpec, below: bigint | undefined, limit: number): RangeRequest {
-  return {
-    ...ops.prefixRange(spec.prefix),
-    sortTarget: 'create',
-    sortOrder: 'descend',
-    limit,
-    keysOnly: true,
-    ...(below === undefined ? {} : { maxCreateRevision: below - 1n }),
-  };
+  const { key, rangeEnd } = ops.prefixRange(spec.prefix);
+  const query: RangeRequest = { key, rangeEnd, sortTarget: 'create', sortOrder: 'descend', limit, keysOnly: true };
+  if (below !== undefined) query.maxCreateRevision = below - 1n;
+  return query;
 }
 
 /**
@@ -174,15 +170,14 @@ async function snapshotBlocker(
   revision: bigint,
   signal: AbortSignal,
 ): Promise<{ blocker: Blocker | null; checkedAt: bigint } | undefined> {
-  const at = { revision, serializable: true };
+  const blockers = blockerQuery(ops, spec, ownRevision, 1);
+  blockers.revision = revision;
+  blockers.serializable = true;
   try {
     const res = await ops.readTxn(
       {
         compare: [],
-        success: [
-          rangeOp({ key: ops.abs(ownKey), keysOnly: true, ...at }),
-          rangeOp({ ...blockerQuery(ops, spec, ownRevision, 1), ...at }),
-        ],
+        success: [rangeOp({ key: ops.abs(ownKey), keysOnly: true, revision, serializable: true }), rangeOp(blockers)],
       },
       signal,
     );

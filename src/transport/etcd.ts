@@ -49,6 +49,8 @@ export class EtcdOps {
   readonly #prefix: Buffer;
   readonly #policy: IPolicy;
   readonly #timeout: number;
+  /** {@link prefixRange}'s buffers by prefix. */
+  readonly #ranges = new Map<string, readonly [Buffer, Buffer]>();
   /**
    * How often a waiter re-reads its blocker while its watch is quiet: a safety net for a watch stream
    * stuck on a member that stopped answering (paused, partitioned), which would otherwise never fire.
@@ -78,10 +80,19 @@ export class EtcdOps {
     return Buffer.concat([this.#prefix, typeof key === 'string' ? Buffer.from(key) : key]);
   }
 
-  /** The absolute range covering every key that starts with `prefix`. */
+  /**
+   * The absolute range covering every key that starts with `prefix`. A queue's range is asked for on
+   * every join and every turn check, so its two buffers are made once per prefix and shared (requests
+   * are only ever read); the cache is emptied when it passes 256 prefixes.
+   */
   prefixRange(prefix: string): { key: Buffer; rangeEnd: Buffer } {
-    const key = this.abs(prefix);
-    return { key, rangeEnd: prefixEnd(key) };
+    let range = this.#ranges.get(prefix);
+    if (range === undefined) {
+      if (this.#ranges.size >= 256) this.#ranges.clear();
+      const key = this.abs(prefix);
+      this.#ranges.set(prefix, (range = [key, prefixEnd(key)]));
+    }
+    return { key: range[0], rangeEnd: range[1] };
   }
 
   /** A key-value from etcd with the namespace prefix stripped. */

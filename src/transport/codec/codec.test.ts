@@ -84,6 +84,14 @@ describe('decode', () => {
     expect(txn.responses[2]!.deleteRange!.deleted).toBe(1n);
   });
 
+  test('member ids: each header its own, also when they alternate (the decoder remembers the last one)', () => {
+    const ids = ['10276657743932975437', '10276657743932975438', '5', '10276657743932975437', '9223372036854775807', '10276657743932975437'];
+    for (const id of ids) {
+      const memberId = id === '5' ? 5 : Long.fromString(id, true);
+      expect(decodeRange(pb.RangeResponse.encode({ header: { revision: 1, memberId } }).finish()).header.memberId).toBe(id);
+    }
+  });
+
   test('watch answers, keep-alives and time-to-live', () => {
     const watch = decodeWatch(pb.WatchResponse.encode({ header, watchId: 3, events: [{ type: 1, kv }, { type: 0, kv, prevKv: kv }] }).finish());
     expect(watch.events.map((e) => [e.type, e.prevKv === undefined])).toEqual([['delete', true], ['put', false]]);

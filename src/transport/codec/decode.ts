@@ -13,6 +13,7 @@ import type {
   TxnResponse,
   WatchResponse,
 } from '../messages.js';
+import type Long from 'long';
 import { big, decimal, small } from './int64.js';
 import { etcdserverpb as pb, mvccpb } from './rpc.js';
 
@@ -23,8 +24,23 @@ function bytes(value: Uint8Array | null | undefined): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.length);
 }
 
+/** The last member id decoded, and its decimal form: every header carries one, nearly always the same. */
+let lastMember: Long | number | null | undefined;
+let lastMemberDecimal = '0';
+
+function memberId(value: Long | number | null | undefined): string {
+  if (value === lastMember) return lastMemberDecimal;
+  if (typeof value === 'object' && value !== null && typeof lastMember === 'object' && lastMember !== null &&
+    value.low === lastMember.low && value.high === lastMember.high && value.unsigned === lastMember.unsigned) {
+    return lastMemberDecimal;
+  }
+  lastMemberDecimal = decimal(value);
+  lastMember = value;
+  return lastMemberDecimal;
+}
+
 function header(h: pb.ResponseHeader.$Properties | null | undefined): ResponseHeader {
-  return { revision: big(h?.revision), memberId: decimal(h?.memberId), raftTerm: big(h?.raftTerm) };
+  return { revision: big(h?.revision), memberId: memberId(h?.memberId), raftTerm: big(h?.raftTerm) };
 }
 
 function keyValue(kv: mvccpb.KeyValue.$Properties): KeyValue {
