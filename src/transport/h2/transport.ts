@@ -105,11 +105,7 @@ export class H2Transport implements EtcdTransport {
         this.#tokens.invalidate(token);
         return this.#call(path, body, options, true);
       }
-      // No answer in time, unreachable, or "no leader" (etcd's require-leader refusal): try another
-      // member next; any other refusal is an answer.
-      if (isUnreachable(error) || (error instanceof TransportError && (error.code === 'UNAVAILABLE' || error.code === 'DEADLINE_EXCEEDED'))) {
-        this.#members.markSilent(member);
-      } else if (error instanceof TransportError) this.#members.answered(member);
+      this.#learn(member, error);
       throw error;
     }
   }
@@ -127,6 +123,9 @@ export class H2Transport implements EtcdTransport {
     const member = this.#members.pick(options?.avoid);
     const end = (error: TransportError): void => {
       if (invalidToken.test(error.message)) this.#tokens.invalidate(token);
+      // A stream that broke on a dead or leaderless member must not be reopened there: a keep-alive
+      // stream that kept going back to it would let the lease expire while other members are healthy.
+      else this.#learn(member, error);
       handlers.end(error);
     };
     let raw: ReturnType<typeof openStream>;
@@ -152,6 +151,17 @@ export class H2Transport implements EtcdTransport {
       throw connectionError(error as Error, member.endpoint);
     }
     return { member, send: (req) => raw.send(encode(req)), close: () => raw.close() };
+  }
+
+  /**
+   * What a failed call or stream says of its member: no answer in time, unreachable, or "no leader"
+   * (etcd's require-leader refusal) → try another member next; any other refusal is an answer. An
+   * `OK` end (etcd ended a stream) says nothing.
+   */
+  #learn(member: H2Member, error: unknown): void {
+    if (!(error instanceof TransportError)) return;
+    if (isUnreachable(error) || error.code === 'UNAVAILABLE' || error.code === 'DEADLINE_EXCEEDED') this.#members.markSilent(member);
+    else if (error.code !== 'OK') this.#members.answered(member);
   }
 
   /** A token from the first member that gives one; a refusal (wrong password) is final at once. */
