@@ -61,7 +61,11 @@ export function resolveH2Options(options: H2Options): ResolvedH2Options {
   if (secure.some((s) => s !== secure[0])) throw new TypeError(`Expected \`hosts\` to be all https:// or all not, got ${show(hosts.join(', '))}`);
   const endpoints = hosts.map((h) => {
     const endpoint = h.replace(/^https?:\/\//, '').replace(/\/$/, '');
-    if (!/^[^\s/]+:\d{1,5}$/.test(endpoint)) throw new TypeError(`Expected each of \`hosts\` to be host:port (optionally with http:// or https://), got ${show(h)}`);
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^\s/:[\]]+):(\d{1,5})$/.exec(endpoint);
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65_535) {
+      throw new TypeError(`Expected each of \`hosts\` to be host:port with a port from 1 to 65535, an IPv6 address in brackets ([::1]:2379), optionally with http:// or https://; got ${show(h)}`);
+    }
     return endpoint;
   });
   const c = options.credentials;
