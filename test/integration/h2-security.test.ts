@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AuthenticationError, PermissionDeniedError, TlsError } from '../../src/index.js';
-import { startEtcd, type EtcdCluster } from '../../src/testing/index.js';
+import { startEtcd, startProxy, type EtcdCluster, type TcpProxy } from '../../src/testing/index.js';
 import { makeCertificates } from '../../src/testing/tls.js';
 import { explainTransportError } from '../../src/transport/explain.js';
 import { H2Transport } from '../../src/transport/h2/transport.js';
@@ -19,6 +19,7 @@ const password = 'app-secret-Pa55word';
 const tokenTtl = 2;
 let etcd: EtcdCluster;
 const open: H2Transport[] = [];
+const proxies: TcpProxy[] = [];
 const call = { timeoutMs: 5000 };
 const k = (name: string): Buffer => Buffer.from(`app/${process.pid}/${name}`);
 
@@ -30,6 +31,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   for (const t of open) t.close();
+  for (const p of proxies) await p[Symbol.asyncDispose]();
   await etcd?.stop();
 });
 
@@ -139,4 +141,42 @@ test('an auth token that expires unused: the next call authenticates again, and 
   await eventually(() => answers.length === 1, 5000, 'created');
   expect([answers, t.authentications]).toEqual([[true], 3]);
   watch.close();
+});
+
+describe('waiting for a token', () => {
+  /** A transport whose first endpoint is a proxy to the member (started blackholed or slowed by the caller). */
+  async function viaProxy(direct: boolean): Promise<{ t: H2Transport; proxy: TcpProxy }> {
+    const proxy = await startProxy(etcd.members[0]!.clientUrl);
+    proxies.push(proxy);
+    const hosts = [proxy.url.replace('http://', 'https://'), ...(direct ? etcd.endpoints : [])];
+    return { t: transport({ hosts }), proxy };
+  }
+
+  test('a call waits no longer than its deadline; the silent member is learned, so the next call authenticates elsewhere', async () => {
+    const { t, proxy } = await viaProxy(true);
+    proxy.blackhole();
+    t.markSilent(t.members[1]!); // the direct member: the proxy is tried first
+    const started = performance.now();
+    const error = await rejection(t.range({ key: k('x') }, { timeoutMs: 1000 }));
+    expect(performance.now() - started).toBeLessThan(2500); // was 5 s: the fetch's own fixed 5 s
+    expect([error.code, error.kind]).toEqual(['DEADLINE_EXCEEDED', 'transient']);
+    // Both members are now silent; the direct one longest, so it goes first (the proxy did not answer).
+    await t.range({ key: k('x') }, { timeoutMs: 3000 });
+  });
+
+  test('a signal aborts one caller\'s wait with its reason; the fetch goes on for the others', async () => {
+    const { t, proxy } = await viaProxy(false);
+    proxy.delay(1000, 'toClient');
+    const reason = new Error('caller gave up');
+    const controller = new AbortController();
+    const impatient = rejection(t.range({ key: k('x') }, { timeoutMs: 30_000, signal: controller.signal }));
+    const patient = t.range({ key: k('x') }, { timeoutMs: 30_000 });
+    await delay(300);
+    const started = performance.now();
+    controller.abort(reason);
+    expect(await impatient).toBe(reason);
+    expect(performance.now() - started).toBeLessThan(500); // not when the token came
+    await patient;
+    expect(t.authentications).toBe(1);
+  });
 });

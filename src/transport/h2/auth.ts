@@ -3,16 +3,49 @@
  * call as the `token` metadata. One token per transport, fetched when first needed; when etcd says a
  * token is invalid (expired after `--auth-token-ttl` unused, or the member restarted), it is
  * forgotten and the next call authenticates again.
+ *
+ * Many calls may wait for one fetch. Each waits no longer than its own deadline and signal: a call
+ * that gives up leaves the fetch running for the others. The fetch tries the members one after
+ * another; each attempt may take the longest remaining time among the calls still waiting, at most
+ * {@link authAttemptMs} (so that a silent member leaves time for the next), and the fetch stops
+ * once nobody waits any more. A stream, which has no deadline, waits for the fetch to end.
  */
-import type { TransportError } from '../port.js';
+import { clampDelay } from '../abort.js';
+import { TransportError } from '../port.js';
 
-/** Fetches a token from some member (trying each in turn); rejects with the last member's error. */
-export type Authenticate = () => Promise<string>;
+/** The longest one `Authenticate` attempt may take, in ms. */
+export const authAttemptMs = 5000;
+
+/** One fetch of a token, shared by the calls waiting for it. */
+export interface Attempts {
+  /**
+   * How long the next attempt may take, in ms: the longest remaining time of the calls still
+   * waiting, at most {@link authAttemptMs}; 0 or less when nobody waits any more (stop).
+   */
+  budget(): number;
+  /** The member being tried, for the message of a caller that gives up. */
+  endpoint: string | undefined;
+}
+
+/** Fetches a token, trying members in turn within `attempts.budget()`; rejects with the last error. */
+export type Authenticate = (attempts: Attempts) => Promise<string>;
+
+class Fetch implements Attempts {
+  promise!: Promise<string>;
+  endpoint: string | undefined;
+  /** The latest deadline of the calls that waited (performance.now() clock). */
+  until = 0;
+  waiters = 0;
+
+  budget(): number {
+    return this.waiters > 0 ? Math.min(authAttemptMs, this.until - performance.now()) : 0;
+  }
+}
 
 export class Tokens {
   readonly #authenticate: Authenticate | undefined;
-  #token: Promise<string> | undefined;
-  /** The token `#token` resolved with, once it has. */
+  #fetch: Fetch | undefined;
+  /** The token the last fetch resolved with. */
   #value: string | undefined;
 
   constructor(authenticate: Authenticate | undefined) {
@@ -28,18 +61,29 @@ export class Tokens {
     return this.#value ?? null;
   }
 
-  /** The token to send, or undefined when the client does not authenticate. */
-  async current(): Promise<string | undefined> {
+  /**
+   * The token to send, or undefined when the client does not authenticate. Waits at most `timeoutMs`
+   * (then rejects with DEADLINE_EXCEEDED) and until `signal` aborts (then rejects with its reason).
+   */
+  async current(timeoutMs = Number.POSITIVE_INFINITY, signal?: AbortSignal): Promise<string | undefined> {
     if (!this.#authenticate) return undefined;
     if (this.#value !== undefined) return this.#value;
-    const pending = (this.#token ??= this.#authenticate());
+    signal?.throwIfAborted();
+    let fetch = this.#fetch;
+    const until = performance.now() + timeoutMs;
+    if (fetch === undefined) {
+      fetch = this.#fetch = new Fetch();
+      fetch.until = until;
+      fetch.waiters = 1;
+      this.#start(fetch, this.#authenticate);
+    } else {
+      fetch.until = Math.max(fetch.until, until);
+      fetch.waiters++;
+    }
     try {
-      const token = await pending;
-      if (this.#token === pending) this.#value = token;
-      return token;
-    } catch (error) {
-      if (this.#token === pending) this.#token = undefined; // the next call tries again
-      throw error as TransportError;
+      return await wait(fetch, timeoutMs, signal);
+    } finally {
+      fetch.waiters--;
     }
   }
 
@@ -47,6 +91,47 @@ export class Tokens {
   invalidate(token: string | undefined): void {
     if (token === undefined || token !== this.#value) return;
     this.#value = undefined;
-    this.#token = undefined;
+    this.#fetch = undefined;
   }
+
+  #start(fetch: Fetch, authenticate: Authenticate): void {
+    fetch.promise = authenticate(fetch);
+    fetch.promise.then(
+      (token) => {
+        if (this.#fetch === fetch) this.#value = token;
+      },
+      () => {
+        if (this.#fetch === fetch) this.#fetch = undefined; // the next call tries again
+      },
+    );
+  }
+}
+
+/** `fetch`'s token, unless `timeoutMs` passes or `signal` aborts first. */
+function wait(fetch: Fetch, timeoutMs: number, signal: AbortSignal | undefined): Promise<string> {
+  if (timeoutMs === Number.POSITIVE_INFINITY && signal === undefined) return fetch.promise;
+  return new Promise<string>((resolve, reject) => {
+    const settle = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      settle();
+      reject(signal?.reason as unknown);
+    };
+    const timer =
+      timeoutMs === Number.POSITIVE_INFINITY
+        ? undefined
+        : setTimeout(() => {
+            settle();
+            const at = fetch.endpoint === undefined ? '' : ` (authenticating at ${fetch.endpoint})`;
+            reject(new TransportError(`4 DEADLINE_EXCEEDED: no auth token within ${timeoutMs} ms${at}`, { code: 'DEADLINE_EXCEEDED', kind: 'transient', endpoint: fetch.endpoint }));
+          }, clampDelay(timeoutMs));
+    timer?.unref(); // the fetch's own stream keeps the process alive while it runs
+    signal?.addEventListener('abort', onAbort, { once: true });
+    fetch.promise.then(
+      (token) => (settle(), resolve(token)),
+      (error: unknown) => (settle(), reject(error)),
+    );
+  });
 }

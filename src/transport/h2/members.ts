@@ -28,6 +28,11 @@ export class Members {
     return (this.#choice.order(this.all, avoid)[0] as H2Member | undefined) ?? this.all[0]!;
   }
 
+  /** Every member, in the order to try them (see the file comment). */
+  ordered(): H2Member[] {
+    return this.#choice.order(this.all) as H2Member[];
+  }
+
   /** `member` answered a call or a stream. */
   answered(member: Member): void {
     this.#choice.answered(member);

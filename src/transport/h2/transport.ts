@@ -12,14 +12,11 @@ import type { LeaseGrantResponse, LeaseKeepAliveResponse, LeaseTimeToLiveRespons
 import { TransportError, type CallOptions, type EtcdTransport, type Member, type Stream, type StreamHandlers, type StreamOptions } from '../port.js';
 import { decodeAuthenticate, decodeKeepAlive, decodeLeaseGrant, decodeRange, decodeTimeToLive, decodeTxn, decodeWatch } from '../codec/decode.js';
 import { encodeAuthenticate, encodeLeaseGrant, encodeLeaseId, encodeRange, encodeTxn, encodeWatch } from '../codec/encode.js';
-import { Tokens } from './auth.js';
+import { Tokens, type Attempts } from './auth.js';
 import { openStream, unary } from './call.js';
 import { Members, type H2Member } from './members.js';
 import { resolveH2Options, type H2Options } from './options.js';
 import { closedError, connectionError, invalidToken, isUnreachable } from './status.js';
-
-/** How long one `Authenticate` call may take, in ms. */
-const authTimeoutMs = 5000;
 
 export class H2Transport implements EtcdTransport {
   readonly endpoints: readonly string[];
@@ -36,7 +33,7 @@ export class H2Transport implements EtcdTransport {
     this.user = o.auth?.username;
     this.#members = new Members(o.endpoints, { tls: o.tls, pingIntervalMs: o.pingIntervalMs, pingTimeoutMs: o.pingTimeoutMs, maxReceiveBytes: o.maxReceiveBytes }, o.silenceMemoryMs);
     const auth = o.auth;
-    this.#tokens = new Tokens(auth ? () => this.#authenticate(auth.username, auth.password) : undefined);
+    this.#tokens = new Tokens(auth ? (attempts) => this.#authenticate(auth.username, auth.password, attempts) : undefined);
   }
 
   /** The members, for tests (which member a stream is on, how many connections were made). */
@@ -91,10 +88,21 @@ export class H2Transport implements EtcdTransport {
     this.#members.close();
   }
 
-  async #call(path: string, body: Uint8Array, options: CallOptions, retried = false): Promise<Buffer> {
+  async #call(path: string, body: Uint8Array, options: CallOptions): Promise<Buffer> {
     if (this.#closed) throw closedError(undefined);
-    const known = this.#tokens.known;
-    const token = known === null ? await this.#tokens.current() : known;
+    const token = this.#tokens.known;
+    return token === null ? this.#callAuthenticated(path, body, options, false) : this.#attempt(path, body, options, token, false);
+  }
+
+  /** A call that must wait for a token first: the wait counts against its deadline. */
+  async #callAuthenticated(path: string, body: Uint8Array, options: CallOptions, retried: boolean): Promise<Buffer> {
+    const started = performance.now();
+    const token = await this.#tokens.current(options.timeoutMs, options.signal);
+    const timeoutMs = Math.max(1, Math.ceil(options.timeoutMs - (performance.now() - started)));
+    return this.#attempt(path, body, { timeoutMs, signal: options.signal }, token, retried);
+  }
+
+  async #attempt(path: string, body: Uint8Array, options: CallOptions, token: string | undefined, retried: boolean): Promise<Buffer> {
     const member = this.#members.pick();
     try {
       const res = await unary(member.channel, { path, token, timeoutMs: options.timeoutMs, requireLeader: true }, body, options.signal);
@@ -103,7 +111,7 @@ export class H2Transport implements EtcdTransport {
     } catch (error) {
       if (!retried && error instanceof TransportError && invalidToken.test(error.message)) {
         this.#tokens.invalidate(token);
-        return this.#call(path, body, options, true);
+        return this.#callAuthenticated(path, body, options, true);
       }
       this.#learn(member, error);
       throw error;
@@ -164,20 +172,29 @@ export class H2Transport implements EtcdTransport {
     else if (error.code !== 'OK') this.#members.answered(member);
   }
 
-  /** A token from the first member that gives one; a refusal (wrong password) is final at once. */
-  async #authenticate(username: string, password: string): Promise<string> {
+  /**
+   * A token from the first member that gives one, trying them in the order of `members.ts`, each
+   * within `attempts.budget()` (see `auth.ts`); each attempt tells the member choice what it learned.
+   * A refusal (wrong password) is final at once.
+   */
+  async #authenticate(username: string, password: string, attempts: Attempts): Promise<string> {
     const body = encodeAuthenticate(username, password);
     this.authentications++;
-    const first = this.#members.pick();
     let last: unknown;
-    for (const member of [first, ...this.#members.all.filter((m) => m !== first)]) {
+    for (const member of this.#members.ordered()) {
+      const budget = Math.ceil(attempts.budget());
+      if (budget <= 0) break;
+      attempts.endpoint = member.endpoint;
       try {
-        return decodeAuthenticate(await unary(member.channel, { path: '/etcdserverpb.Auth/Authenticate', timeoutMs: authTimeoutMs }, body));
+        const token = decodeAuthenticate(await unary(member.channel, { path: '/etcdserverpb.Auth/Authenticate', timeoutMs: budget }, body));
+        this.#members.answered(member);
+        return token;
       } catch (error) {
         last = error;
+        this.#learn(member, error);
         if (!(error instanceof TransportError) || error.kind !== 'transient') break;
       }
     }
-    throw last;
+    throw last ?? new TransportError('4 DEADLINE_EXCEEDED: no time left to authenticate', { code: 'DEADLINE_EXCEEDED', kind: 'transient', endpoint: undefined });
   }
 }
