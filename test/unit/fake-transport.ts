@@ -45,7 +45,7 @@ export class FakeTransport implements EtcdTransport {
   readonly #streams = new Set<{ handlers: StreamHandlers<WatchResponse> | StreamHandlers<LeaseKeepAliveResponse>; watchers?: Map<number, Watcher> }>();
   #nextLease = 0x694d7a1c0b3e4a21n;
   #failures: TransportError[] = [];
-  #targeted: { match: (name: string, req: unknown) => boolean; error: TransportError }[] = [];
+  #targeted: { match: (name: string, req: unknown) => boolean; error: TransportError; left: number }[] = [];
 
   constructor() {
     this.store.onEvents = (events, revision) => {
@@ -59,9 +59,9 @@ export class FakeTransport implements EtcdTransport {
     for (let i = 0; i < times; i++) this.#failures.push(error);
   }
 
-  /** Rejects the first unary call (its name, its request) that `match` accepts with `error`. */
-  failWhere(match: (name: string, req: unknown) => boolean, error: TransportError = refusal('UNAVAILABLE', 'transient', '14 UNAVAILABLE: injected')): void {
-    this.#targeted.push({ match, error });
+  /** Rejects the first `times` unary calls (by name and request) that `match` accepts with `error`. */
+  failWhere(match: (name: string, req: unknown) => boolean, error: TransportError = refusal('UNAVAILABLE', 'transient', '14 UNAVAILABLE: injected'), times = 1): void {
+    this.#targeted.push({ match, error, left: times });
   }
 
   /** Ends every open stream with `error`, as a broken connection would. */
@@ -169,10 +169,15 @@ export class FakeTransport implements EtcdTransport {
     options.signal?.throwIfAborted();
     this.calls.push(name);
     await Promise.resolve();
-    const failure = this.#failures.shift();
-    if (failure) throw failure;
-    const targeted = this.#targeted.findIndex((t) => t.match(name, req));
-    if (targeted >= 0) throw this.#targeted.splice(targeted, 1)[0]!.error;
+    let failure = this.#failures.shift();
+    const targeted = failure ? undefined : this.#targeted.find((t) => t.match(name, req));
+    if (targeted && --targeted.left <= 0) this.#targeted.splice(this.#targeted.indexOf(targeted), 1);
+    failure ??= targeted?.error;
+    if (!failure) return;
+    // A failure answers after a turn of the event loop, as a real one does: a caller that retried
+    // at once, for ever, would spin without starving the timers of the test that watches it.
+    await new Promise((resolve) => setImmediate(resolve));
+    throw failure;
   }
 
   #arm(id: string, ttl: number): Lease {
