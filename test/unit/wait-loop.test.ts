@@ -6,10 +6,18 @@
 // in test/integration/outage.test.ts, recovery.test.ts and the fault suite.
 import { noop } from 'cockatiel';
 import { expect, test } from 'vitest';
-import { Mutex, PermissionDeniedError } from '../../src/index.js';
+import { Mutex, PermissionDeniedError, type LockHandle, type Session } from '../../src/index.js';
 import type { TxnRequest } from '../../src/transport/messages.js';
 import { refusal } from './fake-store.js';
 import { onFake, sessionsOn, settle, track } from './fake-client.js';
+
+/** `jobs` held on the first session, waited for on the second (its wait under way). */
+async function contended(s: Session[]): Promise<{ holder: LockHandle; waiter: ReturnType<typeof track<LockHandle>> }> {
+  const holder = await new Mutex(s[0]!, 'jobs').lock();
+  const waiter = track(new Mutex(s[1]!, 'jobs').lock());
+  await settle();
+  return { holder, waiter };
+}
 
 /** Matches the reads of a waiter whose key is `key`: its guarded read and its snapshot read. */
 function readsOf(key: string, seen: { n: number }): (name: string, req: unknown) => boolean {
@@ -26,9 +34,7 @@ function readsOf(key: string, seen: { n: number }): (name: string, req: unknown)
 test('a transient failure of a waiter\'s reads pauses the wait; it resumes and gets the lock', async () => {
   using f = onFake();
   await using s = await sessionsOn(f.client, 2, { retryPolicy: noop });
-  const holder = await new Mutex(s[0]!, 'jobs').lock();
-  const waiter = track(new Mutex(s[1]!, 'jobs').lock());
-  await settle();
+  const { holder, waiter } = await contended(s);
   // Every read of the waiter fails for 300 ms: passes of the loop, each after a growing backoff.
   const seen = { n: 0 };
   let failing = true;
@@ -46,9 +52,7 @@ test('a transient failure of a waiter\'s reads pauses the wait; it resumes and g
 test('a final failure of a waiter\'s read ends the wait with it, and its key is removed', async () => {
   using f = onFake();
   await using s = await sessionsOn(f.client, 2, { retryPolicy: noop });
-  const holder = await new Mutex(s[0]!, 'jobs').lock();
-  const waiter = track(new Mutex(s[1]!, 'jobs').lock());
-  await settle();
+  const { holder, waiter } = await contended(s);
   const denied = refusal('PERMISSION_DENIED', 'permission', '7 PERMISSION_DENIED: etcdserver: permission denied');
   for (let i = 0; i < 2; i++) f.fake.failWhere(readsOf(`jobs/${s[1]!.leaseHex}`, { n: 0 }), denied);
   await holder.release();
@@ -59,9 +63,7 @@ test('a final failure of a waiter\'s read ends the wait with it, and its key is 
 test('a broken watch stream: the waiter re-reads, watches again, and still gets the lock', async () => {
   using f = onFake();
   await using s = await sessionsOn(f.client, 2, { retryPolicy: noop });
-  const holder = await new Mutex(s[0]!, 'jobs').lock();
-  const waiter = track(new Mutex(s[1]!, 'jobs').lock());
-  await settle();
+  const { holder, waiter } = await contended(s);
   expect(f.fake.watched()).toEqual([holder.key]);
   f.fake.endStreams();
   expect(f.fake.watched()).toEqual([]);
@@ -75,9 +77,7 @@ test('a broken watch stream: the waiter re-reads, watches again, and still gets 
 test('a watch etcd cancels behind a compaction: the waiter re-reads, watches again, and still gets the lock', async () => {
   using f = onFake();
   await using s = await sessionsOn(f.client, 2, { retryPolicy: noop });
-  const holder = await new Mutex(s[0]!, 'jobs').lock();
-  const waiter = track(new Mutex(s[1]!, 'jobs').lock());
-  await settle();
+  const { holder, waiter } = await contended(s);
   f.fake.cancelWatchers();
   await settle(200);
   expect(f.fake.watched()).toEqual([holder.key]);
