@@ -23,7 +23,8 @@ describe('lock with several names', () => {
   test('the command runs holding every name: LEASEHOLD_COUNT, _NAME_i, _KEY_i, one token (every key’s create revision); no LEASEHOLD_NAME/KEY, even inherited', async () => {
     const names = ['a', 'b', 'c'].map((n) => uniqueName(`multi-${n}`));
     const d = mkdtempSync(join(t.dir, 'case-'));
-    const r = start(['lock', ...names, '--', 'sh', '-c', `env | grep ^LEASEHOLD_ | sort > ${d}/env.tmp; mv ${d}/env.tmp ${d}/env; ${untilReleased(d)}`], t.etcd.endpoints, {
+    // LEASEHOLD_TRANSPORT, when the test run sets it, is the environment's, inherited like any other.
+    const r = start(['lock', ...names, '--', 'sh', '-c', `env | grep ^LEASEHOLD_ | grep -v ^LEASEHOLD_TRANSPORT= | sort > ${d}/env.tmp; mv ${d}/env.tmp ${d}/env; ${untilReleased(d)}`], t.etcd.endpoints, {
       LEASEHOLD_NAME: 'outer', // as inside another leasehold's command: must not leak through
       LEASEHOLD_KEY: 'outer/1',
       LEASEHOLD_MODE: 'read',
