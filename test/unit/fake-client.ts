@@ -55,3 +55,11 @@ export async function sessionsOn(client: Etcd3, n: number, options: SessionOptio
   for (let i = 0; i < n; i++) sessions.push(await Session.create(client, { ttl: 5, ...options }));
   return Object.assign(sessions, { [Symbol.asyncDispose]: async () => void (await Promise.all(sessions.map(async (s) => s.close()))) });
 }
+
+/** The reason `signal` aborts with; `'not aborted'` when it has not after `ms`. */
+export async function abortReason(signal: AbortSignal, ms = 2000): Promise<unknown> {
+  return Promise.race([
+    new Promise((resolve) => (signal.aborted ? resolve(signal.reason) : signal.addEventListener('abort', () => resolve(signal.reason), { once: true }))),
+    new Promise((resolve) => setTimeout(resolve, ms, 'not aborted').unref()),
+  ]);
+}

@@ -5,15 +5,9 @@
 // test/integration/session.test.ts, recovery.test.ts and test/fault/keep-alive.test.ts.
 import { expect, test } from 'vitest';
 import { isLeaseLostError, LeaseLostError, Mutex, NotHeldError, ReadWriteLock, Semaphore } from '../../src/index.js';
-import { onFake, sessionsOn, track } from './fake-client.js';
+import { abortReason, onFake, sessionsOn, track } from './fake-client.js';
 
 const call = { timeoutMs: 1000 };
-/** The reason `signal` aborts with; `'not aborted'` after 2 s (the keep-alive asks every 50 ms). */
-const aborted = async (signal: AbortSignal): Promise<unknown> =>
-  Promise.race([
-    new Promise((resolve) => (signal.aborted ? resolve(signal.reason) : signal.addEventListener('abort', () => resolve(signal.reason), { once: true }))),
-    new Promise((resolve) => setTimeout(resolve, 2000, 'not aborted')),
-  ]);
 
 test("a lease etcd reports gone: every handle's signal aborts with LeaseLostError, nothing is held", async () => {
   using f = onFake();
@@ -25,7 +19,7 @@ test("a lease etcd reports gone: every handle's signal aborts with LeaseLostErro
     await new Semaphore(session, 'sem', { permits: 2 }).acquire(),
   ];
   await f.fake.leaseRevoke(session.leaseId, call); // as etcd does when the lease expires
-  const reasons = await Promise.all(handles.map(async (h) => aborted(h.signal)));
+  const reasons = await Promise.all(handles.map(async (h) => abortReason(h.signal))); // the keep-alive asks every 50 ms
   for (const reason of reasons) expect(reason).toBeInstanceOf(LeaseLostError);
   expect(handles.map((h) => h.held)).toEqual([false, false, false]);
   expect(session.alive).toBe(false);

@@ -86,3 +86,18 @@ test('a waiter never takes its own key for a contender', () => {
   expect(pick(ops, { prefix: 'jobs/' }, res, false, 'jobs/own')).toEqual({ key: 'jobs/other', bytes: b('jobs/other'), createRevision: 5n });
   expect(pick(ops, { prefix: 'jobs/' }, { ...res, kvs: [kv('jobs/own', 8n)] }, false, 'jobs/own')).toBeNull();
 });
+
+test('a contender whose key is not UTF-8 is watched by its bytes: its delete wakes the waiter', async () => {
+  using f = onFake();
+  await using s = await sessionsOn(f.client, 1);
+  const { id: foreign } = await f.fake.leaseGrant(30, call);
+  const theirs = Buffer.concat([b('jobs/'), Buffer.from([0xff, 0xfe, 0x80])]);
+  await f.fake.txn({ compare: [], success: [{ put: { key: theirs, value: b(''), lease: foreign } }] }, call);
+  const lock = track(new Mutex(s[0]!, 'jobs').lock());
+  await settle();
+  expect(f.fake.watched()).toEqual([theirs.toString()]);
+  await f.fake.txn({ compare: [], success: [{ deleteRange: { key: theirs } }] }, call);
+  await settle();
+  expect(lock.state).toBe('resolved'); // by the delete event, not by the periodic re-read seconds later
+  await (await lock.promise).release();
+});
