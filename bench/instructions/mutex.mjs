@@ -43,7 +43,14 @@ async function run(count) {
   return done;
 }
 
+/** etcd's count of unary requests handled (every method and code), from its /metrics. */
+async function unaryRequests() {
+  const text = await (await fetch(`http://${process.env.ETCD}/metrics`)).text();
+  return [...text.matchAll(/^grpc_server_handled_total\{[^}]*grpc_type="unary"[^}]*\} (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+}
+
 await run(Number(process.env.WARM ?? 400));
+const requestsBefore = await unaryRequests();
 if (process.env.GATE) {
   const { existsSync } = await import('node:fs');
   console.log('READY');
@@ -60,6 +67,8 @@ const before = process.cpuUsage();
 const t0 = performance.now();
 const done = await run(n);
 const used = process.cpuUsage(before);
+const requests = (await unaryRequests()) - requestsBefore;
+console.error(`requests, ${(requests / done).toFixed(2)} unary requests per acquisition`);
 console.error(`cpu ${transport} mutex x${workers} ${((used.user + used.system) / done).toFixed(0)} µs/acquisition (${done}) [user ${(used.user / done).toFixed(0)}, system ${(used.system / done).toFixed(0)}], ${(done / ((performance.now() - t0) / 1000)).toFixed(0)} acquisitions/s`);
 if (profiler) {
   const { profile } = await profiler.post('HeapProfiler.stopSampling');
@@ -78,6 +87,7 @@ if (profiler) {
     console.error(`  ${(bytes / done).toFixed(0).padStart(7)} B/acq  ${frame}`);
   }
 }
+if (process.env.GATE) process.exit(0); // callgrind counts until exit: not the cleanup
 await Promise.all(sessions.map((s) => s.close()));
 for (const c of clients) c.close();
 process.exit(0);

@@ -2,7 +2,7 @@
 # Client instructions per request, etcd3 path vs the h2 transport, counted by valgrind's callgrind:
 # unlike CPU time, the count does not depend on what else the (shared, loaded) machine is doing.
 #   bench/instructions/run.sh            every workload, both transports (a few minutes each)
-#   bench/instructions/run.sh h2 range   one
+#   bench/instructions/run.sh h2 range [n]   one (n: requests or acquisitions counted)
 # Workloads: range, txn, inflight, watch (one request or watch cycle: client.mjs) and mutex1, mutex10,
 # mutex50 (a Mutex lock → release end to end with 1, 10 or 50 workers, per acquisition: mutex.mjs).
 # Needs valgrind and etcd on PATH; builds dist/ first; starts a throwaway etcd on 127.0.0.1:${INSTR_PORT:-23799}.
@@ -35,9 +35,9 @@ one() { # impl workload n
   [ "$2" = inflight ] && per=$(( $3 * 20 ))
   [ "$2" = watch ] && unit='create → event → cancel'
   [[ $2 == mutex* ]] && unit="acquisition (lock → release, ${2#mutex} workers)" && per=$(grep -o '([0-9]*)' "$out" | tr -d '()')
-  echo "$1 $2: $(( ir / per )) instructions per $unit"
+  echo "$1 $2: $(( ir / per )) instructions per $unit$(grep -o ', [0-9.]* unary requests per acquisition' "$out" | sed 's/ per acquisition//')"
 }
 
 declare -A count=([range]=500 [txn]=500 [inflight]=25 [watch]=100 [mutex1]=300 [mutex10]=300 [mutex50]=300)
-if [ $# -eq 2 ]; then one "$1" "$2" "${count[$2]}"; exit; fi
+if [ $# -ge 2 ]; then one "$1" "$2" "${3:-${count[$2]}}"; exit; fi
 for w in range txn inflight watch mutex1 mutex10 mutex50; do for impl in etcd3 h2; do one $impl $w "${count[$w]}"; done; done

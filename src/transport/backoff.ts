@@ -10,16 +10,18 @@ export const retryDelays = { initialDelay: 25, maxDelay: 2000 } as const;
 
 /** A streak of failures and the delay before the next attempt. */
 export class Backoff {
-  readonly #factory: IBackoffFactory<unknown>;
+  readonly #delays: { initialDelay: number; maxDelay: number };
+  /** Made at the first failure: most waits and releases never fail, and every one makes a Backoff. */
+  #factory: IBackoffFactory<unknown> | undefined;
   #current: IBackoff<unknown> | undefined;
 
   constructor(delays: { initialDelay: number; maxDelay: number } = retryDelays) {
-    this.#factory = new ExponentialBackoff(delays);
+    this.#delays = delays;
   }
 
   /** The delay before the next attempt, one step longer than the last (without waiting). */
   next(): number {
-    this.#current = this.#current ? this.#current.next(undefined) : this.#factory.next(undefined);
+    this.#current = this.#current ? this.#current.next(undefined) : (this.#factory ??= new ExponentialBackoff(this.#delays)).next(undefined);
     return this.#current.duration;
   }
 

@@ -49,6 +49,8 @@ export class EtcdOps {
   readonly #prefix: Buffer;
   readonly #policy: IPolicy;
   readonly #timeout: number;
+  /** The options of a call without a signal (read only, so one object serves every call). */
+  readonly #plain: CallOptions;
   /** {@link prefixRange}'s buffers by prefix. */
   readonly #ranges = new Map<string, readonly [Buffer, Buffer]>();
   /**
@@ -63,6 +65,7 @@ export class EtcdOps {
     this.#prefix = prefix;
     this.#policy = policy;
     this.#timeout = requestTimeout;
+    this.#plain = Object.freeze({ timeoutMs: requestTimeout });
   }
 
   /** The per-call deadline, in milliseconds. */
@@ -106,7 +109,7 @@ export class EtcdOps {
    * attempt is sent (the session uses it to learn when the successful grant was sent).
    */
   call<T>(send: (options: CallOptions) => Promise<T>, subject: Buffer | undefined, kind: 'read' | 'write', signal?: AbortSignal, onAttempt?: () => void): Promise<T> {
-    const options: CallOptions = kind === 'read' && signal ? { timeoutMs: this.#timeout, signal } : { timeoutMs: this.#timeout };
+    const options: CallOptions = kind === 'read' && signal ? { timeoutMs: this.#timeout, signal } : this.#plain;
     const calling = (async () => {
       try {
         return await this.#policy.execute(() => {
