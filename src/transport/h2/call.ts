@@ -63,7 +63,8 @@ type CallStream = http2.ClientHttp2Stream & { [kCall]?: Call };
 abstract class Call {
   readonly channel: Channel;
   readonly stream: CallStream;
-  readonly #session: http2.ClientHttp2Session;
+  /** The connection the stream is on. */
+  readonly session: http2.ClientHttp2Session;
   readonly deframer: Deframer;
   status: number | undefined;
   grpcMessage = '';
@@ -76,7 +77,7 @@ abstract class Call {
     this.channel = channel;
     this.deframer = new Deframer(channel.maxReceiveBytes);
     const stream: CallStream = channel.request(cachedHeaders(meta));
-    this.#session = stream.session as http2.ClientHttp2Session;
+    this.session = channel.lastSession!;
     this.stream = stream;
     stream[kCall] = this;
     stream.on('response', onResponse);
@@ -98,7 +99,7 @@ abstract class Call {
   }
 
   closed(): void {
-    this.channel.streamClosed(this.#session);
+    this.channel.streamClosed(this.session);
     const { failure, status, deframer } = this;
     const endpoint = this.channel.endpoint;
     if (failure instanceof MessageTooLargeError) this.end(statusError(8, failure.message, endpoint));
@@ -132,6 +133,17 @@ function onTrailers(this: CallStream, h: http2.IncomingHttpHeaders): void {
 function onError(this: CallStream, error: Error): void {
   const call = this[kCall]!;
   call.failure ??= error;
+  // Node refuses a stream once the connection's stream ids are used up, and keeps the connection.
+  if ((error as NodeJS.ErrnoException).code === 'ERR_HTTP2_OUT_OF_STREAMS') call.channel.retire(call.session);
+}
+
+/**
+ * Cancels `stream`: RST_STREAM CANCEL; a stream still waiting for its connection (a stalled TLS
+ * handshake) is destroyed at once, where `close()` would wait for the connection and keep it ref'd.
+ */
+function cancel(stream: http2.ClientHttp2Stream): void {
+  if (stream.pending) stream.destroy();
+  else stream.close(NGHTTP2_CANCEL);
 }
 
 function onClose(this: CallStream): void {
@@ -176,13 +188,13 @@ class Unary extends Call implements Deadline {
   /** The caller's signal aborted. */
   handleEvent(): void {
     this.#settle(this.#signal?.reason);
-    this.stream.close(NGHTTP2_CANCEL);
+    cancel(this.stream);
   }
 
   /** The deadline passed. */
   expired(): void {
     this.#settle(deadlineError(this.timeoutMs, this.channel.endpoint));
-    this.stream.close(NGHTTP2_CANCEL);
+    cancel(this.stream);
   }
 
   #settle(error: unknown, value?: Buffer): void {
@@ -250,7 +262,7 @@ class Bidi extends Call implements RawStream {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.stream.close(NGHTTP2_CANCEL);
+    cancel(this.stream);
   }
 }
 

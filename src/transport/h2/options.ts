@@ -26,6 +26,12 @@ export interface H2Options {
   pingTimeoutMs?: number;
   /** How long a member that went silent is tried last, in ms. @default 10_000 */
   silenceMemoryMs?: number;
+  /**
+   * How long connecting to a member (TCP and the TLS handshake) may take before the connection is
+   * dropped and the streams waiting on it fail (transient), in ms. A call's own deadline ends its
+   * stream sooner. @default 10_000
+   */
+  connectTimeoutMs?: number;
 }
 
 /** The options resolved: endpoints without scheme, TLS options or none. */
@@ -36,6 +42,7 @@ export interface ResolvedH2Options {
   pingIntervalMs: number;
   pingTimeoutMs: number;
   silenceMemoryMs: number;
+  connectTimeoutMs: number;
   maxReceiveBytes: number;
 }
 
@@ -84,6 +91,7 @@ export function resolveH2Options(options: H2Options): ResolvedH2Options {
     pingIntervalMs: options.pingIntervalMs ?? 10_000,
     pingTimeoutMs: options.pingTimeoutMs ?? 5_000,
     silenceMemoryMs: options.silenceMemoryMs ?? 10_000,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     maxReceiveBytes: maxReceiveBytes(options.grpcOptions),
   };
 }

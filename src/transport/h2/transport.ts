@@ -31,7 +31,7 @@ export class H2Transport implements EtcdTransport {
     const o = resolveH2Options(options);
     this.endpoints = o.endpoints;
     this.user = o.auth?.username;
-    this.#members = new Members(o.endpoints, { tls: o.tls, pingIntervalMs: o.pingIntervalMs, pingTimeoutMs: o.pingTimeoutMs, maxReceiveBytes: o.maxReceiveBytes }, o.silenceMemoryMs);
+    this.#members = new Members(o.endpoints, { tls: o.tls, pingIntervalMs: o.pingIntervalMs, pingTimeoutMs: o.pingTimeoutMs, connectTimeoutMs: o.connectTimeoutMs, maxReceiveBytes: o.maxReceiveBytes }, o.silenceMemoryMs);
     const auth = o.auth;
     this.#tokens = new Tokens(auth ? (attempts) => this.#authenticate(auth.username, auth.password, attempts) : undefined);
   }
