@@ -116,6 +116,12 @@ describe('deadlines, aborts, close', () => {
     await expect(t.range({ key: k('x') }, call)).resolves.toBeDefined();
   });
 
+  test('a deadline beyond Node\'s timer limit (requestTimeout 2^31 ms): calls work, none expires at once', async () => {
+    await expect(t.range({ key: k('x') }, { timeoutMs: 2 ** 31 })).resolves.toBeDefined();
+    const { id } = await t.leaseGrant(5, { timeoutMs: 2 ** 31 });
+    await t.leaseRevoke(id, { timeoutMs: 2 ** 31 });
+  });
+
   test('an abort rejects at once with the signal\'s reason unchanged', async () => {
     const member = etcd.members[0]!;
     await member.pause();

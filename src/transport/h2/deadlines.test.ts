@@ -61,4 +61,15 @@ describe('Deadlines', () => {
     expect(log).toEqual(['fast', 'slow', 'again']);
     d.remove(again); // after expiry: a no-op
   });
+
+  test('a timeout beyond Node\'s timer limit (2^31 ms, a requestTimeout users may give) does not expire at once', async () => {
+    const d = new Deadlines();
+    const log: string[] = [];
+    const long = call(2 ** 31, log, 'long');
+    d.add(long);
+    d.add(call(10, log, 'short'));
+    await delay(60);
+    expect(log).toEqual(['short']); // Node fires a timer over 2^31 - 1 ms after 1 ms
+    d.remove(long);
+  });
 });
