@@ -44,7 +44,7 @@ export interface SessionOptions {
    * etcd3 client is closed. `'etcd3'`: the etcd3 client's own gRPC connections. One transport per
    * client and kind is shared by every Session on that client (one watch stream, one keep-alive
    * stream per lease). Either way the same calls, guarantees and errors.
-   * @default the `LEASEHOLD_TRANSPORT` environment variable when set, else `'etcd3'`
+   * @default the `LEASEHOLD_TRANSPORT` environment variable when set, else `'h2'`
    */
   transport?: 'h2' | 'etcd3';
   /** Aborts `Session.create` (the lease is revoked if it was granted meanwhile). */

@@ -74,7 +74,7 @@ export interface StaticInspectOptions extends InspectOptions {
   requestTimeout?: number;
   /** The cockatiel policy around each etcd call. @default retry of transient errors, as a Session's */
   retryPolicy?: IPolicy;
-  /** How leasehold talks to etcd, as a Session's `transport`. @default `LEASEHOLD_TRANSPORT`, else `'etcd3'` */
+  /** How leasehold talks to etcd, as a Session's `transport`. @default `LEASEHOLD_TRANSPORT`, else `'h2'` */
   transport?: TransportKind;
 }
 

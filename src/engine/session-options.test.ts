@@ -24,8 +24,8 @@ describe('checkClient', () => {
 
 describe('checkSessionOptions', () => {
   test('defaults, and every option passed through once checked', () => {
-    // The default transport is LEASEHOLD_TRANSPORT's when set (CI runs a subset on each), else etcd3's.
-    const defaultTransport = process.env['LEASEHOLD_TRANSPORT'] ?? 'etcd3';
+    // The default transport is LEASEHOLD_TRANSPORT's when set (CI runs a subset on etcd3), else h2's.
+    const defaultTransport = process.env['LEASEHOLD_TRANSPORT'] ?? 'h2';
     expect(check(undefined)).toEqual({ ttl: 60, leaseId: undefined, keepAliveInterval: undefined, safetyMargin: undefined, requestTimeout: 5000, retryPolicy: undefined, signal: undefined, transport: defaultTransport });
     const signal = new AbortController().signal;
     expect(check({ ttl: 5, keepAliveInterval: 100, safetyMargin: 0, requestTimeout: 250, retryPolicy: noop, signal, transport: 'h2' })).toEqual({

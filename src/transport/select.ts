@@ -3,11 +3,11 @@
  * its namespaces) and kind, so every Session on the client shares one watch stream, one member
  * choice and, for `h2`, one connection per member.
  *
+ * - `'h2'` (the default): the lean HTTP/2 transport (`h2/`), configured from the client's options
+ *   (`hosts`, `credentials`, `auth`, `grpcOptions`'s TLS server name and receive limit); its
+ *   connections close when the user closes the client. A client whose options cannot be read (a
+ *   mock, another etcd3 version) gets the etcd3 transport.
  * - `'etcd3'`: the user's own client and connections (`etcd3/`).
- * - `'h2'`: the lean HTTP/2 transport (`h2/`), configured from the client's options (`hosts`,
- *   `credentials`, `auth`, `grpcOptions`'s TLS server name); its connections close when the user
- *   closes the client. A client whose options cannot be read (a mock, another etcd3 version) gets
- *   the etcd3 transport.
  *
  * The default is the `LEASEHOLD_TRANSPORT` environment variable when it is set, else {@link defaultTransportKind}.
  *
@@ -31,7 +31,7 @@ export const transportKinds = ['h2', 'etcd3'] as const;
 export type TransportKind = (typeof transportKinds)[number];
 
 /** The transport used when neither the option nor `LEASEHOLD_TRANSPORT` says otherwise. */
-export const defaultTransportKind: TransportKind = 'etcd3';
+export const defaultTransportKind: TransportKind = 'h2';
 
 /** The kind to use: `chosen`, else `LEASEHOLD_TRANSPORT`, else the default. */
 export function transportKind(chosen: TransportKind | undefined): TransportKind {

@@ -81,7 +81,7 @@ describe('fixed library bugs (regressions)', { timeout: 60_000 }, () => {
     // members fail calls too, so all breakers can open. leasehold's retry policy does not count
     // BrokenCircuitError as transient, so lock() rejects with it (seen in fault scenario 7).
     const sessions = await Promise.all(
-      Array.from({ length: 4 }, async () => Session.create(etcd.client(), { ttl: 10, requestTimeout: 500 })),
+      Array.from({ length: 4 }, async () => Session.create(etcd.client(), { ttl: 10, requestTimeout: 500, transport: 'etcd3' })),
     );
     const errors: string[] = [];
     let stop = false;

@@ -35,13 +35,33 @@ describe('etcd down', () => {
     expect(unavailable.cause).toBeInstanceOf(Error);
   });
 
+  test('release() of a held lock keeps deleting through an outage and resolves once the key is gone', async () => {
+    await using etcd = await startEtcd();
+    const client = etcd.client({ faultHandling: { host: () => noop, global: noop } });
+    await using session = await Session.create(client, { ttl: 20, requestTimeout: 500 });
+    const lock = await new Mutex(session, 'through-outage').lock();
+    const member = etcd.members[0]!;
+    await member.pause();
+    const releasing = lock.release();
+    await delay(1500); // several attempts time out meanwhile
+    await member.resume();
+    // 'already-gone' when a timed-out attempt was applied after all and the retry found nothing.
+    expect(['deleted', 'already-gone']).toContain(await releasing);
+    const admin = etcd.client();
+    expect(await admin.getAll().prefix('through-outage/').keys()).toEqual([]);
+  });
+});
+
+// Both transports: the etcd3 one is where a breaker's BrokenCircuitError and raw gRPC errors once leaked.
+describe.each(['h2', 'etcd3'] as const)('etcd down, on the %s transport', (transport) => {
   test('waiters of every primitive get LeaseLostError, and release() resolves, when the lease is lost while etcd is down', async () => {
     await using etcd = await startEtcd();
     const ttl = Math.max(2, etcd.minTtl); // not 1 s: a loaded machine could lose the holder during the set-up
-    // etcd3's defaults (breakers, global retry): what used to leak BrokenCircuitError and 14 UNAVAILABLE.
+    // etcd3's defaults (breakers, global retry): what used to leak BrokenCircuitError and 14 UNAVAILABLE
+    // on the etcd3 transport.
     const client = etcd.client();
-    const holder = await Session.create(client, { ttl });
-    const waiter = await Session.create(client, { ttl });
+    const holder = await Session.create(client, { ttl, transport });
+    const waiter = await Session.create(client, { ttl, transport });
     const [mutex, rw, sem, election] = ['m', 'rw', 's', 'e'];
     const lock = await new Mutex(holder, mutex).lock();
     const read = await new ReadWriteLock(holder, rw).readLock();
@@ -69,30 +89,14 @@ describe('etcd down', () => {
     expect(releases.map((r) => (r as PromiseFulfilledResult<string>).value)).toEqual(['lease-ended', 'lease-ended', 'lease-ended', 'lease-ended']);
   });
 
-  test('release() of a held lock keeps deleting through an outage and resolves once the key is gone', async () => {
-    await using etcd = await startEtcd();
-    const client = etcd.client({ faultHandling: { host: () => noop, global: noop } });
-    await using session = await Session.create(client, { ttl: 20, requestTimeout: 500 });
-    const lock = await new Mutex(session, 'through-outage').lock();
-    const member = etcd.members[0]!;
-    await member.pause();
-    const releasing = lock.release();
-    await delay(1500); // several attempts time out meanwhile
-    await member.resume();
-    // 'already-gone' when a timed-out attempt was applied after all and the retry found nothing.
-    expect(['deleted', 'already-gone']).toContain(await releasing);
-    const admin = etcd.client();
-    expect(await admin.getAll().prefix('through-outage/').keys()).toEqual([]);
-  });
-
   test('no error an outage produces reaches the caller without a leasehold error around it', async () => {
     await using etcd = await startEtcd();
     const client = etcd.client(); // etcd3's default breakers
-    const session = await Session.create(client, { ttl: 10 });
+    const session = await Session.create(client, { ttl: 10, transport });
     await etcd.members[0]!.kill();
     const calls = [
       new Election(session, 'e').leader(),
-      Session.create(client, { ttl: 5 }),
+      Session.create(client, { ttl: 5, transport }),
       new Mutex(session, 'm').tryLock(),
     ];
     for (const outcome of await Promise.allSettled(calls)) {

@@ -1,8 +1,9 @@
-// 50 Sessions in one process on one etcd3 client with its default fault handling (breakers on), each
-// looping lock → release on a Mutex of its own, and new Sessions created and closed meanwhile — the
-// shape that, on a starved CPU, used to let etcd3's BrokenCircuitError escape from release() and
-// Session.create and crash the process. Runs for argv[3] ms, then prints one JSON line: how many
-// cycles completed, and every error seen by its name, whether it was a leasehold error.
+// 50 Sessions in one process on one etcd3 client with its default fault handling (breakers on; the
+// test runs it with LEASEHOLD_TRANSPORT=etcd3), each looping lock → release on a Mutex of its own,
+// and new Sessions created and closed meanwhile — the shape that, on a starved CPU, used to let
+// etcd3's BrokenCircuitError escape from release() and Session.create and crash the process. Runs
+// for argv[3] ms, then prints one JSON line: how many cycles completed, and every error seen by its
+// name, whether it was a leasehold error.
 // Usage: node --import tsx test/processes/many-sessions.ts '<endpoints,comma-separated>' <ms>
 import { Etcd3 } from 'etcd3';
 import { isLeaseholdError, Mutex, Session } from '../../src/index.js';
