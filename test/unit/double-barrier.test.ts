@@ -58,7 +58,7 @@ test('an opener that read more than count waiters opens the round of the oldest 
   // The third arrival's opening fails once (and is retried): the fourth, which read all four waiter
   // keys in its join, opens the round.
   const opening = (name: string, req: unknown): boolean => name === 'txn' && (req as TxnRequest).success.some((op) => op.put?.key.toString() === 'phase/ready');
-  f.fake.failWhere(opening);
+  f.fake.faults.failWhere(opening);
   const arriving = [track(barriers[2]!.enter()), track(barriers[3]!.enter())];
   await settle(100);
   expect([...first, ...arriving].map((e) => e.state)).toEqual(['resolved', 'resolved', 'resolved', 'pending']);

@@ -110,13 +110,16 @@ test('the fake answers the script as a real etcd does', async () => {
 test('faults to inject: a failed call, broken streams, a lease that expires and takes its keys', async () => {
   const fake = new FakeTransport();
   try {
-    fake.failNext();
+    fake.faults.failNext();
     await expect(fake.range({ key: b('k') }, call)).rejects.toMatchObject({ code: 'UNAVAILABLE', kind: 'transient' });
-    fake.failWhere((name, req) => name === 'range' && (req as { key: Buffer }).key.equals(b('k2')));
+    fake.faults.failWhere((name, req) => name === 'range' && (req as { key: Buffer }).key.equals(b('k2')));
     await fake.range({ key: b('k') }, call);
     await expect(fake.range({ key: b('k2') }, call)).rejects.toMatchObject({ kind: 'transient' });
     await fake.range({ key: b('k2') }, call);
-    fake.failNext(undefined, 2);
+    fake.faults.loseAnswer((req) => req.success[0]?.put?.key.equals(b('lost')) ?? false);
+    await expect(fake.txn({ compare: [], success: [{ put: { key: b('lost'), value: b('v') } }] }, call)).rejects.toMatchObject({ kind: 'transient' });
+    expect((await fake.range({ key: b('lost') }, call)).kvs.map((kv) => kv.value.toString())).toEqual(['v']); // applied nonetheless
+    fake.faults.failNext(undefined, 2);
     await expect(fake.range({ key: b('k') }, call)).rejects.toMatchObject({ kind: 'transient' });
     await expect(fake.range({ key: b('k') }, call)).rejects.toMatchObject({ kind: 'transient' });
     const ended: string[] = [];
@@ -127,7 +130,7 @@ test('faults to inject: a failed call, broken streams, a lease that expires and 
     await delay(1);
     expect(fake.watched()).toEqual(['a', 'q/..q0']);
     fake.cancelWatchers();
-    expect(answers.slice(2).map((r) => [r.watchId, r.canceled, r.compactRevision])).toEqual([[1, true, 1n], [2, true, 1n]]);
+    expect(answers.slice(2).map((r) => [r.watchId, r.canceled, r.compactRevision])).toEqual([[1, true, 2n], [2, true, 2n]]); // compacted at the current revision
     expect(fake.watched()).toEqual([]);
     fake.endStreams();
     expect(ended).toEqual(['UNAVAILABLE']);
@@ -136,7 +139,7 @@ test('faults to inject: a failed call, broken streams, a lease that expires and 
     await delay(1300);
     expect((await fake.range({ key: b('k') }, call)).kvs).toEqual([]);
     expect((await fake.leaseTimeToLive(id, call)).ttl).toBe(-1);
-    expect(fake.calls).toEqual(['range', 'range', 'range', 'range', 'range', 'range', 'leaseGrant', 'txn', 'range', 'leaseTimeToLive']);
+    expect(fake.calls).toEqual(['range', 'range', 'range', 'txn', 'range', 'range', 'range', 'range', 'leaseGrant', 'txn', 'range', 'leaseTimeToLive']);
   } finally {
     fake.close();
   }

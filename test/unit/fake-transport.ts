@@ -8,15 +8,15 @@
  * Behaviour — and every guarantee — is still proven against a real etcd (test/integration,
  * test/fault); `fake-transport.test.ts` holds the fake to a real etcd's answers for the same requests.
  *
- * Faults to inject: `failNext(error, times)` rejects the next unary calls with `error`, `failWhere`
- * the first that matches;
- * `endStreams(error)` ends every open stream as a broken connection would; `compact(revision)`
+ * Faults to inject: those of unary calls in `faults` (fake-faults.ts: `failNext`, `failWhere`,
+ * `loseAnswer`); `endStreams(error)` ends every open stream as a broken connection would; `compact(revision)`
  * compacts the history, and `cancelWatchers()` cancels every watcher as etcd cancels one that fell
  * behind a compaction. `watched()` lists what is being watched, for tests of who watches what.
  */
 import type { LeaseGrantResponse, LeaseKeepAliveResponse, LeaseTimeToLiveResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse, WatchEvent, WatchRequest, WatchResponse } from '../../src/transport/messages.js';
 import type { CallOptions, EtcdTransport, Member, Stream, StreamHandlers } from '../../src/transport/port.js';
 import { TransportError } from '../../src/transport/port.js';
+import { FakeFaults } from './fake-faults.js';
 import { fakeEndpoint, FakeStore, inRange, refusal } from './fake-store.js';
 
 interface Lease {
@@ -44,24 +44,14 @@ export class FakeTransport implements EtcdTransport {
   readonly #log: { revision: bigint; events: WatchEvent[] }[] = [];
   readonly #streams = new Set<{ handlers: StreamHandlers<WatchResponse> | StreamHandlers<LeaseKeepAliveResponse>; watchers?: Map<number, Watcher> }>();
   #nextLease = 0x694d7a1c0b3e4a21n;
-  #failures: TransportError[] = [];
-  #targeted: { match: (name: string, req: unknown) => boolean; error: TransportError; left: number }[] = [];
+  /** Faults to inject (see fake-faults.ts): `faults.failNext()`, `faults.failWhere()`, `faults.loseAnswer()`. */
+  readonly faults = new FakeFaults();
 
   constructor() {
     this.store.onEvents = (events, revision) => {
       this.#log.push({ revision, events });
       for (const s of this.#streams) if (s.watchers) this.#deliver(s as never, events, revision);
     };
-  }
-
-  /** Rejects the next `times` unary calls with `error`. */
-  failNext(error: TransportError = refusal('UNAVAILABLE', 'transient', '14 UNAVAILABLE: injected'), times = 1): void {
-    for (let i = 0; i < times; i++) this.#failures.push(error);
-  }
-
-  /** Rejects the first `times` unary calls (by name and request) that `match` accepts with `error`. */
-  failWhere(match: (name: string, req: unknown) => boolean, error: TransportError = refusal('UNAVAILABLE', 'transient', '14 UNAVAILABLE: injected'), times = 1): void {
-    this.#targeted.push({ match, error, left: times });
   }
 
   /** Ends every open stream with `error`, as a broken connection would. */
@@ -106,7 +96,9 @@ export class FakeTransport implements EtcdTransport {
 
   async txn(req: TxnRequest, options: CallOptions): Promise<TxnResponse> {
     await this.#enter('txn', options, req);
-    return this.store.txn(req, (id) => this.#leases.has(id));
+    const res = this.store.txn(req, (id) => this.#leases.has(id));
+    await this.faults.after(req);
+    return res;
   }
 
   async leaseGrant(ttlSeconds: number, options: CallOptions): Promise<LeaseGrantResponse> {
@@ -169,15 +161,7 @@ export class FakeTransport implements EtcdTransport {
     options.signal?.throwIfAborted();
     this.calls.push(name);
     await Promise.resolve();
-    let failure = this.#failures.shift();
-    const targeted = failure ? undefined : this.#targeted.find((t) => t.match(name, req));
-    if (targeted && --targeted.left <= 0) this.#targeted.splice(this.#targeted.indexOf(targeted), 1);
-    failure ??= targeted?.error;
-    if (!failure) return;
-    // A failure answers after a turn of the event loop, as a real one does: a caller that retried
-    // at once, for ever, would spin without starving the timers of the test that watches it.
-    await new Promise((resolve) => setImmediate(resolve));
-    throw failure;
+    await this.faults.before(name, req);
   }
 
   #arm(id: string, ttl: number): Lease {

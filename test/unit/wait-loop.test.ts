@@ -39,7 +39,7 @@ test('a transient failure of a waiter\'s reads pauses the wait; it resumes and g
   const seen = { n: 0 };
   let failing = true;
   const reads = readsOf(`jobs/${s[1]!.leaseHex}`, seen);
-  f.fake.failWhere((name, req) => failing && reads(name, req), undefined, Infinity);
+  f.fake.faults.failWhere((name, req) => failing && reads(name, req), undefined, Infinity);
   await holder.release();
   await settle(300);
   failing = false;
@@ -54,7 +54,7 @@ test('a final failure of a waiter\'s read ends the wait with it, and its key is 
   await using s = await sessionsOn(f.client, 2, { retryPolicy: noop });
   const { holder, waiter } = await contended(s);
   const denied = refusal('PERMISSION_DENIED', 'permission', '7 PERMISSION_DENIED: etcdserver: permission denied');
-  for (let i = 0; i < 2; i++) f.fake.failWhere(readsOf(`jobs/${s[1]!.leaseHex}`, { n: 0 }), denied);
+  for (let i = 0; i < 2; i++) f.fake.faults.failWhere(readsOf(`jobs/${s[1]!.leaseHex}`, { n: 0 }), denied);
   await holder.release();
   await expect(waiter.promise).rejects.toBeInstanceOf(PermissionDeniedError);
   expect(f.fake.store.kvs()).toEqual([]);
@@ -90,7 +90,7 @@ test('an observer whose snapshot read hits a compaction starts over', async () =
   await using s = await sessionsOn(f.client, 1, { retryPolicy: noop });
   const holder = await new Mutex(s[0]!, 'jobs').lock();
   const compacted = refusal('OUT_OF_RANGE', 'compacted', '11 OUT_OF_RANGE: etcdserver: mvcc: required revision has been compacted');
-  f.fake.failWhere((name, req) => name === 'range' && (req as { revision?: bigint }).revision !== undefined, compacted);
+  f.fake.faults.failWhere((name, req) => name === 'range' && (req as { revision?: bigint }).revision !== undefined, compacted);
   const stop = new AbortController();
   const observed = Mutex.observe(f.client, 'jobs', { signal: AbortSignal.any([stop.signal, AbortSignal.timeout(2000)]), retryPolicy: noop });
   const first = await observed.next();
