@@ -139,7 +139,7 @@ test('faults to inject: a failed call, broken streams, a lease that expires and 
     await delay(1300);
     expect((await fake.range({ key: b('k') }, call)).kvs).toEqual([]);
     expect((await fake.leaseTimeToLive(id, call)).ttl).toBe(-1);
-    expect(fake.calls).toEqual(['range', 'range', 'range', 'txn', 'range', 'range', 'range', 'range', 'leaseGrant', 'txn', 'range', 'leaseTimeToLive']);
+    expect(fake.calls).toEqual(['range', 'range', 'range', 'range', 'txn', 'range', 'range', 'range', 'leaseGrant', 'txn', 'range', 'leaseTimeToLive']);
   } finally {
     fake.close();
   }
