@@ -6,7 +6,7 @@
 import { expect, test } from 'vitest';
 import { DoubleBarrier, ForeignKeyError } from '../../src/index.js';
 import type { TxnRequest } from '../../src/transport/messages.js';
-import { onFake, sessionsOn, settle, track } from './fake-client.js';
+import { onFake, sessionsOn, settle, track, until } from './fake-client.js';
 
 const call = { timeoutMs: 1000 };
 const b = (s: string): Buffer => Buffer.from(s);
@@ -40,7 +40,8 @@ test('more arrivals at once than count: the oldest count are the round; the one 
   const first = [track(barriers[0]!.enter()), track(barriers[1]!.enter())];
   await settle();
   const arriving = [track(barriers[2]!.enter()), track(barriers[3]!.enter())];
-  await settle(30);
+  await until(() => [...first, ...arriving].filter((e) => e.state !== 'pending').length >= 3);
+  await settle();
   const states = [...first, ...arriving].map((e) => e.state);
   expect(states.filter((state) => state === 'resolved')).toHaveLength(3);
   expect(states.slice(0, 2)).toEqual(['resolved', 'resolved']);
@@ -55,13 +56,16 @@ test('an opener that read more than count waiters opens the round of the oldest 
   const barriers = s.map((session) => new DoubleBarrier(session, 'phase', { count: 3 }));
   const first = [track(barriers[0]!.enter()), track(barriers[1]!.enter())];
   await settle();
-  // The third arrival's opening fails once (and is retried): the fourth, which read all four waiter
-  // keys in its join, opens the round.
+  // The first opening, by the arrival that joined third, fails once (and is retried): the other
+  // arrival, which read all four waiter keys in its join, opens the round.
   const opening = (name: string, req: unknown): boolean => name === 'txn' && (req as TxnRequest).success.some((op) => op.put?.key.toString() === 'phase/ready');
   f.fake.faults.failWhere(opening);
   const arriving = [track(barriers[2]!.enter()), track(barriers[3]!.enter())];
-  await settle(100);
-  expect([...first, ...arriving].map((e) => e.state)).toEqual(['resolved', 'resolved', 'resolved', 'pending']);
+  const all = [...first, ...arriving];
+  await until(() => all.filter((e) => e.state !== 'pending').length >= 3); // the failed opening is retried after a backoff
+  await settle();
+  expect(first.map((e) => e.state)).toEqual(['resolved', 'resolved']);
+  expect(arriving.map((e) => e.state).sort()).toEqual(['pending', 'resolved']);
   const members = (JSON.parse(f.fake.store.kvs().find((kv) => kv.key.toString() === 'phase/ready')!.value.toString()) as { members: string[] }).members;
   expect(members).toHaveLength(3);
   expect(waiterKeys(f)).toHaveLength(3);

@@ -63,3 +63,17 @@ export async function abortReason(signal: AbortSignal, ms = 2000): Promise<unkno
     new Promise((resolve) => setTimeout(resolve, ms, 'not aborted').unref()),
   ]);
 }
+
+/** Resolves once `condition()` holds, polling every few ms; rejects after `ms` (a generous liveness bound). */
+export async function until(condition: () => boolean, ms = 2000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`not within ${ms} ms: ${condition.toString()}`);
+    await settle(5);
+  }
+}
+
+/** For {@link until}: whether exactly `keys` are being watched on the fake. */
+export function watching(f: OnFake, keys: string[]): () => boolean {
+  return () => JSON.stringify(f.fake.watched()) === JSON.stringify([...keys].sort());
+}

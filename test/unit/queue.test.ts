@@ -8,7 +8,7 @@ import { ForeignKeyError, Mutex } from '../../src/index.js';
 import { EtcdOps } from '../../src/transport/etcd.js';
 import { defaultRetryPolicy } from '../../src/transport/retry.js';
 import { pick } from '../../src/engine/queue.js';
-import { onFake, sessionsOn, settle, track } from './fake-client.js';
+import { onFake, sessionsOn, settle, track, until, watching } from './fake-client.js';
 
 const call = { timeoutMs: 1000 };
 const b = (s: string): Buffer => Buffer.from(s);
@@ -21,8 +21,7 @@ test('waiters get the lock in create-revision order, each watching only the one 
   const order = [2, 0, 3, 1];
   const holder = await new Mutex(s[2]!, 'jobs').lock();
   const waiting = order.slice(1).map((i) => track(new Mutex(s[i]!, 'jobs').lock()));
-  await settle();
-  expect(f.fake.watched()).toEqual([key(2), key(0), key(3)].sort());
+  await until(watching(f, [key(2), key(0), key(3)]));
   expect(waiting.map((w) => w.state)).toEqual(['pending', 'pending', 'pending']);
   const tokens = [holder.token];
   let current = holder;
@@ -51,8 +50,7 @@ test("another program's key under the name is a contender; a nested name is not"
   expect(lock.state).toBe('pending');
   expect(f.fake.watched()).toEqual([theirs]);
   await f.fake.txn({ compare: [], success: [{ deleteRange: { key: b(theirs) } }] }, call);
-  await settle();
-  expect(lock.state).toBe('resolved'); // the nested name's key, still there, blocks nobody
+  await until(() => lock.state === 'resolved', 1000); // the nested name's key, still there, blocks nobody
   await (await lock.promise).release();
 });
 
@@ -94,10 +92,8 @@ test('a contender whose key is not UTF-8 is watched by its bytes: its delete wak
   const theirs = Buffer.concat([b('jobs/'), Buffer.from([0xff, 0xfe, 0x80])]);
   await f.fake.txn({ compare: [], success: [{ put: { key: theirs, value: b(''), lease: foreign } }] }, call);
   const lock = track(new Mutex(s[0]!, 'jobs').lock());
-  await settle();
-  expect(f.fake.watched()).toEqual([theirs.toString()]);
+  await until(watching(f, [theirs.toString()]));
   await f.fake.txn({ compare: [], success: [{ deleteRange: { key: theirs } }] }, call);
-  await settle();
-  expect(lock.state).toBe('resolved'); // by the delete event, not by the periodic re-read seconds later
+  await until(() => lock.state === 'resolved', 1000); // by the delete event, not by the periodic re-read 1.7 s later
   await (await lock.promise).release();
 });

@@ -9,7 +9,7 @@ import { expect, test } from 'vitest';
 import { Mutex, PermissionDeniedError, type LockHandle, type Session } from '../../src/index.js';
 import type { TxnRequest } from '../../src/transport/messages.js';
 import { refusal } from './fake-store.js';
-import { onFake, sessionsOn, settle, track } from './fake-client.js';
+import { onFake, sessionsOn, settle, track, until, watching } from './fake-client.js';
 
 /** `jobs` held on the first session, waited for on the second (its wait under way). */
 async function contended(s: Session[]): Promise<{ holder: LockHandle; waiter: ReturnType<typeof track<LockHandle>> }> {
@@ -67,8 +67,7 @@ test('a broken watch stream: the waiter re-reads, watches again, and still gets 
   expect(f.fake.watched()).toEqual([holder.key]);
   f.fake.endStreams();
   expect(f.fake.watched()).toEqual([]);
-  await settle(200); // a backoff (25 ms and up), a re-read, a new stream
-  expect(f.fake.watched()).toEqual([holder.key]);
+  await until(watching(f, [holder.key])); // after a backoff (25 ms and up), a re-read, a new stream
   expect(waiter.state).toBe('pending');
   await holder.release();
   expect((await waiter.promise).held).toBe(true);
@@ -79,8 +78,7 @@ test('a watch etcd cancels behind a compaction: the waiter re-reads, watches aga
   await using s = await sessionsOn(f.client, 2, { retryPolicy: noop });
   const { holder, waiter } = await contended(s);
   f.fake.cancelWatchers();
-  await settle(200);
-  expect(f.fake.watched()).toEqual([holder.key]);
+  await until(watching(f, [holder.key]));
   await holder.release();
   expect((await waiter.promise).held).toBe(true);
 });
