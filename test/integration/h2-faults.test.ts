@@ -1,6 +1,7 @@
 // The lean HTTP/2 transport's connections under faults: stream ids used up, a connection draining
-// after a GOAWAY, a member that accepts TCP and never finishes the TLS handshake. Against a real etcd
-// (TLS, one member), except the GOAWAY tests, which need a server that drains gracefully.
+// after a GOAWAY, a member that accepts TCP and never finishes the TLS handshake, streams reset by the
+// server. Against a real etcd (TLS, one member), except where etcd 3.4 cannot play the server: a
+// graceful drain after a GOAWAY, a RST_STREAM or an HTTP error status (a proxy's) in place of an answer.
 import { spawn } from 'node:child_process';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,7 @@ import { encodeRange, encodeWatch } from '../../src/transport/codec/encode.js';
 import { openStream, unary } from '../../src/transport/h2/call.js';
 import { Channel } from '../../src/transport/h2/channel.js';
 import { resolveH2Options, type H2Options } from '../../src/transport/h2/options.js';
+import { isUnreachable } from '../../src/transport/h2/status.js';
 import { H2Transport } from '../../src/transport/h2/transport.js';
 import type { WatchResponse } from '../../src/transport/messages.js';
 import type { TransportError } from '../../src/transport/port.js';
@@ -95,8 +97,11 @@ describe('a server that drains its connection after a GOAWAY', () => {
   beforeAll(async () => {
     server = http2.createServer();
     server.on('session', (s) => s.on('error', () => undefined));
-    server.on('stream', (stream) => {
+    server.on('stream', (stream, headers) => {
       stream.on('error', () => undefined);
+      const [, what, n] = /^\/(reset|http)\/(\d+)$/.exec(String(headers[':path'])) ?? [];
+      if (what === 'reset') return void stream.close(Number(n));
+      if (what === 'http') return void stream.respond({ ':status': Number(n) }, { endStream: true });
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
       setTimeout(() => stream.session?.goaway(http2.constants.NGHTTP2_NO_ERROR, stream.id), 50);
     });
@@ -116,6 +121,24 @@ describe('a server that drains its connection after a GOAWAY', () => {
     expect([channel.draining, ended]).toEqual([1, []]);
     return ended;
   }
+
+  test('a stream the server resets, or an HTTP error status, is reported as grpc-js reports it', async () => {
+    const channel = new Channel({ endpoint: `127.0.0.1:${port}`, tls: undefined, pingIntervalMs: 10_000, pingTimeoutMs: 5000, connectTimeoutMs: 10_000, maxReceiveBytes: 1024 });
+    try {
+      const fail = (path: string): Promise<[string, string, boolean]> =>
+        unary(channel, { path, timeoutMs: 5000 }, Buffer.alloc(0)).then(
+          () => expect.fail('answered'),
+          (e: TransportError) => [e.message, e.kind, isUnreachable(e)],
+        );
+      expect(await fail(`/reset/${http2.constants.NGHTTP2_ENHANCE_YOUR_CALM}`)).toEqual(['8 RESOURCE_EXHAUSTED: Bandwidth exhausted or memory limit exceeded', 'transient', false]);
+      expect(await fail(`/reset/${http2.constants.NGHTTP2_CANCEL}`)).toEqual(['1 CANCELLED: Call cancelled', 'transient', false]);
+      expect(await fail('/http/503')).toEqual(['14 UNAVAILABLE: Received HTTP status code 503', 'transient', false]);
+      expect(await fail('/http/401')).toEqual(['16 UNAUTHENTICATED: Received HTTP status code 401', 'auth', false]);
+      expect(channel.connections).toBe(1);
+    } finally {
+      channel.close(true);
+    }
+  });
 
   test('close() ends the streams on a draining connection', async () => {
     const t = new H2Transport({ hosts: `127.0.0.1:${port}` });

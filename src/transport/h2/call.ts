@@ -13,8 +13,8 @@ import http2 from 'node:http2';
 import { TransportError } from '../port.js';
 import type { Channel } from './channel.js';
 import { deadlines, type Deadline } from './deadlines.js';
-import { Deframer, frame, MessageTooLargeError } from './framing.js';
-import { connectionError, deadlineError, decodeGrpcMessage, statusError } from './status.js';
+import { Deframer, frame } from './framing.js';
+import { connectionError, deadlineError, decodeGrpcMessage, endError, HttpStatusError } from './status.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 
@@ -100,19 +100,15 @@ abstract class Call {
 
   closed(): void {
     this.channel.streamClosed(this.session);
-    const { failure, status, deframer } = this;
-    const endpoint = this.channel.endpoint;
-    if (failure instanceof MessageTooLargeError) this.end(statusError(8, failure.message, endpoint));
-    else if (failure === undefined && status === 0 && !deframer.partial) this.end(undefined);
-    else if (status !== undefined && status !== 0) this.end(statusError(status, this.grpcMessage, endpoint));
-    else this.end(connectionError(failure ?? new Error(`the stream closed without a status (HTTP/2 code ${this.stream.rstCode})`), endpoint));
+    if (this.failure === undefined && this.status === 0 && !this.deframer.partial) this.end(undefined);
+    else this.end(endError({ failure: this.failure, status: this.status, grpcMessage: this.grpcMessage, rstCode: this.stream.rstCode, connectionLost: this.session.destroyed }, this.channel.endpoint));
   }
 }
 
 function onResponse(this: CallStream, h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader): void {
   const call = this[kCall]!;
   call.readStatus(h);
-  if (h[':status'] !== 200 && call.status === undefined) call.failure = new Error(`etcd answered HTTP status ${h[':status']}, not a gRPC answer`);
+  if (h[':status'] !== 200 && call.status === undefined) call.failure = new HttpStatusError(h[':status']);
 }
 
 function onData(this: CallStream, chunk: Buffer): void {

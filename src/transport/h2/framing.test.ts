@@ -24,7 +24,7 @@ describe('framing', () => {
   test('compressed or oversized messages are refused, naming what was wrong', () => {
     const compressed = frame(Buffer.from('x'));
     compressed[0] = 1;
-    expect(() => new Deframer().push(compressed, () => undefined)).toThrow(/compressed gRPC message \(flag 1\)/);
+    expect(() => new Deframer().push(compressed, () => undefined)).toThrow(/compressed message \(flag 1\)/);
     const huge = Buffer.from([0, 0xff, 0xff, 0xff, 0xff]);
     expect(() => new Deframer().push(huge, () => undefined)).toThrow(`Received message larger than max (4294967295 vs ${maxMessageBytes})`);
   });

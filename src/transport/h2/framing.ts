@@ -20,6 +20,14 @@ export class MessageTooLargeError extends Error {
   }
 }
 
+/** A message with the compressed flag: we never ask for compression (gRPC: a protocol error, INTERNAL). */
+export class CompressedMessageError extends Error {
+  constructor(readonly flag: number) {
+    super(`Received a compressed message (flag ${flag}), which was not asked for`);
+    this.name = 'CompressedMessageError';
+  }
+}
+
 /** One message, framed. */
 export function frame(message: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(5 + message.length);
@@ -76,7 +84,7 @@ export class Deframer {
 
   /** The length of the message whose 5-byte header starts `buf`; throws on a frame we refuse. */
   #header(buf: Buffer): number {
-    if (buf[0] !== 0) throw (this.#failed = new Error(`a compressed gRPC message (flag ${buf[0]}), which was not asked for`));
+    if (buf[0] !== 0) throw (this.#failed = new CompressedMessageError(buf[0]!));
     const length = buf.readUInt32BE(1);
     if (length > this.limit) throw (this.#failed = new MessageTooLargeError(length, this.limit));
     return length;
