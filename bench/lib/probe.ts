@@ -1,9 +1,13 @@
 /**
- * A look inside a handoff without touching leasehold: wraps one client's watch streams (both ways
- * they are opened: etcd3's connection pool, which leasehold's watch hub uses, and the public
- * `watchClient.watch()`) to note when a watch response carrying events arrives.
+ * A look inside a handoff without touching leasehold: wraps one client's watch streams (every way
+ * they are opened: the h2 transport's `watch()`, which leasehold's watch hub uses by default; etcd3's
+ * connection pool, which the hub uses on the etcd3 transport; and the public `watchClient.watch()`)
+ * to note when a watch response carrying events arrives.
  */
 import type { Etcd3, IWatchResponse } from 'etcd3';
+import type { WatchResponse } from '../../src/transport/messages.js';
+import type { StreamHandlers } from '../../src/transport/port.js';
+import { transportFor } from '../../src/transport/select.js';
 
 type Stream = { on(event: 'data', listener: (res: IWatchResponse) => void): unknown };
 type WithConnection = (service: string, fn: (args: unknown) => unknown, ...rest: unknown[]) => Promise<unknown>;
@@ -16,6 +20,20 @@ export function watchEventProbe(client: Etcd3): () => number {
       if (res.events.length > 0) last = performance.now();
     });
   };
+  // The h2 transport of this client (made here if the client has none yet: it connects only when used).
+  const { transport } = transportFor(client, 'h2');
+  const originalH2Watch = transport.watch.bind(transport);
+  transport.watch = (handlers: StreamHandlers<WatchResponse>, options) =>
+    originalH2Watch(
+      {
+        message: (res) => {
+          if (res.events.length > 0) last = performance.now();
+          handlers.message(res);
+        },
+        end: (error) => handlers.end(error),
+      },
+      options,
+    );
   const pool = (client as unknown as { pool?: { withConnection?: WithConnection } }).pool;
   if (pool?.withConnection) {
     const original = pool.withConnection.bind(pool);
