@@ -88,8 +88,9 @@ export class H2Transport implements EtcdTransport {
     this.#members.close();
   }
 
-  async #call(path: string, body: Uint8Array, options: CallOptions): Promise<Buffer> {
-    if (this.#closed) throw closedError(undefined);
+  /** Not `async`: a call is a hot path, and #attempt's promise is the only layer it needs. */
+  #call(path: string, body: Uint8Array, options: CallOptions): Promise<Buffer> {
+    if (this.#closed) return Promise.reject(closedError(undefined));
     const token = this.#tokens.known;
     return token === null ? this.#callAuthenticated(path, body, options, false) : this.#attempt(path, body, options, token, false);
   }
