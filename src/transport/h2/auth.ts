@@ -10,7 +10,7 @@
  * {@link authAttemptMs} (so that a silent member leaves time for the next), and the fetch stops
  * once nobody waits any more. A stream, which has no deadline, waits for the fetch to end.
  */
-import { clampDelay } from '../abort.js';
+import { clampDelay, raceSignal } from '../abort.js';
 import { TransportError } from '../port.js';
 
 /** The longest one `Authenticate` attempt may take, in ms. */
@@ -109,29 +109,20 @@ export class Tokens {
 
 /** `fetch`'s token, unless `timeoutMs` passes or `signal` aborts first. */
 function wait(fetch: Fetch, timeoutMs: number, signal: AbortSignal | undefined): Promise<string> {
-  if (timeoutMs === Number.POSITIVE_INFINITY && signal === undefined) return fetch.promise;
+  return raceSignal(timeoutMs === Number.POSITIVE_INFINITY ? fetch.promise : bounded(fetch, timeoutMs), signal);
+}
+
+/** `fetch`'s token, or DEADLINE_EXCEEDED (naming the member being tried) once `timeoutMs` passes. */
+function bounded(fetch: Fetch, timeoutMs: number): Promise<string> {
   return new Promise<string>((resolve, reject) => {
-    const settle = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const onAbort = (): void => {
-      settle();
-      reject(signal?.reason as unknown);
-    };
-    const timer =
-      timeoutMs === Number.POSITIVE_INFINITY
-        ? undefined
-        : setTimeout(() => {
-            settle();
-            const at = fetch.endpoint === undefined ? '' : ` (authenticating at ${fetch.endpoint})`;
-            reject(new TransportError(`4 DEADLINE_EXCEEDED: no auth token within ${timeoutMs} ms${at}`, { code: 'DEADLINE_EXCEEDED', kind: 'transient', endpoint: fetch.endpoint }));
-          }, clampDelay(timeoutMs));
-    timer?.unref(); // the fetch's own stream keeps the process alive while it runs
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => {
+      const at = fetch.endpoint === undefined ? '' : ` (authenticating at ${fetch.endpoint})`;
+      reject(new TransportError(`4 DEADLINE_EXCEEDED: no auth token within ${timeoutMs} ms${at}`, { code: 'DEADLINE_EXCEEDED', kind: 'transient', endpoint: fetch.endpoint }));
+    }, clampDelay(timeoutMs));
+    timer.unref(); // the fetch's own stream keeps the process alive while it runs
     fetch.promise.then(
-      (token) => (settle(), resolve(token)),
-      (error: unknown) => (settle(), reject(error)),
+      (token) => (clearTimeout(timer), resolve(token)),
+      (error: unknown) => (clearTimeout(timer), reject(error)),
     );
   });
 }
