@@ -71,14 +71,16 @@ export class Deframer {
     }
     while (buf.length >= 5) {
       const length = this.#header(buf);
-      if (buf.length < 5 + length) break;
+      if (buf.length < 5 + length) {
+        this.#need = length; // the header of the message left waiting for its rest
+        break;
+      }
       onMessage(buf.subarray(5, 5 + length));
       buf = buf.subarray(5 + length);
     }
     if (buf.length > 0) {
       this.#pending = [buf];
       this.#pendingBytes = buf.length;
-      if (buf.length >= 5) this.#need = this.#header(buf);
     }
   }
 
