@@ -145,6 +145,7 @@ export class KeepAlive {
   }
 
   #answered(s: Stream, res: LeaseKeepAliveResponse): void {
+    this.#o.transport.markAnswered(s.stream.member);
     const sent = s.pending.shift();
     if (this.#current === s && s.pending.length === 0) clearTimeout(s.timer);
     if (this.#retired.has(s) && s.pending.length === 0) this.#close(s);

@@ -85,6 +85,13 @@ export interface EtcdTransport {
   /** Remembers that `member` went silent: streams and calls prefer other members for a while. */
   markSilent(member: Member): void;
   /**
+   * Remembers that `member` answered a request sent on a stream (a keep-alive's answer, a watch's
+   * creation or progress answer). A stream's other messages are not answers: events keep arriving from
+   * a member that our requests no longer reach (a one-way loss), so adapters count a unary call's
+   * answer themselves and leave a stream's to its owner.
+   */
+  markAnswered(member: Member): void;
+  /**
    * Calls `listener` each time a member goes silent (to a call, a keep-alive, a stream), so that a
    * stream on that member can check itself at once. Returns the way to stop.
    */

@@ -1,18 +1,29 @@
 // The watch hub's routing of etcd's answers on one stream, against a scripted stream (no etcd): a
 // creation refused with watch id -1 breaks the oldest creation still unanswered and no other, and a
 // stream that ends breaks every watcher. (Real etcd's refusals are exercised by the security tests.)
-import { describe, expect, test } from 'vitest';
+// And what shows a stream alive: only answers to our requests, never events (a one-way loss; the
+// network test N5 and test/integration/one-way.test.ts show it against etcd).
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { WatchRequest, WatchResponse } from './messages.js';
 import type { EtcdTransport, Member, Stream, StreamHandlers } from './port.js';
 import { TransportError } from './port.js';
-import { watch, type WatchHandlers } from './watch-hub.js';
+import { suspect, watch, type WatchHandlers } from './watch-hub.js';
 
 const member: Member = { endpoint: 'scripted:2379' };
 const header = { revision: 7n, memberId: '1', raftTerm: 1n };
 
 /** A transport whose one watch stream records what is sent and answers only when told to. */
-function scripted(): { transport: EtcdTransport; sent: WatchRequest[]; answer(res: Partial<WatchResponse>): void; end(): void; opened: Promise<void> } {
+function scripted(): {
+  transport: EtcdTransport;
+  sent: WatchRequest[];
+  answer(res: Partial<WatchResponse>): void;
+  end(): void;
+  opened: Promise<void>;
+  /** What the hub told the member choice, in order, and whether it closed the stream. */
+  told: string[];
+} {
   const sent: WatchRequest[] = [];
+  const told: string[] = [];
   let handlers: StreamHandlers<WatchResponse> | undefined;
   let markOpen: () => void = () => undefined;
   const opened = new Promise<void>((resolve) => (markOpen = resolve));
@@ -30,11 +41,12 @@ function scripted(): { transport: EtcdTransport; sent: WatchRequest[]; answer(re
     leaseKeepAlive: unused,
     watch: (h) => {
       handlers = h;
-      const stream: Stream<WatchRequest> = { member, send: (req) => sent.push(req), close: () => undefined };
+      const stream: Stream<WatchRequest> = { member, send: (req) => sent.push(req), close: () => told.push('closed') };
       setImmediate(markOpen);
       return Promise.resolve(stream);
     },
-    markSilent: () => undefined,
+    markSilent: (m) => told.push(`silent ${m.endpoint}`),
+    markAnswered: (m) => told.push(`answered ${m.endpoint}`),
     onSilent: () => () => undefined,
     close: () => undefined,
   };
@@ -43,6 +55,7 @@ function scripted(): { transport: EtcdTransport; sent: WatchRequest[]; answer(re
     transport,
     sent,
     opened,
+    told,
     answer: (res) => handlers!.message({ ...base, ...res }),
     end: () => handlers!.end(new TransportError('the stream ended', { code: 'UNAVAILABLE', kind: 'transient', endpoint: member.endpoint })),
   };
@@ -73,5 +86,81 @@ describe('watch hub', () => {
     s.end();
     expect(b.log).toEqual(['created 7', 'events', 'broken']);
     expect(a.log).toEqual(['broken']);
+  });
+
+  describe('what shows the stream alive', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+    const event = (watchId: number): Partial<WatchResponse> => ({
+      watchId,
+      events: [{ type: 'put', kv: { key: Buffer.from('a'), value: Buffer.from('v'), createRevision: 5n, modRevision: 9n, version: 2n, lease: '0' }, prevKv: undefined }],
+    });
+    /** A watcher created on a fresh stream (its creation and the opening probe answered), on a fake clock. */
+    async function live(): Promise<{ s: ReturnType<typeof scripted>; a: ReturnType<typeof recorder>; id: number }> {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+      const s = scripted();
+      const a = recorder();
+      watch(s.transport, { key: Buffer.from('a') }, a);
+      await s.opened;
+      const id = s.sent.find((r) => r.create)!.create!.watchId;
+      s.answer({ watchId: id, created: true });
+      s.answer({ watchId: -1 }); // the opening probe's progress answer
+      return { s, a, id };
+    }
+
+    test('only answers to our requests mark the member answered: a creation and a progress answer do, events do not', async () => {
+      const { s, id } = await live();
+      expect(s.told).toEqual(['answered scripted:2379', 'answered scripted:2379']);
+      for (let i = 0; i < 5; i++) s.answer(event(id));
+      expect(s.told).toHaveLength(2);
+    });
+
+    test('a progress request answered only by events (requests lost one way): the stream is replaced after a second and its member marked silent', async () => {
+      const { s, a, id } = await live();
+      watch(s.transport, { key: Buffer.from('b') }, recorder()); // the hub is still in use; its creation is answered
+      const second = s.sent.filter((r) => r.create)[1]!.create!.watchId;
+      s.answer({ watchId: second, created: true });
+      s.told.length = 0;
+      suspect(s.transport); // as a waiter's re-read that found a change its watch did not report
+
+      expect(s.sent.at(-1)).toEqual({ progress: true });
+      for (let t = 0; t < 9; t++) {
+        vi.advanceTimersByTime(100);
+        s.answer(event(id)); // events of a watch created before keep arriving
+      }
+      expect(a.log).toEqual(['created 7', 'events', 'events', 'events', 'events', 'events', 'events', 'events', 'events', 'events']);
+      vi.advanceTimersByTime(150);
+      expect(a.log.at(-1)).toBe('broken');
+      expect(s.told).toEqual(['closed', 'silent scripted:2379']);
+    });
+
+    test('a creation unanswered for a second while events arrive: the stream is replaced, every watcher re-reads, its member is marked silent', async () => {
+      const { s, a, id } = await live();
+      vi.advanceTimersByTime(2000); // whatever the opening armed has run out
+      s.told.length = 0;
+      const b = recorder();
+      watch(s.transport, { key: Buffer.from('b') }, b); // its creation is lost on the way
+      for (let t = 0; t < 9; t++) {
+        vi.advanceTimersByTime(100);
+        s.answer(event(id));
+      }
+      expect(b.log).toEqual([]);
+      vi.advanceTimersByTime(150);
+      expect(b.log).toEqual(['broken']);
+      expect(a.log.at(-1)).toBe('broken');
+      expect(s.told).toEqual(['closed', 'silent scripted:2379']);
+    });
+
+    test('a progress answer within the second keeps the stream, whatever else is quiet', async () => {
+      const { s, a } = await live();
+      s.told.length = 0;
+      suspect(s.transport);
+      vi.advanceTimersByTime(900);
+      s.answer({ watchId: -1 });
+      vi.advanceTimersByTime(5000);
+      expect(a.log).toEqual(['created 7']);
+      expect(s.told).toEqual(['answered scripted:2379']);
+    });
   });
 });

@@ -19,6 +19,14 @@
  * member the network cannot reach would otherwise wait for a connection that never comes), and so is
  * the stream whenever its member goes silent to a keep-alive or a call of the same client. With no
  * watcher left for a second, the stream is closed.
+ *
+ * Only an answer to a request of ours shows the stream alive: the progress request's own answer, or a
+ * creation's. Events do not: when the network loses our requests but not the member's answers (a
+ * one-way loss), events of watches created before keep arriving — and so do those of watches whose
+ * cancel was lost — while no creation and no progress request reaches the member. So a creation or a
+ * progress request unanswered for a second replaces the stream and marks its member silent, and only
+ * such answers tell the member choice that the member answered (an adapter counts none of a stream's
+ * messages itself).
  */
 import type { WatchCreateRequest, WatchResponse } from './messages.js';
 import type { EtcdTransport, Stream } from './port.js';
@@ -39,8 +47,14 @@ export type WatchRange = Pick<WatchCreateRequest, 'key' | 'rangeEnd' | 'filters'
 
 /** How long a stream without watchers stays open, for the next wait to reuse. */
 const idleMs = 1000;
-/** How long a progress request may go unanswered before the stream is replaced. */
+/** How long a creation or a progress request may go unanswered before the stream is replaced. */
 const pingMs = 1000;
+
+/** A request of ours on the stream that etcd must answer: a creation (its watch id) or a progress request. */
+interface Asked {
+  watchId: number | 'progress';
+  sentAt: number;
+}
 
 class Hub {
   readonly #transport: EtcdTransport;
@@ -50,10 +64,13 @@ class Hub {
   readonly #watchers = new Map<number, WatchHandlers>();
   /** Create requests waiting for the stream to open. */
   #pending: WatchCreateRequest[] = [];
-  /** Ids whose creation was sent on the current stream and not yet answered, oldest first. */
-  #unanswered: number[] = [];
+  /** Creations sent on the current stream and not yet answered, oldest first. */
+  #unanswered: Asked[] = [];
+  /** The progress request sent on the current stream and not yet answered. */
+  #ping: Asked | undefined;
+  /** Checks, once the oldest unanswered request is `pingMs` old, that it was answered. */
+  #answerTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
-  #ping: { timer: NodeJS.Timeout; stream: Stream<WatchRequest> } | undefined;
   /** Streams opened, for tests and the bench. */
   opened = 0;
 
@@ -89,22 +106,37 @@ class Hub {
   }
 
   #create(stream: Stream<WatchRequest>, create: WatchCreateRequest): void {
-    this.#unanswered.push(create.watchId);
+    this.#unanswered.push({ watchId: create.watchId, sentAt: performance.now() });
     stream.send({ create });
+    this.#expectAnswers(stream);
   }
 
-  /** Pings `stream` with a progress request; no answer of any kind within `pingMs`: replace it. */
+  /** Pings `stream` (the current one) with a progress request, unless one is unanswered already. */
   #probe(stream: Stream<WatchRequest>): void {
-    if (this.#ping?.stream === stream) return;
-    const timer = setTimeout(() => {
-      if (this.#ping?.stream !== stream) return;
-      this.#ping = undefined;
+    if (this.#ping) return;
+    this.#ping = { watchId: 'progress', sentAt: performance.now() };
+    stream.send({ progress: true });
+    this.#expectAnswers(stream);
+  }
+
+  /** Arms the check of `stream`'s unanswered requests, unless it is armed. */
+  #expectAnswers(stream: Stream<WatchRequest>, afterMs = pingMs): void {
+    if (this.#answerTimer) return;
+    this.#answerTimer = setTimeout(() => {
+      this.#answerTimer = undefined;
+      if (stream !== this.#stream) return;
+      const oldest = Math.min(this.#ping?.sentAt ?? Infinity, this.#unanswered[0]?.sentAt ?? Infinity);
+      if (oldest === Infinity) return;
+      const waited = performance.now() - oldest;
+      if (waited < pingMs - 1) {
+        this.#expectAnswers(stream, pingMs - waited);
+        return;
+      }
+      // Our requests no longer reach the member (or it no longer answers them): another member.
       this.#drop(stream);
       this.#transport.markSilent(stream.member);
-    }, pingMs);
-    timer.unref();
-    this.#ping = { timer, stream };
-    stream.send({ progress: true });
+    }, afterMs);
+    this.#answerTimer.unref();
   }
 
   #cancel(watchId: number): void {
@@ -147,7 +179,6 @@ class Hub {
           }
           stream = opened;
           this.#stream = opened;
-          this.#unanswered = [];
           for (const create of this.#pending.splice(0)) this.#create(opened, create);
           // A stream to a member that cannot be reached never opens and never fails (its SYNs vanish in
           // a partition): it must answer like any other.
@@ -164,23 +195,25 @@ class Hub {
 
   #route(stream: Stream<WatchRequest>, res: WatchResponse): void {
     if (stream !== this.#stream) return;
-    if (this.#ping?.stream === stream) {
-      // Any answer shows the stream alive; a progress answer carries watch id -1.
-      clearTimeout(this.#ping.timer);
-      this.#ping = undefined;
-    }
     if (res.created) {
       // Creations are answered in the order they were sent; a refused one carries watch id -1.
-      const oldest = this.#unanswered.shift();
+      this.#transport.markAnswered(stream.member);
+      const oldest = this.#unanswered.shift()?.watchId as number | undefined;
       const id = res.watchId === -1 ? oldest : res.watchId;
-      if (res.watchId !== -1 && oldest !== res.watchId) this.#unanswered = this.#unanswered.filter((w) => w !== res.watchId);
+      if (res.watchId !== -1 && oldest !== res.watchId) this.#unanswered = this.#unanswered.filter((w) => w.watchId !== res.watchId);
       if (id === undefined) return;
       if (res.canceled) this.#breakOne(id);
       else this.#watchers.get(id)?.created(res.header.revision);
       return;
     }
+    if (res.watchId === -1 && !res.canceled && res.events.length === 0) {
+      // A progress answer (it names no watch): the stream carries our requests.
+      this.#transport.markAnswered(stream.member);
+      this.#ping = undefined;
+      return;
+    }
     const watcher = this.#watchers.get(res.watchId);
-    if (!watcher) return; // cancelled by us, or a progress answer
+    if (!watcher) return; // cancelled by us
     if (res.canceled) this.#breakOne(res.watchId);
     else if (res.events.length > 0) watcher.events(res);
   }
@@ -196,10 +229,10 @@ class Hub {
   #drop(stream: Stream<WatchRequest>): void {
     if (stream !== this.#stream) return;
     this.#stream = undefined;
-    if (this.#ping?.stream === stream) {
-      clearTimeout(this.#ping.timer);
-      this.#ping = undefined;
-    }
+    this.#ping = undefined;
+    this.#unanswered = [];
+    clearTimeout(this.#answerTimer);
+    this.#answerTimer = undefined;
     clearTimeout(this.#idleTimer);
     stream.close();
     for (const id of [...this.#watchers.keys()]) this.#breakOne(id);

@@ -147,6 +147,7 @@ export class FakeTransport implements EtcdTransport {
   }
 
   markSilent(): void {}
+  markAnswered(): void {}
   onSilent(): () => void {
     return () => undefined;
   }

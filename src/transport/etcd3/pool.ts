@@ -98,6 +98,12 @@ export function markSilent(ns: Namespace, host: unknown): void {
   if (pool && host !== undefined) choiceOf(pool).silent(host as HostLike);
 }
 
+/** Remembers that `host` answered a request sent on one of its streams (see the port's `markAnswered`). */
+export function markAnswered(ns: Namespace, host: unknown): void {
+  const pool = poolOf(ns);
+  if (pool && host !== undefined) choiceOf(pool).answered(host as HostLike);
+}
+
 /**
  * Calls `listener` with the host (as the functions here return it) each time one of the client's
  * members goes silent — a keep-alive stalled, a call got no answer — so that a stream on that member
@@ -150,13 +156,12 @@ async function open<S>(
     },
     preferring(pool, avoid),
   );
-  // What the stream says of its member: an answer, or a refusal ("no leader") or broken connection.
+  // What the stream's end says of its member: a refusal ("no leader") or a broken connection. Its
+  // messages are not answers of themselves (events arrive from a member our requests no longer reach):
+  // the stream's owner tells which are (markAnswered).
   const on = (stream as { on?: (event: string, fn: (arg: unknown) => void) => void }).on?.bind(stream);
   const member = host;
-  if (member !== undefined && on) {
-    on('data', () => learn(pool, member));
-    on('error', (error) => learn(pool, member, error ?? new Error('stream error')));
-  }
+  if (member !== undefined && on) on('error', (error) => learn(pool, member, error ?? new Error('stream error')));
   return { stream, host };
 }
 

@@ -12,7 +12,7 @@ import type { LeaseGrantResponse, LeaseKeepAliveResponse, LeaseTimeToLiveRespons
 import { TransportError, type CallOptions, type EtcdTransport, type Member, type Stream, type StreamHandlers, type StreamOptions } from '../port.js';
 import { header, keepAliveResponse, rangeResponse, timeToLiveResponse, toEtcd3Range, txnRequest, txnResponse, watchRequest, watchResponse } from './convert.js';
 import { toTransportError } from './errors.js';
-import { authUserOf, endpointOf, endpointsOf, markSilent, onSilent, openKeepAlive, openWatch, unary, type UnaryMethod } from './pool.js';
+import { authUserOf, endpointOf, endpointsOf, markAnswered, markSilent, onSilent, openKeepAlive, openWatch, unary, type UnaryMethod } from './pool.js';
 import { closeStream } from './streams.js';
 
 export class Etcd3Transport implements EtcdTransport {
@@ -68,6 +68,10 @@ export class Etcd3Transport implements EtcdTransport {
 
   markSilent(member: Member): void {
     markSilent(this.#ns, this.#hosts.get(member));
+  }
+
+  markAnswered(member: Member): void {
+    markAnswered(this.#ns, this.#hosts.get(member));
   }
 
   onSilent(listener: (member: Member) => void): () => void {

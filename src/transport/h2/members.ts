@@ -33,7 +33,7 @@ export class Members {
     return this.#choice.order(this.all) as H2Member[];
   }
 
-  /** `member` answered a call or a stream. */
+  /** `member` answered a call, or a request sent on a stream. */
   answered(member: Member): void {
     this.#choice.answered(member);
   }

@@ -79,6 +79,10 @@ export class H2Transport implements EtcdTransport {
     this.#members.markSilent(member);
   }
 
+  markAnswered(member: Member): void {
+    this.#members.answered(member);
+  }
+
   onSilent(listener: (member: Member) => void): () => void {
     return this.#members.onSilent(listener);
   }
@@ -149,7 +153,6 @@ export class H2Transport implements EtcdTransport {
           return;
         }
         const reason = stale?.(res);
-        this.#members.answered(member);
         if (reason === undefined) handlers.message(res);
         else {
           raw.close();
