@@ -92,6 +92,8 @@ describe('watch hub', () => {
     afterEach(() => {
       vi.useRealTimers();
     });
+    /** One turn of the real event loop: the hub judges a stream in the turn after its timer. */
+    const turn = async (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
     const event = (watchId: number): Partial<WatchResponse> => ({
       watchId,
       events: [{ type: 'put', kv: { key: Buffer.from('a'), value: Buffer.from('v'), createRevision: 5n, modRevision: 9n, version: 2n, lease: '0' }, prevKv: undefined }],
@@ -131,6 +133,7 @@ describe('watch hub', () => {
       }
       expect(a.log).toEqual(['created 7', 'events', 'events', 'events', 'events', 'events', 'events', 'events', 'events', 'events']);
       vi.advanceTimersByTime(150);
+      await turn();
       expect(a.log.at(-1)).toBe('broken');
       expect(s.told).toEqual(['closed', 'silent scripted:2379']);
     });
@@ -147,9 +150,25 @@ describe('watch hub', () => {
       }
       expect(b.log).toEqual([]);
       vi.advanceTimersByTime(150);
+      await turn();
       expect(b.log).toEqual(['broken']);
       expect(a.log.at(-1)).toBe('broken');
       expect(s.told).toEqual(['closed', 'silent scripted:2379']);
+    });
+
+    test('an answer read in the turn its deadline passed keeps the stream (a process busy for a second reads its sockets after its timers)', async () => {
+      const { s, a } = await live();
+      vi.advanceTimersByTime(2000);
+      s.told.length = 0;
+      const b = recorder();
+      watch(s.transport, { key: Buffer.from('b') }, b);
+      const id = s.sent.filter((r) => r.create).at(-1)!.create!.watchId;
+      vi.advanceTimersByTime(1500); // the deadline's timer runs late, as after a long synchronous task
+      s.answer({ watchId: id, created: true }); // read from the socket before the next turn
+      await turn();
+      expect(b.log).toEqual(['created 7']);
+      expect(a.log).toEqual(['created 7']);
+      expect(s.told).toEqual(['answered scripted:2379']);
     });
 
     test('a progress answer within the second keeps the stream, whatever else is quiet', async () => {

@@ -122,21 +122,26 @@ class Hub {
   /** Arms the check of `stream`'s unanswered requests, unless it is armed. */
   #expectAnswers(stream: Stream<WatchRequest>, afterMs = pingMs): void {
     if (this.#answerTimer) return;
-    this.#answerTimer = setTimeout(() => {
-      this.#answerTimer = undefined;
-      if (stream !== this.#stream) return;
-      const oldest = Math.min(this.#ping?.sentAt ?? Infinity, this.#unanswered[0]?.sentAt ?? Infinity);
-      if (oldest === Infinity) return;
-      const waited = performance.now() - oldest;
-      if (waited < pingMs - 1) {
-        this.#expectAnswers(stream, pingMs - waited);
-        return;
-      }
-      // Our requests no longer reach the member (or it no longer answers them): another member.
-      this.#drop(stream);
-      this.#transport.markSilent(stream.member);
-    }, afterMs);
+    // The verdict waits one more turn (setImmediate runs after the loop has read its sockets): after
+    // the process was busy for a second, timers run before the answers already received are read.
+    this.#answerTimer = setTimeout(() => setImmediate(() => this.#judge(stream)).unref(), afterMs);
     this.#answerTimer.unref();
+  }
+
+  /** Replaces `stream` if a request of ours on it has waited `pingMs` for its answer; else checks again later. */
+  #judge(stream: Stream<WatchRequest>): void {
+    this.#answerTimer = undefined;
+    if (stream !== this.#stream) return;
+    const oldest = Math.min(this.#ping?.sentAt ?? Infinity, this.#unanswered[0]?.sentAt ?? Infinity);
+    if (oldest === Infinity) return;
+    const waited = performance.now() - oldest;
+    if (waited < pingMs - 1) {
+      this.#expectAnswers(stream, pingMs - waited);
+      return;
+    }
+    // Our requests no longer reach the member (or it no longer answers them): another member.
+    this.#drop(stream);
+    this.#transport.markSilent(stream.member);
   }
 
   #cancel(watchId: number): void {
