@@ -92,6 +92,16 @@ describe('decode', () => {
     }
   });
 
+  test("a txn's own responses carry no member id ('0') between answers that carry the member's", () => {
+    const nested = { revision: 77 }; // as etcd fills them: no member id
+    for (let i = 0; i < 3; i++) {
+      const txn = decodeTxn(pb.TxnResponse.encode({ header, responses: [{ responseRange: { header: nested } }, { responsePut: { header: nested } }] }).finish());
+      expect([txn.header.memberId, txn.responses[0]!.range!.header.memberId, txn.responses[1]!.put!.header.memberId]).toEqual(['10276657743932975437', '0', '0']);
+    }
+    expect(decodeRange(pb.RangeResponse.encode({ header: { revision: 1, memberId: Long.fromString('18446744073709551615', true) } }).finish()).header.memberId).toBe('18446744073709551615');
+    expect(decodeRange(pb.RangeResponse.encode({ header: { revision: 1 } }).finish()).header.memberId).toBe('0');
+  });
+
   test('watch answers, keep-alives and time-to-live', () => {
     const watch = decodeWatch(pb.WatchResponse.encode({ header, watchId: 3, events: [{ type: 1, kv }, { type: 0, kv, prevKv: kv }] }).finish());
     expect(watch.events.map((e) => [e.type, e.prevKv === undefined])).toEqual([['delete', true], ['put', false]]);
@@ -110,7 +120,10 @@ describe('int64', () => {
         const long = Long.fromBigInt(n, unsigned);
         expect(decimal(long)).toBe(long.toString());
         const id = n.toString();
-        if (/^-?\d{1,20}$/.test(id)) expect(String(wireId(id))).toBe(id.length < 16 ? id : Long.fromString(id).toString());
+        if (/^-?\d{1,20}$/.test(id)) {
+          expect(String(wireId(id))).toBe(id.length < 16 ? id : Long.fromString(id).toString());
+          expect(String(wireId(id))).toBe(id.length < 16 ? id : Long.fromString(id).toString()); // the same id again: the remembered conversion
+        }
       }),
       { numRuns: 2000 },
     );

@@ -24,12 +24,17 @@ function bytes(value: Uint8Array | null | undefined): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.length);
 }
 
-/** The last member id decoded, and its decimal form: every header carries one, nearly always the same. */
+/**
+ * The last member id decoded, and its decimal form: every answer's header carries one, nearly always
+ * the same. The headers of a txn's own responses carry none (0): they answer without touching the
+ * cache, which would otherwise swap between the two ids on every txn and convert the member's each time.
+ */
 let lastMember: Long | number | null | undefined;
 let lastMemberDecimal = '0';
 
 function memberId(value: Long | number | null | undefined): string {
   if (value === lastMember) return lastMemberDecimal;
+  if (typeof value === 'object' && value !== null ? value.low === 0 && value.high === 0 : !value) return '0';
   if (typeof value === 'object' && value !== null && typeof lastMember === 'object' && lastMember !== null &&
     value.low === lastMember.low && value.high === lastMember.high && value.unsigned === lastMember.unsigned) {
     return lastMemberDecimal;

@@ -39,9 +39,16 @@ export function wire(value: bigint): Long | number {
   return value <= maxExact && value >= -maxExact ? Number(value) : Long.fromBigInt(value);
 }
 
+/** The last id {@link wireId} converted, and what it gave: a session puts its one lease id on every key. */
+let lastId: string | undefined;
+let lastWire: Long | number = 0;
+
 /** A decimal id (lease) for the encoder; rejects anything that is not an int64 in decimal. */
 export function wireId(id: string): Long | number {
+  if (id === lastId) return lastWire; // checked and converted already; the encoder only reads a Long
   if (!/^-?\d{1,20}$/.test(id)) throw new TypeError(`Expected a decimal int64 id, got ${JSON.stringify(id)}`);
   // Long.fromString multiplies in JavaScript; a native bigint parses about 8× faster (same wrap-around).
-  return id.length < 16 ? Number(id) : Long.fromBigInt(BigInt(id));
+  lastWire = id.length < 16 ? Number(id) : Long.fromBigInt(BigInt(id));
+  lastId = id;
+  return lastWire;
 }
