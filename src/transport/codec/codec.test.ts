@@ -3,7 +3,7 @@
 import Long from 'long';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { decimal, wireId } from './int64.js';
+import { decimal, IdTexts, wireId } from './int64.js';
 import { decodeKeepAlive, decodeRange, decodeTimeToLive, decodeTxn, decodeWatch } from './decode.js';
 import { encodeLeaseGrant, encodeLeaseId, encodeRange, encodeTxn, encodeWatch } from './encode.js';
 import { etcdserverpb as pb } from './rpc.js';
@@ -130,5 +130,21 @@ describe('int64', () => {
     expect(decimal(Long.fromString('18446744073709551615', true))).toBe('18446744073709551615');
     expect(decimal(Long.fromString('-9223372036854775808'))).toBe('-9223372036854775808');
     expect(String(wireId('99999999999999999999'))).toBe(Long.fromString('99999999999999999999').toString());
+  });
+
+  // IdTexts remembers ids by their low 32 bits: ids that share them (and signed/unsigned twins) must
+  // each get their own text, whatever order they come in and however often.
+  test('IdTexts.of() is Long.toString(), also for ids that share their low bits', () => {
+    const texts = new IdTexts();
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer(), fc.integer({ min: 0, max: 3 }), fc.boolean()), { minLength: 1, maxLength: 20 }), (ids) => {
+        for (const [high, low, unsigned] of [...ids, ...ids]) {
+          const long = Long.fromBits(low, high, unsigned);
+          expect(texts.of(long)).toBe(long.toString());
+        }
+      }),
+      { numRuns: 500 },
+    );
+    expect([texts.of(5), texts.of(null), texts.of(Long.fromBits(0, 0, true))]).toEqual(['5', '0', '0']);
   });
 });

@@ -14,7 +14,7 @@ import type {
   WatchResponse,
 } from '../messages.js';
 import type Long from 'long';
-import { big, decimal, small } from './int64.js';
+import { big, decimal, IdTexts, small } from './int64.js';
 import { etcdserverpb as pb, mvccpb } from './rpc.js';
 
 const empty = Buffer.alloc(0);
@@ -25,23 +25,15 @@ function bytes(value: Uint8Array | null | undefined): Buffer {
 }
 
 /**
- * The last member id decoded, and its decimal form: every answer's header carries one, nearly always
- * the same. The headers of a txn's own responses carry none (0): they answer without touching the
- * cache, which would otherwise swap between the two ids on every txn and convert the member's each time.
+ * Member ids and the leases of keys read back: every answer's header carries the member's id, and a
+ * lock's keys carry a few sessions' leases, again and again (see `IdTexts`). The headers of a txn's
+ * own responses carry no member id (0).
  */
-let lastMember: Long | number | null | undefined;
-let lastMemberDecimal = '0';
+const ids = new IdTexts();
 
 function memberId(value: Long | number | null | undefined): string {
-  if (value === lastMember) return lastMemberDecimal;
   if (typeof value === 'object' && value !== null ? value.low === 0 && value.high === 0 : !value) return '0';
-  if (typeof value === 'object' && value !== null && typeof lastMember === 'object' && lastMember !== null &&
-    value.low === lastMember.low && value.high === lastMember.high && value.unsigned === lastMember.unsigned) {
-    return lastMemberDecimal;
-  }
-  lastMemberDecimal = decimal(value);
-  lastMember = value;
-  return lastMemberDecimal;
+  return ids.of(value);
 }
 
 function header(h: pb.ResponseHeader.$Properties | null | undefined): ResponseHeader {
@@ -55,7 +47,7 @@ function keyValue(kv: mvccpb.KeyValue.$Properties): KeyValue {
     createRevision: big(kv.createRevision),
     modRevision: big(kv.modRevision),
     version: big(kv.version),
-    lease: decimal(kv.lease),
+    lease: ids.of(kv.lease),
   };
 }
 

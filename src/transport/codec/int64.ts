@@ -39,16 +39,44 @@ export function wire(value: bigint): Long | number {
   return value <= maxExact && value >= -maxExact ? Number(value) : Long.fromBigInt(value);
 }
 
-/** The last id {@link wireId} converted, and what it gave: a session puts its one lease id on every key. */
-let lastId: string | undefined;
-let lastWire: Long | number = 0;
+/**
+ * How many ids {@link IdTexts} and {@link wireId} remember: a client sees few lease and member ids
+ * (its sessions', its contenders', its members'), again and again; past this many they start over.
+ */
+const rememberedIds = 256;
+
+/**
+ * {@link decimal} for ids (member ids, the leases of keys read back), remembering the text of each id
+ * converted lately: keyed by its low 32 bits and checked against the rest, so that one with other
+ * high bits is converted, never mistaken.
+ */
+export class IdTexts {
+  readonly #byLow = new Map<number, { high: number; unsigned: boolean; text: string }>();
+
+  of(value: Long | number | null | undefined): string {
+    if (typeof value !== 'object' || value === null) return decimal(value);
+    const { low, high, unsigned } = value;
+    if (high === 0 && low >= 0) return low.toString();
+    const known = this.#byLow.get(low);
+    if (known !== undefined && known.high === high && known.unsigned === unsigned) return known.text;
+    if (this.#byLow.size >= rememberedIds) this.#byLow.clear();
+    const text = decimal(value);
+    this.#byLow.set(low, { high, unsigned, text });
+    return text;
+  }
+}
+
+/** What {@link wireId} gave for the ids it converted lately: a session puts its one lease id on every key. */
+const wireIds = new Map<string, Long | number>();
 
 /** A decimal id (lease) for the encoder; rejects anything that is not an int64 in decimal. */
 export function wireId(id: string): Long | number {
-  if (id === lastId) return lastWire; // checked and converted already; the encoder only reads a Long
+  const known = wireIds.get(id); // checked and converted already; the encoder only reads a Long
+  if (known !== undefined) return known;
   if (!/^-?\d{1,20}$/.test(id)) throw new TypeError(`Expected a decimal int64 id, got ${JSON.stringify(id)}`);
   // Long.fromString multiplies in JavaScript; a native bigint parses about 8× faster (same wrap-around).
-  lastWire = id.length < 16 ? Number(id) : Long.fromBigInt(BigInt(id));
-  lastId = id;
-  return lastWire;
+  const converted = id.length < 16 ? Number(id) : Long.fromBigInt(BigInt(id));
+  if (wireIds.size >= rememberedIds) wireIds.clear();
+  wireIds.set(id, converted);
+  return converted;
 }
