@@ -1,7 +1,7 @@
 // The member-choice policy on its own: answered members first, then those not heard from, then the
 // silent ones (silent longest first), the one to avoid last; a silence is forgotten after the memory.
 import { setTimeout as delay } from 'node:timers/promises';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { MemberChoice } from './member-choice.js';
 
 const members = ['a', 'b', 'c', 'd'];
@@ -46,5 +46,31 @@ describe('MemberChoice', () => {
     expect(choice.isSilent('a')).toBe(false);
     expect(choice.order(['a', 'b', 'c'])[0]).toBe('b');
     expect(new Set(Array.from({ length: 100 }, () => choice.order(['a', 'b', 'c'])[1]))).toEqual(new Set(['a', 'c']));
+  });
+
+  test('listeners hear of every silence until they stop listening', () => {
+    const choice = new MemberChoice<string>();
+    const heard: string[] = [];
+    const stop = choice.onSilent((m) => heard.push(m));
+    choice.silent('a');
+    choice.silent('b');
+    stop();
+    choice.silent('c');
+    expect(heard).toEqual(['a', 'b']);
+  });
+
+  test('a silence lasts exactly the memory: silent just before, not heard from at its end', () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      const choice = new MemberChoice<string>(1000);
+      vi.advanceTimersByTime(5);
+      choice.silent('a');
+      vi.advanceTimersByTime(999);
+      expect(choice.isSilent('a')).toBe(true);
+      vi.advanceTimersByTime(1);
+      expect(choice.isSilent('a')).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -1,7 +1,7 @@
 // The shared deadline lists: every call expires at its own deadline (not the oldest's, not late by a
 // timer period), exactly once, never after it was removed, whatever order calls settle in.
 import { setTimeout as delay } from 'node:timers/promises';
-import { describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { Deadlines, type Deadline } from './deadlines.js';
 
 function call(timeoutMs: number, log: string[], name: string): Deadline & { expiredAt?: number; startedAt: number } {
@@ -71,5 +71,40 @@ describe('Deadlines', () => {
     await delay(60);
     expect(log).toEqual(['short']); // Node fires a timer over 2^31 - 1 ms after 1 ms
     d.remove(long);
+  });
+
+  test('a middle call removed: the ones before and after it still expire', async () => {
+    const d = new Deadlines();
+    const log: string[] = [];
+    const [a, b, c] = ['a', 'b', 'c'].map((name) => call(30, log, name));
+    for (const x of [a, b, c]) d.add(x!);
+    d.remove(b!);
+    await delay(100);
+    expect(log).toEqual(['a', 'c']);
+  });
+
+  describe('on a fake clock', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    test('one timer per timeout, however many calls wait on it; each expires at its own deadline, by the timer armed for it', () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+      const d = new Deadlines();
+      const log: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        d.add(call(100, log, `a${i}`));
+        vi.advanceTimersByTime(1);
+      }
+      d.add(call(300, log, 'other'));
+      expect(vi.getTimerCount()).toBe(2);
+      vi.advanceTimersToNextTimer(); // the first call's deadline: it expires now, not a timer later
+      expect(log).toEqual(['a0']);
+      vi.advanceTimersByTime(48);
+      expect(log).toHaveLength(49);
+      vi.advanceTimersByTime(1);
+      expect(log).toHaveLength(50);
+      expect(vi.getTimerCount()).toBe(1);
+    });
   });
 });

@@ -59,4 +59,13 @@ describe('framing', () => {
     expect(got[0]!.equals(big)).toBe(true);
     expect(d.partial).toBe(false);
   });
+
+  test('an empty message whose header comes in pieces is delivered with its fifth byte, not with the next chunk', () => {
+    const d = new Deframer();
+    const got: Buffer[] = [];
+    const empty = frame(Buffer.alloc(0));
+    for (const piece of [empty.subarray(0, 2), empty.subarray(2, 4), empty.subarray(4)]) d.push(piece, (m) => got.push(m));
+    expect(got.map((m) => m.length)).toEqual([0]);
+    expect(d.partial).toBe(false);
+  });
 });
