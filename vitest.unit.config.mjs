@@ -14,7 +14,7 @@ export default defineConfig({
       'src/transport/retry.test.ts',
       'src/transport/watch-hub.test.ts',
       'src/transport/member-choice.test.ts',
-      'src/transport/keep-alive.test.ts',
+      'src/transport/keep-alive*.test.ts',
       'src/transport/h2/deadlines.test.ts',
       'src/transport/h2/status.test.ts',
       'src/transport/h2/framing.test.ts',
