@@ -12,7 +12,7 @@ export default defineConfig({
       'src/engine/session-options.test.ts',
       'src/engine/permit-record.test.ts',
       'src/transport/retry.test.ts',
-      'src/transport/watch-hub.test.ts',
+      'src/transport/watch-hub*.test.ts',
       'src/transport/member-choice.test.ts',
       'src/transport/keep-alive*.test.ts',
       'src/transport/h2/deadlines.test.ts',
