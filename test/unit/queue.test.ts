@@ -97,3 +97,35 @@ test('a contender whose key is not UTF-8 is watched by its bytes: its delete wak
   await until(() => lock.state === 'resolved', 1000); // by the delete event, not by the periodic re-read 1.7 s later
   await (await lock.promise).release();
 });
+
+test("a nested name's key between us and a contender does not hide the contender (a cut answer is read in full)", async () => {
+  using f = onFake();
+  await using s = await sessionsOn(f.client, 2);
+  const holder = await new Mutex(s[0]!, 'jobs').lock();
+  const { id: foreign } = await f.fake.leaseGrant(30, call);
+  // Created after the holder's key and before ours: the newest key below ours is not a contender.
+  await f.fake.txn({ compare: [], success: [{ put: { key: b('jobs/nested/x'), value: b(''), lease: foreign } }] }, call);
+  const lock = track(new Mutex(s[1]!, 'jobs').lock());
+  await until(watching(f, [holder.key]));
+  await settle();
+  expect(lock.state).toBe('pending');
+  await holder.release();
+  await until(() => lock.state === 'resolved', 1000);
+  await (await lock.promise).release();
+});
+
+test('a waiter whose key was deleted and written again (a new create revision) while it waited never holds on the new key', async () => {
+  using f = onFake();
+  await using s = await sessionsOn(f.client, 2);
+  const holder = await new Mutex(s[0]!, 'jobs').lock();
+  const lock = track(new Mutex(s[1]!, 'jobs').lock());
+  await until(watching(f, [holder.key]));
+  const own = b(`jobs/${s[1]!.leaseHex}`);
+  const [kv] = (await f.fake.range({ key: own }, call)).kvs;
+  await f.fake.txn({ compare: [], success: [{ deleteRange: { key: own } }] }, call);
+  await f.fake.txn({ compare: [], success: [{ put: { key: own, value: b(''), lease: kv!.lease } }] }, call);
+  await holder.release(); // wakes the waiter, whose key at the delete's revision is not the one it queued with
+  await until(() => lock.state !== 'pending', 2000);
+  expect(lock.state).toBe('rejected');
+  expect(await lock.promise.catch((e: unknown) => (e as Error).name)).toBe('NotHeldError');
+});
