@@ -6,9 +6,10 @@
 import { expect, test } from 'vitest';
 import { EtcdOps } from '../../src/transport/etcd.js';
 import { defaultRetryPolicy } from '../../src/transport/retry.js';
+import { untilAbsent } from '../../src/engine/wait-loop.js';
 import { waitForDelete, waitForDeletes, waitForPut, type Wake } from '../../src/engine/watch.js';
 import { FakeTransport } from './fake-transport.js';
-import { settle, track } from './fake-client.js';
+import { settle, track, until } from './fake-client.js';
 
 const call = { timeoutMs: 1000 };
 const b = (s: string): Buffer => Buffer.from(s);
@@ -129,4 +130,16 @@ test('waitForPut wakes on a put in its range, not on a delete', async () => {
   await settle();
   expect(waiting.state).toBe('resolved');
   expect(await waiting.promise).toBe(true);
+});
+
+test('untilAbsent (a Barrier\'s wait): at once when the key is absent, else when it is deleted, not when it is rewritten', async () => {
+  using s = await setup();
+  await untilAbsent(s.ops, 'nothing/here', AbortSignal.timeout(5000));
+  const waiting = track(untilAbsent(s.ops, 'q/a', AbortSignal.timeout(5000)));
+  await settle();
+  await put(s.fake, 'q/a', 'again');
+  await settle();
+  expect(waiting.state).toBe('pending');
+  await del(s.fake, 'q/a');
+  await until(() => waiting.state === 'resolved', 1000);
 });
