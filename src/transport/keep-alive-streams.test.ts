@@ -98,7 +98,9 @@ async function start(): Promise<ReturnType<typeof scripted> & { renewals: [numbe
   return { ...s, renewals, gone, keepAlive: running };
 }
 
-const tick = (ms: number): Promise<void> => vi.advanceTimersByTimeAsync(ms);
+const tick = async (ms: number): Promise<void> => {
+  await vi.advanceTimersByTimeAsync(ms);
+};
 
 describe('KeepAlive streams', () => {
   test('one keep-alive per interval on the open stream, with require-leader; an unanswered one is not sent again before its stall', async () => {
