@@ -80,7 +80,7 @@ afterEach(() => {
 });
 
 /** A loop on a fake clock: interval 1 s, stall 300 ms, a retired stream listens 2 s. */
-async function start(): Promise<ReturnType<typeof scripted> & { renewals: [number, number][]; gone: Error[]; keepAlive: KeepAlive }> {
+async function start(stallMs = 300): Promise<ReturnType<typeof scripted> & { renewals: [number, number][]; gone: Error[]; keepAlive: KeepAlive }> {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
   const s = scripted();
   const renewals: [number, number][] = [];
@@ -89,7 +89,7 @@ async function start(): Promise<ReturnType<typeof scripted> & { renewals: [numbe
     transport: s.transport,
     leaseId: '1',
     interval: 1000,
-    stallMs: 300,
+    stallMs,
     requestTimeout: 2000,
     renewed: (sentAt, ttl) => renewals.push([sentAt, ttl]),
     gone: (e) => gone.push(e),
@@ -189,10 +189,21 @@ describe('KeepAlive streams', () => {
 
   test('the interval firing while no stream is open sends nothing and breaks nothing', async () => {
     const { streams, refuse } = await start();
+    streams[0]!.answer(5);
+    await tick(950);
     refuse.next = 100;
-    streams[0]!.end();
+    streams[0]!.end(); // broken after its answer; the interval fires at 1000, before any stream is back
     await tick(5000);
     expect(streams[0]!.sentAfterClose).toBe(0);
+    expect(streams).toHaveLength(1);
+  });
+
+  test('a stall longer than the interval: an unanswered keep-alive is not repeated; its stall replaces the stream', async () => {
+    const { streams, told } = await start(2500);
+    await tick(2000); // two intervals
+    expect(streams[0]!.sent).toBe(1);
+    await tick(500);
+    expect(told).toEqual(['silent m1:2379']);
   });
 
   test('opens refused in a row: retried, the waits growing from 50 ms up to half the interval, never beyond', async () => {

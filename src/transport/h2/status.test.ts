@@ -71,6 +71,11 @@ describe('what a status or a failure means', () => {
     expect(kindOf('OUT_OF_RANGE', 'etcdserver: mvcc: required revision is a future revision')).toBe('final');
   });
 
+  test('the transient codes are transient whatever the text', () => {
+    for (const code of ['CANCELLED', 'DEADLINE_EXCEEDED', 'UNAVAILABLE', 'INTERNAL', 'RESOURCE_EXHAUSTED', 'ABORTED']) expect(kindOf(code, 'x')).toBe('transient');
+    for (const code of ['UNKNOWN', 'INVALID_ARGUMENT', 'NOT_FOUND', 'FAILED_PRECONDITION', 'OUT_OF_RANGE']) expect(kindOf(code, 'x')).toBe('final');
+  });
+
   test('a status beyond the known codes is named by its number', () => {
     const error = statusError(42, 'odd', 'm:1');
     expect([error.message, error.code, error.kind]).toEqual(['42 STATUS_42: odd', 'STATUS_42', 'final']);
