@@ -30,7 +30,7 @@ const put = (fake: FakeTransport, key: string, value = ''): Promise<unknown> => 
 test('a delete event wakes the wait with the revision of the delete; a put on the key does not', async () => {
   using s = await setup();
   const wake: Wake = {};
-  const waiting = track(waitForDelete(s.ops, s.blocker, s.readAt, AbortSignal.timeout(5000), wake));
+  const waiting = track(waitForDelete(s.ops, s.blocker, s.readAt, AbortSignal.timeout(2000), wake));
   await settle();
   await put(s.fake, 'q/a', 'rewritten');
   await settle();
@@ -43,7 +43,7 @@ test('a delete event wakes the wait with the revision of the delete; a put on th
 test('deleted between our read and the watch: found by the re-read the newer creation revision calls for', async () => {
   using s = await setup();
   await del(s.fake, 'q/a');
-  const waiting = track(waitForDelete(s.ops, s.blocker, s.readAt, AbortSignal.timeout(5000)));
+  const waiting = track(waitForDelete(s.ops, s.blocker, s.readAt, AbortSignal.timeout(2000)));
   await settle(50);
   expect(waiting.state).toBe('resolved');
   expect(await waiting.promise).toBe(true);
@@ -53,7 +53,7 @@ test('deleted and written again before the watch (another create revision): gone
   using s = await setup();
   await del(s.fake, 'q/a');
   await put(s.fake, 'q/a');
-  const waiting = track(waitForDelete(s.ops, s.blocker, s.readAt, AbortSignal.timeout(5000)));
+  const waiting = track(waitForDelete(s.ops, s.blocker, s.readAt, AbortSignal.timeout(2000)));
   await settle(50);
   expect(waiting.state).toBe('resolved');
 });
@@ -65,11 +65,11 @@ test('a watch created at the revision of our read costs no re-read; one created 
     reads++;
     return false;
   };
-  const quiet = track(waitForDeletes(s.ops, [{ key: b('q/a') }], s.readAt, changed, AbortSignal.timeout(5000)));
+  const quiet = track(waitForDeletes(s.ops, [{ key: b('q/a') }], s.readAt, changed, AbortSignal.timeout(2000)));
   await settle(50);
   expect([quiet.state, reads]).toEqual(['pending', 0]);
   await put(s.fake, 'other');
-  const later = track(waitForDeletes(s.ops, [{ key: b('q/a') }, { key: b('q/b') }], s.readAt, changed, AbortSignal.timeout(5000)));
+  const later = track(waitForDeletes(s.ops, [{ key: b('q/a') }, { key: b('q/b') }], s.readAt, changed, AbortSignal.timeout(2000)));
   await settle(50);
   expect([later.state, reads]).toEqual(['pending', 1]); // one re-read, after both watches were created
   await del(s.fake, 'q/a');
@@ -79,17 +79,17 @@ test('a watch created at the revision of our read costs no re-read; one created 
 test('a re-read that fails after the creation wakes the wait (the caller reads again)', async () => {
   using s = await setup();
   await put(s.fake, 'other');
-  const waiting = waitForDeletes(s.ops, [{ key: b('q/a') }], s.readAt, () => Promise.reject(new Error('unavailable')), AbortSignal.timeout(5000));
+  const waiting = waitForDeletes(s.ops, [{ key: b('q/a') }], s.readAt, () => Promise.reject(new Error('unavailable')), AbortSignal.timeout(2000));
   expect(await waiting).toBe(true);
 });
 
 test('a quiet watch is re-checked every recheckMs: a change it missed wakes the wait; a failed re-check resolves false', async () => {
   using s = await setup(30);
   let checks = 0;
-  const missed = waitForDeletes(s.ops, [{ key: b('q/a') }], s.readAt, async () => ++checks >= 3, AbortSignal.timeout(5000));
+  const missed = waitForDeletes(s.ops, [{ key: b('q/a') }], s.readAt, async () => ++checks >= 3, AbortSignal.timeout(2000));
   expect(await missed).toBe(true);
   expect(checks).toBe(3);
-  const failing = waitForDeletes(s.ops, [{ key: b('q/a') }], s.readAt, () => Promise.reject(new Error('unavailable')), AbortSignal.timeout(5000));
+  const failing = waitForDeletes(s.ops, [{ key: b('q/a') }], s.readAt, () => Promise.reject(new Error('unavailable')), AbortSignal.timeout(2000));
   expect(await failing).toBe(false);
   await settle(100);
   expect(checks).toBe(3); // nothing re-checks after the wait ended
@@ -111,7 +111,7 @@ test('an abort rejects with its reason, at once when already aborted; the watch 
 
 test('a broken watch resolves false (the caller re-reads after a pause)', async () => {
   using s = await setup();
-  const waiting = waitForDelete(s.ops, s.blocker, s.readAt, AbortSignal.timeout(5000));
+  const waiting = waitForDelete(s.ops, s.blocker, s.readAt, AbortSignal.timeout(2000));
   await settle();
   s.fake.endStreams();
   expect(await waiting).toBe(false);
@@ -121,7 +121,7 @@ test('waitForPut wakes on a put in its range, not on a delete', async () => {
   using s = await setup();
   await put(s.fake, 'r/old');
   const { header } = await s.fake.range({ key: b('r/old') }, call);
-  const waiting = track(waitForPut(s.ops, [{ key: b('r/'), rangeEnd: b('r0') }], header.revision, async () => false, AbortSignal.timeout(5000)));
+  const waiting = track(waitForPut(s.ops, [{ key: b('r/'), rangeEnd: b('r0') }], header.revision, async () => false, AbortSignal.timeout(2000)));
   await settle();
   await del(s.fake, 'r/old');
   await settle();
@@ -134,8 +134,8 @@ test('waitForPut wakes on a put in its range, not on a delete', async () => {
 
 test('untilAbsent (a Barrier\'s wait): at once when the key is absent, else when it is deleted, not when it is rewritten', async () => {
   using s = await setup();
-  await untilAbsent(s.ops, 'nothing/here', AbortSignal.timeout(5000));
-  const waiting = track(untilAbsent(s.ops, 'q/a', AbortSignal.timeout(5000)));
+  await untilAbsent(s.ops, 'nothing/here', AbortSignal.timeout(2000));
+  const waiting = track(untilAbsent(s.ops, 'q/a', AbortSignal.timeout(2000)));
   await settle();
   await put(s.fake, 'q/a', 'again');
   await settle();
