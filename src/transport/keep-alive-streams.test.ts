@@ -6,6 +6,7 @@ import type { LeaseKeepAliveResponse } from './messages.js';
 import type { EtcdTransport, Member, StreamHandlers, StreamOptions } from './port.js';
 import { TransportError } from './port.js';
 import { KeepAlive } from './keep-alive.js';
+import { unusedPort } from '../../test/unit/port-stub.js';
 
 /** One stream the loop opened: what it sent, whether it is closed, and how to answer or end it. */
 interface Opened {
@@ -27,18 +28,8 @@ function scripted(): { transport: EtcdTransport; streams: Opened[]; told: string
   const told: string[] = [];
   const refuse = { next: 0 };
   const members: Member[] = [{ endpoint: 'm1:2379' }, { endpoint: 'm2:2379' }];
-  const unused = (): never => {
-    throw new Error('not used');
-  };
   const transport: EtcdTransport = {
-    endpoints: members.map((m) => m.endpoint),
-    user: undefined,
-    range: unused,
-    txn: unused,
-    leaseGrant: unused,
-    leaseRevoke: unused,
-    leaseTimeToLive: unused,
-    watch: unused,
+    ...unusedPort(members.map((m) => m.endpoint)),
     leaseKeepAlive: (handlers: StreamHandlers<LeaseKeepAliveResponse>, options?: StreamOptions) => {
       if (refuse.next > 0) {
         refuse.next--;
@@ -66,8 +57,6 @@ function scripted(): { transport: EtcdTransport; streams: Opened[]; told: string
     },
     markSilent: (m) => told.push(`silent ${m.endpoint}`),
     markAnswered: (m) => told.push(`answered ${m.endpoint}`),
-    onSilent: () => () => undefined,
-    close: () => undefined,
   };
   return { transport, streams, told, refuse };
 }

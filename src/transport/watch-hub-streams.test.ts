@@ -7,6 +7,7 @@ import type { WatchRequest, WatchResponse } from './messages.js';
 import type { EtcdTransport, Member, StreamHandlers, StreamOptions } from './port.js';
 import { TransportError } from './port.js';
 import { hubStats, suspect, watch, type WatchHandlers } from './watch-hub.js';
+import { unusedPort } from '../../test/unit/port-stub.js';
 
 /** One stream the hub asked for: its requests, whether it is closed, and its side of the script. */
 interface Asked {
@@ -28,18 +29,8 @@ function port(): { transport: EtcdTransport; streams: Asked[]; told: string[]; s
   const streams: Asked[] = [];
   const told: string[] = [];
   const listeners: ((m: Member) => void)[] = [];
-  const unused = (): never => {
-    throw new Error('not used');
-  };
   const transport: EtcdTransport = {
-    endpoints: [member.endpoint],
-    user: undefined,
-    range: unused,
-    txn: unused,
-    leaseGrant: unused,
-    leaseRevoke: unused,
-    leaseTimeToLive: unused,
-    leaseKeepAlive: unused,
+    ...unusedPort([member.endpoint]),
     watch: (handlers: StreamHandlers<WatchResponse>, options?: StreamOptions) =>
       new Promise((resolve, reject) => {
         const asked: Asked = {
@@ -65,7 +56,6 @@ function port(): { transport: EtcdTransport; streams: Asked[]; told: string[]; s
       listeners.push(listener);
       return () => undefined;
     },
-    close: () => undefined,
   };
   return { transport, streams, told, silent: (m) => listeners.forEach((l) => l(m)) };
 }
@@ -79,6 +69,18 @@ const creations = (a: Asked): number[] => a.sent.filter((r) => r.create).map((r)
 const progress = (a: Asked): number => a.sent.filter((r) => r.progress).length;
 /** One turn of the real event loop: the hub judges a stream in the turn after its timer. */
 const turn = async (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Two watchers on a stream just opened, on a fake clock; their creations sent, not answered. */
+async function twoWatchers(): Promise<{ p: ReturnType<typeof port>; a: ReturnType<typeof recorder>; b: ReturnType<typeof recorder>; ida: number; idb: number }> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+  const p = port();
+  const [a, b] = [recorder(), recorder()];
+  watch(p.transport, { key: Buffer.from('a') }, a);
+  watch(p.transport, { key: Buffer.from('b') }, b);
+  await p.streams[0]!.open();
+  const [ida, idb] = creations(p.streams[0]!);
+  return { p, a, b, ida: ida!, idb: idb! };
+}
 
 afterEach(() => {
   vi.useRealTimers();
@@ -101,15 +103,9 @@ describe('watch hub streams', () => {
   });
 
   test('creations answered out of order reach their own watchers, and none is left counted as unanswered', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    const p = port();
-    const [a, b] = [recorder(), recorder()];
-    watch(p.transport, { key: Buffer.from('a') }, a);
-    watch(p.transport, { key: Buffer.from('b') }, b);
-    await p.streams[0]!.open();
-    const [ida, idb] = creations(p.streams[0]!);
-    p.streams[0]!.message({ watchId: idb!, created: true, header: { ...header, revision: 8n } });
-    p.streams[0]!.message({ watchId: ida!, created: true });
+    const { p, a, b, ida, idb } = await twoWatchers();
+    p.streams[0]!.message({ watchId: idb, created: true, header: { ...header, revision: 8n } });
+    p.streams[0]!.message({ watchId: ida, created: true });
     p.streams[0]!.message({ watchId: -1 }); // the opening probe's answer
     expect([a.log, b.log]).toEqual([['created 7'], ['created 8']]);
     vi.advanceTimersByTime(3000);
@@ -130,11 +126,11 @@ describe('watch hub streams', () => {
     await p.streams[0]!.open();
     const [idb] = creations(p.streams[0]!);
     expect(p.streams[0]!.sent.filter((r) => r.create).map((r) => r.create!.key.toString())).toEqual(['b']);
-    p.streams[0]!.message({ watchId: idb!, created: true });
+    p.streams[0]!.message({ watchId: idb, created: true });
     cancelB();
     expect(p.streams[0]!.sent.at(-1)).toEqual({ cancel: { watchId: idb } });
-    p.streams[0]!.message({ watchId: idb!, events: [event] });
-    p.streams[0]!.message({ watchId: idb!, canceled: true });
+    p.streams[0]!.message({ watchId: idb, events: [event] });
+    p.streams[0]!.message({ watchId: idb, canceled: true });
     p.streams[0]!.message({ watchId: -1, created: true, canceled: true }); // a refusal naming nobody left
     expect([a.log, b.log]).toEqual([[], ['created 7']]);
     expect(hubStats(p.transport).watchers).toBe(0);
@@ -149,7 +145,7 @@ describe('watch hub streams', () => {
     const [ida] = creations(p.streams[0]!);
     cancelA();
     cancelB();
-    p.streams[0]!.message({ watchId: ida!, created: true });
+    p.streams[0]!.message({ watchId: ida, created: true });
     p.streams[0]!.message({ watchId: -1, created: true, canceled: true });
     expect([a.log, b.log]).toEqual([[], []]);
   });
@@ -205,19 +201,13 @@ describe('watch hub streams', () => {
   });
 
   test("etcd's cancel (a compaction) breaks its watcher; an empty message is no event and no answer", async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    const p = port();
-    const [a, b] = [recorder(), recorder()];
-    watch(p.transport, { key: Buffer.from('a') }, a);
-    watch(p.transport, { key: Buffer.from('b') }, b);
-    await p.streams[0]!.open();
-    const [ida, idb] = creations(p.streams[0]!);
-    p.streams[0]!.message({ watchId: ida!, created: true });
-    p.streams[0]!.message({ watchId: idb!, created: true });
+    const { p, a, b, ida, idb } = await twoWatchers();
+    p.streams[0]!.message({ watchId: ida, created: true });
+    p.streams[0]!.message({ watchId: idb, created: true });
     p.told.length = 0;
-    p.streams[0]!.message({ watchId: ida!, canceled: true, compactRevision: 5n });
-    p.streams[0]!.message({ watchId: ida!, events: [event] });
-    p.streams[0]!.message({ watchId: idb! }); // a progress notification for one watch: not an answer to our request
+    p.streams[0]!.message({ watchId: ida, canceled: true, compactRevision: 5n });
+    p.streams[0]!.message({ watchId: ida, events: [event] });
+    p.streams[0]!.message({ watchId: idb }); // a progress notification for one watch: not an answer to our request
     p.streams[0]!.message({ watchId: -1, canceled: true }); // nor is a cancel naming no watch
     expect([a.log, b.log, p.told]).toEqual([['created 7', 'broken'], ['created 7'], []]);
     vi.advanceTimersByTime(1000); // the opening probe was never answered
@@ -260,7 +250,7 @@ describe('watch hub streams', () => {
     p.streams[0]!.message({ watchId: old!, created: true });
     p.streams[0]!.end();
     expect([b.log, p.told]).toEqual([[], []]);
-    p.streams[1]!.message({ watchId: idb!, created: true });
+    p.streams[1]!.message({ watchId: idb, created: true });
     p.streams[1]!.message({ watchId: -1 });
     vi.advanceTimersByTime(2500);
     await turn();

@@ -8,6 +8,7 @@ import type { WatchRequest, WatchResponse } from './messages.js';
 import type { EtcdTransport, Member, Stream, StreamHandlers } from './port.js';
 import { TransportError } from './port.js';
 import { suspect, watch, type WatchHandlers } from './watch-hub.js';
+import { unusedPort } from '../../test/unit/port-stub.js';
 
 const member: Member = { endpoint: 'scripted:2379' };
 const header = { revision: 7n, memberId: '1', raftTerm: 1n };
@@ -27,18 +28,8 @@ function scripted(): {
   let handlers: StreamHandlers<WatchResponse> | undefined;
   let markOpen: () => void = () => undefined;
   const opened = new Promise<void>((resolve) => (markOpen = resolve));
-  const unused = (): never => {
-    throw new Error('not used');
-  };
   const transport: EtcdTransport = {
-    endpoints: [member.endpoint],
-    user: undefined,
-    range: unused,
-    txn: unused,
-    leaseGrant: unused,
-    leaseRevoke: unused,
-    leaseTimeToLive: unused,
-    leaseKeepAlive: unused,
+    ...unusedPort([member.endpoint]),
     watch: (h) => {
       handlers = h;
       const stream: Stream<WatchRequest> = { member, send: (req) => sent.push(req), close: () => told.push('closed') };
@@ -47,8 +38,6 @@ function scripted(): {
     },
     markSilent: (m) => told.push(`silent ${m.endpoint}`),
     markAnswered: (m) => told.push(`answered ${m.endpoint}`),
-    onSilent: () => () => undefined,
-    close: () => undefined,
   };
   const base: WatchResponse = { header, watchId: 0, created: false, canceled: false, compactRevision: 0n, cancelReason: '', events: [] };
   return {
