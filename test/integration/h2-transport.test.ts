@@ -215,15 +215,32 @@ describe('streams', () => {
 describe('the process lifetime', () => {
   const transportModule = fileURLToPath(new URL('../../src/transport/h2/transport.ts', import.meta.url));
   /** Runs `body` (with `t`, an H2Transport on the test's etcd, and `key`) in a child process. */
-  const child = (body: string): { output: () => string; exited: Promise<number | null> } => {
+  const child = (body: string): { output: () => string; errors: () => string; exited: Promise<number | null> } => {
     const script = `import { H2Transport } from ${JSON.stringify(transportModule)};\nconst t = new H2Transport({ hosts: ${JSON.stringify(etcd.endpoints)} });\nconst key = Buffer.from(${JSON.stringify(`${prefix}life`)});\n${body}`;
-    const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
     proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000);
     const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => (clearTimeout(timer), resolve(code))));
-    return { output: () => out, exited };
+    return { output: () => out, errors: () => err, exited };
   };
+
+  test('calls and both streams print no warning on this Node (Node 22 and 24 deprecate HTTP/2 priority options: a user\'s log is not ours to fill)', async () => {
+    const run = child(
+      [
+        "const { id } = await t.leaseGrant(30, { timeoutMs: 5000 });",
+        "await t.txn({ compare: [], success: [{ put: { key, value: Buffer.from('v'), lease: id } }], failure: [] }, { timeoutMs: 5000 });",
+        "await t.range({ key }, { timeoutMs: 5000 });",
+        "const k = await t.leaseKeepAlive({ message: () => {}, end: () => {} }); k.send(id);",
+        "const w = await t.watch({ message: (res) => { if (res.created) { console.log('created'); w.close(); k.close(); t.close(); } }, end: () => {} }); w.send({ create: { key, watchId: 1 } });",
+      ].join('\n'),
+    );
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toBe('created\n');
+    expect(run.errors()).toBe('');
+  });
 
   test('an idle connection never keeps a process alive; an open stream waiting for its answer does', async () => {
     const idle = child("await t.range({ key }, { timeoutMs: 5000 }); console.log('read');");
