@@ -3,7 +3,7 @@
 // negative, and the boundaries of the exact range of a number.
 import Long from 'long';
 import { describe, expect, test } from 'vitest';
-import { big, decimal, small, wire, wireId } from './int64.js';
+import { big, decimal, IdTexts, small, wire, wireId } from './int64.js';
 
 const max = Number.MAX_SAFE_INTEGER;
 
@@ -54,4 +54,13 @@ test('protobufjs decodes every int64 as a Long (the `long` package is loaded), s
   const decoded = pb.LeaseGrantResponse.decode(pb.LeaseGrantResponse.encode({ ID: id, TTL: 5 }).finish());
   expect(Long.isLong(decoded.ID)).toBe(true);
   expect(decimal(decoded.ID)).toBe('7587867163469497377');
+});
+
+test('IdTexts: signed and unsigned twins with the high bit set, a low word that reads negative, plain numbers in a row: each its own text', () => {
+  const texts = new IdTexts();
+  const signed = Long.fromBits(1, -1, false);
+  const unsigned = Long.fromBits(1, -1, true);
+  expect([texts.of(signed), texts.of(unsigned), texts.of(signed)]).toEqual(['-4294967295', '18446744069414584321', '-4294967295']);
+  expect(texts.of(Long.fromNumber(3_000_000_000))).toBe('3000000000');
+  expect([texts.of(5), texts.of(7), texts.of(undefined)]).toEqual(['5', '7', '0']);
 });
