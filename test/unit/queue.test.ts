@@ -129,3 +129,23 @@ test('a waiter whose key was deleted and written again (a new create revision) w
   expect(lock.state).toBe('rejected');
   expect(await lock.promise.catch((e: unknown) => (e as Error).name)).toBe('NotHeldError');
 });
+
+test("woken by the delete of the contender ahead, a waiter is not fooled by a nested name's key hiding an older holder", async () => {
+  using f = onFake();
+  await using s = await sessionsOn(f.client, 3);
+  const holder = await new Mutex(s[0]!, 'jobs').lock();
+  const ahead = new AbortController();
+  const first = track(new Mutex(s[1]!, 'jobs').lock({ signal: ahead.signal }));
+  await until(watching(f, [holder.key]));
+  const { id: foreign } = await f.fake.leaseGrant(30, call);
+  await f.fake.txn({ compare: [], success: [{ put: { key: b('jobs/nested/x'), value: b(''), lease: foreign } }] }, call);
+  const second = track(new Mutex(s[2]!, 'jobs').lock());
+  await until(watching(f, [holder.key, `jobs/${s[1]!.leaseHex}`]));
+  ahead.abort(new Error('gave up')); // its key goes: the second waiter wakes with the holder still holding
+  await until(() => first.state === 'rejected');
+  await settle(50);
+  expect(second.state).toBe('pending');
+  await holder.release();
+  await until(() => second.state === 'resolved', 1000);
+  await (await second.promise).release();
+});
