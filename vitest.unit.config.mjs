@@ -1,5 +1,5 @@
-// The unit tests only — pure functions, no etcd: what `npm run mutation` (StrykerJS) runs against each
-// mutant of the modules listed in stryker.config.json.
+// The unit tests only — pure functions, scripted ports and the in-memory fake of the port, no etcd:
+// what `npm run mutation` (StrykerJS) runs against each mutant of the modules in stryker.config.json.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
