@@ -50,12 +50,6 @@ const idleMs = 1000;
 /** How long a creation or a progress request may go unanswered before the stream is replaced. */
 const pingMs = 1000;
 
-/** A request of ours on the stream that etcd must answer: a creation (its watch id) or a progress request. */
-interface Asked {
-  watchId: number | 'progress';
-  sentAt: number;
-}
-
 class Hub {
   readonly #transport: EtcdTransport;
   #stream: Stream<WatchRequest> | undefined;
@@ -64,10 +58,10 @@ class Hub {
   readonly #watchers = new Map<number, WatchHandlers>();
   /** Create requests waiting for the stream to open. */
   #pending: WatchCreateRequest[] = [];
-  /** Creations sent on the current stream and not yet answered, oldest first. */
-  #unanswered: Asked[] = [];
-  /** The progress request sent on the current stream and not yet answered. */
-  #ping: Asked | undefined;
+  /** Creations sent on the current stream and not yet answered (watch id, when sent), oldest first. */
+  #unanswered: { watchId: number; sentAt: number }[] = [];
+  /** When the progress request not yet answered on the current stream was sent. */
+  #pingSentAt: number | undefined;
   /** Checks, once the oldest unanswered request is `pingMs` old, that it was answered. */
   #answerTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -113,8 +107,8 @@ class Hub {
 
   /** Pings `stream` (the current one) with a progress request, unless one is unanswered already. */
   #probe(stream: Stream<WatchRequest>): void {
-    if (this.#ping) return;
-    this.#ping = { watchId: 'progress', sentAt: performance.now() };
+    if (this.#pingSentAt !== undefined) return;
+    this.#pingSentAt = performance.now();
     stream.send({ progress: true });
     this.#expectAnswers(stream);
   }
@@ -132,7 +126,7 @@ class Hub {
   #judge(stream: Stream<WatchRequest>): void {
     this.#answerTimer = undefined;
     if (stream !== this.#stream) return;
-    const oldest = Math.min(this.#ping?.sentAt ?? Infinity, this.#unanswered[0]?.sentAt ?? Infinity);
+    const oldest = Math.min(this.#pingSentAt ?? Infinity, this.#unanswered[0]?.sentAt ?? Infinity);
     if (oldest === Infinity) return;
     const waited = performance.now() - oldest;
     if (waited < pingMs - 1) {
@@ -203,7 +197,7 @@ class Hub {
     if (res.created) {
       // Creations are answered in the order they were sent; a refused one carries watch id -1.
       this.#transport.markAnswered(stream.member);
-      const oldest = this.#unanswered.shift()?.watchId as number | undefined;
+      const oldest = this.#unanswered.shift()?.watchId;
       const id = res.watchId === -1 ? oldest : res.watchId;
       if (res.watchId !== -1 && oldest !== res.watchId) this.#unanswered = this.#unanswered.filter((w) => w.watchId !== res.watchId);
       if (id === undefined) return;
@@ -214,7 +208,7 @@ class Hub {
     if (res.watchId === -1 && !res.canceled && res.events.length === 0) {
       // A progress answer (it names no watch): the stream carries our requests.
       this.#transport.markAnswered(stream.member);
-      this.#ping = undefined;
+      this.#pingSentAt = undefined;
       return;
     }
     const watcher = this.#watchers.get(res.watchId);
@@ -234,7 +228,7 @@ class Hub {
   #drop(stream: Stream<WatchRequest>): void {
     if (stream !== this.#stream) return;
     this.#stream = undefined;
-    this.#ping = undefined;
+    this.#pingSentAt = undefined;
     this.#unanswered = [];
     clearTimeout(this.#answerTimer);
     this.#answerTimer = undefined;

@@ -13,7 +13,6 @@ import type {
   TxnResponse,
   WatchResponse,
 } from '../messages.js';
-import type Long from 'long';
 import { big, decimal, IdTexts, small } from './int64.js';
 import { etcdserverpb as pb, mvccpb } from './rpc.js';
 
@@ -27,17 +26,13 @@ function bytes(value: Uint8Array | null | undefined): Buffer {
 /**
  * Member ids and the leases of keys read back: every answer's header carries the member's id, and a
  * lock's keys carry a few sessions' leases, again and again (see `IdTexts`). The headers of a txn's
- * own responses carry no member id (0).
+ * own responses carry no member id (0), which `IdTexts` answers without its cache.
  */
 const ids = new IdTexts();
 
-function memberId(value: Long | number | null | undefined): string {
-  if (typeof value === 'object' && value !== null ? value.low === 0 && value.high === 0 : !value) return '0';
-  return ids.of(value);
-}
 
 function header(h: pb.ResponseHeader.$Properties | null | undefined): ResponseHeader {
-  return { revision: big(h?.revision), memberId: memberId(h?.memberId), raftTerm: big(h?.raftTerm) };
+  return { revision: big(h?.revision), memberId: ids.of(h?.memberId), raftTerm: big(h?.raftTerm) };
 }
 
 function keyValue(kv: mvccpb.KeyValue.$Properties): KeyValue {
