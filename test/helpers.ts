@@ -3,6 +3,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Etcd3 } from 'etcd3';
 import type { Registry } from 'prom-client';
+import { sumMetric, type EtcdCluster, type EtcdMember } from '../src/testing/index.js';
+
+/** How many streams of a gRPC method (`Watch`, `LeaseKeepAlive`) `member` has open: etcd's own count, started minus handled. */
+export async function openStreams(etcd: EtcdCluster, member: EtcdMember, method: string): Promise<number> {
+  const metrics = await etcd.metrics(member);
+  const labels = { grpc_method: method };
+  return sumMetric(metrics, 'grpc_server_started_total', labels) - sumMetric(metrics, 'grpc_server_handled_total', labels);
+}
 
 /** Polls `check` every 20 ms until it is true; throws after `timeoutMs`. */
 export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {

@@ -5,8 +5,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Mutex, Session } from '../../src/index.js';
-import { startEtcd, sumMetric, type EtcdCluster, type EtcdMember } from '../../src/testing/index.js';
-import { uniqueName } from '../helpers.js';
+import { startEtcd, type EtcdCluster, type EtcdMember } from '../../src/testing/index.js';
+import { openStreams, uniqueName } from '../helpers.js';
 
 let etcd: EtcdCluster;
 beforeAll(async () => {
@@ -19,10 +19,7 @@ afterAll(async () => {
 /** The member with an open LeaseKeepAlive stream (etcd's own count: started minus handled). */
 async function keepAliveMember(): Promise<EtcdMember | undefined> {
   for (const m of etcd.members) {
-    if (!m.running) continue;
-    const metrics = await etcd.metrics(m);
-    const method = { grpc_method: 'LeaseKeepAlive' };
-    if (sumMetric(metrics, 'grpc_server_started_total', method) - sumMetric(metrics, 'grpc_server_handled_total', method) > 0) return m;
+    if (m.running && (await openStreams(etcd, m, 'LeaseKeepAlive')) > 0) return m;
   }
   return undefined;
 }

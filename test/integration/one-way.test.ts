@@ -8,8 +8,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Election, Mutex, Session } from '../../src/index.js';
-import { startEtcd, startProxy, sumMetric, type EtcdCluster, type TcpProxy } from '../../src/testing/index.js';
-import { eventually, uniqueName } from '../helpers.js';
+import { startEtcd, startProxy, type EtcdCluster, type TcpProxy } from '../../src/testing/index.js';
+import { eventually, openStreams, uniqueName } from '../helpers.js';
 
 let etcd: EtcdCluster;
 let proxies: TcpProxy[];
@@ -24,13 +24,7 @@ afterAll(async () => {
 
 /** Open Watch streams per member (etcd's own count: started minus handled). */
 async function watchStreams(): Promise<number[]> {
-  const method = { grpc_method: 'Watch' };
-  return Promise.all(
-    etcd.members.map(async (m) => {
-      const metrics = await etcd.metrics(m);
-      return sumMetric(metrics, 'grpc_server_started_total', method) - sumMetric(metrics, 'grpc_server_handled_total', method);
-    }),
-  );
+  return Promise.all(etcd.members.map(async (m) => openStreams(etcd, m, 'Watch')));
 }
 
 test.each(['h2', 'etcd3'] as const)('%s: requests to the member serving the watch stream are lost while its events still arrive: a new wait wakes at the release, on another member', async (transport) => {
