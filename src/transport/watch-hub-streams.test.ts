@@ -6,8 +6,9 @@ import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { WatchRequest, WatchResponse } from './messages.js';
 import type { EtcdTransport, Member, StreamHandlers, StreamOptions } from './port.js';
 import { TransportError } from './port.js';
-import { hubStats, suspect, watch, type WatchHandlers } from './watch-hub.js';
+import { hubStats, suspect, watch } from './watch-hub.js';
 import { unusedPort } from '../../test/unit/port-stub.js';
+import { recorder, turn, watchResponse } from '../../test/unit/watch-script.js';
 
 /** One stream the hub asked for: its requests, whether it is closed, and its side of the script. */
 interface Asked {
@@ -20,8 +21,6 @@ interface Asked {
   refuse(): Promise<void>;
 }
 
-const header = { revision: 7n, memberId: '1', raftTerm: 1n };
-const base: WatchResponse = { header, watchId: 0, created: false, canceled: false, compactRevision: 0n, cancelReason: '', events: [] };
 const member: Member = { endpoint: 'm1:2379' };
 const event = { type: 'put' as const, kv: { key: Buffer.from('k'), value: Buffer.from('v'), createRevision: 5n, modRevision: 9n, version: 1n, lease: '0' }, prevKv: undefined };
 
@@ -37,7 +36,7 @@ function port(): { transport: EtcdTransport; streams: Asked[]; told: string[]; s
           options,
           sent: [],
           closed: false,
-          message: (res) => handlers.message({ ...base, ...res }),
+          message: (res) => handlers.message(watchResponse(res)),
           end: () => handlers.end(new TransportError('reset', { code: 'UNAVAILABLE', kind: 'transient', endpoint: member.endpoint })),
           open: async () => {
             resolve({ member, send: (req) => asked.sent.push(req), close: () => (asked.closed = true) });
@@ -60,15 +59,8 @@ function port(): { transport: EtcdTransport; streams: Asked[]; told: string[]; s
   return { transport, streams, told, silent: (m) => listeners.forEach((l) => l(m)) };
 }
 
-function recorder(): WatchHandlers & { log: string[] } {
-  const log: string[] = [];
-  return { log, created: (revision) => log.push(`created ${revision}`), events: () => log.push('events'), broken: () => log.push('broken') };
-}
-
 const creations = (a: Asked): number[] => a.sent.filter((r) => r.create).map((r) => r.create!.watchId);
 const progress = (a: Asked): number => a.sent.filter((r) => r.progress).length;
-/** One turn of the real event loop: the hub judges a stream in the turn after its timer. */
-const turn = async (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Two watchers on a stream just opened, on a fake clock; their creations sent, not answered. */
 async function twoWatchers(): Promise<{ p: ReturnType<typeof port>; a: ReturnType<typeof recorder>; b: ReturnType<typeof recorder>; ida: number; idb: number }> {
@@ -104,7 +96,7 @@ describe('watch hub streams', () => {
 
   test('creations answered out of order reach their own watchers, and none is left counted as unanswered', async () => {
     const { p, a, b, ida, idb } = await twoWatchers();
-    p.streams[0]!.message({ watchId: idb, created: true, header: { ...header, revision: 8n } });
+    p.streams[0]!.message({ watchId: idb, created: true, header: { ...watchResponse({}).header, revision: 8n } });
     p.streams[0]!.message({ watchId: ida, created: true });
     p.streams[0]!.message({ watchId: -1 }); // the opening probe's answer
     expect([a.log, b.log]).toEqual([['created 7'], ['created 8']]);

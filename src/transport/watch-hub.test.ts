@@ -7,11 +7,11 @@ import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { WatchRequest, WatchResponse } from './messages.js';
 import type { EtcdTransport, Member, Stream, StreamHandlers } from './port.js';
 import { TransportError } from './port.js';
-import { suspect, watch, type WatchHandlers } from './watch-hub.js';
+import { suspect, watch } from './watch-hub.js';
 import { unusedPort } from '../../test/unit/port-stub.js';
+import { recorder, turn, watchResponse } from '../../test/unit/watch-script.js';
 
 const member: Member = { endpoint: 'scripted:2379' };
-const header = { revision: 7n, memberId: '1', raftTerm: 1n };
 
 /** A transport whose one watch stream records what is sent and answers only when told to. */
 function scripted(): {
@@ -39,20 +39,14 @@ function scripted(): {
     markSilent: (m) => told.push(`silent ${m.endpoint}`),
     markAnswered: (m) => told.push(`answered ${m.endpoint}`),
   };
-  const base: WatchResponse = { header, watchId: 0, created: false, canceled: false, compactRevision: 0n, cancelReason: '', events: [] };
   return {
     transport,
     sent,
     opened,
     told,
-    answer: (res) => handlers!.message({ ...base, ...res }),
+    answer: (res) => handlers!.message(watchResponse(res)),
     end: () => handlers!.end(new TransportError('the stream ended', { code: 'UNAVAILABLE', kind: 'transient', endpoint: member.endpoint })),
   };
-}
-
-function recorder(): WatchHandlers & { log: string[] } {
-  const log: string[] = [];
-  return { log, created: (revision) => log.push(`created ${revision}`), events: () => log.push('events'), broken: () => log.push('broken') };
 }
 
 describe('watch hub', () => {
@@ -81,8 +75,6 @@ describe('watch hub', () => {
     afterEach(() => {
       vi.useRealTimers();
     });
-    /** One turn of the real event loop: the hub judges a stream in the turn after its timer. */
-    const turn = async (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
     const event = (watchId: number): Partial<WatchResponse> => ({
       watchId,
       events: [{ type: 'put', kv: { key: Buffer.from('a'), value: Buffer.from('v'), createRevision: 5n, modRevision: 9n, version: 2n, lease: '0' }, prevKv: undefined }],
